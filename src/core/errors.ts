@@ -1,0 +1,135 @@
+const BRAND = Symbol.for("oncely.error");
+
+/** Context carried by every oncely error, so logs and problem+json answers can say what was refused. */
+export interface OncelyErrorContext {
+  key?: string;
+  route?: string;
+  /** Seconds a client should wait before retrying, when retrying can help. */
+  retryAfter?: number;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error oncely throws. `code` is stable across releases; `status` is the HTTP status the
+ * adapters answer with; `type` is the RFC 9457 problem type URI.
+ */
+export class OncelyError extends Error {
+  readonly code: string = "oncely_error";
+  readonly status: number = 500;
+  readonly title: string = "Idempotency error";
+  readonly key?: string;
+  readonly route?: string;
+  readonly retryAfter?: number;
+
+  constructor(message: string, context: OncelyErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.key = context.key;
+    this.route = context.route;
+    this.retryAfter = context.retryAfter;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** The problem type URI; one per `code`, documented in the README. */
+  get type(): string {
+    return `urn:oncely:problem:${this.code.replaceAll("_", "-")}`;
+  }
+}
+
+/** True for any oncely error, across realms and duplicate installs (checks a global symbol, not `instanceof`). */
+export function isOncelyError(value: unknown): value is OncelyError {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Thrown when a guarded route requires an `Idempotency-Key` and the request has none. */
+export class MissingKeyError extends OncelyError {
+  override readonly name = "MissingKeyError";
+  override readonly code = "missing_key";
+  override readonly status = 400;
+  override readonly title = "Idempotency-Key required";
+}
+
+/** Thrown when the `Idempotency-Key` header is empty, too long, has characters outside visible ASCII, or repeats. */
+export class InvalidKeyError extends OncelyError {
+  override readonly name = "InvalidKeyError";
+  override readonly code = "invalid_key";
+  override readonly status = 400;
+  override readonly title = "Invalid Idempotency-Key";
+}
+
+/** Thrown when a request body is larger than `maxRequestBytes`; nothing is claimed. */
+export class RequestTooLargeError extends OncelyError {
+  override readonly name = "RequestTooLargeError";
+  override readonly code = "request_too_large";
+  override readonly status = 413;
+  override readonly title = "Request body too large to fingerprint";
+}
+
+/** Thrown when another request with the same key is still running (`onInFlight: "reject"`, or the wait timed out). */
+export class InFlightError extends OncelyError {
+  override readonly name = "InFlightError";
+  override readonly code = "in_flight";
+  override readonly status = 409;
+  override readonly title = "A request with this Idempotency-Key is in progress";
+}
+
+/** Thrown when a key is reused with a different method, path, query, body or fingerprinted header. */
+export class FingerprintMismatchError extends OncelyError {
+  override readonly name = "FingerprintMismatchError";
+  override readonly code = "fingerprint_mismatch";
+  override readonly status = 422;
+  override readonly title = "Idempotency-Key reused with a different request";
+}
+
+/** Thrown on a retry of an operation that completed but whose response exceeded `maxResponseBytes`. */
+export class ResponseNotKeptError extends OncelyError {
+  override readonly name = "ResponseNotKeptError";
+  override readonly code = "response_not_kept";
+  override readonly status = 410;
+  override readonly title = "Operation completed; its response was not kept";
+}
+
+/** Thrown when one (scope, key) is hit more often than `rateLimit` allows. */
+export class RateLimitedError extends OncelyError {
+  override readonly name = "RateLimitedError";
+  override readonly code = "rate_limited";
+  override readonly status = 429;
+  override readonly title = "Too many requests with this Idempotency-Key";
+}
+
+/** Thrown when the store fails or is slower than its timeout; the handler is not run (unless `failOpen`). */
+export class StoreError extends OncelyError {
+  override readonly name: string = "StoreError";
+  override readonly code: string = "store_unavailable";
+  override readonly status: number = 503;
+  override readonly title: string = "Idempotency store unavailable";
+  /** The store's name (`memory`, `redis`, ...). */
+  readonly store: string;
+  /** The store operation that failed (`claim`, `complete`, ...). */
+  readonly operation: string;
+
+  constructor(store: string, operation: string, message: string, context: OncelyErrorContext = {}) {
+    super(`[oncely] [${store}] ${operation} ${message}`, { retryAfter: 1, ...context });
+    this.store = store;
+    this.operation = operation;
+  }
+}
+
+/** Thrown when a store call takes longer than `storeTimeout`. */
+export class StoreTimeoutError extends StoreError {
+  override readonly name = "StoreTimeoutError";
+  override readonly code = "store_timeout";
+}
+
+/** Thrown by a store when a record cannot be kept, e.g. it exceeds the backend's item size limit. */
+export class RecordTooLargeError extends StoreError {
+  override readonly name = "RecordTooLargeError";
+  override readonly code = "record_too_large";
+}
+
+/** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
+export class ClaimLostError extends OncelyError {
+  override readonly name = "ClaimLostError";
+  override readonly code = "claim_lost";
+  override readonly status = 409;
+  override readonly title = "The claim on this Idempotency-Key was lost";
+}

@@ -1,0 +1,113 @@
+/**
+ * The store contract. Every operation is atomic in the backend; `claim`, `renew`, `complete` and `release` are
+ * fenced by a token that only ever rises for a record, so a holder whose lease lapsed can never overwrite the
+ * work of the holder that took over.
+ */
+
+/** The format version written into every record, so a newer oncely can read what an older one wrote. */
+export const RECORD_FORMAT_VERSION = 1;
+
+/** What the engine stores for a completed request. */
+export interface StoredResponse {
+  status: number;
+  /** Response headers in order, lower-case names, repeated names allowed. */
+  headers: [string, string][];
+  body: Uint8Array;
+  /**
+   * `false` when the response exceeded `maxResponseBytes`: the operation completed, but only its status was kept
+   * and retries are answered with a `response_not_kept` problem.
+   */
+  kept: boolean;
+}
+
+/** Descriptive data stored with a record for operators (CLI, events). Never bodies, never the scope in clear. */
+export interface RecordMeta {
+  /** The client's Idempotency-Key. */
+  key: string;
+  /** A short hash of the scope (principal, tenant), or absent when no scope is configured. */
+  scope?: string;
+  method?: string;
+  path?: string;
+}
+
+export type RecordState = "in-flight" | "released" | "completed";
+
+export interface IdempotencyRecord {
+  /** The storage id: a hash of (scope, key). */
+  id: string;
+  state: RecordState;
+  fingerprint: string;
+  /** The fencing token of the latest claim. */
+  token: number;
+  /** Epoch ms when the record (or, after expiry, its successor) was first claimed. */
+  createdAt: number;
+  /** Epoch ms until which the current holder's lease runs (in-flight records only; 0 otherwise). */
+  leaseUntil: number;
+  /** Epoch ms after which the record is gone and the key is new again. */
+  expiresAt: number;
+  /** Epoch ms of completion (completed records only). */
+  completedAt?: number;
+  response?: StoredResponse;
+  meta: RecordMeta;
+  /** The record format version (see `RECORD_FORMAT_VERSION`). */
+  version: number;
+}
+
+export interface ClaimOptions {
+  /** How long the claim holds before another request may take it over, ms. */
+  lease: number;
+  /** How long an unfinished record is kept, ms; `complete` sets the retention from completion. */
+  ttl: number;
+  meta: RecordMeta;
+}
+
+export type ClaimResult =
+  | { status: "claimed"; token: number; recovered: boolean }
+  /** Held by a live lease, or released/lapsed but claimed with a different fingerprint (the engine answers 422). */
+  | { status: "in-flight"; record: IdempotencyRecord }
+  | { status: "completed"; record: IdempotencyRecord };
+
+export interface ListOptions {
+  state?: RecordState;
+  /** Only records created at or after this epoch ms. */
+  since?: number;
+  limit?: number;
+  /** The opaque cursor a previous page returned. */
+  cursor?: string;
+}
+
+export interface ListPage {
+  records: IdempotencyRecord[];
+  /** Present when more records may follow. */
+  cursor?: string;
+}
+
+/**
+ * A backend that keeps idempotency records. Implementations hold no HTTP knowledge; they are tested with the
+ * conformance suite in `oncely/testing`.
+ */
+export interface Store {
+  /** A short name used in errors and events: `memory`, `sqlite`, `redis`, ... */
+  readonly name: string;
+  /**
+   * Atomically claims `id` for a request with `fingerprint`. Creates the record when absent or expired; takes over
+   * a released record or a lapsed lease (only when the fingerprint matches) with a higher token.
+   */
+  claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult>;
+  /** Extends the lease; true only if `token` still holds the claim. */
+  renew(id: string, token: number, lease: number): Promise<boolean>;
+  /** Stores the outcome and keeps it for `ttl` ms from now; true only if `token` still holds the claim. */
+  complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean>;
+  /** Makes the record claimable again at once, keeping its fingerprint; true only if `token` still holds it. */
+  release(id: string, token: number): Promise<boolean>;
+  /** The record, or `undefined` when absent or expired. */
+  get(id: string): Promise<IdempotencyRecord | undefined>;
+  /** Removes the record; true if there was one. */
+  delete(id: string): Promise<boolean>;
+  /** Records, newest first where the backend can order them. */
+  list(options?: ListOptions): Promise<ListPage>;
+  /** Deletes up to `limit` expired records; returns how many it deleted. */
+  purgeExpired(options?: { limit?: number }): Promise<number>;
+  /** Releases what the store opened (not a client the user passed in). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,296 @@
+import { randomUUID } from "node:crypto";
+import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
+import type { TestApi } from "./test-api.js";
+
+export interface StoreSuiteOptions {
+  /** Shown in the suite's title. */
+  name: string;
+  /**
+   * Returns a new, empty store isolated from every other one it returned (its own key prefix or table), so `list`
+   * and `purgeExpired` see only what the test wrote.
+   */
+  create: () => Store | Promise<Store>;
+  /**
+   * Moves the store's clock forward by `ms`. Give it for stores that use an injected clock (memory, SQLite); leave it
+   * out for stores that judge time by the backend's clock: the suite then sleeps through short real leases.
+   */
+  advance?: (ms: number) => void | Promise<void>;
+  /** Lease and ttl the suite claims with, ms. @default { lease: 400, ttl: 1_200 } */
+  timing?: { lease: number; ttl: number };
+  /** The test functions to run under: `{ describe, it, expect, beforeAll, afterAll }`. */
+  test: TestApi;
+  /** Runs inside the suite's `describe`, for a store's own cases. */
+  additionalTests?: (context: { store: () => Store }) => void;
+}
+
+/**
+ * The store conformance suite: the state machine, fencing, lease takeover, expiry, concurrency and byte-exact
+ * storage that every oncely store must get right. Run it against the real backend, never a mock.
+ *
+ * @example
+ * import { describe, it, expect, beforeAll, afterAll } from "vitest";
+ * import { testStore } from "oncely/testing";
+ * testStore({ name: "my-store", create: () => new MyStore({ prefix: crypto.randomUUID() }),
+ *   test: { describe, it, expect, beforeAll, afterAll } });
+ */
+export function testStore(options: StoreSuiteOptions): void {
+  const { describe, it, expect, beforeAll, afterAll } = options.test;
+  const { lease, ttl } = options.timing ?? { lease: 400, ttl: 1_200 };
+  const slack = options.advance ? 1 : Math.max(100, lease / 4);
+  const pass = async (ms: number) => {
+    if (options.advance) await options.advance(ms);
+    else await new Promise((resolve) => setTimeout(resolve, ms));
+  };
+  const opened: Store[] = [];
+  const fresh = async () => {
+    const store = await options.create();
+    opened.push(store);
+    return store;
+  };
+  let shared: Store;
+  const id = () => `conformance-${randomUUID()}`;
+  const claimOptions = (key = "k"): ClaimOptions => ({ lease, ttl, meta: { key, method: "POST", path: "/things" } });
+  const claimed = (result: ClaimResult) => {
+    expect(result.status).toBe("claimed");
+    if (result.status !== "claimed") throw new Error("unreachable");
+    return result;
+  };
+  const response = (body: Uint8Array, status = 201): StoredResponse => ({
+    status,
+    headers: [
+      ["content-type", "application/octet-stream"],
+      ["x-multi", "one"],
+      ["x-multi", "two"],
+    ],
+    body,
+    kept: true,
+  });
+
+  describe(`store conformance: ${options.name}`, () => {
+    beforeAll(async () => {
+      shared = await fresh();
+    });
+    afterAll(async () => {
+      await Promise.all(opened.map((store) => store.close()));
+    });
+
+    it("claims a new id once, with a positive token, and records fingerprint and meta", async () => {
+      const key = id();
+      const first = claimed(await shared.claim(key, "fp-1", claimOptions("client-key")));
+      expect(first.recovered).toBe(false);
+      expect(first.token).toBeGreaterThan(0);
+      const record = await shared.get(key);
+      expect(record?.state).toBe("in-flight");
+      expect(record?.fingerprint).toBe("fp-1");
+      expect(record?.token).toBe(first.token);
+      expect(record?.meta).toEqual({ key: "client-key", method: "POST", path: "/things" });
+      expect(record?.version).toBeGreaterThan(0);
+    });
+
+    it("answers in-flight, with the holder's fingerprint, while a live claim holds the id", async () => {
+      const key = id();
+      claimed(await shared.claim(key, "fp-1", claimOptions()));
+      const same = await shared.claim(key, "fp-1", claimOptions());
+      const other = await shared.claim(key, "fp-2", claimOptions());
+      expect(same.status).toBe("in-flight");
+      expect(other.status).toBe("in-flight");
+      if (other.status === "in-flight") expect(other.record.fingerprint).toBe("fp-1");
+    });
+
+    it("completes with the holder's token and stores status, headers and body byte for byte", async () => {
+      const key = id();
+      const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+      const body = new Uint8Array(256).map((_, i) => i);
+      expect(await shared.complete(key, token, response(body), ttl)).toBe(true);
+      const replay = await shared.claim(key, "fp", claimOptions());
+      expect(replay.status).toBe("completed");
+      if (replay.status !== "completed") return;
+      expect(replay.record.state).toBe("completed");
+      expect(replay.record.fingerprint).toBe("fp");
+      expect(replay.record.response?.status).toBe(201);
+      expect(replay.record.response?.kept).toBe(true);
+      expect(replay.record.response?.headers).toEqual(response(body).headers);
+      expect(Buffer.from(replay.record.response!.body).equals(Buffer.from(body))).toBe(true);
+      expect(replay.record.completedAt).toBeDefined();
+    });
+
+    it("keeps empty bodies, 204s and not-kept outcomes", async () => {
+      const empty = id();
+      const a = claimed(await shared.claim(empty, "fp", claimOptions()));
+      await shared.complete(empty, a.token, { status: 204, headers: [], body: new Uint8Array(), kept: true }, ttl);
+      const emptyRecord = await shared.get(empty);
+      expect(emptyRecord?.response?.status).toBe(204);
+      expect(emptyRecord?.response?.body.byteLength).toBe(0);
+      expect(emptyRecord?.response?.headers).toEqual([]);
+
+      const notKept = id();
+      const b = claimed(await shared.claim(notKept, "fp", claimOptions()));
+      await shared.complete(notKept, b.token, { status: 200, headers: [], body: new Uint8Array(), kept: false }, ttl);
+      expect((await shared.get(notKept))?.response?.kept).toBe(false);
+    });
+
+    it("stores a 1 MiB body intact", async () => {
+      const key = id();
+      const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+      const body = new Uint8Array(1024 * 1024).map((_, i) => (i * 7919) % 251);
+      expect(await shared.complete(key, token, response(body, 200), ttl)).toBe(true);
+      const record = await shared.get(key);
+      expect(Buffer.from(record!.response!.body).equals(Buffer.from(body))).toBe(true);
+    });
+
+    it("fences complete, renew and release by token", async () => {
+      const key = id();
+      const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+      expect(await shared.complete(key, token + 1, response(new Uint8Array([1])), ttl)).toBe(false);
+      expect(await shared.renew(key, token - 1, lease)).toBe(false);
+      expect(await shared.release(key, token + 1)).toBe(false);
+      expect((await shared.get(key))?.state).toBe("in-flight");
+      expect(await shared.complete(key, token, response(new Uint8Array([2])), ttl)).toBe(true);
+      expect(await shared.complete(key, token, response(new Uint8Array([3])), ttl)).toBe(false);
+      expect(Array.from((await shared.get(key))!.response!.body)).toEqual([2]);
+    });
+
+    it("never changes a completed record: no release, no renew, no takeover, no overwrite", async () => {
+      const key = id();
+      const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+      await shared.complete(key, token, response(new Uint8Array([9])), ttl);
+      expect(await shared.release(key, token)).toBe(false);
+      expect(await shared.renew(key, token, lease)).toBe(false);
+      await pass(lease + slack);
+      expect((await shared.claim(key, "fp", claimOptions())).status).toBe("completed");
+      expect((await shared.claim(key, "other", claimOptions())).status).toBe("completed");
+      const record = await shared.get(key);
+      expect(record?.fingerprint).toBe("fp");
+      expect(Array.from(record!.response!.body)).toEqual([9]);
+    });
+
+    it("makes a released record claimable at once, keeping its fingerprint, with a higher token", async () => {
+      const key = id();
+      const first = claimed(await shared.claim(key, "fp", claimOptions()));
+      expect(await shared.release(key, first.token)).toBe(true);
+      expect((await shared.get(key))?.state).toBe("released");
+      const mismatch = await shared.claim(key, "other", claimOptions());
+      expect(mismatch.status).toBe("in-flight");
+      if (mismatch.status === "in-flight") expect(mismatch.record.fingerprint).toBe("fp");
+      const second = claimed(await shared.claim(key, "fp", claimOptions()));
+      expect(second.recovered).toBe(false);
+      expect(second.token).toBeGreaterThan(first.token);
+      expect(await shared.complete(key, first.token, response(new Uint8Array([1])), ttl)).toBe(false);
+      expect(await shared.complete(key, second.token, response(new Uint8Array([2])), ttl)).toBe(true);
+    });
+
+    it("lets a new claim take over a lapsed lease, and fences the old holder out", async () => {
+      const key = id();
+      const first = claimed(await shared.claim(key, "fp", claimOptions()));
+      await pass(lease + slack);
+      const other = await shared.claim(key, "other", claimOptions());
+      expect(other.status).toBe("in-flight");
+      const second = claimed(await shared.claim(key, "fp", claimOptions()));
+      expect(second.recovered).toBe(true);
+      expect(second.token).toBeGreaterThan(first.token);
+      expect(await shared.renew(key, first.token, lease)).toBe(false);
+      expect(await shared.complete(key, first.token, response(new Uint8Array([1])), ttl)).toBe(false);
+      expect(await shared.release(key, first.token)).toBe(false);
+      expect(await shared.complete(key, second.token, response(new Uint8Array([2])), ttl)).toBe(true);
+      expect(Array.from((await shared.get(key))!.response!.body)).toEqual([2]);
+    });
+
+    it("keeps a renewed claim past its first lease", async () => {
+      const key = id();
+      const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+      await pass(lease / 2);
+      expect(await shared.renew(key, token, lease)).toBe(true);
+      await pass(lease / 2 + slack / 2);
+      expect((await shared.claim(key, "fp", claimOptions())).status).toBe("in-flight");
+      expect(await shared.complete(key, token, response(new Uint8Array([1])), ttl)).toBe(true);
+    });
+
+    it("forgets a record after its ttl: the key is new again and old tokens stay fenced", async () => {
+      const key = id();
+      const first = claimed(await shared.claim(key, "fp", claimOptions()));
+      await shared.complete(key, first.token, response(new Uint8Array([1])), lease);
+      await pass(lease + slack);
+      expect(await shared.get(key)).toBeUndefined();
+      const again = claimed(await shared.claim(key, "different", claimOptions()));
+      expect(again.recovered).toBe(false);
+      expect(again.token).not.toBe(first.token);
+      expect(await shared.complete(key, first.token, response(new Uint8Array([2])), ttl)).toBe(false);
+      expect((await shared.get(key))?.fingerprint).toBe("different");
+    });
+
+    it("expires an abandoned claim after the claim ttl", async () => {
+      const key = id();
+      claimed(await shared.claim(key, "fp", { ...claimOptions(), lease: lease / 2, ttl: lease }));
+      await pass(lease + slack);
+      expect(await shared.get(key)).toBeUndefined();
+    });
+
+    it("grants exactly one of 100 parallel claims of one id", async () => {
+      const key = id();
+      const results = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", claimOptions())));
+      expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+      expect(results.filter((r) => r.status === "in-flight")).toHaveLength(99);
+    });
+
+    it("grants exactly one of 20 parallel takeovers of a lapsed lease", async () => {
+      const key = id();
+      claimed(await shared.claim(key, "fp", claimOptions()));
+      await pass(lease + slack);
+      const results = await Promise.all(Array.from({ length: 20 }, () => shared.claim(key, "fp", claimOptions())));
+      expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+    });
+
+    it("keeps ids apart: one id's record never answers for another", async () => {
+      const a = id();
+      const b = id();
+      const first = claimed(await shared.claim(a, "fp", claimOptions()));
+      await shared.complete(a, first.token, response(new Uint8Array([1])), ttl);
+      claimed(await shared.claim(b, "fp", claimOptions()));
+      expect((await shared.get(b))?.state).toBe("in-flight");
+      expect(await shared.complete(b, first.token + 1000, response(new Uint8Array([2])), ttl)).toBe(false);
+    });
+
+    it("deletes a record", async () => {
+      const key = id();
+      claimed(await shared.claim(key, "fp", claimOptions()));
+      expect(await shared.delete(key)).toBe(true);
+      expect(await shared.get(key)).toBeUndefined();
+      expect(await shared.delete(key)).toBe(false);
+      claimed(await shared.claim(key, "fp", claimOptions()));
+    });
+
+    it("lists records by state and pages through them", async () => {
+      const store = await fresh();
+      const ids = Array.from({ length: 5 }, id);
+      for (const key of ids) await store.claim(key, "fp", claimOptions());
+      const done = claimed(await store.claim(id(), "fp", claimOptions()));
+      void done;
+      const all = await store.list({ limit: 100 });
+      expect(all.records).toHaveLength(6);
+      const inFlight = await store.list({ state: "in-flight" });
+      expect(inFlight.records).toHaveLength(6);
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ limit: 2, cursor });
+        for (const record of page.records) seen.add(record.id);
+        cursor = page.cursor;
+      } while (cursor);
+      expect(seen.size).toBe(6);
+      expect((await store.list({ state: "completed" })).records).toHaveLength(0);
+    });
+
+    it("purges expired records, at most `limit` at a time", async () => {
+      const store = await fresh();
+      for (let i = 0; i < 3; i++) await store.claim(id(), "fp", { ...claimOptions(), lease: lease / 2, ttl: lease });
+      const keep = id();
+      await store.claim(keep, "fp", { ...claimOptions(), ttl: ttl * 10 });
+      await pass(lease + slack);
+      expect(await store.purgeExpired({ limit: 2 })).toBe(2);
+      expect(await store.purgeExpired({ limit: 10 })).toBe(1);
+      expect((await store.get(keep))?.state).toBe("in-flight");
+    });
+
+    options.additionalTests?.({ store: () => shared });
+  });
+}
