@@ -1,7 +1,15 @@
+export type { IdempotencyContext } from "./core/context.js";
+export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";
+export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";
 export * from "./core/errors.js";
+export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";
+export type { CapturedResponse, Decision, GuardInput } from "./core/guard.js";
 export { parseIdempotencyKey } from "./core/key.js";
+export type { IdempotencyOptions, RouteOptions } from "./core/options.js";
 export type { IdempotencyRequest } from "./core/request.js";
+export type { ResponseData } from "./core/response.js";
+export type { RunOptions } from "./core/run.js";
 export * from "./core/store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

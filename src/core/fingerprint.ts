@@ -34,7 +34,9 @@ function canonicalBody(request: IdempotencyRequest): string | Uint8Array {
   const contentType = headerValue(request, "content-type");
   if (contentType && JSON_MEDIA_TYPE.test(contentType)) {
     try {
-      return safeCanonical(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))) ?? body;
+      return (
+        safeCanonical(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))) ?? body
+      );
     } catch {
       return body; // not valid JSON: compare the bytes themselves
     }

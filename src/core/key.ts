@@ -10,7 +10,10 @@ const SF_STRING = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/;
  * A repeated header (an array, or values joined with ", " by Node or fetch) is accepted only when every copy is equal.
  * @throws {InvalidKeyError} when the value is empty, too long, malformed, or repeated with different values.
  */
-export function parseIdempotencyKey(value: string | readonly string[] | undefined, maxLength = 255): string | undefined {
+export function parseIdempotencyKey(
+  value: string | readonly string[] | undefined,
+  maxLength = 255,
+): string | undefined {
   if (value === undefined) return undefined;
   // A valid key never contains a space, so ", " can only be the separator between repeated headers.
   const copies = (typeof value === "string" ? [value] : value).flatMap((v) => v.split(", "));
@@ -26,7 +29,8 @@ function parseOne(raw: string, maxLength: number): string {
   let key = raw;
   if (raw.startsWith('"')) {
     const match = SF_STRING.exec(raw);
-    if (!match) throw new InvalidKeyError("Idempotency-Key starts with a quote but is not a valid structured-field string");
+    if (!match)
+      throw new InvalidKeyError("Idempotency-Key starts with a quote but is not a valid structured-field string");
     key = match[1]!.replace(/\\(["\\])/g, "$1");
   }
   if (key.length === 0) throw new InvalidKeyError("Idempotency-Key is empty");

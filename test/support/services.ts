@@ -4,7 +4,11 @@ import { connect } from "node:net";
 export const servicesRequired = process.env.ONCELY_REQUIRE_SERVICES === "1";
 
 export const services = {
-  postgres: { host: "127.0.0.1", port: 5432, url: process.env.ONCELY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test" },
+  postgres: {
+    host: "127.0.0.1",
+    port: 5432,
+    url: process.env.ONCELY_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+  },
   mysql: { host: "127.0.0.1", port: 3306, url: process.env.ONCELY_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test" },
   redis: { host: "127.0.0.1", port: 6379, url: process.env.ONCELY_REDIS_URL ?? "redis://127.0.0.1:6379" },
 } as const;

@@ -1,0 +1,220 @@
+import {
+  ClaimLostError,
+  FingerprintMismatchError,
+  InFlightError,
+  type OncelyError,
+  ResponseNotKeptError,
+  StoreError,
+} from "./errors.js";
+import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
+import type { ResolvedRouteOptions } from "./options.js";
+import type { IdempotencyRecord, RecordMeta, Store, StoredResponse } from "./store.js";
+import { storeCall } from "./store-call.js";
+
+/** What every decision needs to know about the engine it runs in. */
+export interface EngineState {
+  store: Store;
+  storeTimeout: number;
+  emit: (event: IdempotencyEvent) => void;
+}
+
+/** One guarded attempt: who it is, where it is stored, and the clock it is timed against. */
+export interface Attempt {
+  id: string;
+  key: string;
+  fingerprint: string;
+  route: string;
+  scope?: string;
+  meta: RecordMeta;
+  started: number;
+  storeDuration: number;
+}
+
+export type ClaimOutcome =
+  | { kind: "execute"; token: number; recovered: boolean }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "refuse"; error: OncelyError }
+  | { kind: "store-error"; error: StoreError };
+
+/** Emits one event for an attempt, with its timings. */
+export function emitFor(
+  state: EngineState,
+  attempt: Attempt,
+  type: IdempotencyEventType,
+  extra: Partial<IdempotencyEvent> = {},
+): void {
+  state.emit({
+    type,
+    route: attempt.route,
+    key: attempt.key,
+    ...(attempt.scope ? { scope: attempt.scope } : {}),
+    duration: performance.now() - attempt.started,
+    storeDuration: attempt.storeDuration,
+    ...extra,
+  });
+}
+
+/** Runs a store operation, adding its time to the attempt's store time. */
+export async function timed<T>(state: EngineState, attempt: Attempt, operation: string, call: () => Promise<T>) {
+  const start = performance.now();
+  try {
+    return await storeCall(state.store.name, operation, state.storeTimeout, call);
+  } finally {
+    attempt.storeDuration += performance.now() - start;
+  }
+}
+
+/**
+ * Claims the attempt's record, or says why not: a stored outcome to replay, a refusal (409, 410, 422), or a store
+ * failure. With `onInFlight: "wait"`, polls until the holder finishes, releases, lapses, or `waitTimeout` passes.
+ */
+export async function acquire(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+): Promise<ClaimOutcome> {
+  const deadline = performance.now() + options.waitTimeout;
+  let pause = 10;
+  for (;;) {
+    let result: Awaited<ReturnType<Store["claim"]>>;
+    try {
+      result = await timed(state, attempt, "claim", () =>
+        state.store.claim(attempt.id, attempt.fingerprint, {
+          lease: options.lease,
+          ttl: options.ttl,
+          meta: attempt.meta,
+        }),
+      );
+    } catch (error) {
+      return storeFailure(error);
+    }
+    if (result.status === "claimed") return { kind: "execute", token: result.token, recovered: result.recovered };
+    const record = result.record;
+    if (record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
+    if (record.state === "completed") return completed(attempt, record);
+    if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
+    // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 1.5, 200);
+  }
+}
+
+function completed(attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
+  const response = record.response;
+  if (!response?.kept) {
+    return refuse(
+      new ResponseNotKeptError(
+        "The operation completed, but its response was larger than maxResponseBytes and was not kept; it will not run again",
+        { key: attempt.key, route: attempt.route },
+      ),
+    );
+  }
+  return { kind: "replay", response };
+}
+
+function mismatch(attempt: Attempt): OncelyError {
+  return new FingerprintMismatchError(
+    "This Idempotency-Key was already used with a different method, path, query or body; use a new key for a new request",
+    { key: attempt.key, route: attempt.route },
+  );
+}
+
+function inFlight(attempt: Attempt): OncelyError {
+  return new InFlightError("A request with this Idempotency-Key is still being processed; retry shortly", {
+    key: attempt.key,
+    route: attempt.route,
+    retryAfter: 1,
+  });
+}
+
+function refuse(error: OncelyError): ClaimOutcome {
+  return { kind: "refuse", error };
+}
+
+function storeFailure(error: unknown): ClaimOutcome {
+  if (error instanceof StoreError) return { kind: "store-error", error };
+  throw error;
+}
+
+/**
+ * A claim being worked on: renews its lease every lease/3 until settled, and aborts `signal` when another holder
+ * has taken the claim over.
+ */
+export class HeldClaim {
+  readonly controller = new AbortController();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #settled = false;
+
+  constructor(
+    readonly state: EngineState,
+    readonly attempt: Attempt,
+    readonly token: number,
+    readonly options: ResolvedRouteOptions,
+  ) {
+    this.#timer = setInterval(() => void this.#renew(), Math.max(1, Math.floor(options.lease / 3)));
+    this.#timer.unref?.();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Stores the outcome. Returns false when the claim was lost to another holder (and emits `fenced`). */
+  async complete(response: StoredResponse): Promise<boolean> {
+    if (this.#settled) return false;
+    this.#stop();
+    const { state, attempt } = this;
+    let stored: boolean;
+    try {
+      stored = await timed(state, attempt, "complete", () =>
+        state.store.complete(attempt.id, this.token, response, this.options.ttl),
+      );
+    } catch (error) {
+      emitFor(state, attempt, "store-error", { reason: "complete failed", status: response.status, error });
+      return false;
+    }
+    if (!stored) {
+      emitFor(state, attempt, "fenced", {
+        status: response.status,
+        token: this.token,
+        reason: "the claim was taken over before this result was stored; the result was not stored",
+      });
+    }
+    return stored;
+  }
+
+  /** Makes the key claimable again at once (the handler threw, skipped storing, or answered a status not stored). */
+  async release(reason: string, extra: Partial<IdempotencyEvent> = {}): Promise<void> {
+    if (this.#settled) return;
+    this.#stop();
+    const { state, attempt } = this;
+    try {
+      await timed(state, attempt, "release", () => state.store.release(attempt.id, this.token));
+    } catch (error) {
+      // The lease will lapse on its own; the key is held at most that long.
+      emitFor(state, attempt, "store-error", { reason: "release failed", error });
+      return;
+    }
+    emitFor(state, attempt, "released", { reason, token: this.token, ...extra });
+  }
+
+  #stop(): void {
+    this.#settled = true;
+    clearInterval(this.#timer);
+  }
+
+  async #renew(): Promise<void> {
+    const { state, attempt } = this;
+    try {
+      const held = await storeCall(state.store.name, "renew", state.storeTimeout, () =>
+        state.store.renew(attempt.id, this.token, this.options.lease),
+      );
+      if (!held && !this.#settled) {
+        this.#stop();
+        this.controller.abort(new ClaimLostError("Another request took over this claim", { key: attempt.key }));
+      }
+    } catch {
+      // A failed renewal is retried at the next tick; the lease covers two more.
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * What a handler sees of oncely while it runs (Express `req.idempotency`, Hono `c.get("idempotency")`, Fastify
+ * `request.idempotency`, the second argument of a fetch handler).
+ */
+export interface IdempotencyContext {
+  /** The client's Idempotency-Key. */
+  readonly key: string;
+  /** A short hash of the request's scope, when a scope is configured. */
+  readonly scope?: string;
+  /** True when this run took over a claim whose holder died (its lease lapsed): earlier work may be half done. */
+  readonly recovered: boolean;
+  /** The claim's fencing token. */
+  readonly token: number;
+  /** Aborts if another request takes the claim over (this run's result would then not be stored). */
+  readonly signal: AbortSignal;
+  /** Answer this request without storing its response; the key is released and a retry runs the handler again. */
+  skipStore(): void;
+  /**
+   * A deterministic key for a downstream call, from (scope, key, label): the same on every retry of this request.
+   * @example await psp.charges.create(args, { idempotencyKey: req.idempotency.deriveKey("charge") });
+   */
+  deriveKey(label: string): string;
+}

@@ -1,0 +1,214 @@
+import { type Attempt, acquire, type EngineState, emitFor, HeldClaim } from "./claim-flow.js";
+import type { IdempotencyContext } from "./context.js";
+import { deriveKey } from "./derive-key.js";
+import {
+  type InvalidKeyError,
+  MissingKeyError,
+  type OncelyError,
+  RateLimitedError,
+  RequestTooLargeError,
+} from "./errors.js";
+import { defaultFingerprint } from "./fingerprint.js";
+import { hashParts } from "./hash.js";
+import { parseIdempotencyKey } from "./key.js";
+import type { ResolvedRouteOptions } from "./options.js";
+import type { RateLimiter } from "./rate-limiter.js";
+import type { IdempotencyRequest } from "./request.js";
+import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+
+/** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
+export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
+  body?: Uint8Array;
+  /** Reads the body; throws `RequestTooLargeError` (without reading it all) when it is over `limit` bytes. */
+  readBody?: (limit: number) => Promise<Uint8Array | undefined>;
+}
+
+/** A handler's response as the adapter captured it; `body: null` means it was too large to keep. */
+export interface CapturedResponse {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array | null;
+}
+
+/** What an adapter does with a request. */
+export type Decision =
+  | { action: "pass" }
+  | { action: "respond"; response: ResponseData }
+  | {
+      action: "execute";
+      context: IdempotencyContext;
+      /** The request as normalised (body read), for adapters that must hand the body on. */
+      request: IdempotencyRequest;
+      /** Bodies larger than this are not kept; adapters may stop buffering past it. */
+      maxResponseBytes: number;
+      /** Stores (or releases) the outcome. Await it before sending, so an immediate retry finds it. */
+      finish(response: CapturedResponse): Promise<void>;
+      /** The handler failed: releases the claim so a retry runs again. */
+      abandon(error?: unknown): Promise<void>;
+    };
+
+export interface GuardSettings {
+  header: string;
+  maxKeyLength: number;
+  limiter?: RateLimiter;
+}
+
+const PASS: Decision = { action: "pass" };
+const NO_BODY = new Uint8Array(0);
+
+/** Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). */
+export async function begin(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  settings: GuardSettings,
+  input: GuardInput,
+): Promise<Decision> {
+  if (!options.methods.has(input.method)) return PASS;
+  const started = performance.now();
+  const route = options.route ?? `${input.method} ${input.path}`;
+  const refuse = (error: OncelyError, type: "invalid" | "too-large" | "rate-limited", key?: string): Decision => {
+    state.emit({
+      type,
+      route,
+      key,
+      status: error.status,
+      reason: error.message,
+      duration: performance.now() - started,
+    });
+    return { action: "respond", response: problemResponse(error, input.path) };
+  };
+
+  let key: string | undefined;
+  try {
+    key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
+  } catch (error) {
+    return refuse(error as InvalidKeyError, "invalid");
+  }
+  if (key === undefined) {
+    if (!options.required) return PASS;
+    return refuse(new MissingKeyError(`This route requires an Idempotency-Key header`, { route }), "invalid");
+  }
+
+  let body: Uint8Array | undefined;
+  try {
+    body = input.body ?? (input.parsedBody === undefined ? await input.readBody?.(options.maxRequestBytes) : undefined);
+    if (body && body.byteLength > options.maxRequestBytes) throw new RequestTooLargeError("");
+  } catch (error) {
+    if (!(error instanceof RequestTooLargeError)) throw error;
+    const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
+      key,
+      route,
+    });
+    return refuse(tooLarge, "too-large", key);
+  }
+  const request: IdempotencyRequest = { ...input, body };
+  delete (request as GuardInput).readBody;
+
+  const scope = options.scope ? await options.scope(request) : undefined;
+  const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
+  const id = hashParts(["oncely:id:v1", scope ?? "", key]);
+  if (settings.limiter && options.rateLimit) {
+    const wait = settings.limiter.hit(id, Date.now());
+    if (wait > 0) {
+      const error = new RateLimitedError(`Over ${options.rateLimit.max} requests with this key`, {
+        key,
+        route,
+        retryAfter: wait / 1000,
+      });
+      return refuse(error, "rate-limited", key);
+    }
+  }
+  let fingerprint: string;
+  try {
+    fingerprint = options.fingerprint
+      ? await options.fingerprint(request)
+      : defaultFingerprint(request, options.fingerprintHeaders);
+  } catch (error) {
+    if (error instanceof RequestTooLargeError) return refuse(error, "too-large", key);
+    throw error;
+  }
+
+  const attempt: Attempt = {
+    id,
+    key,
+    fingerprint,
+    route,
+    scope: scopeHash,
+    meta: { key, method: input.method, path: input.path, ...(scopeHash ? { scope: scopeHash } : {}) },
+    started,
+    storeDuration: 0,
+  };
+  const outcome = await acquire(state, attempt, options);
+  switch (outcome.kind) {
+    case "replay": {
+      emitFor(state, attempt, "replayed", { status: outcome.response.status });
+      return { action: "respond", response: replayResponse(outcome.response) };
+    }
+    case "refuse": {
+      const type = outcome.error.status === 422 ? "mismatch" : outcome.error.status === 409 ? "conflict" : "replayed";
+      emitFor(state, attempt, type, { status: outcome.error.status, reason: outcome.error.code });
+      return { action: "respond", response: problemResponse(outcome.error, input.path) };
+    }
+    case "store-error": {
+      emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
+      if (options.failOpen) return PASS;
+      return { action: "respond", response: problemResponse(outcome.error, input.path) };
+    }
+    case "execute":
+      return execute(state, options, attempt, request, scope, outcome.token, outcome.recovered);
+  }
+}
+
+function execute(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  attempt: Attempt,
+  request: IdempotencyRequest,
+  scope: string | undefined,
+  token: number,
+  recovered: boolean,
+): Decision {
+  if (recovered) emitFor(state, attempt, "recovered", { token });
+  const claim = new HeldClaim(state, attempt, token, options);
+  let skip = false;
+  const context: IdempotencyContext = {
+    key: attempt.key,
+    scope: attempt.scope,
+    recovered,
+    token,
+    signal: claim.signal,
+    skipStore: () => {
+      skip = true;
+    },
+    deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
+  };
+  return {
+    action: "execute",
+    context,
+    request,
+    maxResponseBytes: options.maxResponseBytes,
+    async finish(response) {
+      if (skip) return claim.release("skipStore() was called", { status: response.status });
+      if (!options.storeWhen(response.status)) {
+        return claim.release(`status ${response.status} is not stored (storeWhen)`, { status: response.status });
+      }
+      const kept = response.body !== null && response.body.byteLength <= options.maxResponseBytes;
+      const stored = kept
+        ? {
+            status: response.status,
+            headers: storableHeaders(response.headers, options.excludeHeaders),
+            body: response.body!,
+            kept,
+          }
+        : { status: response.status, headers: [], body: NO_BODY, kept };
+      if (await claim.complete(stored)) {
+        emitFor(state, attempt, "executed", {
+          status: response.status,
+          token,
+          ...(kept ? {} : { reason: `response over ${options.maxResponseBytes} bytes was not kept` }),
+        });
+      }
+    },
+    abandon: (error) => claim.release("the handler failed", { error }),
+  };
+}

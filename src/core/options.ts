@@ -1,0 +1,236 @@
+import { type Duration, toMilliseconds } from "./duration.js";
+import type { IdempotencyEvent } from "./events.js";
+import type { IdempotencyRequest } from "./request.js";
+import type { Store } from "./store.js";
+
+/** Options that may be set once on `createIdempotency` and overridden per route. */
+export interface RouteOptions {
+  /**
+   * How long a completed record is kept, from completion. Longer than any realistic retry storm; shorter than a
+   * compliance window if responses carry sensitive data.
+   * @default "24h"
+   */
+  ttl?: Duration;
+  /**
+   * How long a claim holds before another request may take it over (a crashed process loses its claim after this).
+   * Renewed every lease/3 while the handler runs, so a slow handler keeps it.
+   * @default "30s"
+   */
+  lease?: Duration;
+  /**
+   * Methods that are guarded; others pass through untouched.
+   * @default ["POST", "PATCH"]
+   */
+  methods?: readonly string[];
+  /**
+   * When true, a guarded request without an `Idempotency-Key` is answered `400`; otherwise it passes through.
+   * @default false
+   */
+  required?: boolean;
+  /**
+   * The principal (account, API key, tenant) a request belongs to. Records are stored per (scope, key), so one
+   * principal can never replay or detect another's. Without it every client shares one key space: set it whenever
+   * keys come from more than one principal. Only a hash of it is stored.
+   * @default undefined (one shared scope)
+   */
+  scope?: (request: IdempotencyRequest) => string | undefined | Promise<string | undefined>;
+  /**
+   * Computes the request fingerprint. The default hashes method, path, sorted query, canonical body and the
+   * headers in `fingerprintHeaders`.
+   */
+  fingerprint?: (request: IdempotencyRequest) => string | Promise<string>;
+  /**
+   * Request headers (lower-case) that belong to the fingerprint, e.g. `["stripe-account"]`.
+   * @default []
+   */
+  fingerprintHeaders?: readonly string[];
+  /**
+   * What a request does while another with the same key is running: `"reject"` answers `409` with `Retry-After`;
+   * `"wait"` waits up to `waitTimeout` for the first to finish and replays it (then `409`).
+   * @default "reject"
+   */
+  onInFlight?: "reject" | "wait";
+  /**
+   * How long `onInFlight: "wait"` waits.
+   * @default "10s"
+   */
+  waitTimeout?: Duration;
+  /**
+   * Which statuses are stored and replayed. Excluded ones release the claim so a retry runs the handler again.
+   * @default (status) => status < 500
+   */
+  storeWhen?: (status: number) => boolean;
+  /**
+   * The largest body that is fingerprinted; a larger one is answered `413` and nothing is claimed.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxRequestBytes?: number;
+  /**
+   * The largest response body that is stored. A larger one is still delivered; retries get a `response_not_kept`
+   * problem and the handler never runs again.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxResponseBytes?: number;
+  /**
+   * Requests allowed per (scope, key) per window in this process; more are answered `429`. `false` turns it off.
+   * @default { max: 100, window: "10s" }
+   */
+  rateLimit?: { max: number; window: Duration } | false;
+  /**
+   * When the store fails: `false` answers `503` and the handler does not run; `true` runs the handler unguarded and
+   * emits a `store-error` event. Turn on only where a duplicate is cheaper than an outage.
+   * @default false
+   */
+  failOpen?: boolean;
+  /**
+   * Response headers never stored (added to hop-by-hop headers, `set-cookie`, `content-length` and `date`).
+   * @default []
+   */
+  excludeHeaders?: readonly string[];
+  /** A name for the route in events (e.g. the route template `POST /charges/:id`). @default method and path */
+  route?: string;
+}
+
+export interface IdempotencyOptions extends RouteOptions {
+  /** Where records live. */
+  store: Store;
+  /**
+   * The longest a store call may take before the request is answered `503` (or run, with `failOpen`).
+   * @default "1s"
+   */
+  storeTimeout?: Duration;
+  /**
+   * The request header that carries the key.
+   * @default "idempotency-key"
+   */
+  header?: string;
+  /**
+   * The longest accepted key.
+   * @default 255
+   */
+  maxKeyLength?: number;
+  /** Called once per decision (`executed`, `replayed`, `conflict`, ...). Never receives bodies. */
+  onEvent?: (event: IdempotencyEvent) => void;
+}
+
+/** Route options with every default applied and every duration in milliseconds. */
+export interface ResolvedRouteOptions {
+  ttl: number;
+  lease: number;
+  methods: ReadonlySet<string>;
+  required: boolean;
+  scope?: RouteOptions["scope"];
+  fingerprint?: RouteOptions["fingerprint"];
+  fingerprintHeaders: readonly string[];
+  onInFlight: "reject" | "wait";
+  waitTimeout: number;
+  storeWhen: (status: number) => boolean;
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  rateLimit: { max: number; window: number } | false;
+  failOpen: boolean;
+  excludeHeaders: ReadonlySet<string>;
+  route?: string;
+}
+
+const ROUTE_OPTION_NAMES = new Set([
+  "ttl",
+  "lease",
+  "methods",
+  "required",
+  "scope",
+  "fingerprint",
+  "fingerprintHeaders",
+  "onInFlight",
+  "waitTimeout",
+  "storeWhen",
+  "maxRequestBytes",
+  "maxResponseBytes",
+  "rateLimit",
+  "failOpen",
+  "excludeHeaders",
+  "route",
+]);
+const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyLength", "onEvent"]);
+
+/** Applies defaults and validates, throwing a `TypeError` that names the option. */
+export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteOptions): ResolvedRouteOptions {
+  for (const name of Object.keys(options)) {
+    if (!ROUTE_OPTION_NAMES.has(name) && (base || !GLOBAL_OPTION_NAMES.has(name))) {
+      throw new TypeError(`Unknown idempotency option \`${name}\``);
+    }
+  }
+  const pick = <K extends keyof ResolvedRouteOptions>(key: K, fallback: ResolvedRouteOptions[K]) =>
+    base ? base[key] : fallback;
+  const resolved: ResolvedRouteOptions = {
+    ttl: options.ttl === undefined ? pick("ttl", 86_400_000) : toMilliseconds(options.ttl, "ttl"),
+    lease: options.lease === undefined ? pick("lease", 30_000) : toMilliseconds(options.lease, "lease"),
+    methods: options.methods ? methodSet(options.methods) : pick("methods", new Set(["POST", "PATCH"])),
+    required: options.required === undefined ? pick("required", false) : bool(options.required, "required"),
+    scope: options.scope ?? base?.scope,
+    fingerprint: options.fingerprint ?? base?.fingerprint,
+    fingerprintHeaders: options.fingerprintHeaders
+      ? options.fingerprintHeaders.map((h) => h.toLowerCase())
+      : pick("fingerprintHeaders", []),
+    onInFlight: options.onInFlight === undefined ? pick("onInFlight", "reject") : inFlight(options.onInFlight),
+    waitTimeout:
+      options.waitTimeout === undefined
+        ? pick("waitTimeout", 10_000)
+        : toMilliseconds(options.waitTimeout, "waitTimeout"),
+    storeWhen: options.storeWhen ?? pick("storeWhen", (status: number) => status < 500),
+    maxRequestBytes:
+      options.maxRequestBytes === undefined
+        ? pick("maxRequestBytes", 1_048_576)
+        : byteCount(options.maxRequestBytes, "maxRequestBytes"),
+    maxResponseBytes:
+      options.maxResponseBytes === undefined
+        ? pick("maxResponseBytes", 1_048_576)
+        : byteCount(options.maxResponseBytes, "maxResponseBytes"),
+    rateLimit:
+      options.rateLimit === undefined ? pick("rateLimit", { max: 100, window: 10_000 }) : rate(options.rateLimit),
+    failOpen: options.failOpen === undefined ? pick("failOpen", false) : bool(options.failOpen, "failOpen"),
+    excludeHeaders: options.excludeHeaders
+      ? new Set(options.excludeHeaders.map((h) => h.toLowerCase()))
+      : pick("excludeHeaders", new Set()),
+    route: options.route ?? base?.route,
+  };
+  for (const name of ["scope", "fingerprint", "storeWhen"] as const) {
+    if (resolved[name] !== undefined && typeof resolved[name] !== "function") {
+      throw new TypeError(`Expected \`${name}\` to be a function`);
+    }
+  }
+  return resolved;
+}
+
+function methodSet(methods: readonly string[]): ReadonlySet<string> {
+  if (!Array.isArray(methods) || methods.some((m) => typeof m !== "string" || m.length === 0)) {
+    throw new TypeError('Expected `methods` to be an array of HTTP methods such as ["POST", "PATCH"]');
+  }
+  return new Set(methods.map((m) => m.toUpperCase()));
+}
+
+function bool(value: unknown, name: string): boolean {
+  if (typeof value !== "boolean") throw new TypeError(`Expected \`${name}\` to be true or false`);
+  return value;
+}
+
+function inFlight(value: unknown): "reject" | "wait" {
+  if (value !== "reject" && value !== "wait") throw new TypeError('Expected `onInFlight` to be "reject" or "wait"');
+  return value;
+}
+
+function byteCount(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`Expected \`${name}\` to be a non-negative whole number of bytes`);
+  }
+  return value;
+}
+
+function rate(value: unknown): { max: number; window: number } | false {
+  if (value === false) return false;
+  const { max, window } = (value ?? {}) as { max?: unknown; window?: unknown };
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+    throw new TypeError('Expected `rateLimit` to be false or { max: 100, window: "10s" } with a positive `max`');
+  }
+  return { max, window: toMilliseconds(window, "rateLimit.window") };
+}

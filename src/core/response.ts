@@ -1,0 +1,64 @@
+import { OncelyError } from "./errors.js";
+import type { StoredResponse } from "./store.js";
+
+/** A response as oncely passes it between engine and adapters: status, ordered headers, bytes. */
+export interface ResponseData {
+  status: number;
+  /** Lower-case names, in order, repeats allowed. */
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/** Headers that describe one connection or one message, never the outcome, and `set-cookie` (a credential). */
+const NEVER_STORED = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "set-cookie",
+  "content-length",
+  "date",
+  "idempotent-replayed",
+]);
+
+/** The headers worth replaying: all but `NEVER_STORED`, the `Connection`-named ones and the user's exclusions. */
+export function storableHeaders(headers: [string, string][], exclude: ReadonlySet<string>): [string, string][] {
+  const connectionNamed = new Set<string>();
+  for (const [name, value] of headers) {
+    if (name === "connection") for (const token of value.split(",")) connectionNamed.add(token.trim().toLowerCase());
+  }
+  return headers.filter(([name]) => !NEVER_STORED.has(name) && !exclude.has(name) && !connectionNamed.has(name));
+}
+
+/** The stored outcome as a response, marked `Idempotent-Replayed: true`. */
+export function replayResponse(stored: StoredResponse): ResponseData {
+  return { status: stored.status, headers: [...stored.headers, ["idempotent-replayed", "true"]], body: stored.body };
+}
+
+const encoder = new TextEncoder();
+
+/** An RFC 9457 problem+json answer for an oncely error. */
+export function problemResponse(error: OncelyError, instance?: string): ResponseData {
+  const headers: [string, string][] = [
+    ["content-type", "application/problem+json"],
+    ["cache-control", "no-store"],
+  ];
+  if (error.retryAfter !== undefined) headers.push(["retry-after", String(Math.max(1, Math.ceil(error.retryAfter)))]);
+  const problem = {
+    type: error.type,
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    ...(instance ? { instance } : {}),
+    ...(error.retryAfter !== undefined ? { retryAfter: Math.max(1, Math.ceil(error.retryAfter)) } : {}),
+  };
+  return { status: error.status, headers, body: encoder.encode(JSON.stringify(problem)) };
+}
+
+export { OncelyError };

@@ -1,0 +1,54 @@
+import type { MiddlewareHandler } from "hono";
+import type { IdempotencyContext } from "../core/context.js";
+import type { Idempotency } from "../core/engine.js";
+import { RequestTooLargeError } from "../core/errors.js";
+import type { RouteOptions } from "../core/options.js";
+import { fetchInput } from "./fetch.js";
+import { headerEntries, webResponse } from "./web-body.js";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The request's idempotency context, set by `oncely/hono` on guarded requests that run the handler. */
+    idempotency?: IdempotencyContext;
+  }
+}
+
+/**
+ * Hono middleware; runs wherever Hono runs. The body oncely reads stays available to `c.req.json()` and friends.
+ *
+ * @example
+ * import { idempotency } from "oncely/hono";
+ * app.use("/charges/*", idempotency(idem));
+ * app.post("/charges", async (c) => c.json(await charge(await c.req.json(), c.get("idempotency")?.key), 201));
+ */
+export function idempotency(idem: Idempotency, options?: RouteOptions): MiddlewareHandler {
+  const guard = idem.route(options);
+  return async function idempotency(c, next) {
+    const input = fetchInput(c.req.raw, c);
+    input.path = c.req.path;
+    // Hono caches what `c.req.arrayBuffer()` reads, so the handler can still parse the body.
+    input.readBody = async (limit) => {
+      const declared = Number(c.req.header("content-length"));
+      if (declared > limit) throw new RequestTooLargeError(`The request body is ${declared} bytes`);
+      return c.req.raw.body ? new Uint8Array(await c.req.arrayBuffer()) : undefined;
+    };
+    const decision = await guard.begin(input);
+    if (decision.action === "pass") return next();
+    if (decision.action === "respond") {
+      const { status, headers, body } = decision.response;
+      return webResponse(status, headers, body);
+    }
+    c.set("idempotency", decision.context);
+    await next();
+    if (c.error) {
+      await decision.abandon(c.error);
+      return;
+    }
+    const response = c.res;
+    const body = new Uint8Array(await response.arrayBuffer());
+    await decision.finish({ status: response.status, headers: headerEntries(response.headers), body });
+    // Clearing first skips Hono merging the old headers into a response that already carries them.
+    c.res = undefined as unknown as Response;
+    c.res = webResponse(response.status, response.headers, body);
+  };
+}

@@ -1,0 +1,79 @@
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { CapturedResponse } from "../core/guard.js";
+import type { ResponseData } from "../core/response.js";
+
+/** Writes an engine response (a replay or a problem) to a node:http response. */
+export function sendNodeResponse(res: ServerResponse, response: ResponseData): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of response.headers) {
+    const existing = headers[name];
+    headers[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  headers["content-length"] = String(response.body.byteLength);
+  res.writeHead(response.status, headers);
+  res.end(response.body);
+}
+
+type End = ServerResponse["end"];
+type Write = ServerResponse["write"];
+type WriteHead = ServerResponse["writeHead"];
+
+/**
+ * Holds back everything a handler writes (`writeHead`, `write`, `end`, streams piped in, Express's `send`/`json`),
+ * so the outcome is stored before a single byte reaches the client: an immediate retry then finds it stored.
+ * When the handler ends, `settle` runs, then the response goes out unchanged.
+ */
+export function captureNodeResponse(res: ServerResponse, settle: (response: CapturedResponse) => Promise<void>): void {
+  const originals = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+  const chunks: Buffer[] = [];
+  const toBuffer = (chunk: unknown, encoding?: unknown) =>
+    typeof chunk === "string"
+      ? Buffer.from(chunk, (encoding as BufferEncoding) ?? "utf8")
+      : Buffer.from(chunk as Uint8Array);
+
+  res.writeHead = function writeHead(status: number, ...rest: unknown[]) {
+    res.statusCode = status;
+    const [messageOrHeaders, maybeHeaders] = rest;
+    if (typeof messageOrHeaders === "string") res.statusMessage = messageOrHeaders;
+    const headers = typeof messageOrHeaders === "string" ? maybeHeaders : messageOrHeaders;
+    if (Array.isArray(headers)) {
+      for (let i = 0; i + 1 < headers.length; i += 2) res.setHeader(String(headers[i]), headers[i + 1] as string);
+    } else if (headers) {
+      for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) {
+        if (value !== undefined) res.setHeader(name, value);
+      }
+    }
+    return res;
+  } as WriteHead;
+  res.flushHeaders = () => {};
+  res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (chunk !== undefined && chunk !== null)
+      chunks.push(toBuffer(chunk, typeof encoding === "string" ? encoding : undefined));
+    const done = typeof encoding === "function" ? encoding : callback;
+    if (typeof done === "function") queueMicrotask(() => done());
+    return true;
+  } as Write;
+  res.end = function end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    const done = [chunk, encoding, callback].find((arg) => typeof arg === "function") as (() => void) | undefined;
+    if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
+      chunks.push(toBuffer(chunk, typeof encoding === "string" ? encoding : undefined));
+    }
+    Object.assign(res, originals);
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    settle({ status: res.statusCode, headers: headerList(res), body }).then(
+      () => res.end(body, done),
+      () => res.end(body, done),
+    );
+    return res;
+  } as End;
+}
+
+function headerList(res: ServerResponse): [string, string][] {
+  const list: [string, string][] = [];
+  for (const [name, value] of Object.entries(res.getHeaders())) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) list.push([name, item]);
+    else list.push([name, String(value)]);
+  }
+  return list;
+}

@@ -1,0 +1,48 @@
+import { RequestTooLargeError } from "../core/errors.js";
+
+/**
+ * Reads a fetch `Request`'s body from a clone, refusing (without reading on) once it is over `limit` bytes; the
+ * original stays unread for the handler.
+ */
+export async function readWebBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > limit) throw new RequestTooLargeError(`The request body is ${declared} bytes`);
+  if (!request.body) return undefined;
+  const reader = request.clone().body!.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new RequestTooLargeError(`The request body is over ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** Statuses whose responses must not carry a body (a fetch `Response` refuses one). */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** A fetch `Response` from engine parts. */
+export function webResponse(status: number, headers: HeadersInit, body: Uint8Array): Response {
+  return new Response(NULL_BODY_STATUS.has(status) || body.byteLength === 0 ? null : (body as BodyInit), {
+    status,
+    headers,
+  });
+}
+
+/** A fetch `Response`'s headers as an ordered list (`set-cookie` kept apart, as fetch keeps it). */
+export function headerEntries(headers: Headers): [string, string][] {
+  return [...headers];
+}

@@ -1,0 +1,461 @@
+import { request as httpRequest } from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
+import type { RouteSpec, RunningServer, SpecRequest, SpecResponse, StartServer } from "./app-spec.js";
+
+/** A promise the test resolves by hand, to hold a handler mid-flight. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+const text = new TextDecoder();
+
+/**
+ * The HTTP semantics of DESIGN.md §1, one test per row, over real sockets. Every adapter runs this module.
+ */
+export function describeHttpSemantics(
+  adapter: string,
+  start: StartServer,
+  makeStore: () => Store = () => new MemoryStore(),
+) {
+  describe(`HTTP semantics: ${adapter}`, () => {
+    let server: RunningServer;
+    let store: Store;
+    const events: IdempotencyEvent[] = [];
+    const runs = new Map<string, number>();
+    let slowGate = gate();
+    const count = (name: string) => {
+      const n = (runs.get(name) ?? 0) + 1;
+      runs.set(name, n);
+      return n;
+    };
+    const json = (status: number, value: unknown, headers: [string, string][] = []): SpecResponse => ({
+      status,
+      headers: [["content-type", "application/json"], ...headers],
+      body: JSON.stringify(value),
+    });
+    const charge =
+      (name: string) =>
+      async ({ body, context }: SpecRequest) => {
+        const n = count(name);
+        return json(201, { id: `ch_${n}`, received: text.decode(body), recovered: context?.recovered ?? null }, [
+          ["x-charge-id", `ch_${n}`],
+          ["set-cookie", "session=secret; HttpOnly"],
+        ]);
+      };
+    const slow = (name: string) => async () => {
+      const n = count(name);
+      await slowGate.opened;
+      return json(200, { n });
+    };
+
+    const routes: RouteSpec[] = [
+      { method: "POST", path: "/charges", handle: charge("charges") },
+      { method: "GET", path: "/charges", handle: charge("get") },
+      { method: "POST", path: "/other", handle: charge("other") },
+      { method: "POST", path: "/required", options: { required: true }, handle: charge("required") },
+      { method: "POST", path: "/small-body", options: { maxRequestBytes: 100 }, handle: charge("small-body") },
+      { method: "POST", path: "/limited", options: { rateLimit: { max: 3, window: "1m" } }, handle: charge("limited") },
+      // 200 concurrent duplicates are more than the default per-key rate limit (100 per 10 s) lets through.
+      { method: "POST", path: "/slow", options: { rateLimit: false }, handle: slow("slow") },
+      {
+        method: "POST",
+        path: "/wait",
+        options: { onInFlight: "wait", waitTimeout: "5s", rateLimit: false },
+        handle: slow("wait"),
+      },
+      {
+        method: "POST",
+        path: "/throws",
+        handle: async () => {
+          count("throws");
+          throw new Error("boom");
+        },
+      },
+      {
+        method: "POST",
+        path: "/unavailable",
+        handle: async () => json(503, { n: count("unavailable") }),
+      },
+      {
+        method: "POST",
+        path: "/empty",
+        handle: async () => {
+          count("empty");
+          return { status: 204, headers: [], body: "" };
+        },
+      },
+      {
+        method: "POST",
+        path: "/binary",
+        handle: async () => {
+          count("binary");
+          return { status: 200, headers: [["content-type", "application/octet-stream"]], body: BINARY };
+        },
+      },
+      {
+        method: "POST",
+        path: "/big",
+        options: { maxResponseBytes: 1024 },
+        handle: async () => {
+          count("big");
+          return { status: 200, headers: [["content-type", "text/plain"]], body: "x".repeat(4096) };
+        },
+      },
+      {
+        method: "POST",
+        path: "/skip",
+        handle: async ({ context }) => {
+          context?.skipStore();
+          return json(200, { n: count("skip") });
+        },
+      },
+      {
+        method: "POST",
+        path: "/scoped",
+        options: { scope: (req) => req.headers["x-account"] as string | undefined },
+        handle: charge("scoped"),
+      },
+    ];
+
+    beforeAll(async () => {
+      store = makeStore();
+      const idem = createIdempotency({ store, onEvent: (event) => events.push(event) });
+      server = await start(idem, routes);
+    });
+    afterAll(async () => {
+      slowGate.open();
+      await server.close();
+      await store.close();
+    });
+    afterEach(() => {
+      slowGate.open();
+      slowGate = gate();
+    });
+
+    let keyCounter = 0;
+    const newKey = () => `${adapter.replace(/\W/g, "")}-${Date.now()}-${++keyCounter}`;
+    const post = (
+      path: string,
+      key: string | undefined,
+      body: unknown = { amount: 100 },
+      headers: Record<string, string> = {},
+    ) =>
+      fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(key === undefined ? {} : { "idempotency-key": key }),
+          ...headers,
+        },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+    const problem = async (response: Response) => {
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      return (await response.json()) as { type: string; status: number; code: string; detail: string };
+    };
+
+    it("runs the handler once and stores the response", async () => {
+      const key = newKey();
+      const before = runs.get("charges") ?? 0;
+      const first = await post("/charges", key);
+      expect(first.status).toBe(201);
+      expect(first.headers.get("idempotent-replayed")).toBeNull();
+      expect(first.headers.get("set-cookie")).toBe("session=secret; HttpOnly");
+      expect(runs.get("charges")).toBe(before + 1);
+      const event = events.findLast((e) => e.key === key);
+      expect(event).toMatchObject({ type: "executed", status: 201, route: "POST /charges" });
+    });
+
+    it("replays status, stored headers and body byte for byte, marked Idempotent-Replayed", async () => {
+      const key = newKey();
+      const first = await post("/charges", key);
+      const firstBody = await first.text();
+      const before = runs.get("charges");
+      const retry = await post("/charges", key);
+      expect(retry.status).toBe(201);
+      expect(await retry.text()).toBe(firstBody);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(retry.headers.get("x-charge-id")).toBe(first.headers.get("x-charge-id"));
+      expect(retry.headers.get("content-type")).toBe("application/json");
+      expect(retry.headers.get("set-cookie")).toBeNull();
+      expect(runs.get("charges")).toBe(before);
+      expect(events.findLast((e) => e.key === key)).toMatchObject({ type: "replayed", status: 201 });
+    });
+
+    it("ignores JSON key order and whitespace, and query parameter order", async () => {
+      const key = newKey();
+      await post("/charges?a=1&b=2", key, '{"amount":100,"currency":"eur"}');
+      const retry = await post("/charges?b=2&a=1", key, '{ "currency": "eur",\n  "amount": 100 }');
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    });
+
+    it("answers 422 when the key is reused with another body, path, query or method, and overwrites nothing", async () => {
+      const key = newKey();
+      const first = await post("/charges", key, { amount: 100 });
+      const firstBody = await first.text();
+      const before = runs.get("charges");
+      for (const [path, body] of [
+        ["/charges", { amount: 200 }],
+        ["/other", { amount: 100 }],
+        ["/charges?x=1", { amount: 100 }],
+      ] as const) {
+        const reused = await post(path, key, body);
+        expect(reused.status).toBe(422);
+        expect((await problem(reused)).type).toBe("urn:oncely:problem:fingerprint-mismatch");
+      }
+      const patched = await fetch(`${server.url}/charges`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify({ amount: 100 }),
+      });
+      expect([404, 405, 422]).toContain(patched.status);
+      expect(runs.get("charges")).toBe(before);
+      const retry = await post("/charges", key, { amount: 100 });
+      expect(await retry.text()).toBe(firstBody);
+      expect(events.some((e) => e.key === key && e.type === "mismatch")).toBe(true);
+    });
+
+    it("passes unguarded methods and requests without a key straight through", async () => {
+      const before = runs.get("get") ?? 0;
+      await fetch(`${server.url}/charges`, { headers: { "idempotency-key": "same" } });
+      await fetch(`${server.url}/charges`, { headers: { "idempotency-key": "same" } });
+      expect(runs.get("get")).toBe(before + 2);
+      const chargesBefore = runs.get("charges") ?? 0;
+      await post("/charges", undefined);
+      await post("/charges", undefined);
+      expect(runs.get("charges")).toBe(chargesBefore + 2);
+    });
+
+    it("answers 400 when a route requires a key and none is sent", async () => {
+      const response = await post("/required", undefined);
+      expect(response.status).toBe(400);
+      expect((await problem(response)).type).toBe("urn:oncely:problem:missing-key");
+      expect(runs.get("required")).toBeUndefined();
+    });
+
+    it("accepts real clients' keys: UUIDs, stripe-node-retry-<uuid>, and RFC 9651 sf-strings", async () => {
+      const uuid = crypto.randomUUID();
+      expect((await post("/charges", uuid)).status).toBe(201);
+      expect((await post("/charges", `stripe-node-retry-${uuid}`)).status).toBe(201);
+      const quoted = await post("/charges", `"${uuid}"`);
+      expect(quoted.headers.get("idempotent-replayed")).toBe("true");
+    });
+
+    it("answers 400 for malformed keys and never runs the handler", async () => {
+      const before = runs.get("charges") ?? 0;
+      const bad: (string | string[])[] = [
+        "",
+        "x".repeat(256),
+        "has space",
+        "tab\tinside",
+        "caf\xe9",
+        '"unterminated',
+        ["a", "b"],
+      ];
+      for (const key of bad) {
+        const response = await rawPost(server.url, "/charges", key);
+        expect(response.status, JSON.stringify(key)).toBe(400);
+        expect(JSON.parse(response.body).type).toBe("urn:oncely:problem:invalid-key");
+      }
+      expect(runs.get("charges") ?? 0).toBe(before);
+      const repeated = newKey();
+      expect((await rawPost(server.url, "/charges", [repeated, repeated])).status).toBe(201);
+    });
+
+    it("answers 413 for a body over maxRequestBytes and claims nothing", async () => {
+      const key = newKey();
+      const tooBig = await post("/small-body", key, { blob: "x".repeat(500) });
+      expect(tooBig.status).toBe(413);
+      expect((await problem(tooBig)).type).toBe("urn:oncely:problem:request-too-large");
+      const small = await post("/small-body", key, { a: 1 });
+      expect(small.status).toBe(201);
+      expect(small.headers.get("idempotent-replayed")).toBeNull();
+    });
+
+    it("releases the key when the handler throws: a retry runs it again", async () => {
+      const key = newKey();
+      expect((await post("/throws", key)).status).toBe(500);
+      expect((await post("/throws", key)).status).toBe(500);
+      expect(runs.get("throws")).toBe(2);
+      expect(events.filter((e) => e.key === key && e.type === "released")).toHaveLength(2);
+    });
+
+    it("does not store a 5xx: a retry runs the handler again", async () => {
+      const key = newKey();
+      const before = runs.get("unavailable") ?? 0;
+      expect((await post("/unavailable", key)).status).toBe(503);
+      const retry = await post("/unavailable", key);
+      expect(retry.status).toBe(503);
+      expect(retry.headers.get("idempotent-replayed")).toBeNull();
+      expect(runs.get("unavailable")).toBe(before + 2);
+    });
+
+    it("replays a 204 as a 204 with no body", async () => {
+      const key = newKey();
+      expect((await post("/empty", key)).status).toBe(204);
+      const retry = await post("/empty", key);
+      expect(retry.status).toBe(204);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect((await retry.arrayBuffer()).byteLength).toBe(0);
+      expect(runs.get("empty")).toBe(1);
+    });
+
+    it("replays binary bodies byte for byte", async () => {
+      const key = newKey();
+      const first = new Uint8Array(await (await post("/binary", key)).arrayBuffer());
+      const retry = await post("/binary", key);
+      expect(retry.headers.get("content-type")).toBe("application/octet-stream");
+      const replayed = new Uint8Array(await retry.arrayBuffer());
+      expect(Buffer.from(replayed).equals(Buffer.from(BINARY))).toBe(true);
+      expect(Buffer.from(first).equals(Buffer.from(BINARY))).toBe(true);
+    });
+
+    it("delivers a response over maxResponseBytes, then answers retries 410 without running again", async () => {
+      const key = newKey();
+      const first = await post("/big", key);
+      expect(first.status).toBe(200);
+      expect((await first.text()).length).toBe(4096);
+      const retry = await post("/big", key);
+      expect(retry.status).toBe(410);
+      expect((await problem(retry)).type).toBe("urn:oncely:problem:response-not-kept");
+      expect(runs.get("big")).toBe(1);
+    });
+
+    it("answers 409 with Retry-After while the first request runs, then replays it", async () => {
+      const key = newKey();
+      const first = post("/slow", key);
+      await until(() => (runs.get("slow") ?? 0) >= 1);
+      const second = await post("/slow", key);
+      expect(second.status).toBe(409);
+      expect(second.headers.get("retry-after")).toBe("1");
+      expect((await problem(second)).type).toBe("urn:oncely:problem:in-flight");
+      slowGate.open();
+      const firstResponse = await first;
+      const firstBody = await firstResponse.text();
+      const third = await post("/slow", key);
+      expect(third.headers.get("idempotent-replayed")).toBe("true");
+      expect(await third.text()).toBe(firstBody);
+    });
+
+    it("with onInFlight: wait, 200 concurrent duplicates run the handler once and all get the same answer", async () => {
+      const key = newKey();
+      const before = runs.get("wait") ?? 0;
+      const pending = Array.from({ length: 200 }, () => post("/wait", key));
+      await until(() => (runs.get("wait") ?? 0) > before);
+      setTimeout(() => slowGate.open(), 50);
+      const responses = await Promise.all(pending);
+      const bodies = await Promise.all(responses.map((r) => r.text()));
+      expect(runs.get("wait")).toBe(before + 1);
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      expect(new Set(bodies).size).toBe(1);
+      expect(responses.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(199);
+    });
+
+    it("with onInFlight: reject, 200 concurrent duplicates run the handler once; the others get 409", async () => {
+      const key = newKey();
+      const before = runs.get("slow") ?? 0;
+      const pending = Array.from({ length: 200 }, () => post("/slow", key));
+      await until(() => (runs.get("slow") ?? 0) > before);
+      const settled = await Promise.all(pending.map((p) => Promise.race([p, sleep(3000).then(() => undefined)])));
+      slowGate.open();
+      const rejected = settled.filter((r) => r?.status === 409);
+      expect(rejected).toHaveLength(199);
+      expect(runs.get("slow")).toBe(before + 1);
+      const [winner] = await Promise.all(pending.filter((_, i) => settled[i] === undefined));
+      expect(winner?.status).toBe(200);
+    });
+
+    it("releases the key when the handler calls skipStore()", async () => {
+      const key = newKey();
+      await post("/skip", key);
+      const retry = await post("/skip", key);
+      expect(retry.headers.get("idempotent-replayed")).toBeNull();
+      expect(runs.get("skip")).toBe(2);
+    });
+
+    it("answers 429 with Retry-After when one key is hit more often than rateLimit allows", async () => {
+      const key = newKey();
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await post("/limited", key)).status);
+      expect(statuses.slice(0, 3)).toEqual([201, 201, 201]);
+      const limited = await post("/limited", key);
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    });
+
+    it("keeps scopes apart: the same key in two accounts runs twice and never crosses over", async () => {
+      const key = newKey();
+      const a = await post("/scoped", key, { amount: 1 }, { "x-account": "acct_a" });
+      const b = await post("/scoped", key, { amount: 2 }, { "x-account": "acct_b" });
+      expect(a.status).toBe(201);
+      expect(b.status).toBe(201);
+      expect(b.headers.get("idempotent-replayed")).toBeNull();
+      expect(await b.text()).toContain('"amount\\":2');
+      const aAgain = await post("/scoped", key, { amount: 1 }, { "x-account": "acct_a" });
+      expect(aAgain.headers.get("idempotent-replayed")).toBe("true");
+      expect(await aAgain.text()).toContain('"amount\\":1');
+    });
+
+    it("never stores request credentials or Set-Cookie", async () => {
+      const key = newKey();
+      await post(
+        "/charges",
+        key,
+        { amount: 1 },
+        { authorization: "Bearer sk_live_do_not_store", cookie: "sid=cookie-secret" },
+      );
+      const { records } = await store.list({ limit: 1000 });
+      const dump = JSON.stringify(records.map((r) => ({ ...r, body: Buffer.from(r.response?.body ?? []).toString() })));
+      expect(dump).not.toContain("sk_live_do_not_store");
+      expect(dump).not.toContain("cookie-secret");
+      expect(dump).not.toContain("session=secret");
+    });
+  });
+}
+
+const BINARY = new Uint8Array(256).map((_, i) => 255 - i);
+
+async function until(condition: () => boolean, timeout = 5000) {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(5);
+  }
+}
+
+function sleep(ms: number) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A POST with raw header bytes (fetch refuses some malformed values before they reach the server). */
+function rawPost(base: string, path: string, key: string | string[]): Promise<{ status: number; body: string }> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("latin1");
+        res.on("data", (chunk) => {
+          body += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    // setHeader with an array sends the header once per value; latin1 keeps non-ASCII bytes as they are.
+    req.setHeader("idempotency-key", Array.isArray(key) ? key : Buffer.from(key, "latin1").toString("latin1"));
+    req.end('{"amount":1}');
+  });
+}
