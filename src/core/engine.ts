@@ -77,7 +77,10 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     if (!rate) return undefined;
     const id = `${rate.max}/${rate.window}`;
     let limiter = limiters.get(id);
-    if (!limiter) limiters.set(id, (limiter = new RateLimiter(rate.max, rate.window)));
+    if (!limiter) {
+      limiter = new RateLimiter(rate.max, rate.window);
+      limiters.set(id, limiter);
+    }
     return limiter;
   };
 

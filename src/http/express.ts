@@ -40,10 +40,14 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): RequestH
 
 function expressInput(req: Request): GuardInput {
   const input = nodeInput(req, req.originalUrl);
-  // body-parser marks a parsed request with `_body`; otherwise the stream is still unread and oncely reads it.
-  if (!(req as { _body?: boolean })._body || req.body === undefined) return input;
+  // A body parser that ran before oncely consumed the stream: fingerprint what it parsed. Otherwise oncely reads the
+  // stream itself (Express 4's json() leaves `req.body = {}` without reading a body of another type).
+  const consumed = req.readableEnded || (req.complete && !req.readable);
+  if (!consumed) return input;
   const body = req.body as unknown;
-  if (Buffer.isBuffer(body)) return { ...input, body, readBody: undefined };
-  if (typeof body === "string") return { ...input, body: Buffer.from(body), readBody: undefined };
-  return { ...input, parsedBody: body, readBody: undefined };
+  const parsed: GuardInput = { ...input, readBody: undefined };
+  if (body === undefined) return parsed;
+  if (Buffer.isBuffer(body)) return { ...parsed, body };
+  if (typeof body === "string") return { ...parsed, body: Buffer.from(body) };
+  return { ...parsed, parsedBody: body };
 }
