@@ -2,8 +2,8 @@ import type { MiddlewareHandler } from "hono";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
+import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
-import { fetchInput } from "./fetch.js";
 import { headerEntries, webResponse } from "./web-body.js";
 
 declare module "hono" {
@@ -24,13 +24,22 @@ declare module "hono" {
 export function idempotency(idem: Idempotency, options?: RouteOptions): MiddlewareHandler {
   const guard = idem.route(options);
   return async function idempotency(c, next) {
-    const input = fetchInput(c.req.raw, c);
-    input.path = c.req.path;
-    // Hono caches what `c.req.arrayBuffer()` reads, so the handler can still parse the body.
-    input.readBody = async (limit) => {
-      const declared = Number(c.req.header("content-length"));
-      if (declared > limit) throw new RequestTooLargeError(`The request body is ${declared} bytes`);
-      return c.req.raw.body ? new Uint8Array(await c.req.arrayBuffer()) : undefined;
+    const url = c.req.url;
+    const queryStart = url.indexOf("?");
+    const input: GuardInput = {
+      method: c.req.method,
+      path: c.req.path,
+      query: queryStart === -1 ? "" : url.slice(queryStart + 1),
+      headers: c.req.header(),
+      raw: c,
+      // Hono caches what `c.req.arrayBuffer()` reads, so the handler can still parse the body. Touching
+      // `c.req.raw.body` instead would make @hono/node-server build a full Request and slow every request down.
+      readBody: async (limit) => {
+        const declared = Number(c.req.header("content-length") ?? 0);
+        if (declared > limit) throw new RequestTooLargeError(`The request body is ${declared} bytes`);
+        if (declared === 0 && !c.req.header("transfer-encoding")) return undefined;
+        return new Uint8Array(await c.req.arrayBuffer());
+      },
     };
     const decision = await guard.begin(input);
     if (decision.action === "pass") return next();
