@@ -3,7 +3,6 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import autocannon from "autocannon";
-import type { Framework } from "./apps.js";
 
 /**
  * Throughput of the same app bare and behind oncely (memory store), for new keys and for replays, measured in one
@@ -14,6 +13,8 @@ const connections = 50;
 const body = JSON.stringify({ amount: 1000, currency: "eur" });
 
 type Mode = "bare" | "new keys" | "replays";
+
+type Framework = "express" | "hono";
 
 async function measure(framework: Framework, mode: Mode): Promise<number> {
   const port = 40_000 + Math.floor(Math.random() * 10_000);

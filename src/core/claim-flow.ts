@@ -141,7 +141,8 @@ function storeFailure(error: unknown): ClaimOutcome {
  * has taken the claim over.
  */
 export class HeldClaim {
-  readonly controller = new AbortController();
+  // Made on first use: most handlers never look at the signal, and an AbortController per request shows in profiles.
+  #controller?: AbortController;
   readonly #timer: ReturnType<typeof setInterval>;
   #settled = false;
 
@@ -156,7 +157,8 @@ export class HeldClaim {
   }
 
   get signal(): AbortSignal {
-    return this.controller.signal;
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
   }
 
   /** Stores the outcome. Returns false when the claim was lost to another holder (and emits `fenced`). */
@@ -211,7 +213,8 @@ export class HeldClaim {
       );
       if (!held && !this.#settled) {
         this.#stop();
-        this.controller.abort(new ClaimLostError("Another request took over this claim", { key: attempt.key }));
+        this.#controller ??= new AbortController();
+        this.#controller.abort(new ClaimLostError("Another request took over this claim", { key: attempt.key }));
       }
     } catch {
       // A failed renewal is retried at the next tick; the lease covers two more.

@@ -176,7 +176,9 @@ function execute(
     scope: attempt.scope,
     recovered,
     token,
-    signal: claim.signal,
+    get signal() {
+      return claim.signal;
+    },
     skipStore: () => {
       skip = true;
     },

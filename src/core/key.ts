@@ -15,6 +15,14 @@ export function parseIdempotencyKey(
   maxLength = 255,
 ): string | undefined {
   if (value === undefined) return undefined;
+  // The common case, one plain key (no space, so not a joined repeat), without splitting or allocating.
+  if (typeof value === "string" && value.length <= maxLength && value[0] !== '"' && VISIBLE_ASCII.test(value)) {
+    return value;
+  }
+  return parseRepeated(value, maxLength);
+}
+
+function parseRepeated(value: string | readonly string[], maxLength: number): string {
   // A valid key never contains a space, so ", " can only be the separator between repeated headers.
   const copies = (typeof value === "string" ? [value] : value).flatMap((v) => v.split(", "));
   const keys = copies.map((copy) => parseOne(copy.trim(), maxLength));

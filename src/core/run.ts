@@ -72,7 +72,9 @@ export async function runOnce<T>(
     ...unguardedContext(attempt, scope),
     recovered: outcome.recovered,
     token: outcome.token,
-    signal: claim.signal,
+    get signal() {
+      return claim.signal;
+    },
     skipStore: () => {
       skip = true;
     },
