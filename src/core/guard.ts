@@ -1,6 +1,7 @@
 import { type Attempt, acquire, type EngineState, emitFor, HeldClaim } from "./claim-flow.js";
 import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
+import { fitEncoding } from "./encoding.js";
 import {
   type InvalidKeyError,
   MissingKeyError,
@@ -13,7 +14,7 @@ import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import type { IdempotencyRequest } from "./request.js";
+import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
@@ -142,7 +143,8 @@ export async function begin(
   switch (outcome.kind) {
     case "replay": {
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
-      return { action: "respond", response: replayResponse(outcome.response) };
+      const acceptEncoding = headerValue(request, "accept-encoding");
+      return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };
     }
     case "refuse": {
       const type = outcome.error.status === 422 ? "mismatch" : outcome.error.status === 409 ? "conflict" : "replayed";

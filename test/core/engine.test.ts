@@ -216,3 +216,45 @@ describe("keys, fingerprints and derived keys", () => {
     expect(k.length).toBeLessThanOrEqual(255);
   });
 });
+
+describe("store round trips and encodings", () => {
+  it("makes 2 store calls on a first execution and 1 on a replay", async () => {
+    const calls: string[] = [];
+    const memory = new MemoryStore();
+    const counted = new Proxy(memory, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const guard = createIdempotency({ store: counted }).route();
+    const first = await guard.begin(input("k-trips"));
+    if (first.action !== "execute") throw new Error("should execute");
+    await first.finish(ok());
+    expect(calls).toEqual(["claim", "complete"]);
+    calls.length = 0;
+    expect((await guard.begin(input("k-trips"))).action).toBe("respond");
+    expect(calls).toEqual(["claim"]);
+  });
+
+  it("decodes a stored gzip body for a client that does not accept gzip", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const guard = createIdempotency({ store: new MemoryStore() }).route();
+    const first = await guard.begin(input("k-gzip"));
+    if (first.action !== "execute") throw new Error("should execute");
+    await first.finish({ status: 200, headers: [["content-encoding", "gzip"]], body: gzipSync("hello") });
+    const gzipClient = await guard.begin({
+      ...input("k-gzip"),
+      headers: { ...input("k-gzip").headers, "accept-encoding": "gzip, br" },
+    });
+    const plainClient = await guard.begin(input("k-gzip"));
+    if (gzipClient.action !== "respond" || plainClient.action !== "respond") throw new Error("should replay");
+    expect(gzipClient.response.headers).toContainEqual(["content-encoding", "gzip"]);
+    expect(new TextDecoder().decode(plainClient.response.body)).toBe("hello");
+    expect(plainClient.response.headers.some(([name]) => name === "content-encoding")).toBe(false);
+  });
+});

@@ -1,0 +1,34 @@
+import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
+import type { ResponseData } from "./response.js";
+
+const DECODERS: Record<string, (body: Uint8Array) => Uint8Array> = {
+  gzip: gunzipSync,
+  "x-gzip": gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
+/**
+ * A stored body compressed for the first client (say `compression()` ran before oncely) is decoded before it is
+ * replayed to a client whose `Accept-Encoding` does not take that coding.
+ */
+export function fitEncoding(response: ResponseData, acceptEncoding: string | undefined): ResponseData {
+  const index = response.headers.findIndex(([name]) => name === "content-encoding");
+  if (index === -1) return response;
+  const coding = response.headers[index]![1].trim().toLowerCase();
+  if (coding === "identity" || accepts(acceptEncoding, coding)) return response;
+  const decode = DECODERS[coding];
+  if (!decode) return response;
+  const headers = response.headers.filter(([name]) => name !== "content-encoding");
+  return { ...response, headers, body: decode(response.body) };
+}
+
+function accepts(header: string | undefined, coding: string): boolean {
+  if (!header) return false;
+  for (const part of header.toLowerCase().split(",")) {
+    const [name, ...params] = part.trim().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    if ((name === coding || name === "*") && (!q || Number(q.slice(2)) > 0)) return true;
+  }
+  return false;
+}
