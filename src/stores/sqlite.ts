@@ -1,0 +1,243 @@
+import type BetterSqlite3 from "better-sqlite3";
+import { type Duration, toMilliseconds } from "../core/duration.js";
+import { isOncelyError, StoreError, StoreTimeoutError } from "../core/errors.js";
+import {
+  type ClaimOptions,
+  type ClaimResult,
+  type IdempotencyRecord,
+  type ListOptions,
+  type ListPage,
+  RECORD_FORMAT_VERSION,
+  type Store,
+  type StoredResponse,
+} from "../core/store.js";
+import { prepare, type Row, type Statements, sqliteSchema, TABLE, toRecord } from "./sqlite-sql.js";
+
+export { sqliteSchema };
+
+type Database = BetterSqlite3.Database;
+
+export interface SqliteStoreOptions {
+  /** The database file the store opens (and closes on `close()`); `":memory:"` for a private in-memory database. */
+  path?: string;
+  /**
+   * A better-sqlite3 `Database` you opened yourself. The store leaves its pragmas (journal mode, busy timeout) as
+   * they are and never closes it. Give either `path` or `database`.
+   */
+  database?: Database;
+  /**
+   * The table records live in; letters, digits and underscores.
+   * @default "oncely_records"
+   */
+  table?: string;
+  /**
+   * How long an operation waits for another connection's write lock (SQLite's `busy_timeout`) before failing with
+   * a `StoreTimeoutError`. Applies to a database the store opens itself. better-sqlite3 is synchronous, so the wait
+   * blocks this process's event loop: keep it short.
+   * @default 1000
+   */
+  timeout?: Duration;
+  /** The clock, epoch ms. Tests inject one to move time without sleeping. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Keeps records in a SQLite file through better-sqlite3: durable across restarts, and shared safely by several
+ * processes on one machine (WAL mode; each claim is one `BEGIN IMMEDIATE` transaction). The CLI's default store.
+ *
+ * @example
+ * const idem = createIdempotency({ store: new SqliteStore({ path: "./oncely.db" }) });
+ */
+export class SqliteStore implements Store {
+  readonly name = "sqlite";
+  readonly #table: string;
+  readonly #now: () => number;
+  readonly #timeout: number;
+  readonly #path: string | undefined;
+  readonly #userDatabase: Database | undefined;
+  #opened: Promise<{ db: Database; sql: Statements; busyTimeout: number }> | undefined;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    const { path, database, table = "oncely_records" } = options ?? {};
+    if ((path === undefined) === (database === undefined)) {
+      throw new TypeError('Expected exactly one of `path` (a file name or ":memory:") and `database`');
+    }
+    if (path !== undefined && (typeof path !== "string" || path === "")) {
+      throw new TypeError(`Expected \`path\` to be a file name or ":memory:", got ${JSON.stringify(path)}`);
+    }
+    if (database !== undefined && typeof (database as Partial<Database>).prepare !== "function") {
+      throw new TypeError("Expected `database` to be a better-sqlite3 Database");
+    }
+    if (typeof table !== "string" || !TABLE.test(table)) {
+      throw new TypeError(`Expected \`table\` to be letters, digits and underscores, got ${JSON.stringify(table)}`);
+    }
+    if (options.now !== undefined && typeof options.now !== "function") {
+      throw new TypeError("Expected `now` to be a function returning epoch milliseconds");
+    }
+    this.#path = path;
+    this.#userDatabase = database;
+    this.#table = table;
+    this.#now = options.now ?? Date.now;
+    this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+  }
+
+  /** Opens the database and creates the table if missing. Optional: the first operation does it too. */
+  async migrate(): Promise<void> {
+    await this.#run("migrate", () => undefined);
+  }
+
+  claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
+    return this.#run("claim", ({ db, sql }) => {
+      const now = this.#now();
+      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt: now + options.ttl };
+      // IMMEDIATE takes the write lock up front, so the read after a refused upsert sees the row that refused it.
+      return db
+        .transaction((): ClaimResult => {
+          const meta = JSON.stringify(options.meta);
+          const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
+          if (fresh) return { status: "claimed", token: fresh.token, recovered: false };
+          // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
+          // after the read that tells it apart from a released record (which is not a recovery).
+          const record = toRecord(sql.select.get(id) as Row);
+          if (record.state === "completed") return { status: "completed", record };
+          if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
+            const lapsed = sql.takeOverLapsed.get(params) as Row;
+            return { status: "claimed", token: lapsed.token, recovered: true };
+          }
+          return { status: "in-flight", record };
+        })
+        .immediate();
+    });
+  }
+
+  renew(id: string, token: number, lease: number): Promise<boolean> {
+    return this.#run("renew", ({ sql }) => {
+      const now = this.#now();
+      return sql.renew.run({ id, token, now, leaseUntil: now + lease }).changes === 1;
+    });
+  }
+
+  complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
+    return this.#run("complete", ({ sql }) => {
+      const now = this.#now();
+      const { status, headers, body, kept } = response;
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const params = { id, token, now, expiresAt: now + ttl, status, headers: JSON.stringify(headers), body: bytes };
+      return sql.complete.run({ ...params, kept: kept ? 1 : 0 }).changes === 1;
+    });
+  }
+
+  release(id: string, token: number): Promise<boolean> {
+    return this.#run("release", ({ sql }) => sql.release.run({ id, token, now: this.#now() }).changes === 1);
+  }
+
+  get(id: string): Promise<IdempotencyRecord | undefined> {
+    return this.#run("get", ({ sql }) => {
+      const row = sql.get.get(id, this.#now()) as Row | undefined;
+      return row && toRecord(row);
+    });
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#run("delete", ({ sql }) => sql.delete.run(id).changes === 1);
+  }
+
+  list(options: ListOptions = {}): Promise<ListPage> {
+    return this.#run("list", ({ sql }) => {
+      const limit = options.limit ?? 100;
+      const [afterCreated, afterId] = options.cursor ? decodeCursor(options.cursor) : [null, null];
+      const rows = sql.list.all({
+        now: this.#now(),
+        state: options.state ?? null,
+        since: options.since ?? null,
+        afterCreated,
+        afterId,
+        limit: limit + 1,
+      }) as Row[];
+      const records = rows.slice(0, limit).map(toRecord);
+      const last = records.at(-1);
+      return rows.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
+    });
+  }
+
+  purgeExpired(options: { limit?: number } = {}): Promise<number> {
+    // LIMIT -1 is SQLite's "no limit".
+    const limit = options.limit ?? -1;
+    return this.#run("purgeExpired", ({ sql }) => sql.purge.run({ now: this.#now(), limit }).changes);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const opened = await this.#opened?.catch(() => undefined);
+    if (opened && !this.#userDatabase) opened.db.close();
+  }
+
+  /** Runs one operation on the (lazily opened) database, mapping driver errors to oncely's store errors. */
+  async #run<T>(operation: string, body: (opened: { db: Database; sql: Statements }) => T): Promise<T> {
+    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
+    // A failed open is not cached: the next operation tries again (the file may have been locked or missing).
+    this.#opened ??= this.#open().catch((error: unknown) => {
+      this.#opened = undefined;
+      throw error;
+    });
+    const opened = await this.#opened;
+    try {
+      return body(opened);
+    } catch (error) {
+      if (isOncelyError(error)) throw error;
+      if ((error as { code?: string }).code?.startsWith("SQLITE_BUSY")) {
+        const message = `timed out after ${opened.busyTimeout} ms waiting for the database lock`;
+        throw new StoreTimeoutError(this.name, operation, message, { cause: error });
+      }
+      throw new StoreError(this.name, operation, `failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async #open(): Promise<{ db: Database; sql: Statements; busyTimeout: number }> {
+    let db = this.#userDatabase;
+    if (!db) {
+      let Driver: typeof BetterSqlite3;
+      try {
+        const module = (await import("better-sqlite3")) as { default?: typeof BetterSqlite3 };
+        Driver = module.default ?? (module as unknown as typeof BetterSqlite3);
+      } catch (error) {
+        // Only a missing package gets the install hint; a present one that fails to load (a native build for another
+        // Node.js ABI) keeps its own message.
+        if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
+        throw new Error('[oncely] [sqlite] SqliteStore needs the "better-sqlite3" package: npm install better-sqlite3');
+      }
+      try {
+        db = new Driver(this.#path!, { timeout: this.#timeout });
+        // WAL lets readers run beside the one writer, across processes; NORMAL sync is durable across process
+        // crashes (a power loss may drop the last commits) and avoids an fsync per claim.
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+      } catch (error) {
+        db?.close();
+        throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    try {
+      db.exec(sqliteSchema(this.#table));
+      const busyTimeout = Number(db.pragma("busy_timeout", { simple: true }));
+      return { db, sql: prepare(db, this.#table), busyTimeout };
+    } catch (error) {
+      if (!this.#userDatabase) db.close();
+      throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+function encodeCursor(record: IdempotencyRecord): string {
+  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString());
+  if (!Array.isArray(value) || typeof value[0] !== "number" || typeof value[1] !== "string") {
+    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+  }
+  return [value[0], value[1]];
+}

@@ -1,0 +1,123 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StoreTimeoutError } from "../../src/core/errors.js";
+import { SqliteStore } from "../../src/stores/sqlite.js";
+import { testStore } from "../../src/testing/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "oncely-sqlite-"));
+let files = 0;
+const file = () => join(dir, `store-${files++}.db`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const storeModule = fileURLToPath(new URL("../../src/stores/sqlite.ts", import.meta.url));
+
+let now = 1_700_000_000_000;
+const clock = () => now;
+const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
+const ok = { status: 201, headers: [["x-a", "1"]] as [string, string][], body: new Uint8Array([1, 2]), kept: true };
+
+testStore({
+  name: "sqlite",
+  create: () => new SqliteStore({ path: file(), now: clock }),
+  advance: (ms) => {
+    now += ms;
+  },
+  test: { describe, it, expect, beforeAll, afterAll },
+  additionalTests: () => {
+    it("keeps completed records across a restart", async () => {
+      const path = file();
+      const first = new SqliteStore({ path, now: clock });
+      const claim = await first.claim("id", "fp", opts);
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      await first.complete("id", claim.token, ok, 10_000);
+      await first.close();
+      const second = new SqliteStore({ path, now: clock });
+      const replay = await second.claim("id", "fp", opts);
+      expect(replay.status).toBe("completed");
+      if (replay.status === "completed") expect(replay.record.response).toEqual({ ...ok, body: Buffer.from([1, 2]) });
+      await second.close();
+    });
+
+    it("grants one claim when two stores on one file race for an id", async () => {
+      const path = file();
+      const stores = [new SqliteStore({ path }), new SqliteStore({ path })];
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => stores[i % 2]!.claim("id", "fp", opts)));
+      expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+      await Promise.all(stores.map((store) => store.close()));
+    });
+
+    it("grants one claim when four processes race for an id", async () => {
+      const path = file();
+      const start = Date.now() + 1500;
+      const child = `const { SqliteStore } = await import(${JSON.stringify(storeModule)});
+        const store = new SqliteStore({ path: ${JSON.stringify(path)} });
+        await store.migrate();
+        while (Date.now() < ${start});
+        let claimed = 0;
+        for (let i = 0; i < 25; i++) if ((await store.claim("id", "fp", { lease: 60000, ttl: 60000, meta: { key: "k" } })).status === "claimed") claimed++;
+        console.log(claimed);`;
+      const run = () => promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+      const outputs = await Promise.all([run(), run(), run(), run()]);
+      expect(outputs.reduce((sum, { stdout }) => sum + Number(stdout), 0)).toBe(1);
+    });
+
+    it("runs one transaction per claim: one statement when new, a read more when the id is taken", async () => {
+      const log: string[] = [];
+      const database = new Database(":memory:", { verbose: (sql) => log.push(String(sql).split(/\s/)[0]!) });
+      const store = new SqliteStore({ database, now: clock });
+      await store.migrate();
+      log.length = 0;
+      const claim = await store.claim("id", "fp", opts);
+      expect(log).toEqual(["BEGIN", "INSERT", "COMMIT"]);
+      if (claim.status === "claimed") await store.complete("id", claim.token, ok, 10_000);
+      log.length = 0;
+      expect((await store.claim("id", "fp", opts)).status).toBe("completed");
+      expect(log).toEqual(["BEGIN", "INSERT", "SELECT", "COMMIT"]);
+      await store.close();
+      expect(database.open).toBe(true);
+      database.close();
+    });
+
+    it("fails with a StoreTimeoutError when another connection holds the write lock past `timeout`", async () => {
+      const path = file();
+      const store = new SqliteStore({ path, timeout: 100 });
+      await store.migrate();
+      const other = new Database(path);
+      other.exec("BEGIN IMMEDIATE");
+      const started = Date.now();
+      await expect(store.claim("id", "fp", opts)).rejects.toThrow(StoreTimeoutError);
+      expect(Date.now() - started).toBeLessThan(1000);
+      other.exec("ROLLBACK");
+      expect((await store.claim("id", "fp", opts)).status).toBe("claimed");
+      other.close();
+      await store.close();
+    });
+
+    it("validates its options", () => {
+      expect(() => new SqliteStore({})).toThrow(/exactly one of `path`/);
+      expect(() => new SqliteStore({ path: ":memory:", table: "x; DROP" })).toThrow(/`table`/);
+      expect(() => new SqliteStore({ path: ":memory:", timeout: -1 })).toThrow(/`timeout`/);
+    });
+
+    it("names the package to install when better-sqlite3 is missing", async () => {
+      // A resolve hook in a child process makes the package unresolvable, as in an app that never installed it.
+      const hook = `export async function resolve(specifier, context, next) {
+        if (specifier === "better-sqlite3") throw Object.assign(new Error("not found"), { code: "ERR_MODULE_NOT_FOUND" });
+        return next(specifier, context);
+      }`;
+      const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+        const { SqliteStore } = await import(${JSON.stringify(storeModule)});
+        await new SqliteStore({ path: ":memory:" }).get("id").catch((error) => console.log(error.message));`;
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+      expect(stdout.trim()).toBe(
+        '[oncely] [sqlite] SqliteStore needs the "better-sqlite3" package: npm install better-sqlite3',
+      );
+    });
+  },
+});
