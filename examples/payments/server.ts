@@ -1,8 +1,10 @@
-import { MemoryStore } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite.js";
 import { createPaymentsApp } from "./app.js";
 
 const port = Number(process.env.PORT ?? 3000);
-const { app, idem } = createPaymentsApp(new MemoryStore(), (event) => {
+// The embedded store: records survive a restart of the demo (delete oncely-demo.db to start over).
+const storePath = process.env.ONCELY_DEMO_DB ?? "./oncely-demo.db";
+const { app, idem } = createPaymentsApp(new SqliteStore({ path: storePath }), (event) => {
   console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
 });
 
@@ -10,7 +12,7 @@ const server = app.listen(port, "127.0.0.1", () => {
   const url = `http://127.0.0.1:${port}`;
   const charge = (key: string, amount: number) =>
     `curl -i -X POST ${url}/charges -H 'Idempotency-Key: ${key}' -H 'Content-Type: application/json' -d '{"amount":${amount}}'`;
-  console.log(`oncely demo: a payments API on ${url} (store: memory)
+  console.log(`oncely demo: a payments API on ${url} (store: sqlite ${storePath})
 
 1. A charge runs once and its response is stored:
    ${charge("order-1", 1000)}
