@@ -18,13 +18,11 @@ type Framework = "express" | "hono";
 
 async function measure(framework: Framework, mode: Mode): Promise<number> {
   const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const child = fork(
-    new URL("./server.ts", import.meta.url).pathname,
-    [framework, mode === "bare" ? "bare" : "oncely", String(port)],
-    {
-      execArgv: ["--import", "tsx"],
-    },
-  );
+  const child = fork(new URL("./server.mjs", import.meta.url).pathname, [
+    framework,
+    mode === "bare" ? "bare" : "oncely",
+    String(port),
+  ]);
   await once(child, "message");
   const replayKey = randomUUID();
   const headers = { "content-type": "application/json" };
