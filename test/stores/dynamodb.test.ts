@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { RecordTooLargeError, StoreError } from "../../src/core/errors.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb.js";
+import { testStore } from "../../src/testing/index.js";
+import type { TestApi } from "../../src/testing/test-api.js";
+
+// dynalite ships no types; it is a local DynamoDB on LevelDB, started in this process.
+const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => import("node:http").Server;
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0 });
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const client = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+// dynalite serves one request at a time: 100 parallel claims (and their fallback reads) take about a second here.
+const create = async (options = {}) => {
+  const store = new DynamoDbStore({ client, table: `oncely_${randomUUID().slice(0, 8)}`, timeout: "5s", ...options });
+  await store.createTable();
+  return store;
+};
+const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
+const response = (bytes: number) => ({ status: 200, headers: [], body: new Uint8Array(bytes).fill(7), kept: true });
+
+// A DynamoDB item holds at most 400 KB, so the suite's 1 MiB case cannot pass; the limit has its own test below.
+const within400Kb: TestApi["it"] = (name, body, timeout) =>
+  name.includes("1 MiB") ? it.skip(`${name} (over DynamoDB's item limit)`, body) : it(name, body, timeout);
+
+testStore({
+  name: "dynamodb (dynalite)",
+  create,
+  test: { describe, it: within400Kb, expect, beforeAll, afterAll },
+  additionalTests: ({ store }) => {
+    it("refuses a record over 400 KB with a RecordTooLargeError, before writing or from DynamoDB's answer", async () => {
+      const claim = await store().claim("big", "fp", { ...opts, meta: { key: "k", path: `/${"a".repeat(8000)}` } });
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      const complete = (kb: number) => store().complete("big", claim.token, response(kb * 1024), 10_000);
+      await expect(complete(400)).rejects.toThrow(/would be about \d+ bytes/);
+      // The estimate leaves 4 KB for what the claim wrote; this claim's long path took more, and DynamoDB says so.
+      const refused = await complete(394).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RecordTooLargeError);
+      expect((refused as Error).message).toMatch(/Item size/);
+      expect(await complete(380)).toBe(true);
+      expect((await store().get("big"))?.response?.body.byteLength).toBe(380 * 1024);
+    });
+
+    it("names the package to install when @aws-sdk/client-dynamodb is missing", async () => {
+      // A resolve hook in a child process makes the package unresolvable, as in an app that never installed it.
+      const hook = `export async function resolve(specifier, context, next) {
+        if (specifier === "@aws-sdk/client-dynamodb") throw Object.assign(new Error("not found"), { code: "ERR_MODULE_NOT_FOUND" });
+        return next(specifier, context);
+      }`;
+      const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+        const { DynamoDbStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/dynamodb.ts", import.meta.url)))});
+        await new DynamoDbStore({ region: "us-east-1" }).get("id").catch((error) => console.log(error.message));`;
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+      expect(stdout.trim()).toBe(
+        '[oncely] [dynamodb] DynamoDbStore needs the "@aws-sdk/client-dynamodb" package: npm install @aws-sdk/client-dynamodb',
+      );
+    });
+
+    it("sends one request per operation, and a read more for a replay only where ALL_OLD is missing", async () => {
+      const sent: string[] = [];
+      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+      counting.middlewareStack.add(
+        (next, context) => (args) => {
+          sent.push(context.commandName!.replace("Command", ""));
+          return next(args);
+        },
+        { step: "initialize" },
+      );
+      const store = await create({ client: counting });
+      sent.length = 0;
+      const first = await store.claim("id", "fp", opts);
+      if (first.status !== "claimed") throw new Error("not claimed");
+      await store.release("id", first.token);
+      const second = await store.claim("id", "fp", opts);
+      if (second.status !== "claimed") throw new Error("not claimed");
+      await store.complete("id", second.token, response(10), 10_000);
+      expect(sent).toEqual(["UpdateItem", "UpdateItem", "UpdateItem", "UpdateItem"]);
+      sent.length = 0;
+      expect((await store.claim("id", "fp", opts)).status).toBe("completed");
+      // DynamoDB returns the refusing item with the failed write; dynalite does not, hence the GetItem.
+      expect(sent).toEqual(["UpdateItem", "GetItem"]);
+      counting.destroy();
+    });
+
+    it("gives a successor of an expired record a new createdAt and a higher token", async () => {
+      const short = { ...opts, lease: 50, ttl: 100 };
+      const first = await store().claim("expired", "fp", short);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const second = await store().claim("expired", "other", opts);
+      if (first.status !== "claimed" || second.status !== "claimed") throw new Error("not claimed");
+      expect(second.token).toBeGreaterThan(first.token);
+      const record = await store().get("expired");
+      expect(record?.fingerprint).toBe("other");
+      expect(record?.createdAt).toBeGreaterThanOrEqual(Date.now() - 100);
+    });
+
+    it("opens and closes its own client from `region` and `endpoint`, failing fast when unreachable", async () => {
+      vi.stubEnv("AWS_ACCESS_KEY_ID", "test");
+      vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
+      const own = new DynamoDbStore({ region: "us-east-1", endpoint, table: `oncely_${randomUUID().slice(0, 8)}` });
+      await own.createTable();
+      expect((await own.claim("id", "fp", opts)).status).toBe("claimed");
+      await own.close();
+      await expect(own.get("id")).rejects.toThrow(/closed/);
+      const unreachable = new DynamoDbStore({ region: "us-east-1", endpoint: "http://127.0.0.1:1", timeout: 500 });
+      const started = Date.now();
+      await expect(unreachable.get("id")).rejects.toThrow(StoreError);
+      expect(Date.now() - started).toBeLessThan(2000);
+      await unreachable.close();
+      vi.unstubAllEnvs();
+    });
+
+    it("names a missing table, and reports instead of throwing where TTL cannot be enabled", async () => {
+      const missing = new DynamoDbStore({ client, table: "no_such_table" });
+      await expect(missing.get("id")).rejects.toThrow(/not found \(table "no_such_table"/);
+      expect(await (await create()).enableTtl()).toMatchObject({ enabled: false });
+    });
+
+    it("validates its options", () => {
+      expect(() => new DynamoDbStore({})).toThrow(/`client`.*`region`/);
+      expect(() => new DynamoDbStore({ client, table: "ab" })).toThrow(/`table`/);
+      expect(() => new DynamoDbStore({ region: "eu-west-1", endpoint: "not a url" })).toThrow(/`endpoint`/);
+    });
+  },
+});
