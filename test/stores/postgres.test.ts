@@ -1,0 +1,137 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
+import { testStore } from "../../src/testing/index.js";
+import { serviceAvailable, services } from "../support/services.js";
+
+const url = services.postgres.url;
+const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
+const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
+const storeModule = fileURLToPath(new URL("../../src/stores/postgres.ts", import.meta.url));
+
+if (await serviceAvailable("postgres")) {
+  const pool = new pg.Pool({ connectionString: url, max: 20 });
+  const tables: string[] = [];
+  const table = () => {
+    const name = `oncely_test_${randomUUID().slice(0, 8)}`;
+    tables.push(name);
+    return name;
+  };
+  const create = async (options: { pool?: pg.Pool; table?: string } = {}) => {
+    const store = new PostgresStore({ pool: options.pool ?? pool, table: options.table ?? table() });
+    await store.migrate();
+    return store;
+  };
+  afterAll(async () => {
+    await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}";`).join("\n"));
+    await pool.query("DROP SCHEMA IF EXISTS oncely_test_schema CASCADE");
+    await pool.end();
+  });
+
+  testStore({
+    name: "postgres",
+    create: () => create(),
+    test: { describe, it, expect, beforeAll, afterAll },
+    additionalTests: ({ store }) => {
+      it("grants one claim when 100 claims race over two pools, again and again", async () => {
+        const other = new pg.Pool({ connectionString: url, max: 10 });
+        const stores = [store(), new PostgresStore({ pool: other, table: tables[0] })];
+        for (let round = 0; round < 5; round++) {
+          const id = randomUUID();
+          const results = await Promise.all(
+            Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(id, "fp", opts)),
+          );
+          expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+          expect(results.every((r) => r.status === "claimed" || r.record.fingerprint === "fp")).toBe(true);
+        }
+        await other.end();
+      });
+
+      it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
+        const query = vi.spyOn(pool, "query");
+        const id = randomUUID();
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
+        expect(query).toHaveBeenCalledTimes(2);
+        expect((await store().claim(id, "fp", opts)).status).toBe("completed");
+        expect(query).toHaveBeenCalledTimes(3);
+        query.mockRestore();
+      });
+
+      it("migrates concurrently, into a schema, and leaves a pool it was given open", async () => {
+        await pool.query("CREATE SCHEMA IF NOT EXISTS oncely_test_schema");
+        const name = `oncely_test_schema.t_${randomUUID().slice(0, 8)}`;
+        const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: url, max: 1 }));
+        const stores = pools.map((p) => new PostgresStore({ pool: p, table: name }));
+        await Promise.all(stores.map((s) => s.migrate()));
+        expect((await stores[0]!.claim("id", "fp", opts)).status).toBe("claimed");
+        expect((await stores[3]!.claim("id", "fp", opts)).status).toBe("in-flight");
+        await Promise.all(stores.map((s) => s.close()));
+        expect((await pools[0]!.query("SELECT 1 AS one")).rows[0].one).toBe(1);
+        await Promise.all(pools.map((p) => p.end()));
+        expect(postgresSchema(name)).toContain('CREATE TABLE IF NOT EXISTS "oncely_test_schema"."t_');
+      });
+
+      it("owns and ends the pool it opens from a connection string", async () => {
+        const own = new PostgresStore({ connectionString: url, table: table() });
+        await own.migrate();
+        expect((await own.claim("id", "fp", opts)).status).toBe("claimed");
+        await own.close();
+        await expect(own.get("id")).rejects.toThrow(/closed/);
+      });
+
+      it("fails within its timeout when a row lock holds the claim up", async () => {
+        const id = randomUUID();
+        await store().claim(id, "fp", opts);
+        const holder = await pool.connect();
+        await holder.query("BEGIN");
+        await holder.query(`SELECT 1 FROM "${tables[0]}" WHERE id = $1 FOR UPDATE`, [id]);
+        const slow = new PostgresStore({ pool, table: tables[0], timeout: 200 });
+        const started = Date.now();
+        await expect(slow.claim(id, "fp", opts)).rejects.toThrow(StoreTimeoutError);
+        expect(Date.now() - started).toBeLessThan(1000);
+        await holder.query("ROLLBACK");
+        holder.release();
+      });
+
+      it("fails fast with a StoreError when the server is unreachable", async () => {
+        const down = new PostgresStore({ connectionString: "postgres://postgres@127.0.0.1:1/test" });
+        const started = Date.now();
+        const error = await down.claim("id", "fp", opts).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as Error).message).toMatch(/^\[oncely\] \[postgres\] claim failed: /);
+        expect(Date.now() - started).toBeLessThan(2000);
+        await down.close();
+      });
+
+      it("validates its options", () => {
+        expect(() => new PostgresStore({})).toThrow(/exactly one of `pool`/);
+        expect(() => new PostgresStore({ connectionString: url, table: 'x"; DROP' })).toThrow(/`table`/);
+        expect(() => new PostgresStore({ connectionString: url, table: "a.b.c" })).toThrow(/`table`/);
+        expect(() => new PostgresStore({ connectionString: url, timeout: 0 })).toThrow(/`timeout`/);
+        expect(() => new PostgresStore({ pool: {} as pg.Pool })).toThrow(/`pool`/);
+      });
+
+      it("names the package to install when pg is missing", async () => {
+        const hook = `export async function resolve(specifier, context, next) {
+          if (specifier === "pg") throw Object.assign(new Error("not found"), { code: "ERR_MODULE_NOT_FOUND" });
+          return next(specifier, context);
+        }`;
+        const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+          const { PostgresStore } = await import(${JSON.stringify(storeModule)});
+          await new PostgresStore({ connectionString: "postgres://x" }).get("id").catch((error) => console.log(error.message));`;
+        const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+        expect(stdout.trim()).toBe('[oncely] [postgres] PostgresStore needs the "pg" package: npm install pg');
+      });
+    },
+  });
+} else {
+  describe.skip("postgres store (server not reachable)", () => {
+    it("skipped", () => {});
+  });
+}
