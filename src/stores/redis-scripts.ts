@@ -1,0 +1,163 @@
+import { createHash } from "node:crypto";
+import type { Cluster, Redis } from "ioredis";
+import type { IdempotencyRecord, RecordState } from "../core/store.js";
+
+/**
+ * The Lua scripts behind `RedisStore`, and the hash layout they read and write. Each operation is one script, so it
+ * is atomic and one round trip; each reads the server's clock with `TIME`, so every process judges leases and expiry
+ * by one clock. One record is one hash:
+ *
+ * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, and once
+ * completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0").
+ */
+
+/**
+ * How long after `expires_at` Redis deletes a record on its own. Reads already treat an expired record as absent;
+ * native expiry only reclaims the memory, so it may lag. The margin leaves `purgeExpired` something to find.
+ */
+export const EXPIRY_GRACE_MS = 60_000;
+
+const PRELUDE = `
+local function clock()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function held(key, token, now)
+  local state, current, expires_at = unpack(redis.call("HMGET", key, "state", "token", "expires_at"))
+  return state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now
+end
+`;
+
+/** KEYS: record. ARGV: fingerprint, lease, ttl, meta, version. Replies {"claimed", token, recovered} or {state, hash...}. */
+const CLAIM = `
+local key, fingerprint = KEYS[1], ARGV[1]
+local lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = clock()
+local state, holder, token, lease_until, expires_at =
+  unpack(redis.call("HMGET", key, "state", "fingerprint", "token", "lease_until", "expires_at"))
+if not state or tonumber(expires_at) <= now then
+  -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
+  local fresh = now
+  if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
+  redis.call("DEL", key)
+  redis.call("HSET", key, "state", "in-flight", "fingerprint", fingerprint, "token", fresh, "created_at", now,
+    "lease_until", now + lease, "expires_at", now + ttl, "meta", ARGV[4], "version", ARGV[5])
+  redis.call("PEXPIREAT", key, now + ttl + ${EXPIRY_GRACE_MS})
+  return {"claimed", fresh, 0}
+end
+if state ~= "completed" and holder == fingerprint then
+  local lapsed = state == "in-flight" and tonumber(lease_until) <= now
+  if state == "released" or lapsed then
+    local next_token = tonumber(token) + 1
+    local expires = math.max(tonumber(expires_at), now + ttl)
+    redis.call("HSET", key, "state", "in-flight", "token", next_token, "lease_until", now + lease, "expires_at", expires)
+    redis.call("PEXPIREAT", key, expires + ${EXPIRY_GRACE_MS})
+    return {"claimed", next_token, lapsed and 1 or 0}
+  end
+end
+local record = redis.call("HGETALL", key)
+table.insert(record, 1, state)
+return record
+`;
+
+/** KEYS: record. ARGV: token, lease. Replies 1 when the token still holds the claim, else 0. */
+const RENEW = `
+local now = clock()
+if not held(KEYS[1], ARGV[1], now) then return 0 end
+redis.call("HSET", KEYS[1], "lease_until", now + tonumber(ARGV[2]))
+return 1
+`;
+
+/** KEYS: record. ARGV: token, ttl, status, headers, body, kept. Replies 1 when the token still held the claim. */
+const COMPLETE = `
+local now = clock()
+if not held(KEYS[1], ARGV[1], now) then return 0 end
+local expires = now + tonumber(ARGV[2])
+redis.call("HSET", KEYS[1], "state", "completed", "lease_until", 0, "completed_at", now, "expires_at", expires,
+  "status", ARGV[3], "headers", ARGV[4], "body", ARGV[5], "kept", ARGV[6])
+redis.call("PEXPIREAT", KEYS[1], expires + ${EXPIRY_GRACE_MS})
+return 1
+`;
+
+/** KEYS: record. ARGV: token. Replies 1 when the token still held the claim. */
+const RELEASE = `
+if not held(KEYS[1], ARGV[1], clock()) then return 0 end
+redis.call("HSET", KEYS[1], "state", "released", "lease_until", 0)
+return 1
+`;
+
+/** KEYS: record. Replies the hash, or nil when absent or expired by the server's clock. */
+const GET = `
+local expires_at = redis.call("HGET", KEYS[1], "expires_at")
+if not expires_at or tonumber(expires_at) <= clock() then return nil end
+return redis.call("HGETALL", KEYS[1])
+`;
+
+/** KEYS: record. Deletes it only if it is still expired when the script runs, so a reclaimed id stays. */
+const PURGE = `
+local expires_at = redis.call("HGET", KEYS[1], "expires_at")
+if not expires_at or tonumber(expires_at) > clock() then return 0 end
+redis.call("UNLINK", KEYS[1])
+return 1
+`;
+
+interface Script {
+  /** The command name on the client: the script's hash is part of it, so two oncely versions never clash. */
+  name: string;
+  lua: string;
+}
+
+function script(label: string, body: string): Script {
+  const lua = PRELUDE + body;
+  return { name: `oncely_${label}_${createHash("sha1").update(lua).digest("hex").slice(0, 10)}`, lua };
+}
+
+export const scripts = {
+  claim: script("claim", CLAIM),
+  renew: script("renew", RENEW),
+  complete: script("complete", COMPLETE),
+  release: script("release", RELEASE),
+  get: script("get", GET),
+  purge: script("purge", PURGE),
+};
+
+/** Registers the scripts on a client (`defineCommand`), once per client. */
+export function defineScripts(client: Redis | Cluster): void {
+  for (const { name, lua } of Object.values(scripts)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
+      client.defineCommand(name, { lua, numberOfKeys: 1 });
+    }
+  }
+}
+
+/** Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers. */
+export function runScript(client: Redis | Cluster, script: Script, key: string, ...args: unknown[]): Promise<unknown> {
+  const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  return commands[`${script.name}Buffer`]!(key, ...args);
+}
+
+/** Turns a flat `HGETALL` reply (field, value, ...) into a record. */
+export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
+  const hash = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < reply.length; i += 2) hash.set(reply[i]!.toString(), reply[i + 1]!);
+  const text = (field: string) => hash.get(field)?.toString() ?? "";
+  const record: IdempotencyRecord = {
+    id,
+    state: text("state") as RecordState,
+    fingerprint: text("fingerprint"),
+    token: Number(text("token")),
+    createdAt: Number(text("created_at")),
+    leaseUntil: Number(text("lease_until")),
+    expiresAt: Number(text("expires_at")),
+    meta: JSON.parse(text("meta")),
+    version: Number(text("version")),
+  };
+  if (hash.has("completed_at")) record.completedAt = Number(text("completed_at"));
+  if (hash.has("status")) {
+    // Reply Buffers are slices the client never writes to again (ioredis 5 and 6): no copy needed.
+    const body = hash.get("body") ?? Buffer.alloc(0);
+    const headers = JSON.parse(text("headers")) as [string, string][];
+    record.response = { status: Number(text("status")), headers, body, kept: text("kept") === "1" };
+  }
+  return record;
+}

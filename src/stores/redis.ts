@@ -1,0 +1,315 @@
+import type { Cluster, Redis } from "ioredis";
+import { type Duration, toMilliseconds } from "../core/duration.js";
+import { StoreError } from "../core/errors.js";
+import {
+  type ClaimOptions,
+  type ClaimResult,
+  type IdempotencyRecord,
+  type ListOptions,
+  type ListPage,
+  RECORD_FORMAT_VERSION,
+  type Store,
+  type StoredResponse,
+} from "../core/store.js";
+import { storeCall } from "../core/store-call.js";
+import { runScript as call, defineScripts, scripts, toRecord } from "./redis-scripts.js";
+
+type Client = Redis | Cluster;
+
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` you configured. The store registers its Lua scripts on it (`defineCommand`) and
+   * never closes it. Its own settings decide how it queues commands while disconnected; `timeout` bounds each
+   * operation either way.
+   */
+  client?: Client;
+  /**
+   * A `redis://` or `rediss://` URL: the store opens its own connection on first use (and closes it on `close()`),
+   * set to fail fast while Redis is unreachable. Give either `client` or `url`.
+   */
+  url?: string;
+  /**
+   * Prepended to every key (after the client's own `keyPrefix`, if any). A record lives at `<prefix>{<id>}`: the
+   * braces are a Cluster hash tag, so all keys of one record share a slot.
+   * @default "oncely:"
+   */
+  prefix?: string;
+  /**
+   * Bounds each operation, connecting included; on expiry it fails with a `StoreTimeoutError` (answered 503).
+   * @default 1000
+   */
+  timeout?: Duration;
+}
+
+const PREFIX = /^[^{}]{1,100}$/;
+const MATCH_SPECIAL = /[*?[\]\\]/g;
+/** Keys SCAN examines per call: pages stay small, and so does the cursor that carries a page's leftovers. */
+const SCAN_COUNT = 100;
+
+/**
+ * Keeps records in Redis 6+ (standalone or Cluster) through ioredis: one hash per record, each operation
+ * one Lua script, so a claim is atomic and one round trip, and leases and expiry follow the Redis server's clock.
+ *
+ * @example
+ * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
+ * const idem = createIdempotency({ store });
+ */
+export class RedisStore implements Store {
+  readonly name = "redis";
+  readonly #options: RedisStoreOptions;
+  readonly #prefix: string;
+  readonly #timeout: number;
+  /** list and purgeExpired walk the keyspace: they get `timeout` or 30 s, whichever is longer. */
+  readonly #scanTimeout: number;
+  #client: Promise<Client> | undefined;
+  #connecting: Promise<void> | undefined;
+  #lastError: Error | undefined;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    const { client, url, prefix = "oncely:" } = options ?? {};
+    if ((client === undefined) === (url === undefined)) {
+      throw new TypeError("Expected exactly one of `client` (an ioredis Redis or Cluster) and `url`");
+    }
+    if (client !== undefined && typeof (client as Partial<Client>).defineCommand !== "function") {
+      throw new TypeError("Expected `client` to be an ioredis Redis or Cluster");
+    }
+    if (url !== undefined && (typeof url !== "string" || !/^rediss?:$/.test(URL.parse(url)?.protocol ?? ""))) {
+      throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+    }
+    if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
+      throw new TypeError(
+        `Expected \`prefix\` to be 1-100 characters without "{" or "}", got ${JSON.stringify(prefix)}`,
+      );
+    }
+    this.#options = options;
+    this.#prefix = prefix;
+    this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+    this.#scanTimeout = Math.max(this.#timeout, 30_000);
+  }
+
+  claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
+    return this.#run("claim", async (client) => {
+      const meta = JSON.stringify(options.meta);
+      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION];
+      const [tag, ...rest] = (await call(client, scripts.claim, this.#key(id), ...args)) as [Buffer, ...unknown[]];
+      const status = tag.toString();
+      if (status === "claimed") return { status, token: Number(rest[0]), recovered: Number(rest[1]) === 1 };
+      const record = toRecord(id, rest as Buffer[]);
+      return status === "completed" ? { status, record } : { status: "in-flight", record };
+    });
+  }
+
+  renew(id: string, token: number, lease: number): Promise<boolean> {
+    return this.#run("renew", async (client) => isOne(await call(client, scripts.renew, this.#key(id), token, lease)));
+  }
+
+  complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
+    return this.#run("complete", async (client) => {
+      const { status, headers, body, kept } = response;
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const args = [token, ttl, status, JSON.stringify(headers), bytes, kept ? 1 : 0];
+      return isOne(await call(client, scripts.complete, this.#key(id), ...args));
+    });
+  }
+
+  release(id: string, token: number): Promise<boolean> {
+    return this.#run("release", async (client) => isOne(await call(client, scripts.release, this.#key(id), token)));
+  }
+
+  get(id: string): Promise<IdempotencyRecord | undefined> {
+    return this.#run("get", (client) => this.#read(client, id));
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#run("delete", async (client) => isOne(await client.unlink(this.#key(id))));
+  }
+
+  /**
+   * Walks the keyspace with SCAN: for operators and the CLI, not for hot paths. Records are newest first within a
+   * page only; a page may hold fewer than `limit` records (even none) and still have a cursor, because each page
+   * scans for at most `timeout`. Every record that exists throughout a walk is listed at least once.
+   */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    let [node, cursor, queue]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "0", []];
+    return this.#run(
+      "list",
+      async (client) => {
+        const limit = options.limit ?? 100;
+        const deadline = Date.now() + this.#timeout;
+        const masters = mastersOf(client);
+        const found: IdempotencyRecord[] = [];
+        while (found.length < limit && (queue.length > 0 || node < masters.length) && Date.now() < deadline) {
+          if (queue.length === 0) {
+            const [next, keys] = await this.#scan(client, masters[node]!, cursor);
+            queue = keys.map((key) => this.#idOf(client, key));
+            [node, cursor] = next === "0" ? [node + 1, "0"] : [node, next];
+            continue;
+          }
+          const ids = queue.splice(0, limit - found.length);
+          const records = await Promise.all(ids.map((id) => this.#read(client, id)));
+          for (const record of records) {
+            if (!record || (options.state && record.state !== options.state)) continue;
+            if (options.since === undefined || record.createdAt >= options.since) found.push(record);
+          }
+        }
+        found.sort((a, b) => b.createdAt - a.createdAt);
+        const more = queue.length > 0 || node < masters.length;
+        return more ? { records: found, cursor: encodeCursor([node, cursor, queue]) } : { records: found };
+      },
+      this.#scanTimeout,
+    );
+  }
+
+  /**
+   * Deletes up to `limit` expired records found by SCAN; each delete re-checks expiry in a script, so an id claimed
+   * again meanwhile stays. Redis's own expiry (a minute past `expiresAt`) usually gets there first. Bounded by
+   * `timeout` or 30 s, whichever is longer.
+   */
+  purgeExpired(options: { limit?: number } = {}): Promise<number> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    return this.#run(
+      "purgeExpired",
+      async (client) => {
+        let purged = 0;
+        for (const master of mastersOf(client)) {
+          let cursor = "0";
+          do {
+            const [next, keys] = await this.#scan(client, master, cursor);
+            cursor = next;
+            for (let i = 0; i < keys.length && purged < limit; ) {
+              const batch = keys.slice(i, i + (limit - purged)).map((key) => this.#key(this.#idOf(client, key)));
+              i += batch.length;
+              const replies = await Promise.all(batch.map((key) => call(client, scripts.purge, key)));
+              purged += replies.filter(isOne).length;
+            }
+          } while (cursor !== "0" && purged < limit);
+          if (purged >= limit) break;
+        }
+        return purged;
+      },
+      this.#scanTimeout,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const client = await this.#client?.catch(() => undefined);
+    if (!client || this.#options.client) return;
+    // QUIT lets replies already on their way arrive; disconnect() then stops any reconnect timer.
+    if (client.status === "ready") {
+      await storeCall(this.name, "close", this.#timeout, () => client.quit()).catch(() => {});
+    }
+    client.disconnect();
+  }
+
+  #key(id: string): string {
+    return `${this.#prefix}{${id}}`;
+  }
+
+  /** The id inside a scanned key, which carries the client's `keyPrefix` that commands add on their own. */
+  #idOf(client: Client, key: string): string {
+    return key.slice((client.options.keyPrefix ?? "").length + this.#prefix.length + 1, -1);
+  }
+
+  #scan(client: Client, master: Redis, cursor: string): Promise<[string, string[]]> {
+    const pattern = `${client.options.keyPrefix ?? ""}${this.#prefix}`.replace(MATCH_SPECIAL, "\\$&");
+    return master.scan(cursor, "MATCH", `${pattern}{*}`, "COUNT", SCAN_COUNT, "TYPE", "hash");
+  }
+
+  async #read(client: Client, id: string): Promise<IdempotencyRecord | undefined> {
+    const hash = (await call(client, scripts.get, this.#key(id))) as Buffer[] | null;
+    return hash ? toRecord(id, hash) : undefined;
+  }
+
+  /** Runs one operation under one deadline, connecting first if the store owns the connection. */
+  async #run<T>(operation: string, body: (client: Client) => Promise<T>, timeout = this.#timeout): Promise<T> {
+    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
+    this.#client ??= this.#open().catch((error: unknown) => {
+      this.#client = undefined;
+      throw error;
+    });
+    const client = await this.#client;
+    return storeCall(this.name, operation, timeout, async () => {
+      if (!this.#options.client) await this.#ready(client as Redis);
+      return body(client);
+    });
+  }
+
+  /** Registers the scripts on the client, creating the store's own (no network yet) when given a `url`. */
+  async #open(): Promise<Client> {
+    const client = this.#options.client ?? (await this.#create(this.#options.url!));
+    defineScripts(client);
+    return client;
+  }
+
+  async #create(url: string): Promise<Redis> {
+    let Driver: typeof Redis;
+    try {
+      ({ Redis: Driver } = await import("ioredis"));
+    } catch (error) {
+      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
+      throw new Error('[oncely] [redis] RedisStore needs the "ioredis" package: npm install ioredis');
+    }
+    const client = new Driver(url, {
+      lazyConnect: true,
+      connectTimeout: this.#timeout,
+      // While disconnected a command fails at once instead of waiting in a queue and landing late; one already
+      // sent when the connection drops is failed too, never resent. The client reconnects in the background.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    });
+    // The cause reaches callers through the failed operation; without a listener ioredis would also log it.
+    client.on("error", (error: Error) => {
+      this.#lastError = error;
+    });
+    client.on("ready", () => {
+      this.#lastError = undefined;
+    });
+    return client;
+  }
+
+  /** Connects the store's own client on first use; later, while it reconnects, fails at once with the last error. */
+  async #ready(client: Redis): Promise<void> {
+    if (client.status === "wait") {
+      this.#connecting ??= client.connect().finally(() => {
+        this.#connecting = undefined;
+      });
+    }
+    if (this.#connecting) {
+      await this.#connecting.catch((error: unknown) => {
+        throw this.#lastError ?? error;
+      });
+    } else if (client.status !== "ready") {
+      throw new Error(`not connected (${client.status})${this.#lastError ? `: ${this.#lastError.message}` : ""}`);
+    }
+  }
+}
+
+/** A client with `stringNumbers: true` replies integers as strings. */
+function isOne(reply: unknown): boolean {
+  return Number(reply) === 1;
+}
+
+/** The servers to scan: every master of a Cluster, or the one server. */
+function mastersOf(client: Client): Redis[] {
+  return client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
+}
+
+type Cursor = [node: number, scanCursor: string, pending: string[]];
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
+}
+
+function decodeCursor(cursor: string): Cursor {
+  try {
+    const [node, scan, pending] = JSON.parse(Buffer.from(cursor, "base64url").toString()) as unknown[];
+    if (Number.isInteger(node) && typeof scan === "string" && Array.isArray(pending)) {
+      return [node as number, scan, pending.map(String)];
+    }
+  } catch {}
+  throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+}

@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { RedisStore } from "../../src/stores/redis.js";
+import { testStore } from "../../src/testing/index.js";
+import { serviceAvailable, services } from "../support/services.js";
+
+const { url } = services.redis;
+// Every key this file writes starts with `base`, so afterAll can remove them; files run in parallel on one server.
+const base = `oncely-test:${randomUUID().slice(0, 8)}:`;
+const prefix = () => `${base}${randomUUID().slice(0, 8)}:`;
+const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
+const ok = { status: 201, headers: [["x-a", "1"]] as [string, string][], body: new Uint8Array([0, 255]), kept: true };
+const claimed = async (store: RedisStore, id: string) => {
+  const claim = await store.claim(id, "fp", opts);
+  if (claim.status !== "claimed") throw new Error(`${id} not claimed`);
+  return claim.token;
+};
+
+if (await serviceAvailable("redis")) {
+  const client = new Redis(url);
+  afterAll(async () => {
+    const keys = await client.keys(`${base}*`);
+    if (keys.length > 0) await client.unlink(...keys);
+    await client.quit();
+  });
+
+  testStore({
+    name: "redis",
+    create: () => new RedisStore({ client, prefix: prefix() }),
+    test: { describe, it, expect, beforeAll, afterAll },
+    additionalTests: ({ store }) => {
+      it("sends one command per operation: claim, complete, get and a replay", async () => {
+        const own = new Redis(url);
+        const counted = new RedisStore({ client: own, prefix: prefix() });
+        await own.ping();
+        const source = `127.0.0.1:${own.stream.localPort}`;
+        const monitor = await own.monitor();
+        const seen: string[] = [];
+        monitor.on("monitor", (_time: string, args: string[], from: string) => {
+          if (from === source) seen.push(args[0]!.toLowerCase());
+        });
+        const token = await claimed(counted, "id");
+        await counted.complete("id", token, ok, 10_000);
+        await counted.get("id");
+        expect((await counted.claim("id", "fp", opts)).status).toBe("completed");
+        await own.echo("done");
+        await expect.poll(() => seen.at(-1)).toBe("echo");
+        // The first use of a script on a connection sends its source (EVAL); later uses send its hash (EVALSHA).
+        expect(seen).toEqual(["eval", "eval", "eval", "evalsha", "echo"]);
+        monitor.disconnect();
+        own.disconnect();
+      });
+
+      it("stores one hash per record under a hash-tagged key, with native expiry a little past expiresAt", async () => {
+        const keyPrefix = prefix();
+        const tagged = new RedisStore({ client, prefix: keyPrefix });
+        const token = await claimed(tagged, "id");
+        expect(await client.type(`${keyPrefix}{id}`)).toBe("hash");
+        await tagged.complete("id", token, ok, 10_000);
+        const pttl = await client.pttl(`${keyPrefix}{id}`);
+        expect(pttl).toBeGreaterThan(10_000);
+        expect(pttl).toBeLessThanOrEqual(10_000 + 60_000);
+      });
+
+      it("works with the client's keyPrefix (list and purge included) and stringNumbers", async () => {
+        const prefixed = new Redis(url, { keyPrefix: prefix(), stringNumbers: true });
+        const inner = new RedisStore({ client: prefixed, prefix: "p:" });
+        const token = await claimed(inner, "a");
+        expect(await inner.renew("a", token, 1000)).toBe(true);
+        await inner.claim("b", "fp", { ...opts, lease: 50, ttl: 100 });
+        expect(await client.exists(`${prefixed.options.keyPrefix}p:{a}`)).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        expect((await inner.list()).records.map((record) => record.id)).toEqual(["a"]);
+        expect(await inner.purgeExpired()).toBe(1);
+        expect(await inner.delete("a")).toBe(true);
+        prefixed.disconnect();
+      });
+
+      it("opens its own connection from `url`, and closes it", async () => {
+        const own = new RedisStore({ url, prefix: prefix() });
+        const token = await claimed(own, "id");
+        expect(await own.complete("id", token, ok, 10_000)).toBe(true);
+        await own.close();
+        await expect(own.get("id")).rejects.toThrow(/closed/);
+      });
+
+      it("fails fast with a StoreError when Redis is unreachable, with its own or the caller's client", async () => {
+        const own = new RedisStore({ url: "redis://127.0.0.1:1", timeout: 500 });
+        let started = Date.now();
+        await expect(own.claim("id", "fp", opts)).rejects.toThrow(/claim failed: .*ECONNREFUSED/);
+        await expect(own.get("id")).rejects.toThrow(StoreError);
+        expect(Date.now() - started).toBeLessThan(2000);
+        await own.close();
+        // A default ioredis client queues commands until it connects: the store's timeout still bounds the wait.
+        const queueing = new Redis("redis://127.0.0.1:1", { lazyConnect: true });
+        queueing.on("error", () => {});
+        started = Date.now();
+        const theirs = new RedisStore({ client: queueing, timeout: 300 });
+        await expect(theirs.get("id")).rejects.toThrow(StoreTimeoutError);
+        expect(Date.now() - started).toBeLessThan(1000);
+        queueing.disconnect();
+      });
+
+      it("validates its options", async () => {
+        expect(() => new RedisStore({})).toThrow(/exactly one of `client`/);
+        expect(() => new RedisStore({ url: "http://localhost" })).toThrow(/`url`/);
+        expect(() => new RedisStore({ client, prefix: "a{b}" })).toThrow(/`prefix`/);
+        expect(() => new RedisStore({ client, timeout: "soon" as never })).toThrow(/`timeout`/);
+        await expect(store().list({ cursor: "nope" })).rejects.toThrow(/`cursor`/);
+      });
+
+      it("names the package to install when ioredis is missing", async () => {
+        // A resolve hook in a child process makes the package unresolvable, as in an app that never installed it.
+        const hook = `export async function resolve(specifier, context, next) {
+          if (specifier === "ioredis") throw Object.assign(new Error("not found"), { code: "ERR_MODULE_NOT_FOUND" });
+          return next(specifier, context);
+        }`;
+        const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+          const { RedisStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/redis.ts", import.meta.url)))});
+          await new RedisStore({ url: "redis://127.0.0.1:6379" }).get("id").catch((error) => console.log(error.message));`;
+        const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+        expect(stdout.trim()).toBe('[oncely] [redis] RedisStore needs the "ioredis" package: npm install ioredis');
+      });
+    },
+  });
+} else {
+  describe.skip("redis store (server not reachable)", () => {
+    it("skipped", () => {});
+  });
+}
