@@ -1,0 +1,242 @@
+import { randomUUID } from "node:crypto";
+import {
+  type ClaimOptions,
+  type ClaimResult,
+  type IdempotencyRecord,
+  type ListOptions,
+  type ListPage,
+  RECORD_FORMAT_VERSION,
+  type StoredResponse,
+} from "../core/store.js";
+
+// The SQL the MySQL/MariaDB store runs, one function per operation, each run through the `execute` it is given.
+
+export type Dialect = "mariadb" | "mysql";
+
+/** Runs one statement with `:name` placeholders; resolves to mysql2's result (rows, or a ResultSetHeader). */
+export type Execute = (
+  sql: string,
+  values: Record<string, string | number | boolean | Buffer | null>,
+) => Promise<unknown>;
+
+export const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The server's clock in epoch ms, fixed for the statement. `UTC_TIMESTAMP` with `TIMESTAMPDIFF` does not depend on
+ * the session time zone, where `UNIX_TIMESTAMP(NOW(3))` is ambiguous in the hour a DST change repeats.
+ */
+const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 1000)";
+const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
+const COLUMNS =
+  "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
+  "headers, body, kept, meta, version";
+
+export function quoteTable(table: string): string {
+  if (typeof table !== "string" || !TABLE.test(table)) {
+    throw new TypeError(
+      `Expected \`table\` to be a name of letters, digits and underscores, optionally "database.table", got ${JSON.stringify(table)}`,
+    );
+  }
+  return table
+    .split(".")
+    .map((part) => `\`${part}\``)
+    .join(".");
+}
+
+/** The schema the store's `migrate()` creates, for teams that run their own migrations. MySQL 8 and MariaDB. */
+export function mysqlSchema(table = "oncely_records"): string {
+  return `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (
+  id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  state VARCHAR(16) CHARACTER SET ascii NOT NULL,
+  fingerprint VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  token BIGINT NOT NULL,
+  claim_id CHAR(36) CHARACTER SET ascii NOT NULL,
+  recovered TINYINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  completed_at BIGINT NULL,
+  status SMALLINT NULL,
+  headers MEDIUMTEXT CHARACTER SET utf8mb4 NULL,
+  body LONGBLOB NULL,
+  kept TINYINT NULL,
+  meta TEXT CHARACTER SET utf8mb4 NOT NULL,
+  version INT NOT NULL,
+  PRIMARY KEY (id),
+  INDEX expires_at (expires_at),
+  INDEX created_at (created_at, id)
+) ENGINE=InnoDB`;
+}
+
+export interface Row {
+  id: string;
+  state: IdempotencyRecord["state"];
+  fingerprint: string;
+  /** BIGINT columns: numbers, or strings where the pool sets `bigNumberStrings`. */
+  token: number | string;
+  claim_id: string;
+  recovered: number;
+  created_at: number | string;
+  lease_until: number | string;
+  expires_at: number | string;
+  completed_at: number | string | null;
+  status: number | null;
+  headers: string | null;
+  body: Buffer | null;
+  kept: number | null;
+  meta: string;
+  version: number;
+}
+
+/**
+ * The claim's upsert. It creates the record, or on a duplicate key takes it over when it is expired (a fresh record),
+ * or released or lapsed with the same fingerprint (token + 1). Assignments run left to right and each sees the ones
+ * before it, so the decision is made once, first, on the old row: `claim_id` becomes this call's nonce only on a
+ * takeover, and every later assignment reads the decision back from it. `expires_at` goes last, because the others
+ * need its old value to tell an expired record (replaced) from a live one (taken over). When nothing is taken over,
+ * no column changes.
+ */
+function upsertSql(t: string): string {
+  const taken = "claim_id = :nonce";
+  const fresh = `${taken} AND expires_at <= ${NOW}`;
+  const takeable = `expires_at <= ${NOW} OR (fingerprint = :fingerprint AND (state = 'released'
+      OR (state = 'in-flight' AND lease_until <= ${NOW})))`;
+  return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version)
+  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version)
+  ON DUPLICATE KEY UPDATE
+    claim_id = IF(${takeable}, :nonce, claim_id),
+    recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
+    token = IF(${taken}, IF(expires_at <= ${NOW}, GREATEST(${NOW}, token + 1), token + 1), token),
+    created_at = IF(${fresh}, ${NOW}, created_at),
+    meta = IF(${fresh}, :meta, meta),
+    version = IF(${fresh}, :version, version),
+    fingerprint = IF(${taken}, :fingerprint, fingerprint),
+    completed_at = IF(${taken}, NULL, completed_at),
+    status = IF(${taken}, NULL, status),
+    headers = IF(${taken}, NULL, headers),
+    body = IF(${taken}, NULL, body),
+    kept = IF(${taken}, NULL, kept),
+    state = IF(${taken}, 'in-flight', state),
+    lease_until = IF(${taken}, ${NOW} + :lease, lease_until),
+    expires_at = IF(${taken}, IF(expires_at <= ${NOW}, ${NOW} + :ttl, GREATEST(expires_at, ${NOW} + :ttl)), expires_at)`;
+}
+
+/** The store's operations on `table` for `dialect`, each one statement (MySQL 8: a claim adds one read). */
+export function mysqlOperations(table: string, dialect: Dialect) {
+  const t = quoteTable(table);
+  const upsert = upsertSql(t);
+  const sql = {
+    // MariaDB returns the row as the upsert left it (inserted, taken over, or untouched). MySQL 8 has no RETURNING.
+    claim: dialect === "mariadb" ? `${upsert}\n  RETURNING ${COLUMNS}` : upsert,
+    select: `SELECT ${COLUMNS} FROM ${t} WHERE id = :id`,
+    // Moves the lease forward by at least 1 ms, so a matched row always counts as changed: `affectedRows` is then
+    // right whether or not the connection reports found rows.
+    renew: `UPDATE ${t} SET lease_until = GREATEST(${NOW} + :lease, lease_until + 1) WHERE ${HELD}`,
+    complete: `UPDATE ${t} SET state = 'completed', lease_until = 0, completed_at = ${NOW}, expires_at = ${NOW} + :ttl,
+      status = :status, headers = :headers, body = :body, kept = :kept
+      WHERE ${HELD}`,
+    release: `UPDATE ${t} SET state = 'released', lease_until = 0 WHERE ${HELD}`,
+    get: `SELECT ${COLUMNS} FROM ${t} WHERE id = :id AND expires_at > ${NOW}`,
+    delete: `DELETE FROM ${t} WHERE id = :id`,
+    list: `SELECT ${COLUMNS} FROM ${t}
+      WHERE expires_at > ${NOW} AND (:state IS NULL OR state = :state) AND (:since IS NULL OR created_at >= :since)
+        AND (:afterCreated IS NULL OR created_at < :afterCreated OR (created_at = :afterCreated AND id < :afterId))
+      ORDER BY created_at DESC, id DESC LIMIT :limit`,
+    purge: `DELETE FROM ${t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT :limit`,
+  };
+  const affected = (result: unknown) => (result as { affectedRows: number }).affectedRows;
+  const rows = (result: unknown) => result as Row[];
+
+  return {
+    async claim(execute: Execute, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
+      const nonce = randomUUID();
+      const values = {
+        id,
+        fingerprint,
+        nonce,
+        lease: Math.round(options.lease),
+        ttl: Math.round(options.ttl),
+        meta: JSON.stringify(options.meta),
+        version: RECORD_FORMAT_VERSION,
+      };
+      const result = await execute(sql.claim, values);
+      const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
+      // Only on MySQL 8, where a delete can slip in between the upsert and the read.
+      if (!row) throw new Error("the record was deleted while being claimed");
+      if (row.claim_id === nonce)
+        return { status: "claimed", token: Number(row.token), recovered: row.recovered === 1 };
+      const record = toRecord(row);
+      return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
+    },
+    async renew(execute: Execute, id: string, token: number, lease: number): Promise<boolean> {
+      return affected(await execute(sql.renew, { id, token, lease: Math.round(lease) })) === 1;
+    },
+    async complete(execute: Execute, id: string, token: number, response: StoredResponse, ttl: number) {
+      const { status, headers, body, kept } = response;
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const values = { id, token, ttl: Math.round(ttl), status, headers: JSON.stringify(headers), body: bytes };
+      return affected(await execute(sql.complete, { ...values, kept: kept ? 1 : 0 })) === 1;
+    },
+    async release(execute: Execute, id: string, token: number): Promise<boolean> {
+      return affected(await execute(sql.release, { id, token })) === 1;
+    },
+    async get(execute: Execute, id: string): Promise<IdempotencyRecord | undefined> {
+      const row = rows(await execute(sql.get, { id }))[0];
+      return row && toRecord(row);
+    },
+    async delete(execute: Execute, id: string): Promise<boolean> {
+      return affected(await execute(sql.delete, { id })) === 1;
+    },
+    async list(execute: Execute, options: ListOptions = {}): Promise<ListPage> {
+      const limit = options.limit ?? 100;
+      const [afterCreated, afterId] = options.cursor ? decodeCursor(options.cursor) : [null, null];
+      const values = { state: options.state ?? null, since: options.since ?? null, afterCreated, afterId };
+      // LIMIT takes a string: mysql2 sends JS numbers as DOUBLE, which LIMIT refuses in prepared statements.
+      const found = rows(await execute(sql.list, { ...values, limit: String(limit + 1) }));
+      const records = found.slice(0, limit).map(toRecord);
+      const last = records.at(-1);
+      return found.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
+    },
+    async purgeExpired(execute: Execute, options: { limit?: number } = {}): Promise<number> {
+      const limit = String(options.limit ?? Number.MAX_SAFE_INTEGER);
+      return affected(await execute(sql.purge, { limit }));
+    },
+  };
+}
+
+export type MySqlOperations = ReturnType<typeof mysqlOperations>;
+
+function toRecord(row: Row): IdempotencyRecord {
+  const record: IdempotencyRecord = {
+    id: row.id,
+    state: row.state,
+    fingerprint: row.fingerprint,
+    token: Number(row.token),
+    createdAt: Number(row.created_at),
+    leaseUntil: Number(row.lease_until),
+    expiresAt: Number(row.expires_at),
+    meta: JSON.parse(row.meta),
+    version: row.version,
+  };
+  if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
+  if (row.status !== null) {
+    const headers = JSON.parse(row.headers ?? "[]");
+    record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === 1 };
+  }
+  return record;
+}
+
+function encodeCursor(record: IdempotencyRecord): string {
+  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, "base64url").toString());
+  } catch {}
+  if (!Array.isArray(value) || !Number.isInteger(value[0]) || typeof value[1] !== "string") {
+    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+  }
+  return [value[0], value[1]];
+}

@@ -1,0 +1,193 @@
+import type { Pool } from "mysql2/promise";
+import { type Duration, toMilliseconds } from "../core/duration.js";
+import { StoreError } from "../core/errors.js";
+import type {
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  Store,
+  StoredResponse,
+} from "../core/store.js";
+import { storeCall } from "../core/store-call.js";
+import {
+  type Dialect,
+  type Execute,
+  type MySqlOperations,
+  mysqlOperations,
+  mysqlSchema,
+  quoteTable,
+} from "./mysql-sql.js";
+
+export { mysqlSchema };
+
+export interface MySqlStoreOptions {
+  /**
+   * A mysql2 pool you configured (`mysql2/promise`'s `createPool`, or a callback pool, whose `.promise()` is used).
+   * The store never ends it. Give `pool` or `uri`.
+   */
+  pool?: Pool | { promise(): Pool };
+  /**
+   * A connection URI such as `mysql://user:pass@host:3306/db`: the store opens its own pool (10 connections, connect
+   * timeout = `timeout`) and ends it on `close()`.
+   */
+  uri?: string;
+  /**
+   * The table records live in: letters, digits and underscores, optionally `"database.table"`.
+   * @default "oncely_records"
+   */
+  table?: string;
+  /**
+   * The server's SQL dialect. On MariaDB a claim is one statement (`INSERT ... ON DUPLICATE KEY UPDATE ...
+   * RETURNING`); MySQL 8 has no `RETURNING`, so a claim there reads the row in a second statement.
+   * @default detected from `SELECT VERSION()` on first use
+   */
+  dialect?: Dialect;
+  /**
+   * Bounds each operation, waiting for a pooled connection included; on expiry it fails with a `StoreTimeoutError`.
+   * Also the connect timeout of a pool the store opens, so an unreachable server fails fast.
+   * @default 1000
+   */
+  timeout?: Duration;
+}
+
+/**
+ * Keeps records in a MariaDB (10.5+) or MySQL 8 table through `mysql2`. On MariaDB every operation is one statement,
+ * so one round trip: a claim is a single `INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING` that either claims the
+ * key or returns the record that holds it. Leases and expiry are judged by the server's clock. Call `migrate()` once
+ * at boot, or create the table yourself from `mysqlSchema()`.
+ *
+ * @example
+ * const store = new MySqlStore({ pool: mysql.createPool({ uri: process.env.DATABASE_URL, connectionLimit: 10 }) });
+ * await store.migrate();
+ * const idem = createIdempotency({ store });
+ */
+export class MySqlStore implements Store {
+  readonly name = "mysql";
+  readonly #table: string;
+  readonly #timeout: number;
+  readonly #dialect: Dialect | undefined;
+  readonly #userPool: Pool | undefined;
+  readonly #uri: string | undefined;
+  #ownPool: Promise<Pool> | undefined;
+  #operations: Promise<MySqlOperations> | undefined;
+  #closed = false;
+
+  constructor(options: MySqlStoreOptions) {
+    const { pool, uri, table = "oncely_records", dialect } = options ?? {};
+    if ((pool === undefined) === (uri === undefined)) {
+      throw new TypeError("Expected exactly one of `pool` (a mysql2 pool) and `uri`");
+    }
+    const promisePool = pool && "promise" in pool && typeof pool.promise === "function" ? pool.promise() : pool;
+    if (promisePool !== undefined && typeof (promisePool as Partial<Pool>).execute !== "function") {
+      throw new TypeError("Expected `pool` to be a mysql2 pool");
+    }
+    if (uri !== undefined && (typeof uri !== "string" || !URL.canParse(uri))) {
+      throw new TypeError(
+        `Expected \`uri\` to be a URI such as "mysql://user@host:3306/db", got ${JSON.stringify(uri)}`,
+      );
+    }
+    if (dialect !== undefined && dialect !== "mariadb" && dialect !== "mysql") {
+      throw new TypeError(`Expected \`dialect\` to be "mariadb" or "mysql", got ${JSON.stringify(dialect)}`);
+    }
+    quoteTable(table);
+    this.#table = table;
+    this.#dialect = dialect;
+    this.#userPool = promisePool as Pool | undefined;
+    this.#uri = uri;
+    this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+  }
+
+  /**
+   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`). Safe when several processes run
+   * it at once: the server's metadata lock serialises them.
+   */
+  async migrate(): Promise<void> {
+    const pool = await this.#pool();
+    await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), () => pool.query(mysqlSchema(this.#table)));
+  }
+
+  claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
+    return this.#run("claim", (ops, execute) => ops.claim(execute, id, fingerprint, options));
+  }
+
+  renew(id: string, token: number, lease: number): Promise<boolean> {
+    return this.#run("renew", (ops, execute) => ops.renew(execute, id, token, lease));
+  }
+
+  complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
+    return this.#run("complete", (ops, execute) => ops.complete(execute, id, token, response, ttl));
+  }
+
+  release(id: string, token: number): Promise<boolean> {
+    return this.#run("release", (ops, execute) => ops.release(execute, id, token));
+  }
+
+  get(id: string): Promise<IdempotencyRecord | undefined> {
+    return this.#run("get", (ops, execute) => ops.get(execute, id));
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#run("delete", (ops, execute) => ops.delete(execute, id));
+  }
+
+  list(options: ListOptions = {}): Promise<ListPage> {
+    return this.#run("list", (ops, execute) => ops.list(execute, options));
+  }
+
+  purgeExpired(options: { limit?: number } = {}): Promise<number> {
+    return this.#run("purgeExpired", (ops, execute) => ops.purgeExpired(execute, options));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const own = await this.#ownPool?.catch(() => undefined);
+    await own?.end();
+  }
+
+  async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
+    const pool = await this.#pool();
+    const execute: Execute = async (sql, values) => (await pool.execute({ sql, namedPlaceholders: true }, values))[0];
+    return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute));
+  }
+
+  /** The operations for the server's dialect; a failed detection is retried by the next operation. */
+  #ops(pool: Pool): Promise<MySqlOperations> {
+    this.#operations ??= (async () => {
+      if (this.#dialect) return mysqlOperations(this.#table, this.#dialect);
+      const [rows] = await pool.query("SELECT VERSION() AS version");
+      const version = String((rows as { version?: unknown }[])[0]?.version);
+      return mysqlOperations(this.#table, /mariadb/i.test(version) ? "mariadb" : "mysql");
+    })().catch((error: unknown) => {
+      this.#operations = undefined;
+      throw error;
+    });
+    return this.#operations;
+  }
+
+  #pool(): Promise<Pool> {
+    if (this.#userPool) return Promise.resolve(this.#userPool);
+    this.#ownPool ??= this.#open().catch((error: unknown) => {
+      this.#ownPool = undefined;
+      throw error;
+    });
+    return this.#ownPool;
+  }
+
+  async #open(): Promise<Pool> {
+    let mysql: typeof import("mysql2/promise");
+    try {
+      const module = (await import("mysql2/promise")) as typeof import("mysql2/promise") & {
+        default?: typeof import("mysql2/promise");
+      };
+      mysql = module.default ?? module;
+    } catch (error) {
+      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
+      throw new Error('[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2');
+    }
+    return mysql.createPool({ uri: this.#uri, connectionLimit: 10, connectTimeout: this.#timeout });
+  }
+}

@@ -1,0 +1,140 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import mysql from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { MySqlStore, mysqlSchema } from "../../src/stores/mysql.js";
+import { testStore } from "../../src/testing/index.js";
+import { serviceAvailable, services } from "../support/services.js";
+
+const uri = services.mysql.url;
+const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
+const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
+const storeModule = fileURLToPath(new URL("../../src/stores/mysql.ts", import.meta.url));
+
+if (await serviceAvailable("mysql")) {
+  const pool = mysql.createPool({ uri, connectionLimit: 20 });
+  const tables: string[] = [];
+  const table = () => tables[tables.push(`oncely_test_${randomUUID().slice(0, 8)}`) - 1]!;
+  const tableOf = new WeakMap<object, string>();
+  const create = async (dialect?: "mysql") => {
+    const store = new MySqlStore({ pool, table: table(), dialect });
+    tableOf.set(store, tables.at(-1)!);
+    await store.migrate();
+    return store;
+  };
+  afterAll(async () => {
+    await pool.query(`DROP TABLE IF EXISTS ${tables.map((name) => `\`${name}\``).join(", ")}`);
+    await pool.end();
+  });
+  const test = { describe, it, expect, beforeAll, afterAll };
+
+  // The MySQL 8 path (the same upsert, then a read) also runs on MariaDB, so the suite covers it here too.
+  testStore({ name: "mysql (MySQL 8 path, on MariaDB)", create: () => create("mysql"), test });
+
+  testStore({
+    name: "mysql (MariaDB, RETURNING)",
+    create: () => create(),
+    test,
+    additionalTests: ({ store }) => {
+      it("grants one claim when 100 claims race over two pools, again and again", async () => {
+        const other = mysql.createPool({ uri, connectionLimit: 10 });
+        const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())! })];
+        for (let round = 0; round < 5; round++) {
+          const id = randomUUID();
+          const results = await Promise.all(
+            Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(id, "fp", opts)),
+          );
+          expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+        }
+        await other.end();
+      });
+
+      it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
+        await store().get("warm-up");
+        const execute = vi.spyOn(pool, "execute");
+        const query = vi.spyOn(pool, "query");
+        const id = randomUUID();
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
+        expect((await store().claim(id, "fp", opts)).status).toBe("completed");
+        expect(execute).toHaveBeenCalledTimes(3);
+        expect(query).not.toHaveBeenCalled();
+        execute.mockRestore();
+        query.mockRestore();
+      });
+
+      it("migrates concurrently, accepts a callback pool, and leaves a pool it was given open", async () => {
+        const name = table();
+        const pools = Array.from({ length: 4 }, () => mysql.createPool({ uri, connectionLimit: 1 }).pool);
+        const stores = pools.map((p) => new MySqlStore({ pool: p, table: `test.${name}` }));
+        await Promise.all(stores.map((s) => s.migrate()));
+        expect((await stores[0]!.claim("id", "fp", opts)).status).toBe("claimed");
+        expect((await stores[3]!.claim("id", "fp", opts)).status).toBe("in-flight");
+        await Promise.all(stores.map((s) => s.close()));
+        const [rows] = await pools[0]!.promise().query("SELECT 1 AS one");
+        expect(rows).toEqual([{ one: 1 }]);
+        await Promise.all(pools.map((p) => p.promise().end()));
+        expect(mysqlSchema(`test.${name}`)).toContain(`CREATE TABLE IF NOT EXISTS \`test\`.\`${name}\``);
+      });
+
+      it("owns and ends the pool it opens from a uri", async () => {
+        const own = new MySqlStore({ uri, table: table() });
+        await own.migrate();
+        expect((await own.claim("id", "fp", opts)).status).toBe("claimed");
+        await own.close();
+        await expect(own.get("id")).rejects.toThrow(/closed/);
+      });
+
+      it("fails within its timeout when a row lock holds the claim up", async () => {
+        const id = randomUUID();
+        await store().claim(id, "fp", opts);
+        const holder = await pool.getConnection();
+        await holder.query("BEGIN");
+        await holder.query(`SELECT 1 FROM \`${tableOf.get(store())}\` WHERE id = ? FOR UPDATE`, [id]);
+        const slow = new MySqlStore({ pool, table: tableOf.get(store())!, timeout: 200 });
+        const started = Date.now();
+        await expect(slow.claim(id, "fp", opts)).rejects.toThrow(StoreTimeoutError);
+        expect(Date.now() - started).toBeLessThan(1000);
+        await holder.query("ROLLBACK");
+        holder.release();
+      });
+
+      it("fails fast with a StoreError when the server is unreachable", async () => {
+        const down = new MySqlStore({ uri: "mysql://root@127.0.0.1:1/test" });
+        const started = Date.now();
+        const error = await down.claim("id", "fp", opts).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as Error).message).toMatch(/^\[oncely\] \[mysql\] claim failed: /);
+        expect(Date.now() - started).toBeLessThan(2000);
+        await down.close();
+      });
+
+      it("validates its options", () => {
+        expect(() => new MySqlStore({})).toThrow(/exactly one of `pool`/);
+        expect(() => new MySqlStore({ uri, table: "x`; DROP" })).toThrow(/`table`/);
+        expect(() => new MySqlStore({ uri, dialect: "oracle" as "mysql" })).toThrow(/`dialect`/);
+        expect(() => new MySqlStore({ uri, timeout: "soon" as "1s" })).toThrow(/`timeout`/);
+        expect(() => new MySqlStore({ pool: {} as mysql.Pool })).toThrow(/`pool`/);
+      });
+
+      it("names the package to install when mysql2 is missing", async () => {
+        const hook = `export async function resolve(specifier, context, next) {
+          if (specifier.startsWith("mysql2")) throw Object.assign(new Error("not found"), { code: "ERR_MODULE_NOT_FOUND" });
+          return next(specifier, context);
+        }`;
+        const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+          const { MySqlStore } = await import(${JSON.stringify(storeModule)});
+          await new MySqlStore({ uri: "mysql://x@h/db" }).get("id").catch((error) => console.log(error.message));`;
+        const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
+        expect(stdout.trim()).toBe('[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2');
+      });
+    },
+  });
+} else {
+  describe.skip("mysql store (server not reachable)", () => {
+    it("skipped", () => {});
+  });
+}
