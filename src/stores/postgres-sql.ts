@@ -8,6 +8,7 @@ import {
   RECORD_FORMAT_VERSION,
   type StoredResponse,
 } from "../core/store.js";
+import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
 
 // The SQL the PostgreSQL store runs, one function per operation. Each takes the `query` it runs on, so the same
 // statements can run on a pool (one implicit transaction each) or on a client inside the caller's transaction.
@@ -249,19 +250,4 @@ function toRecord(row: Row): IdempotencyRecord {
     record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === true };
   }
   return record;
-}
-
-function encodeCursor(record: IdempotencyRecord): string {
-  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, "base64url").toString());
-  } catch {}
-  if (!Array.isArray(value) || !Number.isInteger(value[0]) || typeof value[1] !== "string") {
-    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
-  }
-  return [value[0], value[1]];
 }

@@ -11,6 +11,7 @@ import {
   type Store,
   type StoredResponse,
 } from "../core/store.js";
+import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
 import { prepare, type Row, type Statements, sqliteSchema, TABLE, toRecord } from "./sqlite-sql.js";
 
 export { sqliteSchema };
@@ -228,16 +229,4 @@ export class SqliteStore implements Store {
       throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });
     }
   }
-}
-
-function encodeCursor(record: IdempotencyRecord): string {
-  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString());
-  if (!Array.isArray(value) || typeof value[0] !== "number" || typeof value[1] !== "string") {
-    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
-  }
-  return [value[0], value[1]];
 }
