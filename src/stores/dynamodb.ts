@@ -27,6 +27,7 @@ import {
   toRecord,
   ttlOf,
 } from "./dynamodb-item.js";
+import { loadDriver } from "./optional-driver.js";
 
 /** What an operation works with: the client's `send` is bound to the operation's deadline. */
 type Connection = Omit<Target, "table">;
@@ -305,15 +306,12 @@ export class DynamoDbStore implements Store {
   }
 
   async #connect(): Promise<Pick<Connection, "sdk" | "client">> {
-    let sdk: Connection["sdk"];
-    try {
-      sdk = await import("@aws-sdk/client-dynamodb");
-    } catch (error) {
-      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
-      throw new Error(
-        '[oncely] [dynamodb] DynamoDbStore needs the "@aws-sdk/client-dynamodb" package: npm install @aws-sdk/client-dynamodb',
-      );
-    }
+    const sdk: Connection["sdk"] = await loadDriver(
+      "dynamodb",
+      "DynamoDbStore",
+      "@aws-sdk/client-dynamodb",
+      () => import("@aws-sdk/client-dynamodb"),
+    );
     const { client, region, endpoint } = this.#options;
     if (client) return { sdk, client };
     const requestHandler = { connectionTimeout: this.#timeout, requestTimeout: this.#timeout };

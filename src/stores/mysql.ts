@@ -19,6 +19,7 @@ import {
   mysqlSchema,
   quoteTable,
 } from "./mysql-sql.js";
+import { loadDriver } from "./optional-driver.js";
 
 export { mysqlSchema };
 
@@ -178,16 +179,13 @@ export class MySqlStore implements Store {
   }
 
   async #open(): Promise<Pool> {
-    let mysql: typeof import("mysql2/promise");
-    try {
-      const module = (await import("mysql2/promise")) as typeof import("mysql2/promise") & {
-        default?: typeof import("mysql2/promise");
-      };
-      mysql = module.default ?? module;
-    } catch (error) {
-      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
-      throw new Error('[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2');
-    }
+    const module = (await loadDriver(
+      "mysql",
+      "MySqlStore",
+      "mysql2",
+      () => import("mysql2/promise"),
+    )) as typeof import("mysql2/promise") & { default?: typeof import("mysql2/promise") };
+    const mysql = module.default ?? module;
     return mysql.createPool({ uri: this.#uri, connectionLimit: 10, connectTimeout: this.#timeout });
   }
 }

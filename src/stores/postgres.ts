@@ -11,6 +11,7 @@ import type {
   StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
+import { loadDriver } from "./optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./postgres-sql.js";
 
 export { postgresSchema };
@@ -148,14 +149,10 @@ export class PostgresStore implements Store {
   }
 
   async #open(): Promise<Pool> {
-    let pg: typeof import("pg");
-    try {
-      const module = (await import("pg")) as typeof import("pg") & { default?: typeof import("pg") };
-      pg = module.default ?? module;
-    } catch (error) {
-      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
-      throw new Error('[oncely] [postgres] PostgresStore needs the "pg" package: npm install pg');
-    }
+    const module = (await loadDriver("postgres", "PostgresStore", "pg", () => import("pg"))) as typeof import("pg") & {
+      default?: typeof import("pg");
+    };
+    const pg = module.default ?? module;
     const pool = new pg.Pool({
       connectionString: this.#connectionString,
       connectionTimeoutMillis: this.#timeout,

@@ -12,6 +12,7 @@ import {
   type StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
+import { loadDriver } from "./optional-driver.js";
 import { runScript as call, defineScripts, scripts, toRecord } from "./redis-scripts.js";
 
 type Client = Redis | Cluster;
@@ -245,13 +246,7 @@ export class RedisStore implements Store {
   }
 
   async #create(url: string): Promise<Redis> {
-    let Driver: typeof Redis;
-    try {
-      ({ Redis: Driver } = await import("ioredis"));
-    } catch (error) {
-      if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
-      throw new Error('[oncely] [redis] RedisStore needs the "ioredis" package: npm install ioredis');
-    }
+    const { Redis: Driver } = await loadDriver("redis", "RedisStore", "ioredis", () => import("ioredis"));
     const client = new Driver(url, {
       lazyConnect: true,
       connectTimeout: this.#timeout,

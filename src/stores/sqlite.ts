@@ -12,6 +12,7 @@ import {
   type StoredResponse,
 } from "../core/store.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
+import { loadDriver } from "./optional-driver.js";
 import { prepare, type Row, type Statements, sqliteSchema, TABLE, toRecord } from "./sqlite-sql.js";
 
 export { sqliteSchema };
@@ -199,16 +200,10 @@ export class SqliteStore implements Store {
   async #open(): Promise<{ db: Database; sql: Statements; busyTimeout: number }> {
     let db = this.#userDatabase;
     if (!db) {
-      let Driver: typeof BetterSqlite3;
-      try {
-        const module = (await import("better-sqlite3")) as { default?: typeof BetterSqlite3 };
-        Driver = module.default ?? (module as unknown as typeof BetterSqlite3);
-      } catch (error) {
-        // Only a missing package gets the install hint; a present one that fails to load (a native build for another
-        // Node.js ABI) keeps its own message.
-        if (!String((error as { code?: string }).code).includes("MODULE_NOT_FOUND")) throw error;
-        throw new Error('[oncely] [sqlite] SqliteStore needs the "better-sqlite3" package: npm install better-sqlite3');
-      }
+      const module = (await loadDriver("sqlite", "SqliteStore", "better-sqlite3", () => import("better-sqlite3"))) as {
+        default?: typeof BetterSqlite3;
+      };
+      const Driver = module.default ?? (module as unknown as typeof BetterSqlite3);
       try {
         db = new Driver(this.#path!, { timeout: this.#timeout });
         // WAL lets readers run beside the one writer, across processes; NORMAL sync is durable across process
