@@ -102,8 +102,9 @@ export async function begin(
     });
     return refuse(tooLarge, "too-large", key);
   }
-  const request: IdempotencyRequest = { ...input, body };
-  delete (request as GuardInput).readBody;
+  // Without `readBody`: user functions get the documented shape, and deleting a key would deopt this hot object.
+  const { readBody: _read, ...rest } = input;
+  const request: IdempotencyRequest = { ...rest, body };
 
   const scope = options.scope ? await options.scope(request) : undefined;
   const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);

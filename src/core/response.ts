@@ -1,4 +1,4 @@
-import { OncelyError } from "./errors.js";
+import type { OncelyError } from "./errors.js";
 import type { StoredResponse } from "./store.js";
 
 /** A response as oncely passes it between engine and adapters: status, ordered headers, bytes. */
@@ -60,5 +60,3 @@ export function problemResponse(error: OncelyError, instance?: string): Response
   };
   return { status: error.status, headers, body: encoder.encode(JSON.stringify(problem)) };
 }
-
-export { OncelyError };

@@ -129,9 +129,7 @@ export class MemoryStore implements Store {
   }
 
   async delete(id: string): Promise<boolean> {
-    this.#completed.delete(id);
-    this.#released.delete(id);
-    return this.#records.delete(id);
+    return this.#remove(id);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -161,6 +159,12 @@ export class MemoryStore implements Store {
     return record;
   }
 
+  #remove(id: string): boolean {
+    this.#completed.delete(id);
+    this.#released.delete(id);
+    return this.#records.delete(id);
+  }
+
   #set(id: string, record: IdempotencyRecord): void {
     this.#completed.delete(id);
     this.#released.delete(id);
@@ -173,7 +177,7 @@ export class MemoryStore implements Store {
     for (const [id, record] of this.#records) {
       if (removed >= limit) break;
       if (record.expiresAt <= now) {
-        void this.delete(id);
+        this.#remove(id);
         removed += 1;
       }
     }
@@ -184,14 +188,14 @@ export class MemoryStore implements Store {
     if (this.#records.size < this.#maxEntries) return;
     const [oldestId, oldest] = this.#records.entries().next().value ?? [];
     if (oldestId !== undefined && oldest && oldest.expiresAt <= this.#now()) {
-      void this.delete(oldestId);
+      this.#remove(oldestId);
       return;
     }
     const victim = first(this.#completed) ?? first(this.#released);
     if (victim === undefined) {
       throw new StoreError("memory", "claim", `is full: all ${this.#maxEntries} records are live claims`);
     }
-    void this.delete(victim);
+    this.#remove(victim);
   }
 }
 
