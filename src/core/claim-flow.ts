@@ -3,6 +3,7 @@ import {
   FingerprintMismatchError,
   InFlightError,
   type OncelyError,
+  RecordTooLargeError,
   ResponseNotKeptError,
   StoreError,
 } from "./errors.js";
@@ -35,6 +36,11 @@ export type ClaimOutcome =
   | { kind: "replay"; response: StoredResponse }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
+
+/** The record of an operation that completed but whose response is too large to keep: only its status remains. */
+export function notKept(status: number): StoredResponse {
+  return { status, headers: [], body: new Uint8Array(0), kept: false };
+}
 
 /** Emits one event for an attempt, with its timings. */
 export function emitFor(
@@ -161,26 +167,38 @@ export class HeldClaim {
     return this.#controller.signal;
   }
 
-  /** Stores the outcome. Returns false when the claim was lost to another holder (and emits `fenced`). */
-  async complete(response: StoredResponse): Promise<boolean> {
-    if (this.#settled) return false;
+  /**
+   * Stores the outcome and returns what was stored, or `undefined` when the claim was lost to another holder (emits
+   * `fenced`) or the store failed (emits `store-error`). A response the store refuses as too large for its items is
+   * stored as not kept instead: the operation did complete, so it must never run again for this key.
+   */
+  async complete(response: StoredResponse): Promise<StoredResponse | undefined> {
+    if (this.#settled) return undefined;
     this.#stop();
     const { state, attempt } = this;
-    let stored: boolean;
+    const write = (outcome: StoredResponse) =>
+      timed(state, attempt, "complete", () => state.store.complete(attempt.id, this.token, outcome, this.options.ttl));
+    let stored = response;
+    let held: boolean;
     try {
-      stored = await timed(state, attempt, "complete", () =>
-        state.store.complete(attempt.id, this.token, response, this.options.ttl),
-      );
+      try {
+        held = await write(stored);
+      } catch (error) {
+        if (!(error instanceof RecordTooLargeError) || !response.kept) throw error;
+        stored = notKept(response.status);
+        held = await write(stored);
+      }
     } catch (error) {
       emitFor(state, attempt, "store-error", { reason: "complete failed", status: response.status, error });
-      return false;
+      return undefined;
     }
-    if (!stored) {
+    if (!held) {
       emitFor(state, attempt, "fenced", {
         status: response.status,
         token: this.token,
         reason: "the claim was taken over before this result was stored; the result was not stored",
       });
+      return undefined;
     }
     return stored;
   }

@@ -1,4 +1,4 @@
-import { type Attempt, acquire, type EngineState, emitFor, HeldClaim } from "./claim-flow.js";
+import { type Attempt, acquire, type EngineState, emitFor, HeldClaim, notKept } from "./claim-flow.js";
 import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
@@ -55,7 +55,6 @@ export interface GuardSettings {
 }
 
 const PASS: Decision = { action: "pass" };
-const NO_BODY = new Uint8Array(0);
 
 /** Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). */
 export async function begin(
@@ -197,20 +196,21 @@ function execute(
       if (!options.storeWhen(response.status)) {
         return claim.release(`status ${response.status} is not stored (storeWhen)`, { status: response.status });
       }
-      const kept = response.body !== null && response.body.byteLength <= options.maxResponseBytes;
-      const stored = kept
+      const fits = response.body !== null && response.body.byteLength <= options.maxResponseBytes;
+      const outcome = fits
         ? {
             status: response.status,
             headers: storableHeaders(response.headers, options.excludeHeaders),
             body: response.body!,
-            kept,
+            kept: true,
           }
-        : { status: response.status, headers: [], body: NO_BODY, kept };
-      if (await claim.complete(stored)) {
+        : notKept(response.status);
+      const stored = await claim.complete(outcome);
+      if (stored) {
         emitFor(state, attempt, "executed", {
           status: response.status,
           token,
-          ...(kept ? {} : { reason: `response over ${options.maxResponseBytes} bytes was not kept` }),
+          ...(stored.kept ? {} : { reason: "the response was too large to keep; retries get response_not_kept" }),
         });
       }
     },
