@@ -1,4 +1,4 @@
-export type { IdempotencyContext } from "./core/context.js";
+export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
 export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";
 export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";

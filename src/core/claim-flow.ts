@@ -1,3 +1,4 @@
+import type { ClaimHolder } from "./claim-holder.js";
 import {
   ClaimLostError,
   FingerprintMismatchError,
@@ -9,7 +10,16 @@ import {
 } from "./errors.js";
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
 import type { ResolvedRouteOptions } from "./options.js";
-import type { IdempotencyRecord, RecordMeta, Store, StoredResponse } from "./store.js";
+import type {
+  ClaimResult,
+  IdempotencyRecord,
+  RecordMeta,
+  Store,
+  StoredResponse,
+  StoreTransaction,
+  TransactionalClaimResult,
+  TransactionalStore,
+} from "./store.js";
 import { storeCall } from "./store-call.js";
 
 /** What every decision needs to know about the engine it runs in. */
@@ -32,7 +42,7 @@ export interface Attempt {
 }
 
 export type ClaimOutcome =
-  | { kind: "execute"; token: number; recovered: boolean }
+  | { kind: "execute"; token: number; recovered: boolean; transaction?: StoreTransaction }
   | { kind: "replay"; response: StoredResponse }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
@@ -60,11 +70,20 @@ export function emitFor(
   });
 }
 
-/** Runs a store operation, adding its time to the attempt's store time. */
-export async function timed<T>(state: EngineState, attempt: Attempt, operation: string, call: () => Promise<T>) {
+/**
+ * Runs a store operation, adding its time to the attempt's store time. `extraTime` lengthens the store timeout for
+ * an operation that waits on purpose; `onLate` gets a result that arrives after the timeout.
+ */
+export async function timed<T>(
+  state: EngineState,
+  attempt: Attempt,
+  operation: string,
+  call: () => Promise<T>,
+  { extraTime = 0, onLate }: { extraTime?: number; onLate?: (value: T) => void } = {},
+) {
   const start = performance.now();
   try {
-    return await storeCall(state.store.name, operation, state.storeTimeout, call);
+    return await storeCall(state.store.name, operation, state.storeTimeout + extraTime, call, onLate);
   } finally {
     attempt.storeDuration += performance.now() - start;
   }
@@ -82,27 +101,54 @@ export async function acquire(
   const deadline = performance.now() + options.waitTimeout;
   let pause = 10;
   for (;;) {
-    let result: Awaited<ReturnType<Store["claim"]>>;
+    let result: ClaimResult | TransactionalClaimResult;
     try {
-      result = await timed(state, attempt, "claim", () =>
-        state.store.claim(attempt.id, attempt.fingerprint, {
-          lease: options.lease,
-          ttl: options.ttl,
-          meta: attempt.meta,
-        }),
-      );
+      result = options.transactional
+        ? await claimInTransaction(state, attempt, options, deadline)
+        : await timed(state, attempt, "claim", () =>
+            state.store.claim(attempt.id, attempt.fingerprint, {
+              lease: options.lease,
+              ttl: options.ttl,
+              meta: attempt.meta,
+            }),
+          );
     } catch (error) {
       return storeFailure(error);
     }
-    if (result.status === "claimed") return { kind: "execute", token: result.token, recovered: result.recovered };
+    if (result.status === "claimed") {
+      const { token, recovered } = result;
+      const { transaction } = result as { transaction?: StoreTransaction };
+      return transaction ? { kind: "execute", token, recovered, transaction } : { kind: "execute", token, recovered };
+    }
     const record = result.record;
-    if (record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
-    if (record.state === "completed") return completed(attempt, record);
+    if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
+    if (result.status === "completed") return completed(attempt, result.record);
     if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
     // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
     await new Promise((resolve) => setTimeout(resolve, pause));
     pause = Math.min(pause * 1.5, 200);
   }
+}
+
+/**
+ * Claims inside a new transaction. With `onInFlight: "wait"` the store itself waits (up to the deadline) for a
+ * transaction holding the id to end. A transaction opened after we stopped waiting for it is rolled back.
+ */
+function claimInTransaction(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+  deadline: number,
+): Promise<TransactionalClaimResult> {
+  const store = state.store as TransactionalStore;
+  const wait = options.onInFlight === "wait" ? Math.max(0, Math.floor(deadline - performance.now())) : 0;
+  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, wait };
+  return timed(state, attempt, "claim", () => store.claimInTransaction(attempt.id, attempt.fingerprint, claimOptions), {
+    extraTime: wait,
+    onLate: (late) => {
+      if (late.status === "claimed") void late.transaction.rollback();
+    },
+  });
 }
 
 function completed(attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
@@ -146,7 +192,7 @@ function storeFailure(error: unknown): ClaimOutcome {
  * A claim being worked on: renews its lease every lease/3 until settled, and aborts `signal` when another holder
  * has taken the claim over.
  */
-export class HeldClaim {
+export class HeldClaim implements ClaimHolder {
   // Made on first use: most handlers never look at the signal, and an AbortController per request shows in profiles.
   #controller?: AbortController;
   readonly #timer: ReturnType<typeof setInterval>;
@@ -165,6 +211,10 @@ export class HeldClaim {
   get signal(): AbortSignal {
     this.#controller ??= new AbortController();
     return this.#controller.signal;
+  }
+
+  get transaction(): undefined {
+    return undefined;
   }
 
   /**

@@ -20,4 +20,22 @@ export interface IdempotencyContext {
    * @example await psp.charges.create(args, { idempotencyKey: req.idempotency.deriveKey("charge") });
    */
   deriveKey(label: string): string;
+  /**
+   * On a `transactional` route, the client of the transaction that holds the claim: write through it and the writes
+   * commit together with the stored response, or not at all. Absent on other routes.
+   * @example await req.idempotency.transaction.query("INSERT INTO charges (amount) VALUES ($1)", [amount]);
+   */
+  readonly transaction?: TransactionClient;
 }
+
+/**
+ * The transaction clients of the stores that have a transactional mode, keyed by store name. A store's module adds
+ * its own (importing `oncely/stores/postgres` adds pg's `PoolClient`), which types `context.transaction`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by declaration merging from the stores' modules.
+export interface TransactionClients {}
+
+/** The client `context.transaction` holds: one of `TransactionClients`. */
+export type TransactionClient = [keyof TransactionClients] extends [never]
+  ? unknown
+  : TransactionClients[keyof TransactionClients];

@@ -3,6 +3,7 @@ import type { IdempotencyContext } from "./context.js";
 import { toMilliseconds } from "./duration.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
 import {
+  checkStoreSupports,
   type IdempotencyOptions,
   type ResolvedRouteOptions,
   type RouteOptions,
@@ -57,7 +58,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   }
   if (onEvent !== undefined && typeof onEvent !== "function")
     throw new TypeError("Expected `onEvent` to be a function");
-  const base = resolveRouteOptions(options);
+  const base = checkStoreSupports(store, resolveRouteOptions(options));
   const state: EngineState = {
     store,
     storeTimeout: toMilliseconds(storeTimeout, "storeTimeout"),
@@ -88,7 +89,9 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     store,
     options: base,
     route(routeOptions = {}) {
-      const resolved = Object.keys(routeOptions).length ? resolveRouteOptions(routeOptions, base) : base;
+      const resolved = Object.keys(routeOptions).length
+        ? checkStoreSupports(store, resolveRouteOptions(routeOptions, base))
+        : base;
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return { options: resolved, begin: (input) => begin(state, resolved, routeSettings, input) };
     },

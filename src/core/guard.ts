@@ -1,5 +1,6 @@
-import { type Attempt, acquire, type EngineState, emitFor, HeldClaim, notKept } from "./claim-flow.js";
-import type { IdempotencyContext } from "./context.js";
+import { type Attempt, acquire, type ClaimOutcome, type EngineState, emitFor, notKept } from "./claim-flow.js";
+import { holdClaim } from "./claim-holder.js";
+import type { IdempotencyContext, TransactionClient } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
 import {
@@ -8,6 +9,7 @@ import {
   type OncelyError,
   RateLimitedError,
   RequestTooLargeError,
+  StoreError,
 } from "./errors.js";
 import { defaultFingerprint } from "./fingerprint.js";
 import { hashParts } from "./hash.js";
@@ -16,6 +18,7 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import type { StoredResponse } from "./store.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
 export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
@@ -42,8 +45,12 @@ export type Decision =
       request: IdempotencyRequest;
       /** Bodies larger than this are not kept; adapters may stop buffering past it. */
       maxResponseBytes: number;
-      /** Stores (or releases) the outcome. Await it before sending, so an immediate retry finds it. */
-      finish(response: CapturedResponse): Promise<void>;
+      /**
+       * Stores (or releases) the outcome. Await it before sending, so an immediate retry finds it. Resolves to a
+       * response to send instead, when the outcome was undone rather than stored (a transaction that did not
+       * commit: the client must retry); otherwise to `undefined`.
+       */
+      finish(response: CapturedResponse): Promise<ResponseData | undefined>;
       /** The handler failed: releases the claim so a retry runs again. */
       abandon(error?: unknown): Promise<void>;
     };
@@ -157,7 +164,7 @@ export async function begin(
       return { action: "respond", response: problemResponse(outcome.error, input.path) };
     }
     case "execute":
-      return execute(state, options, attempt, request, scope, outcome.token, outcome.recovered);
+      return execute(state, options, attempt, request, scope, outcome);
   }
 }
 
@@ -167,11 +174,11 @@ function execute(
   attempt: Attempt,
   request: IdempotencyRequest,
   scope: string | undefined,
-  token: number,
-  recovered: boolean,
+  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
 ): Decision {
+  const { token, recovered } = outcome;
   if (recovered) emitFor(state, attempt, "recovered", { token });
-  const claim = new HeldClaim(state, attempt, token, options);
+  const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
   const context: IdempotencyContext = {
     key: attempt.key,
@@ -185,6 +192,7 @@ function execute(
       skip = true;
     },
     deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
+    transaction: claim.transaction as TransactionClient | undefined,
   };
   return {
     action: "execute",
@@ -192,9 +200,10 @@ function execute(
     request,
     maxResponseBytes: options.maxResponseBytes,
     async finish(response) {
-      if (skip) return claim.release("skipStore() was called", { status: response.status });
+      if (skip) return void (await claim.release("skipStore() was called", { status: response.status }));
       if (!options.storeWhen(response.status)) {
-        return claim.release(`status ${response.status} is not stored (storeWhen)`, { status: response.status });
+        const reason = `status ${response.status} is not stored (storeWhen)`;
+        return void (await claim.release(reason, { status: response.status }));
       }
       const fits = response.body !== null && response.body.byteLength <= options.maxResponseBytes;
       const outcome = fits
@@ -205,7 +214,13 @@ function execute(
             kept: true,
           }
         : notKept(response.status);
-      const stored = await claim.complete(outcome);
+      let stored: StoredResponse | undefined;
+      try {
+        stored = await claim.complete(outcome);
+      } catch (error) {
+        if (error instanceof StoreError) return problemResponse(error, request.path);
+        throw error;
+      }
       if (stored) {
         emitFor(state, attempt, "executed", {
           status: response.status,
@@ -213,6 +228,7 @@ function execute(
           ...(stored.kept ? {} : { reason: "the response was too large to keep; retries get response_not_kept" }),
         });
       }
+      return undefined;
     },
     abandon: (error) => claim.release("the handler failed", { error }),
   };

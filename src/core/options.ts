@@ -1,7 +1,7 @@
 import { type Duration, toMilliseconds } from "./duration.js";
 import type { IdempotencyEvent } from "./events.js";
 import type { IdempotencyRequest } from "./request.js";
-import type { Store } from "./store.js";
+import { isTransactionalStore, type Store } from "./store.js";
 
 /** Options that may be set once on `createIdempotency` and overridden per route. */
 export interface RouteOptions {
@@ -89,6 +89,14 @@ export interface RouteOptions {
   excludeHeaders?: readonly string[];
   /** A name for the route in events (e.g. the route template `POST /charges/:id`). @default method and path */
   route?: string;
+  /**
+   * Runs the claim, the handler's own writes (through `context.transaction`) and the stored response in one
+   * transaction of a store that supports it (`PostgresStore`): a crash leaves all or nothing, and a response that is
+   * not stored (a thrown handler, a status `storeWhen` excludes, `skipStore()`) rolls the handler's writes back.
+   * Cannot be combined with `failOpen`.
+   * @default false
+   */
+  transactional?: boolean;
 }
 
 export interface IdempotencyOptions extends RouteOptions {
@@ -131,6 +139,7 @@ export interface ResolvedRouteOptions {
   failOpen: boolean;
   excludeHeaders: ReadonlySet<string>;
   route?: string;
+  transactional: boolean;
 }
 
 const ROUTE_OPTION_NAMES = new Set([
@@ -150,6 +159,7 @@ const ROUTE_OPTION_NAMES = new Set([
   "failOpen",
   "excludeHeaders",
   "route",
+  "transactional",
 ]);
 const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyLength", "onEvent"]);
 
@@ -193,7 +203,15 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
       ? new Set(options.excludeHeaders.map((h) => h.toLowerCase()))
       : pick("excludeHeaders", new Set()),
     route: options.route ?? base?.route,
+    transactional:
+      options.transactional === undefined ? pick("transactional", false) : bool(options.transactional, "transactional"),
   };
+  if (resolved.transactional && resolved.failOpen) {
+    // Running the handler outside the transaction would write its effects without the record that guards them.
+    throw new TypeError(
+      "`failOpen` cannot be combined with `transactional`: the handler's writes need the transaction",
+    );
+  }
   for (const name of ["scope", "fingerprint", "storeWhen"] as const) {
     if (resolved[name] !== undefined && typeof resolved[name] !== "function") {
       throw new TypeError(`Expected \`${name}\` to be a function`);
@@ -233,4 +251,14 @@ function rate(value: unknown): { max: number; window: number } | false {
     throw new TypeError('Expected `rateLimit` to be false or { max: 100, window: "10s" } with a positive `max`');
   }
   return { max, window: toMilliseconds(window, "rateLimit.window") };
+}
+
+/** Throws a `TypeError` when the options ask for something the store cannot do. */
+export function checkStoreSupports(store: Store, options: ResolvedRouteOptions): ResolvedRouteOptions {
+  if (options.transactional && !isTransactionalStore(store)) {
+    throw new TypeError(
+      `\`transactional: true\` needs a store with a transactional mode (PostgresStore); the ${store.name} store has none`,
+    );
+  }
+  return options;
 }

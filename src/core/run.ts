@@ -1,13 +1,15 @@
 import { canonicalJson } from "./canonical-json.js";
-import { type Attempt, acquire, type EngineState, emitFor, HeldClaim } from "./claim-flow.js";
-import type { IdempotencyContext } from "./context.js";
+import { type Attempt, acquire, type EngineState, emitFor } from "./claim-flow.js";
+import { holdClaim } from "./claim-holder.js";
+import type { IdempotencyContext, TransactionClient } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
-import { type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
+import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
 
 /** Options of one `idem.run` call. */
-export interface RunOptions extends Pick<RouteOptions, "ttl" | "lease" | "onInFlight" | "waitTimeout" | "failOpen"> {
+export interface RunOptions
+  extends Pick<RouteOptions, "ttl" | "lease" | "onInFlight" | "waitTimeout" | "failOpen" | "transactional"> {
   /** The principal the work belongs to; keys are unique per scope. */
   scope?: string;
   /**
@@ -26,7 +28,8 @@ const decoder = new TextDecoder();
  * Runs `work` at most once per (scope, key) and stores its JSON result; repeats return the stored copy.
  * @throws {InFlightError} while another run of the key is in progress (after `waitTimeout` with `"wait"`)
  * @throws {FingerprintMismatchError} when `input` differs from the first run's
- * @throws {StoreError} when the store fails (unless `failOpen`)
+ * @throws {StoreError} when the store fails (unless `failOpen`), or a `transactional` run's commit fails (the work's
+ *   writes were then rolled back with it)
  */
 export async function runOnce<T>(
   state: EngineState,
@@ -36,7 +39,9 @@ export async function runOnce<T>(
   runOptions: RunOptions = {},
 ): Promise<T> {
   const { scope, input, name = "run", ...overrides } = runOptions;
-  const options = Object.keys(overrides).length ? resolveRouteOptions(overrides, base) : base;
+  const options = Object.keys(overrides).length
+    ? checkStoreSupports(state.store, resolveRouteOptions(overrides, base))
+    : base;
   const parsedKey = parseIdempotencyKey(String(key));
   if (parsedKey === undefined) throw new TypeError("Expected a key");
   const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
@@ -66,7 +71,7 @@ export async function runOnce<T>(
       throw outcome.error;
   }
   if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
-  const claim = new HeldClaim(state, attempt, outcome.token, options);
+  const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
   const context: IdempotencyContext = {
     ...unguardedContext(attempt, scope),
@@ -78,6 +83,7 @@ export async function runOnce<T>(
     skipStore: () => {
       skip = true;
     },
+    transaction: claim.transaction as TransactionClient | undefined,
   };
   let result: T;
   try {

@@ -2,14 +2,22 @@ import { isOncelyError, StoreError, StoreTimeoutError } from "./errors.js";
 
 /**
  * Runs one store operation, bounded by `timeout` ms. A late result is dropped: a claim that lands after we gave up
- * lapses with its lease, so the key is never held longer than that.
+ * lapses with its lease, so the key is never held longer than that. What cannot lapse on its own (an open
+ * transaction) is handed to `onLate` to undo.
  */
-export function storeCall<T>(store: string, operation: string, timeout: number, call: () => Promise<T>): Promise<T> {
+export function storeCall<T>(
+  store: string,
+  operation: string,
+  timeout: number,
+  call: () => Promise<T>,
+  onLate?: (value: T) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StoreTimeoutError(store, operation, `timed out after ${timeout} ms`)),
-      timeout,
-    );
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new StoreTimeoutError(store, operation, `timed out after ${timeout} ms`));
+    }, timeout);
     timer.unref?.();
     let pending: Promise<T>;
     try {
@@ -20,7 +28,8 @@ export function storeCall<T>(store: string, operation: string, timeout: number, 
     pending.then(
       (value) => {
         clearTimeout(timer);
-        resolve(value);
+        if (timedOut) onLate?.(value);
+        else resolve(value);
       },
       (error: unknown) => {
         clearTimeout(timer);

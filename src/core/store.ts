@@ -111,3 +111,44 @@ export interface Store {
   /** Releases what the store opened (not a client the user passed in). */
   close(): Promise<void>;
 }
+
+/** A transaction a transactional store opened for one claim: the handler's writes go through `client`. */
+export interface StoreTransaction {
+  /** What the handler writes through (PostgreSQL: the `PoolClient` holding the transaction). */
+  readonly client: unknown;
+  /**
+   * Stores the outcome, fenced by the claim's token, and commits it together with the handler's writes. Rejects
+   * when the commit fails; the store has then rolled back, or cannot tell, and has given up the connection.
+   */
+  commit(response: StoredResponse, ttl: number): Promise<void>;
+  /** Undoes the claim and everything written through `client`. Never rejects. */
+  rollback(): Promise<void>;
+}
+
+export interface TransactionalClaimOptions extends ClaimOptions {
+  /** How long to wait, ms, for a transaction that holds the same id to end; 0 answers `in-flight` at once. */
+  wait: number;
+}
+
+export type TransactionalClaimResult =
+  | { status: "claimed"; token: number; recovered: boolean; transaction: StoreTransaction }
+  /** Held by an open transaction (`record` is then the last committed state, if any) or by a live lease. */
+  | { status: "in-flight"; record?: IdempotencyRecord }
+  | { status: "completed"; record: IdempotencyRecord };
+
+/**
+ * A store whose backend can keep the claim, the handler's own writes and the stored outcome in one transaction,
+ * so a crash leaves all or nothing. Enabled per route with `transactional: true`.
+ */
+export interface TransactionalStore extends Store {
+  /** Opens a transaction and claims `id` inside it; the claim is invisible to others until it commits. */
+  claimInTransaction(
+    id: string,
+    fingerprint: string,
+    options: TransactionalClaimOptions,
+  ): Promise<TransactionalClaimResult>;
+}
+
+export function isTransactionalStore(store: Store): store is TransactionalStore {
+  return typeof (store as Partial<TransactionalStore>).claimInTransaction === "function";
+}

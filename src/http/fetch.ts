@@ -40,7 +40,12 @@ export function withIdempotency<Rest extends unknown[]>(
       throw error;
     }
     const body = new Uint8Array(await response.arrayBuffer());
-    await decision.finish({ status: response.status, headers: headerEntries(response.headers), body });
+    const replacement = await decision.finish({
+      status: response.status,
+      headers: headerEntries(response.headers),
+      body,
+    });
+    if (replacement) return webResponse(replacement.status, replacement.headers, replacement.body);
     return webResponse(response.status, response.headers, body);
   };
 }

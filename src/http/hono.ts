@@ -55,9 +55,15 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
     }
     const response = c.res;
     const body = new Uint8Array(await response.arrayBuffer());
-    await decision.finish({ status: response.status, headers: headerEntries(response.headers), body });
+    const replacement = await decision.finish({
+      status: response.status,
+      headers: headerEntries(response.headers),
+      body,
+    });
     // Clearing first skips Hono merging the old headers into a response that already carries them.
     c.res = undefined as unknown as Response;
-    c.res = webResponse(response.status, response.headers, body);
+    c.res = replacement
+      ? webResponse(replacement.status, replacement.headers, replacement.body)
+      : webResponse(response.status, response.headers, body);
   };
 }

@@ -21,9 +21,13 @@ type WriteHead = ServerResponse["writeHead"];
 /**
  * Holds back everything a handler writes (`writeHead`, `write`, `end`, streams piped in, Express's `send`/`json`),
  * so the outcome is stored before a single byte reaches the client: an immediate retry then finds it stored.
- * When the handler ends, `settle` runs, then the response goes out unchanged.
+ * When the handler ends, `settle` runs, then the response goes out unchanged, or the response `settle` gives instead
+ * (the outcome was undone: the client must retry).
  */
-export function captureNodeResponse(res: ServerResponse, settle: (response: CapturedResponse) => Promise<void>): void {
+export function captureNodeResponse(
+  res: ServerResponse,
+  settle: (response: CapturedResponse) => Promise<ResponseData | undefined>,
+): void {
   const originals = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
   const chunks: Buffer[] = [];
   const toBuffer = (chunk: unknown, encoding?: unknown) =>
@@ -61,7 +65,12 @@ export function captureNodeResponse(res: ServerResponse, settle: (response: Capt
     Object.assign(res, originals);
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     settle({ status: res.statusCode, headers: headerList(res), body }).then(
-      () => res.end(body, done),
+      (replacement) => {
+        if (!replacement) return res.end(body, done);
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        sendNodeResponse(res, replacement);
+        done?.();
+      },
       () => res.end(body, done),
     );
     return res;

@@ -1,4 +1,4 @@
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { StoreError } from "../core/errors.js";
 import type {
@@ -7,14 +7,24 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
   StoredResponse,
+  TransactionalClaimOptions,
+  TransactionalClaimResult,
+  TransactionalStore,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
 import { loadDriver } from "./optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./postgres-sql.js";
+import { claimInTransaction } from "./postgres-transaction.js";
 
 export { postgresSchema };
+
+declare module "../core/context.js" {
+  interface TransactionClients {
+    /** On `transactional` routes over a `PostgresStore`: pg's client of the transaction that holds the claim. */
+    postgres: PoolClient;
+  }
+}
 
 export interface PostgresStoreOptions {
   /** A pg `Pool` you configured (size, TLS, type parsers). The store never ends it. Give `pool` or `connectionString`. */
@@ -49,7 +59,7 @@ export interface PostgresStoreOptions {
  * await store.migrate();
  * const idem = createIdempotency({ store });
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements TransactionalStore {
   readonly name = "postgres";
   readonly #table: string;
   readonly #timeout: number;
@@ -95,6 +105,21 @@ export class PostgresStore implements Store {
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", (query) => this.#operations.claim(query, id, fingerprint, options));
+  }
+
+  /**
+   * The claim of `transactional: true` routes: opens a transaction on a pooled connection, claims inside it, and
+   * hands the connection to the handler as `context.transaction`. The engine commits the stored response with the
+   * handler's writes, or rolls both back.
+   */
+  async claimInTransaction(
+    id: string,
+    fingerprint: string,
+    options: TransactionalClaimOptions,
+  ): Promise<TransactionalClaimResult> {
+    if (this.#closed) throw new StoreError(this.name, "claim", "failed: the store is closed");
+    const pool = await this.#pool();
+    return claimInTransaction(pool, this.#operations, this.#table, id, fingerprint, options);
   }
 
   renew(id: string, token: number, lease: number): Promise<boolean> {
