@@ -126,6 +126,18 @@ export class RecordTooLargeError extends StoreError {
   override readonly code = "record_too_large";
 }
 
+/** Thrown by a store's `list()` when `cursor` is not one a previous page returned. */
+export class InvalidCursorError extends OncelyError {
+  override readonly name = "InvalidCursorError";
+  override readonly code = "invalid_cursor";
+  override readonly status = 400;
+  override readonly title = "Invalid list cursor";
+
+  constructor(cursor: unknown) {
+    super(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+  }
+}
+
 /** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
 export class ClaimLostError extends OncelyError {
   override readonly name = "ClaimLostError";

@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { InvalidCursorError } from "../core/errors.js";
 import type { IdempotencyRecord, ListOptions, ListPage } from "../core/store.js";
 import { conditional, type Item, n, named, s, toRecord } from "./dynamodb-item.js";
 
@@ -101,9 +102,12 @@ export async function purgeExpiredItems({ sdk, send, table }: Target, limit: num
 }
 
 function decodeCursor(cursor: string): Item {
-  const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString());
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString());
+  } catch {}
   if (typeof key !== "object" || key === null || typeof (key as Item).pk?.S !== "string") {
-    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+    throw new InvalidCursorError(cursor);
   }
   return key as Item;
 }

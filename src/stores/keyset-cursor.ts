@@ -1,3 +1,4 @@
+import { InvalidCursorError } from "../core/errors.js";
 import type { IdempotencyRecord } from "../core/store.js";
 
 /**
@@ -8,17 +9,17 @@ export function encodeCursor(record: IdempotencyRecord): string {
   return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
 }
 
-/** @throws {TypeError} when `cursor` is not one that `encodeCursor` made. */
+/** @throws {InvalidCursorError} when `cursor` is not one that `encodeCursor` made. */
 export function decodeCursor(cursor: string): [createdAt: number, id: string] {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(cursor, "base64url").toString());
   } catch {
-    // Falls through to the TypeError below: a caller's bad cursor is a usage error, not a parse failure.
+    // Falls through to the error below: a caller's bad cursor is a usage error, not a parse failure.
   }
   // Any finite number: an injected clock (SQLite, tests) may hand out fractional milliseconds.
   if (!Array.isArray(value) || !Number.isFinite(value[0]) || typeof value[1] !== "string") {
-    throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+    throw new InvalidCursorError(cursor);
   }
   return [value[0], value[1]];
 }

@@ -1,5 +1,5 @@
 import { type Duration, toMilliseconds } from "../core/duration.js";
-import { StoreError } from "../core/errors.js";
+import { InvalidCursorError, StoreError } from "../core/errors.js";
 import {
   type ClaimOptions,
   type ClaimResult,
@@ -135,6 +135,7 @@ export class MemoryStore implements Store {
   async list(options: ListOptions = {}): Promise<ListPage> {
     const now = this.#now();
     const offset = options.cursor ? Number(options.cursor) : 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidCursorError(options.cursor);
     const limit = options.limit ?? 100;
     const matching = [...this.#records.values()]
       .filter((r) => r.expiresAt > now && (!options.state || r.state === options.state))

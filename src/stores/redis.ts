@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../core/duration.js";
-import { StoreError } from "../core/errors.js";
+import { InvalidCursorError, StoreError } from "../core/errors.js";
 import {
   type ClaimOptions,
   type ClaimResult,
@@ -306,5 +306,5 @@ function decodeCursor(cursor: string): Cursor {
       return [node as number, scan, pending.map(String)];
     }
   } catch {}
-  throw new TypeError(`Expected \`cursor\` to be a cursor returned by list(), got ${JSON.stringify(cursor)}`);
+  throw new InvalidCursorError(cursor);
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
 import type { TestApi } from "./test-api.js";
 
@@ -259,25 +260,83 @@ export function testStore(options: StoreSuiteOptions): void {
       claimed(await shared.claim(key, "fp", claimOptions()));
     });
 
-    it("lists records by state and pages through them", async () => {
+    it("lists records by state and since, and pages through them without loss or repeat", async () => {
       const store = await fresh();
-      const ids = Array.from({ length: 5 }, id);
-      for (const key of ids) await store.claim(key, "fp", claimOptions());
-      const done = claimed(await store.claim(id(), "fp", claimOptions()));
-      void done;
+      const early = Array.from({ length: 3 }, id);
+      for (const key of early) await store.claim(key, "fp", claimOptions());
+      await pass(slack);
+      const late = Array.from({ length: 3 }, id);
+      for (const key of late) await store.claim(key, "fp", claimOptions());
+      const doneId = id();
+      const done = claimed(await store.claim(doneId, "fp", claimOptions()));
+      expect(await store.complete(doneId, done.token, response(new Uint8Array([1])), ttl)).toBe(true);
+
       const all = await store.list({ limit: 100 });
-      expect(all.records).toHaveLength(6);
-      const inFlight = await store.list({ state: "in-flight" });
-      expect(inFlight.records).toHaveLength(6);
-      const seen = new Set<string>();
+      expect(all.records).toHaveLength(7);
+      expect(all.cursor).toBeUndefined();
+      expect((await store.list({ state: "in-flight" })).records.map((r) => r.id).sort()).toEqual(
+        [...early, ...late].sort(),
+      );
+      const completed = (await store.list({ state: "completed" })).records;
+      expect(completed.map((r) => r.id)).toEqual([doneId]);
+      expect([...(completed[0]?.response?.body ?? [])]).toEqual([1]);
+      const since = (await store.get(late[0]!))!.createdAt;
+      const recent = (await store.list({ since })).records.map((r) => r.id);
+      expect(recent.sort()).toEqual([...late, doneId].sort());
+
+      const seen: string[] = [];
       let cursor: string | undefined;
+      let pages = 0;
       do {
         const page = await store.list({ limit: 2, cursor });
-        for (const record of page.records) seen.add(record.id);
+        expect(page.records.length <= 2).toBe(true);
+        seen.push(...page.records.map((r) => r.id));
         cursor = page.cursor;
-      } while (cursor);
-      expect(seen.size).toBe(6);
-      expect((await store.list({ state: "completed" })).records).toHaveLength(0);
+        pages++;
+      } while (cursor && pages < 50);
+      expect(seen.sort()).toEqual(all.records.map((r) => r.id).sort());
+    });
+
+    it("refuses a list cursor it did not make with an InvalidCursorError", async () => {
+      for (const cursor of ["not a cursor", "bm90IGpzb24", Buffer.from("[1]").toString("base64url")]) {
+        const error = await shared.list({ cursor }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error instanceof InvalidCursorError).toBe(true);
+      }
+    });
+
+    it("replaces an expired completed record with a fresh claim that carries nothing of the old one", async () => {
+      const key = id();
+      const first = claimed(await shared.claim(key, "old", claimOptions("old-key")));
+      await shared.complete(key, first.token, response(new Uint8Array([9, 9])), lease);
+      await pass(lease + slack);
+      const again = claimed(await shared.claim(key, "new", claimOptions("new-key")));
+      expect(again.recovered).toBe(false);
+      const record = await shared.get(key);
+      expect(record?.state).toBe("in-flight");
+      expect(record?.fingerprint).toBe("new");
+      expect(record?.response).toBeUndefined();
+      expect(record?.completedAt).toBeUndefined();
+      expect(record?.meta.key).toBe("new-key");
+      expect(record?.token).toBe(again.token);
+    });
+
+    it("grants exactly one claim per round when 100 claims race again and again on a warm store", async () => {
+      // Long leases: a slow backend (dynalite serves one request at a time) must not see them lapse mid-race.
+      const long = { ...claimOptions(), lease: 60_000, ttl: 120_000 };
+      for (let round = 0; round < 5; round++) {
+        const key = id();
+        const results = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", long)));
+        const winners = results.filter((r) => r.status === "claimed");
+        expect(winners).toHaveLength(1);
+        // The losers see the winner's record; a release then lets exactly one of a second race take it over.
+        expect(results.filter((r) => r.status !== "claimed" && r.record.fingerprint !== "fp")).toEqual([]);
+        expect(await shared.release(key, claimed(winners[0]!).token)).toBe(true);
+        const retakes = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", long)));
+        expect(retakes.filter((r) => r.status === "claimed")).toHaveLength(1);
+      }
     });
 
     it("purges expired records, at most `limit` at a time", async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { InvalidCursorError } from "../../src/core/errors.js";
 import type { IdempotencyRecord } from "../../src/index.js";
 import { decodeCursor, encodeCursor } from "../../src/stores/keyset-cursor.js";
 
@@ -10,9 +11,9 @@ describe("keyset cursor of the SQL stores", () => {
     }
   });
 
-  it("refuses a cursor it did not make with a TypeError", () => {
+  it("refuses a cursor it did not make with an InvalidCursorError", () => {
     for (const bad of ["", "not-base64-json", Buffer.from('["x","y"]').toString("base64url")]) {
-      expect(() => decodeCursor(bad)).toThrow(TypeError);
+      expect(() => decodeCursor(bad)).toThrow(InvalidCursorError);
     }
   });
 });
