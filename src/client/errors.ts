@@ -1,0 +1,138 @@
+// The client's own error classes. They do not extend the server's `OncelyError` (src/core/errors.ts): those carry an
+// HTTP status and problem type the server answers with, while these describe what happened to a call on the client.
+
+const BRAND = Symbol.for("oncely.client-error");
+
+/** What every client error knows about the call it ended. */
+export interface ClientErrorContext {
+  /** The Idempotency-Key the call sent on every attempt (absent when it sent none). */
+  idempotencyKey?: string;
+  /** How many attempts were sent before the call ended. */
+  attempts?: number;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error `oncely/client` throws. `code` is stable across releases; match on it (or on the class)
+ * rather than on the message.
+ */
+export class OncelyClientError extends Error {
+  readonly code: string = "oncely_client_error";
+  readonly idempotencyKey?: string;
+  readonly attempts: number;
+
+  constructor(message: string, context: ClientErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.idempotencyKey = context.idempotencyKey;
+    this.attempts = context.attempts ?? 0;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** True for any `oncely/client` error, across realms and duplicate installs (a global symbol, not `instanceof`). */
+export function isOncelyClientError(value: unknown): value is OncelyClientError {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** The fields of an RFC 9457 problem (or a Stripe error object) that say why a request was refused. */
+export interface ProblemDetails {
+  type?: string;
+  title?: string;
+  detail?: string;
+  /** oncely's and Stripe's machine code (`fingerprint_mismatch`, `idempotency_key_in_use`, ...). */
+  code?: string;
+  /** The parsed body as the server sent it. */
+  body: unknown;
+}
+
+/**
+ * Thrown when the server refused the idempotent request itself with a 400 or 422: the key was missing or malformed,
+ * or it was already used for a different request. Retrying cannot help, so the call stops after one attempt and the
+ * key is dropped from the key store. A 400/422 that is your API's own validation answer is not an error: it resolves
+ * as a normal response.
+ *
+ * @example
+ * try { await idempotentFetch("/charges", { method: "POST", body }); }
+ * catch (error) { if (error instanceof IdempotencyRequestError) console.error(error.status, error.problem.detail); }
+ */
+export class IdempotencyRequestError extends OncelyClientError {
+  override readonly name = "IdempotencyRequestError";
+  override readonly code = "idempotency_rejected";
+  /** The HTTP status, 400 or 422. */
+  readonly status: number;
+  /** The problem's type, title, detail and code. */
+  readonly problem: ProblemDetails;
+
+  constructor(status: number, problem: ProblemDetails, context: ClientErrorContext) {
+    const why = problem.detail ?? problem.title ?? problem.type ?? "no detail given";
+    super(`The server refused the Idempotency-Key with ${status}: ${why}`, context);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/**
+ * Thrown when the call's total `deadline` passed: during an attempt (which is aborted), or because the next wait
+ * (backoff or `Retry-After`) would end past it. `cause` is the last attempt's error, if it failed with one.
+ */
+export class RetryDeadlineError extends OncelyClientError {
+  override readonly name = "RetryDeadlineError";
+  override readonly code = "retry_deadline_exceeded";
+  /** The deadline, in milliseconds from the start of the call. */
+  readonly deadline: number;
+  /** The status of the last response, when the last attempt got one (a 503 asking to wait too long, say). */
+  readonly lastStatus?: number;
+
+  constructor(deadline: number, context: ClientErrorContext & { lastStatus?: number; reason?: string }) {
+    super(
+      `The call did not get a final answer within its ${deadline} ms deadline` +
+        ` (${context.attempts ?? 0} attempt${context.attempts === 1 ? "" : "s"}${context.reason ? `; ${context.reason}` : ""})`,
+      context,
+    );
+    this.deadline = deadline;
+    this.lastStatus = context.lastStatus;
+  }
+}
+
+/** Thrown when every allowed attempt failed without a response (network errors, timeouts). `cause` is the last one. */
+export class RetriesExhaustedError extends OncelyClientError {
+  override readonly name = "RetriesExhaustedError";
+  override readonly code = "retries_exhausted";
+
+  constructor(context: ClientErrorContext) {
+    const last = context.cause instanceof Error ? `: ${context.cause.message}` : "";
+    super(`All ${context.attempts ?? 0} attempts failed without a response${last}`, context);
+  }
+}
+
+/** The error of one attempt that took longer than `timeout`. Retried; seen as `cause` when it was the last one. */
+export class AttemptTimeoutError extends OncelyClientError {
+  override readonly name = "AttemptTimeoutError";
+  override readonly code = "attempt_timeout";
+  /** The per-attempt timeout, in milliseconds. */
+  readonly timeout: number;
+
+  constructor(timeout: number, context: ClientErrorContext = {}) {
+    super(`The attempt got no response within ${timeout} ms`, context);
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * Thrown before anything is sent when a request body cannot be sent twice: a stream (or a `Request`'s body) larger
+ * than `maxBodyBytes`. Smaller streams are read into memory once so every retry sends the same bytes.
+ */
+export class BodyNotReplayableError extends OncelyClientError {
+  override readonly name = "BodyNotReplayableError";
+  override readonly code = "body_not_replayable";
+  readonly limit: number;
+
+  constructor(limit: number, context: ClientErrorContext = {}) {
+    super(
+      `The request body is a stream over ${limit} bytes; a retry could not send it again. ` +
+        "Send a string, bytes, Blob, FormData or URLSearchParams, or raise `maxBodyBytes`",
+      context,
+    );
+    this.limit = limit;
+  }
+}

@@ -1,0 +1,199 @@
+import { replayableBody } from "./body.js";
+import { AttemptTimeoutError, RetryDeadlineError } from "./errors.js";
+import { recordInfo } from "./info.js";
+import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
+import type { AttemptOutcome, ResponseFacts } from "./policy.js";
+import { wantsProblemBody } from "./policy.js";
+import { isJsonContentType, problemDetails } from "./problem.js";
+import { createKeyResolver, RetryCall } from "./retry-call.js";
+import { AttemptSignal, sleep } from "./signals.js";
+
+/** A fetch implementation: the platform's, or one you inject (a mock, a fetch with a proxy agent). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface ClientOptions extends RetryOptions<Response> {
+  /**
+   * The fetch each attempt goes through, looked up on every call so polyfills installed later are used.
+   * @default globalThis.fetch
+   */
+  fetch?: FetchLike;
+  /**
+   * A stream body (or a `Request`'s body) is read into memory once so every retry can send it again; longer ones
+   * are refused with `BodyNotReplayableError` before anything is sent.
+   * @default 1048576 (1 MiB, the server's default `maxRequestBytes`)
+   */
+  maxBodyBytes?: number;
+}
+
+/** `RequestInit` plus the per-call options (`idempotencyKey`, `intent`, `retries`, `deadline`, `timeout`). */
+export interface IdempotentRequestInit extends RequestInit, CallOptions {}
+
+/** A function with fetch's signature that retries safely. */
+export type IdempotentFetch = (input: RequestInfo | URL, init?: IdempotentRequestInit) => Promise<Response>;
+
+/**
+ * Creates a fetch that makes retries safe: one Idempotency-Key per logical call, sent on every retry of it; retries
+ * only what cannot run twice (network errors, timeouts, 408, 429, 5xx but 501/505, a 409 "still in progress"), with
+ * capped, jittered backoff that honours `Retry-After`, inside a total deadline. It resolves like fetch, with any final
+ * response; `idempotencyInfo(response)` says whether it was a replay, which key it used and how many attempts it took.
+ *
+ * @throws IdempotencyRequestError the server refused the key itself (400/422): retrying cannot help
+ * @throws RetryDeadlineError the call's `deadline` passed
+ * @throws RetriesExhaustedError every attempt failed without a response
+ * @throws BodyNotReplayableError a stream body over `maxBodyBytes`
+ * @example
+ * const api = createClient({ retries: 5, deadline: "30s", keyStore: storageKeyStore(localStorage) });
+ * const response = await api("https://api.example.com/charges", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ amount: 1000 }),
+ *   intent: `charge:${orderId}`,
+ * });
+ */
+export function createClient(options: ClientOptions = {}): IdempotentFetch {
+  const settings = resolveRetryOptions(options);
+  if (options.fetch !== undefined && typeof options.fetch !== "function") {
+    throw new TypeError("Expected `fetch` to be a function with fetch's signature");
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new TypeError(`Expected \`maxBodyBytes\` to be a non-negative integer, got ${String(maxBodyBytes)}`);
+  }
+  const send: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const resolveKey = createKeyResolver(settings);
+
+  return async function idempotentFetch(input, init = {}) {
+    const { idempotencyKey, intent, retries, deadline, timeout, ...fetchInit } = init;
+    const callSettings = withCallOverrides(settings, { retries, deadline, timeout });
+    const request = await prepareRequest(input, fetchInit, maxBodyBytes);
+    const { key, intent: kept } = await resolveKey({
+      method: request.method.toUpperCase(),
+      headerKey: request.headers.get(settings.header),
+      call: { idempotencyKey, intent },
+    });
+    if (key !== undefined) request.headers.set(settings.header, key);
+    const call = new RetryCall(callSettings, request.method.toUpperCase(), key, kept);
+
+    for (;;) {
+      const budget = call.beginAttempt();
+      const attempt = new AttemptSignal(request.signal, budget.timeout, budget.deadline, {
+        timeout: () => new AttemptTimeoutError(budget.timeout, { idempotencyKey: key, attempts: call.attempts }),
+        deadline: () => call.deadlineError(undefined, undefined, "an attempt was still running"),
+      });
+      let response: Response | undefined;
+      let outcome: AttemptOutcome;
+      try {
+        response = await send(request.url, { ...request.init, headers: request.headers, signal: attempt.signal });
+        outcome = { kind: "response", response: await responseFacts(response) };
+      } catch (error) {
+        attempt.settle(false);
+        if (response) cancel(response);
+        response = undefined;
+        if (attempt.cause === "caller") throw request.signal?.reason ?? error;
+        if (attempt.cause === "deadline") {
+          const reason: unknown = attempt.signal.reason;
+          throw reason instanceof RetryDeadlineError ? reason : call.deadlineError(error);
+        }
+        if (attempt.cause === "timeout") outcome = { kind: "timeout", error: attempt.signal.reason };
+        // fetch reports every network failure, and nothing else once the request is valid, as a TypeError.
+        else if (error instanceof TypeError) outcome = { kind: "network", error };
+        else throw error;
+      }
+
+      let step: Awaited<ReturnType<typeof call.next>>;
+      try {
+        step = await call.next(outcome, response);
+      } catch (error) {
+        attempt.settle(false);
+        if (response) cancel(response);
+        throw error;
+      }
+      if (step.action === "return" && response) {
+        attempt.settle(true);
+        recordInfo(response, call.info(outcome));
+        return response;
+      }
+      attempt.settle(false);
+      if (response) cancel(response);
+      if (step.action === "throw") throw step.error;
+      if (step.action === "rethrow" || step.action === "return") throw (outcome as { error: unknown }).error;
+      await sleep(step.delay, request.signal);
+    }
+  };
+}
+
+/**
+ * An `idempotentFetch` with the defaults: 3 retries, backoff 500 ms to 10 s, 10 s per attempt, 60 s in all, keys for
+ * POST and PATCH.
+ *
+ * @example
+ * import { idempotentFetch, idempotencyInfo } from "oncely/client";
+ * const response = await idempotentFetch("/api/orders", { method: "POST", body: JSON.stringify(order) });
+ * idempotencyInfo(response)?.replayed; // true when the server answered from its record
+ */
+export const idempotentFetch: IdempotentFetch = (input, init) => {
+  defaultClient ??= createClient();
+  return defaultClient(input, init);
+};
+// Created on first use, so importing the module does no work and needs no crypto (React Native imports it too).
+let defaultClient: IdempotentFetch | undefined;
+
+interface PreparedRequest {
+  url: string;
+  method: string;
+  headers: Headers;
+  /** Everything fetch needs but `headers` and `signal`, with a body that can be sent again. */
+  init: RequestInit;
+  signal: AbortSignal | undefined;
+}
+
+const REQUEST_FIELDS = [
+  "cache",
+  "credentials",
+  "integrity",
+  "keepalive",
+  "mode",
+  "redirect",
+  "referrerPolicy",
+] as const;
+
+/**
+ * Resolves input and init to what every attempt sends. A `Request` is taken apart (its body read once), and the
+ * URL, method and headers are checked here, so that a TypeError from fetch later can only mean a network failure.
+ */
+async function prepareRequest(input: RequestInfo | URL, init: RequestInit, limit: number): Promise<PreparedRequest> {
+  const source = typeof Request !== "undefined" && input instanceof Request ? input : undefined;
+  const url = source ? source.url : String(input);
+  const method = init.method ?? source?.method ?? "GET";
+  const headers = new Headers(init.headers ?? source?.headers);
+  // Throws fetch's own TypeError for a bad URL, method or header before the first attempt.
+  const checked = new Request(url, { method, headers });
+  const rest: RequestInit = {};
+  if (source) for (const field of REQUEST_FIELDS) (rest as Record<string, unknown>)[field] = source[field];
+  Object.assign(rest, init);
+  const body = await replayableBody(init.body !== undefined ? init.body : source?.body, headers, limit);
+  if (body !== undefined && (checked.method === "GET" || checked.method === "HEAD")) {
+    throw new TypeError(`A ${checked.method} request cannot have a body`);
+  }
+  return {
+    url: checked.url,
+    method,
+    headers,
+    init: { ...rest, method, body: body ?? null },
+    signal: init.signal ?? source?.signal ?? undefined,
+  };
+}
+
+/** The response as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */
+async function responseFacts(response: Response): Promise<ResponseFacts> {
+  const header = (name: string) => response.headers.get(name);
+  if (!wantsProblemBody(response.status) || !isJsonContentType(header("content-type"))) {
+    return { status: response.status, header };
+  }
+  return { status: response.status, header, problem: problemDetails(await response.clone().text()) };
+}
+
+/** Frees a response the caller will never see (an unread body holds its connection). */
+function cancel(response: Response): void {
+  response.body?.cancel().catch(() => {});
+}

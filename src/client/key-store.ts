@@ -1,0 +1,100 @@
+import { type Duration, toMilliseconds } from "../core/duration.js";
+
+/**
+ * Where the client keeps the key of each pending intent until the intent gets a final answer, so a retry after a
+ * reload or an app restart sends the same key. Methods may be synchronous or return promises.
+ */
+export interface KeyStore {
+  /** The pending key for `intent`, if there is one. */
+  get(intent: string): string | undefined | Promise<string | undefined>;
+  set(intent: string, key: string): void | Promise<void>;
+  delete(intent: string): void | Promise<void>;
+}
+
+/**
+ * Keeps pending keys in memory, for one page or process: two calls with the same intent (a double click) share one
+ * key, so the server runs the action once. The default `keyStore` of every client.
+ *
+ * @example
+ * const client = createClient({ keyStore: memoryKeyStore() });
+ */
+export function memoryKeyStore(): KeyStore {
+  const keys = new Map<string, string>();
+  return {
+    get: (intent) => keys.get(intent),
+    set: (intent, key) => void keys.set(intent, key),
+    delete: (intent) => void keys.delete(intent),
+  };
+}
+
+/**
+ * The subset of the Web Storage API the key store uses. `localStorage` and `sessionStorage` fit, and so does React
+ * Native's `AsyncStorage` (whose methods return promises).
+ */
+export interface StorageLike {
+  getItem(name: string): string | null | undefined | Promise<string | null | undefined>;
+  setItem(name: string, value: string): unknown;
+  removeItem(name: string): unknown;
+}
+
+export interface StorageKeyStoreOptions {
+  /**
+   * Prepended to each intent to name its entry.
+   * @default "oncely:key:"
+   */
+  prefix?: string;
+  /**
+   * A pending key older than this is forgotten and the intent gets a new one. Match the server's record `ttl`:
+   * after it, the server no longer knows the key, so reusing it protects nothing.
+   * @default "24h"
+   */
+  maxAge?: Duration;
+  /** The clock, epoch milliseconds; tests inject one. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Keeps pending keys in a Web Storage-compatible store, so they survive reloads (`localStorage`) or app restarts
+ * (React Native's `AsyncStorage`). Each entry is `{"key": ..., "at": <epoch ms>}` under `prefix + intent`.
+ *
+ * @param storage `localStorage` when omitted
+ * @example
+ * const client = createClient({ keyStore: storageKeyStore(localStorage) });
+ * await client("/orders", { method: "POST", body, intent: `checkout:${cartId}` });
+ */
+export function storageKeyStore(storage?: StorageLike, options: StorageKeyStoreOptions = {}): KeyStore {
+  const target = storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
+  if (!target || typeof target.getItem !== "function" || typeof target.setItem !== "function") {
+    throw new TypeError("Expected `storage` to be a Storage such as localStorage or AsyncStorage (none found here)");
+  }
+  const prefix = options.prefix ?? "oncely:key:";
+  if (typeof prefix !== "string") throw new TypeError("Expected `prefix` to be a string");
+  const maxAge = toMilliseconds(options.maxAge ?? "24h", "maxAge");
+  const now = options.now ?? Date.now;
+
+  return {
+    async get(intent) {
+      const raw = await target.getItem(prefix + intent);
+      if (raw === null || raw === undefined) return undefined;
+      const entry = parseEntry(raw);
+      if (entry && now() - entry.at <= maxAge) return entry.key;
+      await target.removeItem(prefix + intent);
+      return undefined;
+    },
+    async set(intent, key) {
+      await target.setItem(prefix + intent, JSON.stringify({ key, at: now() }));
+    },
+    async delete(intent) {
+      await target.removeItem(prefix + intent);
+    },
+  };
+}
+
+function parseEntry(raw: string): { key: string; at: number } | undefined {
+  try {
+    const value = JSON.parse(raw) as { key?: unknown; at?: unknown };
+    return typeof value.key === "string" && typeof value.at === "number" ? { key: value.key, at: value.at } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,176 @@
+import { type Duration, toMilliseconds } from "../core/duration.js";
+import type { Backoff } from "./backoff.js";
+import { type KeyGenerator, randomKey } from "./key.js";
+import { type KeyStore, memoryKeyStore } from "./key-store.js";
+
+/** What `onRetry` hears before each wait. `R` is the adapter's response type (a fetch `Response`, an axios response). */
+export interface RetryInfo<R = Response> {
+  /** The attempt that just failed, 1 for the first. The next attempt is `attempt + 1`. */
+  attempt: number;
+  /** Milliseconds the client waits before the next attempt. */
+  delay: number;
+  /** The Idempotency-Key the call sends on every attempt (`undefined` when it sends none). */
+  key: string | undefined;
+  /** The failed attempt's error (a network error, or an `AttemptTimeoutError`), when it got no response. */
+  error?: unknown;
+  /** The failed attempt's response (a 409 in flight, a 429, a 503, ...), when it got one. */
+  response?: R;
+  /** The response's `Retry-After`, in milliseconds, when it had one. */
+  retryAfter?: number;
+}
+
+/** The retry policy and key handling shared by `createClient` and the axios and ky adapters. */
+export interface RetryOptions<R = Response> {
+  /**
+   * How many times one call may be retried after its first attempt.
+   * @default 3
+   */
+  retries?: number;
+  /**
+   * Exponential backoff with full jitter: retry n waits a random time up to `min(cap, base * 2^(n-1))`, or at least
+   * the `Retry-After` the server asked for. Milliseconds or strings such as `"500ms"`.
+   * @default { base: 500, cap: 10000 }
+   */
+  backoff?: { base?: Duration; cap?: Duration };
+  /**
+   * The whole call (every attempt and every wait) ends by this time after it started, with a
+   * `RetryDeadlineError`; an attempt still running then is aborted. `false` for none.
+   * @default "60s"
+   */
+  deadline?: Duration | false;
+  /**
+   * How long one attempt may wait for a response before it is aborted and retried. `false` for none.
+   * @default "10s"
+   */
+  timeout?: Duration | false;
+  /** Called before each wait; a thrown error ends the call with that error. */
+  onRetry?: (info: RetryInfo<R>) => void | Promise<void>;
+  /**
+   * Keeps the key of each pending `intent` until it gets a final answer. Use `storageKeyStore(localStorage)` to keep
+   * them across reloads, or `storageKeyStore(AsyncStorage)` across React Native app restarts.
+   * @default memoryKeyStore() (one per client)
+   */
+  keyStore?: KeyStore;
+  /**
+   * Makes a new key. Needed where `crypto.randomUUID` and `crypto.getRandomValues` are both missing (React Native
+   * without a polyfill).
+   * @default crypto.randomUUID, falling back to a UUID v4 from crypto.getRandomValues
+   */
+  generateKey?: KeyGenerator;
+  /**
+   * The request header that carries the key.
+   * @default "Idempotency-Key"
+   */
+  header?: string;
+  /**
+   * The methods that get a key automatically. Any request gets one when the call passes `idempotencyKey` or
+   * `intent`.
+   * @default ["POST", "PATCH"]
+   */
+  methods?: readonly string[];
+}
+
+/** Per-call options: what identifies this call's key, and overrides of the client's limits. */
+export interface CallOptions {
+  /**
+   * The key to send, when the caller already has one (say, an order id). `false` sends no key, and then a
+   * non-idempotent request is never retried.
+   */
+  idempotencyKey?: string | false;
+  /**
+   * A name for the user's intent ("checkout:cart-42"): its key is kept in the key store until the intent gets a
+   * final answer, so a retry after a reload or crash reuses it. A final answer clears it; the next call under the same
+   * name is a new intent with a new key.
+   */
+  intent?: string;
+  retries?: number;
+  deadline?: Duration | false;
+  timeout?: Duration | false;
+}
+
+/** Options after validation: numbers in milliseconds, `Infinity` for "none". */
+export interface RetrySettings<R = Response> {
+  retries: number;
+  backoff: Backoff;
+  deadline: number;
+  timeout: number;
+  onRetry?: (info: RetryInfo<R>) => void | Promise<void>;
+  keyStore: KeyStore;
+  generateKey: KeyGenerator;
+  header: string;
+  methods: ReadonlySet<string>;
+}
+
+/**
+ * Validates and defaults the shared options once, at setup: a typo fails when the client is created, naming the
+ * option, not on the first request.
+ */
+export function resolveRetryOptions<R>(options: RetryOptions<R> = {}): RetrySettings<R> {
+  if (typeof options !== "object" || options === null) throw new TypeError("Expected options to be an object");
+  const base = toMilliseconds(options.backoff?.base ?? 500, "backoff.base", { allowZero: true });
+  const cap = toMilliseconds(options.backoff?.cap ?? 10_000, "backoff.cap", { allowZero: true });
+  if (cap < base)
+    throw new TypeError(`Expected \`backoff.cap\` (${cap} ms) to be at least \`backoff.base\` (${base} ms)`);
+  const header = options.header ?? "Idempotency-Key";
+  if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    throw new TypeError(
+      `Expected \`header\` to be an HTTP header name such as "Idempotency-Key", got ${String(header)}`,
+    );
+  }
+  const methods = options.methods ?? ["POST", "PATCH"];
+  if (!Array.isArray(methods) || methods.some((method) => typeof method !== "string" || method === "")) {
+    throw new TypeError('Expected `methods` to be an array of HTTP methods such as ["POST", "PATCH"]');
+  }
+  for (const name of ["onRetry", "generateKey"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw new TypeError(`Expected \`${name}\` to be a function`);
+    }
+  }
+  const keyStore = options.keyStore ?? memoryKeyStore();
+  if (
+    !["get", "set", "delete"].every(
+      (method) => typeof (keyStore as unknown as Record<string, unknown>)[method] === "function",
+    )
+  ) {
+    throw new TypeError(
+      "Expected `keyStore` to have get, set and delete methods (see memoryKeyStore, storageKeyStore)",
+    );
+  }
+  return {
+    retries: retriesOf(options.retries ?? 3),
+    backoff: { base, cap },
+    deadline: limitOf(options.deadline ?? 60_000, "deadline"),
+    timeout: limitOf(options.timeout ?? 10_000, "timeout"),
+    onRetry: options.onRetry,
+    keyStore,
+    generateKey: options.generateKey ?? randomKey,
+    header,
+    methods: new Set(methods.map((method) => method.toUpperCase())),
+  };
+}
+
+/** The client's settings with one call's overrides applied (validated the same way). */
+export function withCallOverrides<R>(settings: RetrySettings<R>, call: CallOptions | undefined): RetrySettings<R> {
+  if (!call || (call.retries === undefined && call.deadline === undefined && call.timeout === undefined)) {
+    return settings;
+  }
+  return {
+    ...settings,
+    retries: call.retries === undefined ? settings.retries : retriesOf(call.retries),
+    deadline: call.deadline === undefined ? settings.deadline : limitOf(call.deadline, "deadline"),
+    timeout: call.timeout === undefined ? settings.timeout : limitOf(call.timeout, "timeout"),
+  };
+}
+
+function retriesOf(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`Expected \`retries\` to be a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** A duration, or `false`/`Infinity` for "no limit". */
+function limitOf(value: unknown, option: string): number {
+  if (value === false || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  return toMilliseconds(value, option);
+}

@@ -1,0 +1,102 @@
+import type { ProblemDetails } from "./errors.js";
+import { parseRetryAfter } from "./retry-after.js";
+
+// The client keeps its own copies of the server's problem types instead of importing src/core/errors.ts, so the
+// browser bundle never carries the engine; test/client/policy.test.ts checks they still agree.
+/** Every problem type oncely answers with starts with this. */
+export const ONCELY_PROBLEM_PREFIX = "urn:oncely:problem:";
+/** oncely's answer while another request with the same key is running. */
+export const IN_FLIGHT_PROBLEM = "urn:oncely:problem:in-flight";
+/** Stripe's error code for the same situation. */
+export const STRIPE_KEY_IN_USE = "idempotency_key_in_use";
+/** Stripe's error type for every refused Idempotency-Key (in use, reused with other parameters). */
+const STRIPE_IDEMPOTENCY_ERROR = "idempotency_error";
+
+/** RFC 9110 §9.2.2: repeating these has the same effect as sending them once, so they are retried without a key. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/** 5xx answers that say the server will never handle this request, however often it is sent. */
+const NEVER_RETRIED_5XX = new Set([501, 505]);
+
+/** A response as the policy needs it; every adapter can give this much. */
+export interface ResponseFacts {
+  status: number;
+  header(name: string): string | null | undefined;
+  /** The parsed error body, when the status is one whose body matters (400, 409, 422) and it was JSON. */
+  problem?: ProblemDetails;
+}
+
+/** What one attempt ended with. */
+export type AttemptOutcome =
+  | { kind: "response"; response: ResponseFacts }
+  | { kind: "network"; error: unknown }
+  | { kind: "timeout"; error: unknown };
+
+/** The policy's verdict on one attempt, before limits and the deadline are applied. */
+export type Verdict =
+  | { verdict: "final" }
+  | { verdict: "rejected"; status: number; problem: ProblemDetails }
+  | { verdict: "retry"; retryAfter?: number }
+  | { verdict: "not-retryable" };
+
+/** The statuses whose bodies the policy reads (everything else is decided on status and headers alone). */
+export function wantsProblemBody(status: number): boolean {
+  return status === 400 || status === 409 || status === 422;
+}
+
+/**
+ * Decides whether an attempt's outcome is worth another attempt. Retrying is only ever considered for a request that
+ * carries an Idempotency-Key or whose method is idempotent; then network errors, timeouts, 408, 429, 5xx (but 501
+ * and 505) and a 409 that says "still in progress" are retried. A replayed response is final whatever its status.
+ *
+ * @param keyed whether the request carried an Idempotency-Key
+ * @param method the request method, upper case
+ */
+export function judge(outcome: AttemptOutcome, method: string, keyed: boolean, now = Date.now()): Verdict {
+  if (outcome.kind !== "response") return keyed || IDEMPOTENT_METHODS.has(method) ? { verdict: "retry" } : NOT;
+  const { response } = outcome;
+  const { status } = response;
+  if (isReplayed(response)) return FINAL;
+  if ((status === 400 || status === 422) && response.problem && isIdempotencyProblem(response.problem)) {
+    return { verdict: "rejected", status, problem: response.problem };
+  }
+  if (!keyed && !IDEMPOTENT_METHODS.has(method)) return FINAL;
+  const retryable =
+    status === 408 ||
+    status === 429 ||
+    (status >= 500 && status <= 599 && !NEVER_RETRIED_5XX.has(status)) ||
+    (status === 409 && keyed && isInFlightConflict(response));
+  if (!retryable) return FINAL;
+  return {
+    verdict: "retry",
+    retryAfter: parseRetryAfter(response.header("retry-after"), now, response.header("date")),
+  };
+}
+
+/** `Idempotent-Replayed: true` (or the structured-field boolean `?1`): the server answered from its stored record. */
+export function isReplayed(response: ResponseFacts): boolean {
+  const value = response.header("idempotent-replayed")?.trim().toLowerCase();
+  return value === "true" || value === "?1";
+}
+
+/**
+ * A 409 that means "a request with this key is still running": oncely's problem type, Stripe's error code, or,
+ * from any other server, a 409 that carries `Retry-After`. Any other 409 is the API's own conflict, and final.
+ */
+export function isInFlightConflict(response: ResponseFacts): boolean {
+  const problem = response.problem;
+  if (problem?.type === IN_FLIGHT_PROBLEM || problem?.code === STRIPE_KEY_IN_USE) return true;
+  return response.header("retry-after") != null;
+}
+
+/**
+ * A 400/422 about the Idempotency-Key itself rather than the request's content: oncely's problem types, Stripe's
+ * `idempotency_error`, or a problem whose type, title or code names idempotency (the IETF draft's examples do).
+ */
+export function isIdempotencyProblem(problem: ProblemDetails): boolean {
+  if (problem.type?.startsWith(ONCELY_PROBLEM_PREFIX) || problem.type === STRIPE_IDEMPOTENCY_ERROR) return true;
+  return [problem.type, problem.title, problem.code].some((field) => field !== undefined && /idempoten/i.test(field));
+}
+
+const FINAL: Verdict = { verdict: "final" };
+const NOT: Verdict = { verdict: "not-retryable" };

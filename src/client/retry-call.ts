@@ -1,0 +1,189 @@
+import { backoffDelay } from "./backoff.js";
+import { IdempotencyRequestError, RetriesExhaustedError, RetryDeadlineError } from "./errors.js";
+import type { IdempotencyInfo } from "./info.js";
+import type { KeyStore } from "./key-store.js";
+import type { CallOptions, RetrySettings } from "./options.js";
+import { type AttemptOutcome, isReplayed, judge } from "./policy.js";
+
+/** What the adapter does after an attempt. */
+export type Step =
+  /** Hand the response to the caller: it is final, or it is retryable and the retries are spent. */
+  | { action: "return" }
+  /** End the call with this typed error. */
+  | { action: "throw"; error: Error }
+  /** End the call with the attempt's own error: it is not one the policy retries. */
+  | { action: "rethrow" }
+  /** Wait `delay` ms, then send the next attempt (`onRetry` has been called). */
+  | { action: "retry"; delay: number };
+
+const now = (): number => globalThis.performance?.now?.() ?? Date.now();
+
+/**
+ * One logical call across all its attempts: its key, its attempt count, its deadline. Every adapter creates one per
+ * call, feeds it each attempt's outcome, and does what the returned `Step` says; so fetch, axios and ky share one
+ * policy.
+ */
+export class RetryCall<R> {
+  attempts = 0;
+  readonly #started = now();
+  readonly #settings: RetrySettings<R>;
+  readonly #intent: string | undefined;
+
+  constructor(
+    settings: RetrySettings<R>,
+    readonly method: string,
+    /** The key sent on every attempt, `undefined` when none is sent. */
+    readonly key: string | undefined,
+    intent?: string,
+  ) {
+    this.#settings = settings;
+    this.#intent = intent;
+  }
+
+  /** Milliseconds left before the deadline (Infinity without one). */
+  remaining(): number {
+    return this.#settings.deadline - (now() - this.#started);
+  }
+
+  /** Starts an attempt; returns the timeout it gets and the time to the deadline. */
+  beginAttempt(): { timeout: number; deadline: number } {
+    this.attempts += 1;
+    return { timeout: this.#settings.timeout, deadline: this.remaining() };
+  }
+
+  /** The typed error for a deadline that passed. */
+  deadlineError(cause?: unknown, lastStatus?: number, reason?: string): RetryDeadlineError {
+    return new RetryDeadlineError(this.#settings.deadline, {
+      idempotencyKey: this.key,
+      attempts: this.attempts,
+      cause,
+      lastStatus,
+      reason,
+    });
+  }
+
+  /** What the caller learns about a response through `idempotencyInfo`. */
+  info(outcome?: AttemptOutcome): IdempotencyInfo {
+    const replayed = outcome?.kind === "response" && isReplayed(outcome.response);
+    return { idempotencyKey: this.key, replayed, attempts: this.attempts };
+  }
+
+  /**
+   * Applies the policy, the retry limit and the deadline to an attempt's outcome. A final answer (or a refused key)
+   * clears the call's intent from the key store; an unfinished call keeps it for the next try.
+   *
+   * @param response the adapter's own response object, passed to `onRetry`
+   */
+  async next(outcome: AttemptOutcome, response?: R): Promise<Step> {
+    const verdict = judge(outcome, this.method, this.key !== undefined);
+    if (verdict.verdict === "final") {
+      await this.#forgetIntent();
+      return { action: "return" };
+    }
+    if (verdict.verdict === "rejected") {
+      await this.#forgetIntent();
+      const context = { idempotencyKey: this.key, attempts: this.attempts };
+      return { action: "throw", error: new IdempotencyRequestError(verdict.status, verdict.problem, context) };
+    }
+    if (verdict.verdict === "not-retryable") return { action: "rethrow" };
+
+    const error = outcome.kind === "response" ? undefined : outcome.error;
+    const status = outcome.kind === "response" ? outcome.response.status : undefined;
+    if (this.attempts > this.#settings.retries) {
+      if (outcome.kind === "response") return { action: "return" };
+      const exhausted = new RetriesExhaustedError({ idempotencyKey: this.key, attempts: this.attempts, cause: error });
+      return { action: "throw", error: exhausted };
+    }
+    const jittered = backoffDelay(this.attempts, this.#settings.backoff);
+    // Never earlier than the server asked; the jittered backoff still spreads clients out when it is the longer.
+    const delay = Math.max(verdict.retryAfter ?? 0, jittered);
+    if (delay >= this.remaining()) {
+      const why = verdict.retryAfter === undefined ? undefined : `the server asked to wait ${verdict.retryAfter} ms`;
+      return { action: "throw", error: this.deadlineError(error, status, why) };
+    }
+    await this.#settings.onRetry?.({
+      attempt: this.attempts,
+      delay,
+      key: this.key,
+      error,
+      response,
+      retryAfter: verdict.retryAfter,
+    });
+    return { action: "retry", delay };
+  }
+
+  async #forgetIntent(): Promise<void> {
+    if (this.#intent === undefined || this.key === undefined) return;
+    await forgetIntent(this.#settings.keyStore, this.#intent, this.key);
+  }
+}
+
+/** Removes the intent's key, unless another call already replaced it with a newer one. */
+async function forgetIntent(store: KeyStore, intent: string, key: string): Promise<void> {
+  try {
+    if ((await store.get(intent)) === key) await store.delete(intent);
+  } catch {
+    // The answer is final whether or not the store could be updated; a stale entry expires with its `maxAge`.
+  }
+}
+
+/** What a call says about its key. */
+export interface KeyRequest {
+  /** Upper-case method. */
+  method: string;
+  /** A key the caller put in the request's headers themselves. */
+  headerKey?: string | null;
+  call?: Pick<CallOptions, "idempotencyKey" | "intent">;
+}
+
+/**
+ * Decides each call's key: the caller's own (`idempotencyKey`, or the header already set), the pending key of its
+ * `intent`, or a new one for methods in `methods`. Concurrent calls under one intent (a double click) share one key.
+ */
+export function createKeyResolver<R>(settings: RetrySettings<R>) {
+  const resolving = new Map<string, Promise<string>>();
+
+  async function keyForIntent(intent: string, own: string | undefined): Promise<string> {
+    const { keyStore, generateKey } = settings;
+    let stored: string | undefined;
+    try {
+      stored = own === undefined ? await keyStore.get(intent) : undefined;
+    } catch {
+      // An unreadable store (private browsing, a full quota) must not stop the request: it gets a fresh key.
+    }
+    const key = own ?? stored ?? generateKey();
+    if (key !== stored) {
+      try {
+        await keyStore.set(intent, key);
+      } catch {
+        // Not persisted: the key still covers every retry of this call, only not a reload.
+      }
+    }
+    return key;
+  }
+
+  return async function resolveKey(request: KeyRequest): Promise<{ key: string | undefined; intent?: string }> {
+    const own = request.call?.idempotencyKey;
+    const intent = request.call?.intent;
+    if (own === false) return { key: undefined };
+    if (own !== undefined && typeof own !== "string")
+      throw new TypeError("Expected `idempotencyKey` to be a string or false");
+    const explicit = own ?? request.headerKey ?? undefined;
+    if (intent === undefined) {
+      if (explicit !== undefined) return { key: explicit };
+      return { key: settings.methods.has(request.method) ? settings.generateKey() : undefined };
+    }
+    if (typeof intent !== "string" || intent === "") throw new TypeError("Expected `intent` to be a non-empty string");
+    let pending = resolving.get(intent);
+    if (!pending || explicit !== undefined) {
+      pending = keyForIntent(intent, explicit);
+      resolving.set(intent, pending);
+      const settled = pending;
+      const done = () => {
+        if (resolving.get(intent) === settled) resolving.delete(intent);
+      };
+      settled.then(done, done);
+    }
+    return { key: await pending, intent };
+  };
+}
