@@ -1,0 +1,91 @@
+import type { ServerResponse } from "node:http";
+import type { Context, Middleware } from "koa";
+import type { IdempotencyContext } from "../core/context.js";
+import type { Idempotency } from "../core/engine.js";
+import type { GuardInput } from "../core/guard.js";
+import type { RouteOptions } from "../core/options.js";
+import { captureKoaBody, putBackKoaBody, sendKoaResponse } from "./koa-body.js";
+import { readNodeBody } from "./node-body.js";
+import { captureNodeResponse } from "./node-response.js";
+import { withParsedBody } from "./parsed-body.js";
+
+declare module "koa" {
+  interface DefaultState {
+    /** The request's idempotency context, set by `oncely/koa` on guarded requests that run the handler. */
+    idempotency?: IdempotencyContext;
+  }
+}
+
+/**
+ * Koa (2 and 3) middleware. What the downstream middleware leaves in `ctx.body` (a string, Buffer, object, stream or
+ * nothing) is stored as the bytes Koa will send, before Koa sends them, and put back as a Buffer of those bytes. Mount
+ * it after a body parser (the fingerprint then uses `ctx.request.body`) or before one: where none ran, oncely reads
+ * the body itself (bounded by `maxRequestBytes`) and leaves it readable for the parser or a signature check.
+ *
+ * @example
+ * import { idempotency } from "oncely/koa";
+ * router.post("/charges", idempotency(idem, { required: true }), async (ctx) => {
+ *   ctx.status = 201;
+ *   ctx.body = await createCharge(ctx.request.body, { idempotencyKey: ctx.state.idempotency?.deriveKey("psp") });
+ * });
+ */
+export function idempotency(idem: Idempotency, options?: RouteOptions): Middleware {
+  const guard = idem.route(options);
+  const limit = guard.options.maxRequestBytes;
+  return async function idempotency(ctx, next) {
+    const decision = await guard.begin(koaInput(ctx, limit));
+    if (decision.action === "pass") return next();
+    if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
+    ctx.state.idempotency = decision.context;
+    // A handler that bypasses Koa (`ctx.respond = false`) writes to `ctx.res` itself: those writes are held and stored
+    // the way oncely/node stores them. Otherwise the capture is undone once the handler is done.
+    const undoRawCapture = holdRawWrites(ctx.res, decision.finish);
+    try {
+      await next();
+    } catch (error) {
+      undoRawCapture();
+      await decision.abandon(error);
+      throw error;
+    }
+    if (ctx.respond === false) return;
+    undoRawCapture();
+    let captured: Awaited<ReturnType<typeof captureKoaBody>>;
+    try {
+      captured = await captureKoaBody(ctx, decision.maxResponseBytes);
+    } catch (error) {
+      await decision.abandon(error);
+      throw error;
+    }
+    const replacement = await decision.finish(captured.response);
+    if (replacement) return sendKoaResponse(ctx, replacement);
+    putBackKoaBody(ctx, captured);
+  };
+}
+
+/** The engine's view of a Koa request. */
+function koaInput(ctx: Context, limit: number): GuardInput {
+  const url = ctx.originalUrl;
+  const queryStart = url.indexOf("?");
+  const input: GuardInput = {
+    method: ctx.method.toUpperCase(),
+    // `originalUrl`, not `ctx.path`, which koa-mount shortens: the fingerprint sees the path the client sent.
+    path: queryStart === -1 ? url : url.slice(0, queryStart),
+    query: queryStart === -1 ? "" : url.slice(queryStart + 1),
+    headers: ctx.headers,
+    raw: ctx,
+  };
+  const req = ctx.req;
+  // No parser consumed the stream: oncely reads it and leaves it readable. A parser that matched nothing may have set
+  // `ctx.request.body = {}` without reading, so the stream decides, not the property.
+  if (!(req.readableEnded || (req.complete && !req.readable))) {
+    return { ...input, readBody: (max) => readNodeBody(req, max) };
+  }
+  return withParsedBody(input, ctx.headers, (ctx.request as { body?: unknown }).body, limit);
+}
+
+/** Installs `captureNodeResponse` on `res` and returns a function that takes it off again. */
+function holdRawWrites(res: ServerResponse, settle: Parameters<typeof captureNodeResponse>[1]): () => void {
+  const originals = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+  captureNodeResponse(res, settle);
+  return () => Object.assign(res, originals);
+}
