@@ -20,7 +20,8 @@ export function parseRetryAfter(
   const text = value.trim();
   if (text === "") return undefined;
   if (DELTA_SECONDS.test(text)) return Math.ceil(Number(text) * 1000);
-  const at = Date.parse(text);
+  // Every HTTP-date form names a day or a month; without letters, Date.parse would take "-1" for a year.
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(at)) return undefined;
   const sent = responseDate ? Date.parse(responseDate) : Number.NaN;
   // `Date` has one-second resolution and is never later than the moment the server wrote it, so measuring from it

@@ -73,8 +73,9 @@ export class RetryCall<R> {
    * clears the call's intent from the key store; an unfinished call keeps it for the next try.
    *
    * @param response the adapter's own response object, passed to `onRetry`
+   * @param cause the adapter's own error for a refused request (an AxiosError), kept as the typed error's cause
    */
-  async next(outcome: AttemptOutcome, response?: R): Promise<Step> {
+  async next(outcome: AttemptOutcome, response?: R, cause?: unknown): Promise<Step> {
     const verdict = judge(outcome, this.method, this.key !== undefined);
     if (verdict.verdict === "final") {
       await this.#forgetIntent();
@@ -82,7 +83,7 @@ export class RetryCall<R> {
     }
     if (verdict.verdict === "rejected") {
       await this.#forgetIntent();
-      const context = { idempotencyKey: this.key, attempts: this.attempts };
+      const context = { idempotencyKey: this.key, attempts: this.attempts, cause };
       return { action: "throw", error: new IdempotencyRequestError(verdict.status, verdict.problem, context) };
     }
     if (verdict.verdict === "not-retryable") return { action: "rethrow" };
