@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotency } from "../../src/http/fastify.js";
 import { createIdempotency, type Idempotency, type IdempotencyEvent, MemoryStore } from "../../src/index.js";
 import type { RunningServer, SpecResponse, StartServer } from "./app-spec.js";
+import { FailingCommitStore } from "./failing-commit-store.js";
 import { describeHttpSemantics } from "./semantics.js";
 import { readStream } from "./servers.js";
 
@@ -90,6 +91,10 @@ for (const [name, factory] of versions) {
           .code(201)
           .header("x-way", "send")
           .send({ n: count("sends"), way: "send" });
+      });
+      app.post("/send-no-return", async (_request, reply) => {
+        // Fastify's rule is to `return reply` here; without it, Fastify sends the handler's `undefined` as well.
+        reply.code(201).send({ n: count("send-no-return") });
       });
       app.post("/text", async () => `text run ${count("text")}: ünïcödé`);
       app.post("/buffer", async (_request, reply) => {
@@ -241,6 +246,15 @@ for (const [name, factory] of versions) {
         expect(JSON.parse(first.bytes.toString())).toEqual({ n: 1, way: path === "/returns" ? "return" : "send" });
         expect(runs.get(path.slice(1))).toBe(1);
       }
+    });
+
+    it("answers once, with the handler's payload, when an async handler calls reply.send() without returning reply", async () => {
+      const { first, retry } = await twice("/send-no-return");
+      expect(first.status).toBe(201);
+      expect(JSON.parse(first.bytes.toString())).toEqual({ n: 1 });
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(retry.bytes.equals(first.bytes)).toBe(true);
+      expect(runs.get("send-no-return")).toBe(1);
     });
 
     it("captures string, Buffer, Node.js stream, web stream and Response payloads byte for byte", async () => {
@@ -454,11 +468,47 @@ for (const [name, factory] of versions) {
         await register(app);
         app.post("/strict", async () => "ok");
         app.post("/lenient", { config: { idempotency: { required: false } } }, async () => "ok");
-        await app.ready();
-        expect((await app.inject({ method: "POST", url: "/strict" })).statusCode).toBe(400);
-        expect((await app.inject({ method: "POST", url: "/lenient" })).statusCode).toBe(200);
-        await app.close();
+        const running = await serve(app);
+        expect((await fetch(`${running.url}/strict`, { method: "POST" })).status).toBe(400);
+        expect((await fetch(`${running.url}/lenient`, { method: "POST" })).status).toBe(200);
+        await running.close();
       }
+    });
+
+    it("sends the engine's answer instead of the reply when the outcome is undone (a commit that failed)", async () => {
+      const store = new FailingCommitStore();
+      const app = factory();
+      app.addHook("onRequest", async (_request, reply) => {
+        reply.header("x-request-id", "outer");
+      });
+      await app.register(idempotency(createIdempotency({ store, transactional: true })));
+      let charges = 0;
+      app.post("/tx", async (_request, reply) => {
+        reply.code(201).header("x-charge", "ch");
+        return { n: ++charges };
+      });
+      const running = await serve(app);
+      const key = newKey();
+      const tx = () =>
+        fetch(`${running.url}/tx`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": key },
+          body: "{}",
+        });
+      const failed = await tx();
+      expect(failed.status).toBe(503);
+      expect(failed.headers.get("content-type")).toBe("application/problem+json");
+      expect(failed.headers.get("retry-after")).toBe("1");
+      expect(failed.headers.get("x-request-id")).toBe("outer");
+      expect((await failed.json()).code).toBe("store_unavailable");
+      store.failCommits = false;
+      const retried = await tx();
+      expect(retried.status).toBe(201);
+      expect(await retried.json()).toEqual({ n: 2 });
+      const replayed = await tx();
+      expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replayed.json()).toEqual({ n: 2 });
+      await running.close();
     });
   });
 }
