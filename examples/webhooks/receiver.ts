@@ -35,11 +35,11 @@ export function createWebhookReceiver(idem: Idempotency, mailer: Mailer, secret:
     }
     const event = JSON.parse(body.toString("utf8")) as BillingEvent;
     // Concurrent copies wait for the first and get its result; if the work throws, the error answers 500 and the
-    // sender's next resend runs it again.
+    // sender's next resend runs it again. Records outlive the sender's retry window (Stripe's is 3 days).
     const receipt = await idem.run(
       event.id,
       () => mailer.send(event.data.customer, `Receipt for invoice ${event.data.invoice}`),
-      { scope: "billing-provider", name: "billing-webhook", onInFlight: "wait" },
+      { scope: "billing-provider", name: "billing-webhook", onInFlight: "wait", ttl: "7d" },
     );
     res.json({ received: event.id, messageId: receipt.messageId });
   });
