@@ -92,8 +92,15 @@ function fastifyExchange(request: FastifyRequestLike, reply: FastifyReplyLike): 
       // Nest's reply.status()/send() afterwards would rewrite the status loggers read and log "already sent".
       silence(reply, ["code", "status", "send"]);
     },
-    // Nest waits for the reply to finish (a Fastify reply is a thenable), so holding `raw.end` back is safe here.
-    capture: (settle) => captureNodeResponse(raw, settle),
+    capture(settle) {
+      captureNodeResponse(raw, (captured) => {
+        // Fastify's send has done its part once it reaches `raw.end`. Nest 11 then waits for the response to finish;
+        // a Nest that does not (after a @Res() handler) would let Fastify's own wrapper send an empty reply while the
+        // outcome is still being stored. Hijacking tells Fastify the response is taken care of.
+        reply.hijack();
+        return settle(captured);
+      });
+    },
   };
 }
 
