@@ -45,9 +45,14 @@ export class RetryCall<R> {
     return this.#settings.deadline - (now() - this.#started);
   }
 
-  /** Starts an attempt; returns the timeout it gets and the time to the deadline. */
+  /** Starts an attempt; returns its budget. */
   beginAttempt(): { timeout: number; deadline: number } {
     this.attempts += 1;
+    return this.budget();
+  }
+
+  /** The running attempt's timeout, and the time left to the deadline. */
+  budget(): { timeout: number; deadline: number } {
     return { timeout: this.#settings.timeout, deadline: this.remaining() };
   }
 

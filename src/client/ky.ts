@@ -1,0 +1,172 @@
+import ky, { isForceRetryError, isHTTPError, isTimeoutError, type KyInstance, type Options } from "ky";
+import { AttemptTimeoutError, isOncelyClientError, RetryDeadlineError } from "./errors.js";
+import { recordInfo } from "./info.js";
+import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
+import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
+import { isJsonContentType, problemDetails } from "./problem.js";
+import { createKeyResolver, RetryCall } from "./retry-call.js";
+import { AttemptSignal, sleep } from "./signals.js";
+
+export { type IdempotencyInfo, idempotencyInfo } from "./info.js";
+
+export interface KyIdempotencyOptions extends RetryOptions<Response> {
+  /**
+   * The fetch each attempt goes through. Pass it here rather than as ky's own `fetch` option: oncely installs its
+   * own `fetch` to time attempts and keep the deadline.
+   * @default globalThis.fetch
+   */
+  fetch?: (input: Request, init: RequestInit) => Promise<Response>;
+}
+
+/** What a call passes in ky's `context`: `ky.post(url, { context: { idempotency: { intent: "checkout" } } })`. */
+export interface KyIdempotencyContext {
+  idempotency?: CallOptions;
+}
+
+/** Marks the retries oncely forces from `afterResponse`, so its `beforeRetry` knows the wait already happened. */
+const FORCED = "ONCELY_RETRY";
+/** Every method ky knows: ky asks `shouldRetry` only for listed methods, and oncely's policy decides per call. */
+const ALL_METHODS = ["get", "post", "put", "patch", "head", "delete", "options", "trace"];
+
+/**
+ * ky options (hooks, `retry`, `timeout`, `fetch`) that give ky oncely's behaviour: one Idempotency-Key per call, set
+ * once in `beforeRequest` and kept on every retry (ky retries clones of the same request, so the header and the
+ * body's bytes carry over); the same retry policy as `createClient`, with backoff, `Retry-After`, a total deadline,
+ * per-attempt timeouts and typed errors. Spread into `ky.create`/`ky.extend`, or use `withIdempotency`.
+ *
+ * What ky does its own way: a final non-2xx response rejects with ky's `HTTPError` (as any ky call does, unless
+ * `throwHttpErrors: false`); pass per-call options in `context.idempotency`. Do not set ky's `retry` (oncely owns
+ * the retry decisions), and prefer oncely's `timeout` and `fetch` options to ky's: a per-call ky `fetch` replaces
+ * the one that keeps the deadline during an attempt (the deadline is then kept between attempts only).
+ *
+ * @example
+ * import ky from "ky";
+ * import { idempotencyOptions } from "oncely/client/ky";
+ * const api = ky.create({ prefixUrl: "https://api.example.com", ...idempotencyOptions({ retries: 5 }) });
+ * await api.post("charges", { json: { amount: 1000 }, context: { idempotency: { intent: `charge:${id}` } } });
+ */
+export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options {
+  if (typeof ky.retry !== "function") {
+    throw new TypeError("oncely/client/ky needs ky 1.14 or newer (ky.retry); install a newer ky");
+  }
+  const settings = resolveRetryOptions(options);
+  if (options.fetch !== undefined && typeof options.fetch !== "function") {
+    throw new TypeError("Expected `fetch` to be a function with fetch's signature");
+  }
+  const send = options.fetch ?? ((input: Request, init: RequestInit) => globalThis.fetch(input, init));
+  const resolveKey = createKeyResolver(settings);
+  // ky gives every call a fresh `context` object and hands the same one to all its hooks: the call's state hangs
+  // off it. The Request of each attempt maps to the same state, for the fetch below.
+  const calls = new WeakMap<object, RetryCall<Response>>();
+  const attempts = new WeakMap<Request, RetryCall<Response>>();
+
+  /** Runs one attempt, aborting it at its timeout or at the call's deadline, whichever comes first. */
+  async function fetchAttempt(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const call = attempts.get(request);
+    if (!call) return send(request, init ?? {});
+    const budget = call.budget();
+    const attempt = new AttemptSignal(request.signal, budget.timeout, budget.deadline, {
+      timeout: () => new AttemptTimeoutError(budget.timeout, { idempotencyKey: call.key, attempts: call.attempts }),
+      deadline: () => call.deadlineError(undefined, undefined, "an attempt was still running"),
+    });
+    try {
+      const response = await send(request, { ...init, signal: attempt.signal });
+      attempt.settle(true);
+      return response;
+    } catch (error) {
+      attempt.settle(false);
+      if (attempt.cause === "timeout" || attempt.cause === "deadline") throw attempt.signal.reason;
+      throw error;
+    }
+  }
+
+  return {
+    timeout: false,
+    fetch: fetchAttempt,
+    retry: {
+      limit: Number.MAX_SAFE_INTEGER,
+      methods: ALL_METHODS,
+      shouldRetry({ error }) {
+        // Responses were judged in afterResponse: an HTTPError here is a final answer, an oncely error a refusal.
+        if (error instanceof RetryDeadlineError) throw error;
+        if (error instanceof AttemptTimeoutError || isTimeoutError(error)) return true;
+        if (isOncelyClientError(error) || isHTTPError(error)) return false;
+        return error instanceof TypeError;
+      },
+      delay: () => 0,
+    },
+    hooks: {
+      beforeRequest: [
+        async function attachIdempotencyKey(request, normalized) {
+          const context = normalized.context;
+          let call = calls.get(context);
+          if (!call) {
+            const method = request.method.toUpperCase();
+            const own = (context as KyIdempotencyContext).idempotency;
+            const { key, intent } = await resolveKey({
+              method,
+              headerKey: request.headers.get(settings.header),
+              call: own,
+            });
+            if (key !== undefined) request.headers.set(settings.header, key);
+            call = new RetryCall(withCallOverrides(settings, own), method, key, intent);
+            calls.set(context, call);
+          }
+          call.beginAttempt();
+          attempts.set(request, call);
+        },
+      ],
+      afterResponse: [
+        async function judgeResponse(_request, normalized, response) {
+          const call = calls.get(normalized.context);
+          if (!call) return;
+          const outcome: AttemptOutcome = { kind: "response", response: await responseFacts(response) };
+          const step = await call.next(outcome, response);
+          if (step.action === "throw") throw step.error;
+          if (step.action === "retry") return ky.retry({ delay: step.delay, code: FORCED });
+          recordInfo(response, call.info(outcome));
+          return response;
+        },
+      ],
+      beforeRetry: [
+        async function judgeError({ options: normalized, error }) {
+          if (isForceRetryError(error) && error.code === FORCED) return;
+          const call = calls.get(normalized.context);
+          if (!call) return;
+          const timedOut = error instanceof AttemptTimeoutError || isTimeoutError(error);
+          const outcome: AttemptOutcome = { kind: timedOut ? "timeout" : "network", error };
+          const step = await call.next(outcome);
+          if (step.action === "throw") throw step.error;
+          if (step.action !== "retry") throw error;
+          // After a timeout of ky's own, its internal signal (part of this one) is already aborted; the caller's
+          // abort then still stops the next attempt before it is sent.
+          const signal = normalized.signal?.aborted ? undefined : (normalized.signal ?? undefined);
+          await sleep(step.delay, signal);
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Extends a ky instance with `idempotencyOptions(options)`.
+ *
+ * @example
+ * import ky from "ky";
+ * import { withIdempotency } from "oncely/client/ky";
+ * const api = withIdempotency(ky.create({ prefixUrl: "https://api.example.com" }));
+ * const charge = await api.post("charges", { json: { amount: 1000 } }).json();
+ */
+export function withIdempotency(instance: KyInstance, options: KyIdempotencyOptions = {}): KyInstance {
+  return instance.extend(idempotencyOptions(options));
+}
+
+/** The response as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */
+async function responseFacts(response: Response): Promise<ResponseFacts> {
+  const header = (name: string) => response.headers.get(name);
+  if (!wantsProblemBody(response.status) || !isJsonContentType(header("content-type"))) {
+    return { status: response.status, header };
+  }
+  return { status: response.status, header, problem: problemDetails(await response.clone().text()) };
+}
