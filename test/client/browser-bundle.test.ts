@@ -25,10 +25,10 @@ describe("oncely/client runs in browsers and React Native", () => {
     it(`${entry} bundles for platform "browser" with no Node built-in`, async () => {
       const result = await bundleForBrowser(entry, { external: ["axios", "ky"] });
       expect(result.errors).toEqual([]);
-      const inputs = Object.keys(result.metafile.inputs);
+      const inputs = Object.keys(result.metafile!.inputs);
       // Only the client itself, and the one dependency-free engine file it shares (duration parsing).
       for (const input of inputs) expect(input).toMatch(/^src\/client\/|^src\/core\/duration\.ts$/);
-      const code = result.outputFiles[0]!.text;
+      const code = result.outputFiles![0]!.text;
       expect(code).not.toMatch(/["']node:/);
       expect(code).not.toMatch(/\brequire\(|\bBuffer\b|\bprocess\./);
     });
