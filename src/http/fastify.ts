@@ -38,6 +38,9 @@ const STORING: Pending = { kind: "storing" };
 // Per request, from `preHandler` to `onSend`; a WeakMap leaves Fastify's request object shape alone.
 const pending = new WeakMap<FastifyRequest, Pending>();
 
+// The guard each route's hooks use, by the route options object every onRoute hook receives.
+const guardedRoutes = new WeakMap<object, { guard: RouteGuard | undefined }>();
+
 // Fastify's own `register` options, which are not oncely options.
 const REGISTER_OPTION_NAMES = new Set(["prefix", "logLevel", "logSerializers"]);
 
@@ -71,7 +74,12 @@ export function idempotency(idem: Idempotency, options: RouteOptions = {}): Fast
       }
       const guard = typeof config === "object" ? idem.route({ ...base, ...config }) : instanceGuard;
       const methods = Array.isArray(route.method) ? route.method : [route.method];
-      if (methods.some((method) => guard.options.methods.has(method.toUpperCase()))) guardRoute(route, guard);
+      const applies = methods.some((method) => guard.options.methods.has(method.toUpperCase()));
+      // Registered again in a child plugin: one set of hooks per route (two would claim the key twice and answer
+      // 409 to themselves), under the options of the innermost registration, whose onRoute hook runs last.
+      const guarded = guardedRoutes.get(route);
+      if (guarded) guarded.guard = applies ? guard : undefined;
+      else if (applies) guardRoute(route, guard);
     });
     done();
   };
@@ -88,9 +96,12 @@ export function idempotency(idem: Idempotency, options: RouteOptions = {}): Fast
  * hooks have (so `scope` can use what they set), and `onSend` sees the payload every other hook has finished with.
  */
 function guardRoute(route: FastifyRouteOptions, guard: RouteGuard): void {
-  const limit = guard.options.maxRequestBytes;
+  const holder: { guard: RouteGuard | undefined } = { guard };
+  guardedRoutes.set(route, holder);
   async function oncelyPreHandler(request: FastifyRequest, reply: FastifyReply) {
-    const decision = await guard.begin(fastifyInput(request, limit));
+    const { guard } = holder;
+    if (!guard) return;
+    const decision = await guard.begin(fastifyInput(request, guard.options.maxRequestBytes));
     if (decision.action === "pass") return;
     if (decision.action === "respond") {
       pending.set(request, { kind: "answered", bare: lacksContentType(decision.response) });

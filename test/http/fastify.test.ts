@@ -1,10 +1,22 @@
 import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
-import fastify5, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import fastify5, {
+  type FastifyContextConfig,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import fastify4 from "fastify4";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { idempotency } from "../../src/http/fastify.js";
-import { createIdempotency, type Idempotency, type IdempotencyEvent, MemoryStore } from "../../src/index.js";
+import {
+  createIdempotency,
+  type Idempotency,
+  type IdempotencyContext,
+  type IdempotencyEvent,
+  MemoryStore,
+  type RouteOptions,
+} from "../../src/index.js";
 import type { RunningServer, SpecResponse, StartServer } from "./app-spec.js";
 import { FailingCommitStore } from "./failing-commit-store.js";
 import { describeHttpSemantics } from "./semantics.js";
@@ -65,6 +77,14 @@ const startFastify =
   };
 
 for (const [name, factory] of versions) describeHttpSemantics(name, startFastify(factory));
+
+describe("fastify: types", () => {
+  it("types request.idempotency and a route's config.idempotency", () => {
+    expectTypeOf<FastifyRequest["idempotency"]>().toEqualTypeOf<IdempotencyContext | undefined>();
+    expectTypeOf<FastifyContextConfig["idempotency"]>().toEqualTypeOf<RouteOptions | boolean | undefined>();
+    expectTypeOf(idempotency).parameter(1).toEqualTypeOf<RouteOptions | undefined>();
+  });
+});
 
 for (const [name, factory] of versions) {
   describe(`${name}: hooks, payload shapes and route config`, () => {
@@ -473,6 +493,27 @@ for (const [name, factory] of versions) {
         expect((await fetch(`${running.url}/lenient`, { method: "POST" })).status).toBe(200);
         await running.close();
       }
+    });
+
+    it("guards a route once when registered again in a child plugin, with the child's options", async () => {
+      const app = factory();
+      await app.register(idempotency(idem));
+      let runsInChild = 0;
+      await app.register(async (child) => {
+        await child.register(idempotency(idem, { required: true }));
+        child.post("/nested", async () => ({ n: ++runsInChild }));
+      });
+      const running = await serve(app);
+      const nested = (key?: string) =>
+        fetch(`${running.url}/nested`, { method: "POST", headers: key ? { "idempotency-key": key } : {} });
+      expect((await nested()).status).toBe(400);
+      const key = newKey();
+      expect((await nested(key)).status).toBe(200);
+      const retry = await nested(key);
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(runsInChild).toBe(1);
+      await running.close();
     });
 
     it("sends the engine's answer instead of the reply when the outcome is undone (a commit that failed)", async () => {

@@ -1,8 +1,8 @@
 import { createServer } from "node:http";
 import { Readable } from "node:stream";
 import Router from "@koa/router";
-import Koa, { type Context, type Next } from "koa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import Koa, { type Context, type DefaultState, type Next } from "koa";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { idempotency } from "../../src/http/koa.js";
 import { createIdempotency, type IdempotencyContext, type IdempotencyEvent, MemoryStore } from "../../src/index.js";
 import type { RunningServer, SpecResponse } from "./app-spec.js";
@@ -31,6 +31,13 @@ describeHttpSemantics("koa", async (idem, routes) => {
   }
   app.use(router.routes());
   return listen(createServer(app.callback()));
+});
+
+describe("koa: types", () => {
+  it("types ctx.state.idempotency", () => {
+    expectTypeOf<DefaultState["idempotency"]>().toEqualTypeOf<IdempotencyContext | undefined>();
+    expectTypeOf<Context["state"]["idempotency"]>().toEqualTypeOf<IdempotencyContext | undefined>();
+  });
 });
 
 /** A minimal JSON body parser, standing in for @koa/bodyparser: reads the stream, sets `ctx.request.body`. */
