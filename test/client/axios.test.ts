@@ -59,15 +59,22 @@ describe("oncely/client/axios", () => {
     expect((retries[0]!.error as AxiosError).code).toBe("ECONNRESET");
   });
 
-  it("sends a FormData body byte for byte on the retry", async () => {
-    const before = server.effects("charges");
-    server.dropAnswers(1);
-    const form = new FormData();
-    form.set("item", "book");
-    const response = await api().post("/charges", form);
-    expect(response.status).toBe(201);
-    expect(idempotencyInfo(response)?.replayed).toBe(true);
-    expect(server.effects("charges")).toBe(before + 1);
+  it("sends a FormData body byte for byte on the retry, under a Content-Type naming its boundary", async () => {
+    for (const headers of [{}, { "Content-Type": "multipart/form-data" }]) {
+      const before = server.effects("charges");
+      const seen = server.arrivals("/charges").length;
+      server.dropAnswers(1);
+      const form = new FormData();
+      form.set("item", "book");
+      const response = await api().post("/charges", form, { headers });
+      expect(response.status).toBe(201);
+      expect(idempotencyInfo(response)?.replayed).toBe(true);
+      expect(server.effects("charges")).toBe(before + 1);
+      const contentType = String(server.arrivals("/charges")[seen]!.headers["content-type"]);
+      const boundary = /boundary=(.+)$/.exec(contentType)?.[1];
+      expect(boundary).toBeTruthy();
+      expect((response.data as { body: string }).body).toContain(`--${boundary}`);
+    }
   });
 
   it("409 in flight, then the first request's answer", async () => {
