@@ -98,7 +98,6 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
       (config as unknown as Record<string, unknown>)[STATE] = state;
     }
     const { deadline } = state.call.beginAttempt();
-    if (deadline <= 0) throw state.call.deadlineError();
     state.deadlineBound = deadline < state.timeout;
     const limit = Math.min(state.timeout, deadline);
     // axios takes 0 for "no timeout"; a finite limit is at least 1 ms.

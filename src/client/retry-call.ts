@@ -28,6 +28,8 @@ export class RetryCall<R> {
   readonly #started = now();
   readonly #settings: RetrySettings<R>;
   readonly #intent: string | undefined;
+  /** The last attempt's error or status, for a deadline error raised before the next attempt. */
+  #last: { error?: unknown; status?: number } = {};
 
   constructor(
     settings: RetrySettings<R>,
@@ -45,10 +47,15 @@ export class RetryCall<R> {
     return this.#settings.deadline - (now() - this.#started);
   }
 
-  /** Starts an attempt; returns its budget. */
+  /**
+   * Starts an attempt; returns its budget. Throws `RetryDeadlineError` instead when the deadline has passed (a wait
+   * that ended on time can still be followed by a late event loop): no attempt starts after the deadline.
+   */
   beginAttempt(): { timeout: number; deadline: number } {
+    const budget = this.budget();
+    if (budget.deadline <= 0) throw this.deadlineError();
     this.attempts += 1;
-    return this.budget();
+    return budget;
   }
 
   /** The running attempt's timeout, and the time left to the deadline. */
@@ -56,13 +63,13 @@ export class RetryCall<R> {
     return { timeout: this.#settings.timeout, deadline: this.remaining() };
   }
 
-  /** The typed error for a deadline that passed. */
+  /** The typed error for a deadline that passed; cause and status default to the last finished attempt's. */
   deadlineError(cause?: unknown, lastStatus?: number, reason?: string): RetryDeadlineError {
     return new RetryDeadlineError(this.#settings.deadline, {
       idempotencyKey: this.key,
       attempts: this.attempts,
-      cause,
-      lastStatus,
+      cause: cause ?? this.#last.error,
+      lastStatus: lastStatus ?? this.#last.status,
       reason,
     });
   }
@@ -95,6 +102,7 @@ export class RetryCall<R> {
 
     const error = outcome.kind === "response" ? undefined : outcome.error;
     const status = outcome.kind === "response" ? outcome.response.status : undefined;
+    this.#last = { error, status };
     if (this.attempts > this.#settings.retries) {
       if (outcome.kind === "response") return { action: "return" };
       const exhausted = new RetriesExhaustedError({ idempotencyKey: this.key, attempts: this.attempts, cause: error });

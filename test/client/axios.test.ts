@@ -157,6 +157,30 @@ describe("oncely/client/axios", () => {
     await until(() => server.closed("axios-hang") === 1, "the server to see the connection closed");
   });
 
+  it("keeps the deadline across waits: no attempt starts after it", async () => {
+    server.script("axios-503s", ...Array.from({ length: 100 }, () => ({ status: 503 })));
+    const starts: number[] = [];
+    const instance = axios.create({ baseURL: server.url });
+    // Request interceptors run last-registered first: this one runs after oncely's, as the attempt goes out.
+    instance.interceptors.request.use((config) => {
+      starts.push(performance.now());
+      return config;
+    });
+    const error = await rejection(
+      withIdempotency(instance, { deadline: 250, retries: 1000, backoff: { base: 20, cap: 40 } }).post(
+        "/script/axios-503s",
+      ),
+    );
+    expect(error).toBeInstanceOf(RetryDeadlineError);
+    expect(error).toMatchObject({ lastStatus: 503 });
+    expect(starts.length).toBeGreaterThan(1);
+    expect((error as RetryDeadlineError).attempts).toBe(starts.length);
+    // The client's clock starts just before its first attempt, so times from that attempt never overstate it.
+    for (const start of starts) expect(start - starts[0]!).toBeLessThan(250);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.arrivals("/script/axios-503s")).toHaveLength(starts.length);
+  });
+
   it("retries an attempt that timed out", async () => {
     server.script("axios-slow-once", "hang");
     const response = await api({ timeout: 100 }).post("/script/axios-slow-once");
