@@ -183,7 +183,7 @@ describe("oncely/client/axios", () => {
 
   it("retries an attempt that timed out", async () => {
     server.script("axios-slow-once", "hang");
-    const response = await api({ timeout: 100 }).post("/script/axios-slow-once");
+    const response = await api({ timeout: 400 }).post("/script/axios-slow-once");
     expect(response.status).toBe(200);
     expect(idempotencyInfo(response)?.attempts).toBe(2);
   });

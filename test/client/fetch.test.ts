@@ -162,7 +162,7 @@ describe("409 while the first request is still running", () => {
     const seen = server.arrivals("/slow").length;
     const retries: RetryInfo[] = [];
     const response = await fast({
-      timeout: 150,
+      timeout: 400,
       onRetry: (info) => {
         retries.push(info);
         if (info.response?.status === 409) slow.open();
@@ -349,7 +349,7 @@ describe("limits", () => {
 
   it("retries an attempt that timed out", async () => {
     server.script("hang-once", "hang");
-    const response = await fast({ timeout: 100 })(`${server.url}/script/hang-once`, { method: "POST" });
+    const response = await fast({ timeout: 400 })(`${server.url}/script/hang-once`, { method: "POST" });
     expect(response.status).toBe(200);
     expect(idempotencyInfo(response)?.attempts).toBe(2);
   });

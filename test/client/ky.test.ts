@@ -194,7 +194,7 @@ describe("oncely/client/ky", () => {
   it("retries an attempt that timed out", async () => {
     const retries: RetryInfo[] = [];
     server.script("ky-slow-once", "hang");
-    const response = await api({ timeout: 100, onRetry: (info) => void retries.push(info) }).post(
+    const response = await api({ timeout: 400, onRetry: (info) => void retries.push(info) }).post(
       "script/ky-slow-once",
     );
     expect(response.status).toBe(200);
