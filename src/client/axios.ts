@@ -2,10 +2,11 @@ import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConf
 import { replayableBody } from "./body.js";
 import { isOncelyClientError } from "./errors.js";
 import { recordInfo } from "./info.js";
+import { createKeyResolver } from "./key-resolver.js";
 import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
 import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
 import { isJsonContentType, problemDetails } from "./problem.js";
-import { createKeyResolver, RetryCall } from "./retry-call.js";
+import { RetryCall } from "./retry-call.js";
 import { sleep } from "./signals.js";
 
 export { type IdempotencyInfo, idempotencyInfo } from "./info.js";

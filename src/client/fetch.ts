@@ -1,11 +1,12 @@
 import { replayableBody } from "./body.js";
 import { AttemptTimeoutError, RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
+import { createKeyResolver } from "./key-resolver.js";
 import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
 import type { AttemptOutcome, ResponseFacts } from "./policy.js";
 import { wantsProblemBody } from "./policy.js";
 import { isJsonContentType, problemDetails } from "./problem.js";
-import { createKeyResolver, RetryCall } from "./retry-call.js";
+import { RetryCall } from "./retry-call.js";
 import { AttemptSignal, sleep } from "./signals.js";
 
 /** A fetch implementation: the platform's, or one you inject (a mock, a fetch with a proxy agent). */
@@ -108,6 +109,7 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
         if (response) cancel(response);
         throw error;
       }
+      // "return" is only ever the verdict on a response.
       if (step.action === "return" && response) {
         attempt.settle(true);
         recordInfo(response, call.info(outcome));
@@ -116,7 +118,7 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
       attempt.settle(false);
       if (response) cancel(response);
       if (step.action === "throw") throw step.error;
-      if (step.action === "rethrow" || step.action === "return") throw (outcome as { error: unknown }).error;
+      if (step.action !== "retry") throw (outcome as { error: unknown }).error;
       await sleep(step.delay, request.signal);
     }
   };

@@ -1,10 +1,11 @@
 import ky, { isForceRetryError, isHTTPError, isTimeoutError, type KyInstance, type Options } from "ky";
 import { AttemptTimeoutError, isOncelyClientError, RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
+import { createKeyResolver } from "./key-resolver.js";
 import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
 import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
 import { isJsonContentType, problemDetails } from "./problem.js";
-import { createKeyResolver, RetryCall } from "./retry-call.js";
+import { RetryCall } from "./retry-call.js";
 import { AttemptSignal, sleep } from "./signals.js";
 
 export { type IdempotencyInfo, idempotencyInfo } from "./info.js";
