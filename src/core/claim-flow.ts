@@ -26,7 +26,8 @@ import { storeCall } from "./store-call.js";
 export interface EngineState {
   store: Store;
   storeTimeout: number;
-  emit: (event: IdempotencyEvent) => void;
+  /** Absent without an `onEvent` listener, so no event object is built for nobody. */
+  emit?: (event: IdempotencyEvent) => void;
 }
 
 /** One guarded attempt: who it is, where it is stored, and the clock it is timed against. */
@@ -59,6 +60,7 @@ export function emitFor(
   type: IdempotencyEventType,
   extra: Partial<IdempotencyEvent> = {},
 ): void {
+  if (!state.emit) return;
   state.emit({
     type,
     route: attempt.route,

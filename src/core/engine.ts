@@ -70,7 +70,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
             // A failing logger must not fail the request it logs.
           }
         }
-      : () => {},
+      : undefined,
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
   const limiters = new Map<string, RateLimiter>();

@@ -73,32 +73,25 @@ export async function begin(
   if (!options.methods.has(input.method)) return PASS;
   const started = performance.now();
   const route = options.route ?? `${input.method} ${input.path}`;
-  const refuse = (error: OncelyError, type: "invalid" | "too-large" | "rate-limited", key?: string): Decision => {
-    state.emit({
-      type,
-      route,
-      key,
-      status: error.status,
-      reason: error.message,
-      duration: performance.now() - started,
-    });
-    return { action: "respond", response: problemResponse(error, input.path) };
-  };
 
   let key: string | undefined;
   try {
     key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
   } catch (error) {
-    return refuse(error as InvalidKeyError, "invalid");
+    return refuse(state, input, route, started, error as InvalidKeyError, "invalid");
   }
   if (key === undefined) {
     if (!options.required) return PASS;
-    return refuse(new MissingKeyError(`This route requires an Idempotency-Key header`, { route }), "invalid");
+    const missing = new MissingKeyError(`This route requires an Idempotency-Key header`, { route });
+    return refuse(state, input, route, started, missing, "invalid");
   }
 
-  let body: Uint8Array | undefined;
+  let body = input.body;
   try {
-    body = input.body ?? (input.parsedBody === undefined ? await input.readBody?.(options.maxRequestBytes) : undefined);
+    // No await when an adapter handed over the body or a parsed one: every tick shows on this path.
+    if (body === undefined && input.parsedBody === undefined && input.readBody) {
+      body = await input.readBody(options.maxRequestBytes);
+    }
     if (body && body.byteLength > options.maxRequestBytes) throw new RequestTooLargeError("");
   } catch (error) {
     if (!(error instanceof RequestTooLargeError)) throw error;
@@ -106,11 +99,18 @@ export async function begin(
       key,
       route,
     });
-    return refuse(tooLarge, "too-large", key);
+    return refuse(state, input, route, started, tooLarge, "too-large", key);
   }
-  // Without `readBody`: user functions get the documented shape, and deleting a key would deopt this hot object.
-  const { readBody: _read, ...rest } = input;
-  const request: IdempotencyRequest = { ...rest, body };
+  // The documented shape, built field by field: copying `input` minus `readBody` by rest/spread costs more.
+  const request: IdempotencyRequest = {
+    method: input.method,
+    path: input.path,
+    query: input.query,
+    headers: input.headers,
+    body,
+    parsedBody: input.parsedBody,
+    raw: input.raw,
+  };
 
   const scope = options.scope ? await options.scope(request) : undefined;
   const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
@@ -123,7 +123,7 @@ export async function begin(
         route,
         retryAfter: wait / 1000,
       });
-      return refuse(error, "rate-limited", key);
+      return refuse(state, input, route, started, error, "rate-limited", key);
     }
   }
   let fingerprint: string;
@@ -132,7 +132,7 @@ export async function begin(
       ? await options.fingerprint(request)
       : defaultFingerprint(request, options.fingerprintHeaders);
   } catch (error) {
-    if (error instanceof RequestTooLargeError) return refuse(error, "too-large", key);
+    if (error instanceof RequestTooLargeError) return refuse(state, input, route, started, error, "too-large", key);
     throw error;
   }
 
@@ -166,6 +166,27 @@ export async function begin(
     case "execute":
       return execute(state, options, attempt, request, scope, outcome);
   }
+}
+
+/** Answers a request oncely refuses before claiming anything (bad key, too large, rate limited). */
+function refuse(
+  state: EngineState,
+  input: GuardInput,
+  route: string,
+  started: number,
+  error: OncelyError,
+  type: "invalid" | "too-large" | "rate-limited",
+  key?: string,
+): Decision {
+  state.emit?.({
+    type,
+    route,
+    key,
+    status: error.status,
+    reason: error.message,
+    duration: performance.now() - started,
+  });
+  return { action: "respond", response: problemResponse(error, input.path) };
 }
 
 function execute(
