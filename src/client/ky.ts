@@ -47,7 +47,25 @@ const ALL_METHODS = ["get", "post", "put", "patch", "head", "delete", "options",
  * await api.post("charges", { json: { amount: 1000 }, context: { idempotency: { intent: `charge:${id}` } } });
  */
 export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options {
-  if (typeof ky.retry !== "function") {
+  return kyOptions(options, ky);
+}
+
+/**
+ * Extends a ky instance with `idempotencyOptions(options)`, forcing retries through that instance's own `ky.retry`
+ * (so it works even where two copies of ky are installed).
+ *
+ * @example
+ * import ky from "ky";
+ * import { withIdempotency } from "oncely/client/ky";
+ * const api = withIdempotency(ky.create({ prefixUrl: "https://api.example.com" }));
+ * const charge = await api.post("charges", { json: { amount: 1000 } }).json();
+ */
+export function withIdempotency(instance: KyInstance, options: KyIdempotencyOptions = {}): KyInstance {
+  return instance.extend(kyOptions(options, instance));
+}
+
+function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry">): Options {
+  if (typeof owner.retry !== "function") {
     throw new TypeError("oncely/client/ky needs ky 1.14 or newer (ky.retry); install a newer ky");
   }
   const settings = resolveRetryOptions(options);
@@ -91,7 +109,7 @@ export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options 
       shouldRetry({ error }) {
         // Responses were judged in afterResponse: an HTTPError here is a final answer, an oncely error a refusal.
         if (error instanceof RetryDeadlineError) throw error;
-        if (error instanceof AttemptTimeoutError || isTimeoutError(error)) return true;
+        if (isAttemptTimeout(error)) return true;
         if (isOncelyClientError(error) || isHTTPError(error)) return false;
         return error instanceof TypeError;
       },
@@ -125,7 +143,7 @@ export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options 
           const outcome: AttemptOutcome = { kind: "response", response: await responseFacts(response) };
           const step = await call.next(outcome, response);
           if (step.action === "throw") throw step.error;
-          if (step.action === "retry") return ky.retry({ delay: step.delay, code: FORCED });
+          if (step.action === "retry") return owner.retry({ delay: step.delay, code: FORCED });
           recordInfo(response, call.info(outcome));
           return response;
         },
@@ -135,8 +153,7 @@ export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options 
           if (isForceRetryError(error) && error.code === FORCED) return;
           const call = calls.get(normalized.context);
           if (!call) return;
-          const timedOut = error instanceof AttemptTimeoutError || isTimeoutError(error);
-          const outcome: AttemptOutcome = { kind: timedOut ? "timeout" : "network", error };
+          const outcome: AttemptOutcome = { kind: isAttemptTimeout(error) ? "timeout" : "network", error };
           const step = await call.next(outcome);
           if (step.action === "throw") throw step.error;
           if (step.action !== "retry") throw error;
@@ -151,16 +168,11 @@ export function idempotencyOptions(options: KyIdempotencyOptions = {}): Options 
 }
 
 /**
- * Extends a ky instance with `idempotencyOptions(options)`.
- *
- * @example
- * import ky from "ky";
- * import { withIdempotency } from "oncely/client/ky";
- * const api = withIdempotency(ky.create({ prefixUrl: "https://api.example.com" }));
- * const charge = await api.post("charges", { json: { amount: 1000 } }).json();
+ * An attempt that ran out of time: oncely's timer, or ky's own `timeout` (a ky `TimeoutError`, which carries the
+ * request). A `DOMException` named "TimeoutError" is the caller's `AbortSignal.timeout()` ending the whole call.
  */
-export function withIdempotency(instance: KyInstance, options: KyIdempotencyOptions = {}): KyInstance {
-  return instance.extend(idempotencyOptions(options));
+function isAttemptTimeout(error: unknown): boolean {
+  return error instanceof AttemptTimeoutError || (isTimeoutError(error) && "request" in (error as object));
 }
 
 /** The response as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */

@@ -388,6 +388,15 @@ describe("AbortSignal", () => {
     expect(server.arrivals("/script/abort-flight")).toHaveLength(1);
   });
 
+  it("the caller's AbortSignal.timeout() ends the call; it is not an attempt timeout to retry", async () => {
+    server.script("caller-timeout", "hang", "hang", "hang");
+    const error = await rejection(
+      fast()(`${server.url}/script/caller-timeout`, { method: "POST", signal: AbortSignal.timeout(150) }),
+    );
+    expect((error as Error).name).toBe("TimeoutError");
+    expect(server.arrivals("/script/caller-timeout")).toHaveLength(1);
+  });
+
   it("rejects at once when the signal is already aborted, sending nothing", async () => {
     const error = await rejection(
       fast()(`${server.url}/script/pre-aborted`, { method: "POST", signal: AbortSignal.abort() }),

@@ -222,6 +222,14 @@ describe("oncely/client/ky", () => {
     await until(() => server.closed("ky-abort-flight") === 1, "the server to see the connection closed");
   });
 
+  it("the caller's AbortSignal.timeout() ends the call; it is not an attempt timeout to retry", async () => {
+    server.script("ky-caller-timeout", "hang", "hang", "hang");
+    const error = await rejection(api().post("script/ky-caller-timeout", { signal: AbortSignal.timeout(150) }));
+    expect((error as Error).name).toBe("TimeoutError");
+    expect(error).not.toBeInstanceOf(RetriesExhaustedError);
+    expect(server.arrivals("/script/ky-caller-timeout")).toHaveLength(1);
+  });
+
   it("a network error during a network-error backoff is cancelled too", async () => {
     server.script("ky-abort-net", "drop");
     const controller = new AbortController();
