@@ -51,7 +51,14 @@ export function sendFastifyResponse(reply: FastifyReply, response: ResponseData)
  * Gives a reply an engine response's status and headers, for an `onSend` hook to return its body instead of the
  * handler's. Headers set before the handler (CORS, a request id) stay.
  */
-export function replaceReply(reply: FastifyReply, response: ResponseData): Buffer {
+export function replaceReply(
+  reply: FastifyReply,
+  response: ResponseData,
+  outer: ReturnType<FastifyReply["getHeaders"]>,
+): Buffer {
+  // Only the headers set before the handler ran survive: the handler's own belong to the answer being replaced.
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+  reply.headers(outer);
   reply.code(response.status);
   reply.headers(groupHeaders(response.headers));
   const { body } = response;

@@ -31,7 +31,11 @@ type Execution = Extract<Decision, { action: "execute" }>;
  * stored; `bare` when it has no `Content-Type`, which Fastify would otherwise add to it); or that its response is
  * being stored right now.
  */
-type Pending = { kind: "execute"; execution: Execution } | { kind: "answered"; bare: boolean } | { kind: "storing" };
+type Pending =
+  /** `outer`: the headers set before the handler ran (CORS, a request id), kept when its reply is replaced. */
+  | { kind: "execute"; execution: Execution; outer: ReturnType<FastifyReply["getHeaders"]> }
+  | { kind: "answered"; bare: boolean }
+  | { kind: "storing" };
 
 const STORING: Pending = { kind: "storing" };
 
@@ -108,7 +112,7 @@ function guardRoute(route: FastifyRouteOptions, guard: RouteGuard): void {
       return sendFastifyResponse(reply, decision.response);
     }
     request.idempotency = decision.context;
-    pending.set(request, { kind: "execute", execution: decision });
+    pending.set(request, { kind: "execute", execution: decision, outer: reply.getHeaders() });
   }
   route.preHandler = [...hooksOf(route.preHandler), oncelyPreHandler];
   route.onSend = [...hooksOf(route.onSend), oncelyOnSend];
@@ -132,7 +136,7 @@ async function oncelyOnSend(request: FastifyRequest, reply: FastifyReply, payloa
     return payload;
   }
   pending.set(request, STORING);
-  const { execution } = state;
+  const { execution, outer } = state;
   try {
     let captured: Awaited<ReturnType<typeof capturePayload>>;
     try {
@@ -146,7 +150,7 @@ async function oncelyOnSend(request: FastifyRequest, reply: FastifyReply, payloa
       headers: headerPairs(reply.getHeaders()),
       body: captured.body,
     });
-    return replacement ? replaceReply(reply, replacement) : captured.payload;
+    return replacement ? replaceReply(reply, replacement, outer) : captured.payload;
   } finally {
     pending.delete(request);
   }

@@ -37,6 +37,8 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
     if (decision.action === "pass") return next();
     if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
     ctx.state.idempotency = decision.context;
+    // The headers set before the handler ran (CORS, a request id): they stay if its answer is replaced.
+    const outer = { ...ctx.response.headers };
     // A handler that bypasses Koa (`ctx.respond = false`) writes to `ctx.res` itself: those writes are held and stored
     // the way oncely/node stores them. Otherwise the capture is undone once the handler is done.
     const undoRawCapture = holdRawWrites(ctx.res, decision.finish);
@@ -57,7 +59,11 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
       throw error;
     }
     const replacement = await decision.finish(captured.response);
-    if (replacement) return sendKoaResponse(ctx, replacement);
+    if (replacement) {
+      for (const name of Object.keys(ctx.response.headers)) ctx.remove(name);
+      ctx.set(outer as Record<string, string | string[]>);
+      return sendKoaResponse(ctx, replacement);
+    }
     putBackKoaBody(ctx, captured);
   };
 }

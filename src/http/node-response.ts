@@ -29,6 +29,8 @@ export function captureNodeResponse(
   settle: (response: CapturedResponse) => Promise<ResponseData | undefined>,
 ): void {
   const originals = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+  // Set before the handler ran (CORS, a request id): kept if its answer is replaced, unlike the handler's own.
+  const outer = res.getHeaders();
   const chunks: Buffer[] = [];
   const toBuffer = (chunk: unknown, encoding?: unknown) =>
     typeof chunk === "string"
@@ -68,6 +70,7 @@ export function captureNodeResponse(
       (replacement) => {
         if (!replacement) return res.end(body, done);
         for (const name of res.getHeaderNames()) res.removeHeader(name);
+        for (const [name, value] of Object.entries(outer)) if (value !== undefined) res.setHeader(name, value);
         sendNodeResponse(res, replacement);
         done?.();
       },

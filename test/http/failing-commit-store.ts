@@ -8,13 +8,13 @@ import {
 } from "../../src/index.js";
 
 /**
- * A transactional store over the memory store whose commits fail while `failCommits` is true (the claim is then
+ * A transactional store over the memory store whose commits fail while `failCommits` is set (the claim is then
  * undone, as a rolled-back transaction undoes it). It drives an adapter's "the outcome was undone: send the engine's
  * response instead of the handler's" path without a database; the PostgreSQL store's real transactions are tested
  * in test/stores/postgres-transactional.test.ts.
  */
 export class FailingCommitStore extends MemoryStore implements TransactionalStore {
-  failCommits = true;
+  failCommits = false;
 
   async claimInTransaction(
     id: string,

@@ -1,7 +1,8 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
+import { createIdempotency, type IdempotencyEvent } from "../../src/index.js";
 import type { RouteSpec, RunningServer, SpecRequest, SpecResponse, StartServer } from "./app-spec.js";
+import { FailingCommitStore } from "./failing-commit-store.js";
 
 /** A promise the test resolves by hand, to hold a handler mid-flight. */
 function gate() {
@@ -17,14 +18,10 @@ const text = new TextDecoder();
 /**
  * The HTTP semantics of DESIGN.md §1, one test per row, over real sockets. Every adapter runs this module.
  */
-export function describeHttpSemantics(
-  adapter: string,
-  start: StartServer,
-  makeStore: () => Store = () => new MemoryStore(),
-) {
+export function describeHttpSemantics(adapter: string, start: StartServer) {
   describe(`HTTP semantics: ${adapter}`, () => {
     let server: RunningServer;
-    let store: Store;
+    let store: FailingCommitStore;
     const events: IdempotencyEvent[] = [];
     const runs = new Map<string, number>();
     let slowGate = gate();
@@ -114,6 +111,7 @@ export function describeHttpSemantics(
           return json(200, { n: count("skip") });
         },
       },
+      { method: "POST", path: "/tx", options: { transactional: true }, handle: charge("tx") },
       {
         method: "POST",
         path: "/scoped",
@@ -123,7 +121,7 @@ export function describeHttpSemantics(
     ];
 
     beforeAll(async () => {
-      store = makeStore();
+      store = new FailingCommitStore();
       const idem = createIdempotency({ store, onEvent: (event) => events.push(event) });
       server = await start(idem, routes);
     });
@@ -376,6 +374,24 @@ export function describeHttpSemantics(
       const retry = await post("/skip", key);
       expect(retry.headers.get("idempotent-replayed")).toBeNull();
       expect(runs.get("skip")).toBe(2);
+    });
+
+    it("sends 503 instead of the handler's answer when a transactional outcome is undone, and the retry runs", async () => {
+      const key = newKey();
+      store.failCommits = true;
+      const failed = await post("/tx", key);
+      expect(failed.status).toBe(503);
+      expect(failed.headers.get("content-type")).toBe("application/problem+json");
+      expect(failed.headers.get("retry-after")).toBe("1");
+      expect(failed.headers.get("x-charge-id")).toBeNull();
+      expect((await failed.json()).type).toBe("urn:oncely:problem:store-unavailable");
+      store.failCommits = false;
+      const retried = await post("/tx", key);
+      expect(retried.status).toBe(201);
+      const replay = await post("/tx", key);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replay.json()).toEqual(await retried.json());
+      expect(runs.get("tx")).toBe(2);
     });
 
     it("answers 429 with Retry-After when one key is hit more often than rateLimit allows", async () => {
