@@ -40,16 +40,27 @@ export async function startCluster(
 ): Promise<Cluster> {
   const children: ChildProcess[] = [];
   const workers: Worker[] = [];
-  const stop = () => Promise.all(children.map(stopChild)).then(() => undefined);
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    return Promise.all(children.map(stopChild)).then(() => undefined);
+  };
   try {
     for (let index = 0; index < options.count; index++) {
       const { handlerMs, storeTimeout } = options;
       const config: WorkerConfig = { worker: index, store, handlerMs, storeTimeout };
       const child = fork(workerScript, [], {
-        execArgv: ["--import", "tsx"],
+        // --expose-gc: see the warm-up in worker.ts.
+        execArgv: ["--import", "tsx", "--expose-gc"],
         env: { ...process.env, ...dynaliteCredentials, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
+      // A worker that dies before it is asked to stop is a failure of the run: say so at once, with its signal.
+      child.once("exit", (code, signal) => {
+        if (!stopping) console.error(`[multiprocess] worker ${index} (pid ${child.pid}) died: ${signal ?? code}`);
+      });
+      // A send to a worker that died fails through `reply`'s exit check; this only keeps it from being uncaught.
+      child.on("error", () => {});
       children.push(child);
     }
     // Forked together, started in parallel: tsx compiles the same files four times at once.
@@ -67,7 +78,7 @@ export async function startCluster(
       const replies = await Promise.all(
         children.map((child) => {
           const drained = reply(child, "drained");
-          child.send({ type: "drain" });
+          if (child.connected) child.send({ type: "drain" });
           return drained;
         }),
       );
@@ -87,6 +98,10 @@ function reply<T extends WorkerMessage["type"]>(
   type: T,
 ): Promise<Extract<WorkerMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      reject(new Error(`worker ${child.pid} had exited (${child.signalCode ?? child.exitCode}) before "${type}"`));
+      return;
+    }
     const onMessage = (message: WorkerMessage) => {
       if (message.type === type) {
         cleanup();

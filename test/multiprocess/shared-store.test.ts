@@ -53,19 +53,19 @@ for (const backend of backends) {
   const oneKeyRequests = reduced?.oneKeyRequests ?? ONE_KEY_REQUESTS;
   const distinctKeys = reduced?.distinctKeys ?? DISTINCT_KEYS;
   const timeout = FULL_SCALE ? FULL_SCALE_RUN_TIMEOUT : RUN_TIMEOUT;
-  if (available && reduced) {
-    console.warn(
-      `[multiprocess] ${backend.name}: ${oneKeyRequests} requests on one key and ${distinctKeys} distinct keys ` +
-        `instead of ${ONE_KEY_REQUESTS} and ${DISTINCT_KEYS}: ${reduced.why}. ` +
-        "ONCELY_MULTIPROCESS_FULL=1 runs the full counts.",
-    );
-  }
 
   describe.skipIf(!available)(available ? title : `${title} (server not reachable)`, () => {
     let cluster: Cluster | undefined;
     let clients: Clients | undefined;
 
     beforeAll(async () => {
+      if (reduced) {
+        console.warn(
+          `[multiprocess] ${backend.name}: ${oneKeyRequests} requests on one key and ${distinctKeys} distinct keys ` +
+            `instead of ${ONE_KEY_REQUESTS} and ${DISTINCT_KEYS}: ${reduced.why}. ` +
+            "ONCELY_MULTIPROCESS_FULL=1 runs the full counts.",
+        );
+      }
       cluster = await startCluster(await backend.setUp(), {
         count: WORKERS,
         handlerMs: HANDLER_MS,

@@ -75,8 +75,12 @@ process.on("message", async (message: ParentMessage) => {
 });
 
 try {
-  // The parent migrated the store; this first call opens the connection (or file) before any request arrives.
+  // Opens the connection (or file, creating its table) before any request arrives.
   await idem.store.get("warm-up");
+  // better-sqlite3 12 on Node 24 aborts the process when a Statement is garbage-collected while no JS context is
+  // entered (its destructor asserts on the current Environment). SqliteStore's open leaves three throwaway PRAGMA
+  // statements; collecting them here, from JS, makes that happen at a safe moment instead of in the middle of the run.
+  (globalThis as { gc?: () => void }).gc?.();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   await send({ type: "ready", port: (server.address() as AddressInfo).port, pid: process.pid });
@@ -87,8 +91,8 @@ try {
 
 /**
  * Ends the process without the runtime's exit teardown. Everything the parent needs was sent over IPC already, and
- * better-sqlite3 12 aborts at a normal exit on Node 24 (a Statement finalised after environment teardown), even
- * after `close()`; SIGKILL skips that teardown.
+ * better-sqlite3 12 on Node 24 aborts in that teardown (a Statement destroyed after its Environment) about half the
+ * time, even after `close()` and with `process.exit()`; SIGKILL skips the teardown.
  */
 function exitNow(): never {
   process.kill(process.pid, "SIGKILL");
