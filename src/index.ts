@@ -2,6 +2,7 @@ export type { IdempotencyContext, TransactionClient, TransactionClients } from "
 export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";
 export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";
+export type { EncryptionOptions } from "./core/encryption.js";
 export * from "./core/errors.js";
 export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";

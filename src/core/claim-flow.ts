@@ -1,6 +1,8 @@
 import type { ClaimHolder } from "./claim-holder.js";
+import type { ResponseCipher } from "./encryption.js";
 import {
   ClaimLostError,
+  DecryptionError,
   FingerprintMismatchError,
   InFlightError,
   type OncelyError,
@@ -26,6 +28,8 @@ import { storeCall } from "./store-call.js";
 export interface EngineState {
   store: Store;
   storeTimeout: number;
+  /** Seals responses before they are stored and opens them for replay, when `encryption` is configured. */
+  cipher?: ResponseCipher;
   /** Absent without an `onEvent` listener, so no event object is built for nobody. */
   emit?: (event: IdempotencyEvent) => void;
 }
@@ -124,7 +128,7 @@ export async function acquire(
     }
     const record = result.record;
     if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
-    if (result.status === "completed") return completed(attempt, result.record);
+    if (result.status === "completed") return completed(state, attempt, result.record);
     if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
     // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
     await new Promise((resolve) => setTimeout(resolve, pause));
@@ -153,7 +157,12 @@ function claimInTransaction(
   });
 }
 
-function completed(attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
+/** The event for a refusal: 410 is a replay of an operation whose response was not kept, 500 a record that will not decrypt. */
+export function eventFor(status: number): IdempotencyEventType {
+  return status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
+}
+
+function completed(state: EngineState, attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
   const response = record.response;
   if (!response?.kept) {
     return refuse(
@@ -163,7 +172,13 @@ function completed(attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
       ),
     );
   }
-  return { kind: "replay", response };
+  if (!state.cipher) return { kind: "replay", response };
+  try {
+    return { kind: "replay", response: state.cipher.open(attempt.id, response) };
+  } catch (error) {
+    if (error instanceof DecryptionError) return refuse(error);
+    throw error;
+  }
 }
 
 function mismatch(attempt: Attempt): OncelyError {
@@ -228,8 +243,12 @@ export class HeldClaim implements ClaimHolder {
     if (this.#settled) return undefined;
     this.#stop();
     const { state, attempt } = this;
-    const write = (outcome: StoredResponse) =>
-      timed(state, attempt, "complete", () => state.store.complete(attempt.id, this.token, outcome, this.options.ttl));
+    const write = (outcome: StoredResponse) => {
+      const sealed = state.cipher ? state.cipher.seal(attempt.id, outcome) : outcome;
+      return timed(state, attempt, "complete", () =>
+        state.store.complete(attempt.id, this.token, sealed, this.options.ttl),
+      );
+    };
     let stored = response;
     let held: boolean;
     try {

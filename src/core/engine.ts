@@ -1,6 +1,7 @@
 import type { EngineState } from "./claim-flow.js";
 import type { IdempotencyContext } from "./context.js";
 import { toMilliseconds } from "./duration.js";
+import { createResponseCipher } from "./encryption.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
 import {
   checkStoreSupports,
@@ -49,7 +50,7 @@ export interface Idempotency {
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   if (!options || typeof options !== "object") throw new TypeError("Expected an options object with a `store`");
-  const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent } = options;
+  const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent, encryption } = options;
   if (!store || typeof store.claim !== "function") {
     throw new TypeError("Expected `store` to be an oncely store, e.g. new MemoryStore()");
   }
@@ -62,6 +63,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const state: EngineState = {
     store,
     storeTimeout: toMilliseconds(storeTimeout, "storeTimeout"),
+    cipher: encryption === undefined ? undefined : createResponseCipher(encryption),
     emit: onEvent
       ? (event) => {
           try {

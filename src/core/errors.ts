@@ -138,6 +138,14 @@ export class InvalidCursorError extends OncelyError {
   }
 }
 
+/** Thrown when a stored response cannot be opened: its key is no longer configured, or the record was altered. */
+export class DecryptionError extends OncelyError {
+  override readonly name = "DecryptionError";
+  override readonly code = "decryption_failed";
+  override readonly status = 500;
+  override readonly title = "Stored response cannot be decrypted";
+}
+
 /** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
 export class ClaimLostError extends OncelyError {
   override readonly name = "ClaimLostError";

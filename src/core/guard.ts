@@ -1,4 +1,12 @@
-import { type Attempt, acquire, type ClaimOutcome, type EngineState, emitFor, notKept } from "./claim-flow.js";
+import {
+  type Attempt,
+  acquire,
+  type ClaimOutcome,
+  type EngineState,
+  emitFor,
+  eventFor,
+  notKept,
+} from "./claim-flow.js";
 import { holdClaim } from "./claim-holder.js";
 import type { IdempotencyContext, TransactionClient } from "./context.js";
 import { deriveKey } from "./derive-key.js";
@@ -154,7 +162,10 @@ export async function begin(
       return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };
     }
     case "refuse": {
-      const type = outcome.error.status === 422 ? "mismatch" : outcome.error.status === 409 ? "conflict" : "replayed";
+      const { status } = outcome.error;
+      // 410: the operation did complete (its response was not kept); 500: a stored response that will not decrypt.
+      const type =
+        status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
       emitFor(state, attempt, type, { status: outcome.error.status, reason: outcome.error.code });
       return { action: "respond", response: problemResponse(outcome.error, input.path) };
     }

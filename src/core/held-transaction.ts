@@ -39,7 +39,8 @@ export class HeldTransaction implements ClaimHolder {
     this.#settled = true;
     const { state, attempt } = this;
     try {
-      await timed(state, attempt, "commit", () => this.store.commit(response, this.options.ttl));
+      const sealed = state.cipher ? state.cipher.seal(attempt.id, response) : response;
+      await timed(state, attempt, "commit", () => this.store.commit(sealed, this.options.ttl));
     } catch (error) {
       emitFor(state, attempt, "store-error", {
         reason: "the transaction did not commit; the handler's writes were rolled back",

@@ -1,4 +1,5 @@
 import { type Duration, toMilliseconds } from "./duration.js";
+import type { EncryptionOptions } from "./encryption.js";
 import type { IdempotencyEvent } from "./events.js";
 import type { IdempotencyRequest } from "./request.js";
 import { isTransactionalStore, type Store } from "./store.js";
@@ -119,6 +120,11 @@ export interface IdempotencyOptions extends RouteOptions {
   maxKeyLength?: number;
   /** Called once per decision (`executed`, `replayed`, `conflict`, ...). Never receives bodies. */
   onEvent?: (event: IdempotencyEvent) => void;
+  /**
+   * Encrypts stored responses (headers and body) at rest with AES-256-GCM, under named keys so they can be rotated.
+   * @default undefined (stored as sent)
+   */
+  encryption?: EncryptionOptions;
 }
 
 /** Route options with every default applied and every duration in milliseconds. */
@@ -161,7 +167,7 @@ const ROUTE_OPTION_NAMES = new Set([
   "route",
   "transactional",
 ]);
-const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyLength", "onEvent"]);
+const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyLength", "onEvent", "encryption"]);
 
 /** Applies defaults and validates, throwing a `TypeError` that names the option. */
 export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteOptions): ResolvedRouteOptions {

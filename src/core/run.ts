@@ -1,5 +1,5 @@
 import { canonicalJson } from "./canonical-json.js";
-import { type Attempt, acquire, type EngineState, emitFor } from "./claim-flow.js";
+import { type Attempt, acquire, type EngineState, emitFor, eventFor } from "./claim-flow.js";
 import { holdClaim } from "./claim-holder.js";
 import type { IdempotencyContext, TransactionClient } from "./context.js";
 import { deriveKey } from "./derive-key.js";
@@ -63,7 +63,7 @@ export async function runOnce<T>(
       return (text ? JSON.parse(text) : undefined) as T;
     }
     case "refuse":
-      emitFor(state, attempt, outcome.error.status === 422 ? "mismatch" : "conflict", { reason: outcome.error.code });
+      emitFor(state, attempt, eventFor(outcome.error.status), { reason: outcome.error.code });
       throw outcome.error;
     case "store-error":
       emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
