@@ -6,14 +6,15 @@ import express from "express";
 import { Hono } from "hono";
 import { idempotency as expressIdempotency } from "../dist/http/express.js";
 import { idempotency as honoIdempotency } from "../dist/http/hono.js";
-import { createIdempotency, MemoryStore } from "../dist/index.js";
+import { createIdempotency } from "../dist/index.js";
+import { createStore } from "./stores.mjs";
 
-const [framework, guarded, port] = process.argv.slice(2);
-// Replays hammer one key on purpose here, so the per-key rate limit is off.
-const idem =
-  guarded === "oncely"
-    ? createIdempotency({ store: new MemoryStore({ maxEntries: 1_000_000 }), rateLimit: false })
-    : undefined;
+// `store` is "bare" for the app without oncely.
+const [framework, storeName, port] = process.argv.slice(2);
+const opened = storeName === "bare" ? undefined : await createStore(storeName);
+// Replays hammer one key on purpose here, so the per-key rate limit is off. A short ttl lets what the networked
+// stores keep expire on its own.
+const idem = opened ? createIdempotency({ store: opened.store, rateLimit: false, ttl: "5m" }) : undefined;
 let n = 0;
 const charge = (body) => ({ id: `ch_${++n}`, amount: body?.amount ?? 0, currency: "eur" });
 
@@ -31,4 +32,8 @@ if (framework === "express") {
   server = serve({ fetch: app.fetch, port: Number(port), hostname: "127.0.0.1" });
 }
 server.on("listening", () => process.send?.("ready"));
-process.on("disconnect", () => process.exit(0));
+process.on("disconnect", async () => {
+  server.close();
+  await opened?.cleanup().catch((error) => console.error(`cleanup of ${storeName} failed: ${error.message}`));
+  process.exit(0);
+});

@@ -1,0 +1,73 @@
+// Builds the store a benchmark server runs on, each in its own namespace, from the name `bench/run.ts` passes.
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryStore } from "../dist/index.js";
+
+const suffix = randomUUID().slice(0, 8);
+
+/** Returns `{ store, cleanup }` for `name`; the networked stores use the test servers on 127.0.0.1. */
+export async function createStore(name) {
+  switch (name) {
+    case "memory":
+      return { store: new MemoryStore({ maxEntries: 1_000_000 }), cleanup: async () => {} };
+    case "sqlite": {
+      const { SqliteStore } = await import("../dist/stores/sqlite.js");
+      const path = join(tmpdir(), `oncely-bench-${suffix}.db`);
+      const store = new SqliteStore({ path });
+      await store.migrate();
+      const files = [path, `${path}-wal`, `${path}-shm`];
+      return {
+        store,
+        cleanup: async () => (await store.close(), await Promise.all(files.map((f) => rm(f, { force: true })))),
+      };
+    }
+    case "redis": {
+      const { RedisStore } = await import("../dist/stores/redis.js");
+      const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:` });
+      return { store, cleanup: () => store.close() };
+    }
+    case "postgres": {
+      const { PostgresStore } = await import("../dist/stores/postgres.js");
+      const table = `oncely_bench_${suffix}`;
+      const store = new PostgresStore({ connectionString: "postgres://postgres@127.0.0.1:5432/test", table });
+      await store.migrate();
+      const pg = (await import("pg")).default;
+      const drop = async () => {
+        const client = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/test" });
+        await client.connect();
+        await client.query(`DROP TABLE IF EXISTS "${table}"`);
+        await client.end();
+      };
+      return { store, cleanup: async () => (await store.close(), await drop()) };
+    }
+    case "mysql": {
+      const { MySqlStore } = await import("../dist/stores/mysql.js");
+      const table = `oncely_bench_${suffix}`;
+      const store = new MySqlStore({ uri: "mysql://root@127.0.0.1:3306/test", table });
+      await store.migrate();
+      const drop = async () => {
+        const mysql = await import("mysql2/promise");
+        const connection = await mysql.createConnection("mysql://root@127.0.0.1:3306/test");
+        await connection.query(`DROP TABLE IF EXISTS \`${table}\``);
+        await connection.end();
+      };
+      return { store, cleanup: async () => (await store.close(), await drop()) };
+    }
+    case "dynamodb": {
+      const { DynamoDbStore } = await import("../dist/stores/dynamodb.js");
+      const { DynamoDBClient } = await import("@aws-sdk/client-dynamodb");
+      const client = new DynamoDBClient({
+        endpoint: process.env.BENCH_DYNAMODB_ENDPOINT,
+        region: "us-east-1",
+        credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
+      });
+      const store = new DynamoDbStore({ client, table: `oncely_bench_${suffix}`, timeout: "5s" });
+      await store.createTable();
+      return { store, cleanup: () => store.close() };
+    }
+    default:
+      throw new Error(`unknown store ${name}`);
+  }
+}
