@@ -18,10 +18,11 @@ export async function createStore(name) {
       const store = new SqliteStore({ path });
       await store.migrate();
       const files = [path, `${path}-wal`, `${path}-shm`];
-      return {
-        store,
-        cleanup: async () => (await store.close(), await Promise.all(files.map((f) => rm(f, { force: true })))),
+      const cleanup = async () => {
+        await store.close();
+        await Promise.all(files.map((file) => rm(file, { force: true })));
       };
+      return { store, cleanup };
     }
     case "redis": {
       const { RedisStore } = await import("../dist/stores/redis.js");
@@ -40,7 +41,11 @@ export async function createStore(name) {
         await client.query(`DROP TABLE IF EXISTS "${table}"`);
         await client.end();
       };
-      return { store, cleanup: async () => (await store.close(), await drop()) };
+      const cleanup = async () => {
+        await store.close();
+        await drop();
+      };
+      return { store, cleanup };
     }
     case "mysql": {
       const { MySqlStore } = await import("../dist/stores/mysql.js");
@@ -53,7 +58,11 @@ export async function createStore(name) {
         await connection.query(`DROP TABLE IF EXISTS \`${table}\``);
         await connection.end();
       };
-      return { store, cleanup: async () => (await store.close(), await drop()) };
+      const cleanup = async () => {
+        await store.close();
+        await drop();
+      };
+      return { store, cleanup };
     }
     case "dynamodb": {
       const { DynamoDbStore } = await import("../dist/stores/dynamodb.js");

@@ -1,8 +1,8 @@
 export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
 export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";
-export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";
 export type { EncryptionOptions } from "./core/encryption.js";
+export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";
 export * from "./core/errors.js";
 export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";

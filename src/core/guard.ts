@@ -162,11 +162,10 @@ export async function begin(
       return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };
     }
     case "refuse": {
-      const { status } = outcome.error;
-      // 410: the operation did complete (its response was not kept); 500: a stored response that will not decrypt.
-      const type =
-        status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
-      emitFor(state, attempt, type, { status: outcome.error.status, reason: outcome.error.code });
+      emitFor(state, attempt, eventFor(outcome.error.status), {
+        status: outcome.error.status,
+        reason: outcome.error.code,
+      });
       return { action: "respond", response: problemResponse(outcome.error, input.path) };
     }
     case "store-error": {

@@ -156,7 +156,7 @@ export class MemoryStore implements Store {
   /** The record if `token` still holds its claim (in flight, same token, not expired). */
   #held(id: string, token: number): IdempotencyRecord | undefined {
     const record = this.#records.get(id);
-    if (!record || record.state !== "in-flight" || record.token !== token || record.expiresAt <= this.#now()) return;
+    if (record?.state !== "in-flight" || record.token !== token || record.expiresAt <= this.#now()) return;
     return record;
   }
 
