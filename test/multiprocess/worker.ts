@@ -47,11 +47,19 @@ const idem = createIdempotency({
 
 const server = createServer(
   withIdempotency(idem, async (req, res, idempotency) => {
+    if (!idempotency) {
+      // Not one of the test's requests, which are all guarded POSTs with a key: other tests on this machine retry
+      // against ports they closed, and this server may have been given one. Answered, never counted; if one of the
+      // test's own requests got here, its answer (421) fails the test's checks.
+      console.error(`[multiprocess] worker ${config.worker}: unguarded ${req.method} ${req.url}, answered 421`);
+      res.writeHead(421).end();
+      return;
+    }
     // The effect being counted happens here, once per run of the handler.
-    executions.push({ key: idempotency!.key, pid: process.pid });
+    executions.push({ key: idempotency.key, pid: process.pid });
     for await (const _ of req); // the body was fingerprinted; this handler has no use for it
     await sleep(config.handlerMs);
-    const body: HandlerBody = { key: idempotency!.key, worker: config.worker, pid: process.pid };
+    const body: HandlerBody = { key: idempotency.key, worker: config.worker, pid: process.pid };
     res.writeHead(201, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   }),
