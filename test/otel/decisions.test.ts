@@ -1,8 +1,12 @@
+import { createServer } from "node:http";
 import { context, SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { withIdempotency } from "../../src/http/node.js";
+import { MemoryStore } from "../../src/index.js";
 import { createTelemetry, keyHash } from "../../src/otel/index.js";
+import { listen } from "../http/servers.js";
 import {
   type DecisionApp,
   type DrivenDecisions,
@@ -376,7 +380,6 @@ describe("oncely/otel: requests in flight, pass-through, runs and stores", () =>
   });
 
   it("telemetry.store keeps the store's name, its own members, and claimInTransaction only where it exists", async () => {
-    const { MemoryStore } = await import("../../src/index.js");
     const memory = new MemoryStore();
     const traced = telemetry.store(memory);
     expect(traced.name).toBe("memory");
@@ -394,6 +397,35 @@ describe("oncely/otel: requests in flight, pass-through, runs and stores", () =>
       "oncely.store.operation.name": "purge_expired",
     });
     await traced.close();
+  });
+
+  it("node adapter: a thrown handler is abandoned; the span has the error's type, never its message", async () => {
+    const idem = telemetry.createIdempotency({ store: new MemoryStore() });
+    const handler = withIdempotency(idem, () => {
+      throw new TypeError(`handler failed ${SECRET}`);
+    });
+    const server = await listen(createServer((req, res) => void handler(req, res).catch(() => {})));
+    try {
+      const key = `node-${SECRET}`;
+      const response = await fetch(`${server.url}/charges`, { method: "POST", headers: { "idempotency-key": key } });
+      expect(response.status).toBe(500);
+      await until(() => sdk.spans.getFinishedSpans().some((span) => span.name === "oncely POST"));
+      const spans = sdk.spans.getFinishedSpans();
+      const released = spans.find((span) => span.name === "oncely POST")!;
+      expect(released.attributes).toMatchObject({
+        "oncely.decision": "released",
+        "oncely.reason": "the handler failed",
+        "error.type": "TypeError",
+        "oncely.key_hash": keyHash(key),
+      });
+      const children = spans.filter((span) => parentOf(span) === released.spanContext().spanId);
+      expect(children.map((span) => span.name)).toEqual(["oncely.store claim", "oncely.store release"]);
+      expect(JSON.stringify(spans.map((span) => [span.attributes, span.events]))).not.toContain(SECRET);
+      const active = await sdk.sums("oncely.requests.active");
+      expect(active.find((point) => point.attributes["oncely.route"] === undefined)?.value).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 
   it("refuses the options the engine refuses, with the engine's message", () => {
