@@ -19,7 +19,7 @@ export interface RecordSummary {
   expiresAt: string;
   /** When the current holder's lease runs out (in-flight records only). */
   leaseUntil: string | null;
-  /** How often the stored response was replayed; null: stores do not count replays yet. */
+  /** How often the stored response was replayed; null where the store keeps no count (none does yet). */
   replays: number | null;
   response: {
     status: number;
@@ -80,6 +80,15 @@ export function routeMatcher(pattern: string): (record: IdempotencyRecord) => bo
   const paths = new RegExp(`^${escaped}$`);
   return (record) =>
     (method === undefined || record.meta.method?.toUpperCase() === method) && paths.test(record.meta.path ?? "");
+}
+
+/**
+ * The record's replay count, once stores keep one. The store contract has no such field yet; reading it here means
+ * the CLI shows counts as soon as a store writes them, and null until then.
+ */
+export function replaysOf(record: IdempotencyRecord): number | null {
+  const replays = (record as { replays?: unknown }).replays;
+  return typeof replays === "number" ? replays : null;
 }
 
 const iso = (at: number | undefined) => (at === undefined ? null : new Date(at).toISOString());
@@ -144,7 +153,7 @@ function identity(record: IdempotencyRecord): Omit<RecordSummary, "response"> {
     completedAt: iso(record.completedAt),
     expiresAt: iso(record.expiresAt)!,
     leaseUntil: record.state === "in-flight" ? iso(record.leaseUntil) : null,
-    replays: null,
+    replays: replaysOf(record),
   };
 }
 

@@ -146,6 +146,11 @@ describe("records", () => {
       response: null,
     });
   });
+
+  it("shows a store's replay count once records carry one", () => {
+    const counted = { ...record({ key: "k" }), replays: 3 } as IdempotencyRecord;
+    expect(recordSummary(counted).replays).toBe(3);
+  });
 });
 
 describe("errors", () => {

@@ -136,10 +136,15 @@ async function elsewhereHint(store: ReadStore, key: string | undefined, id: stri
   if (key === undefined) return "";
   const found: IdempotencyRecord[] = [];
   let scanned = 0;
-  for await (const page of scanPages(store, { pageSize: 500 })) {
-    found.push(...page.records.filter((record) => record.meta.key === key && record.id !== id));
-    scanned += page.records.length;
-    if (scanned >= HINT_SCAN_LIMIT) break;
+  try {
+    for await (const page of scanPages(store, { pageSize: 500 })) {
+      found.push(...page.records.filter((record) => record.meta.key === key && record.id !== id));
+      scanned += page.records.length;
+      if (scanned >= HINT_SCAN_LIMIT) break;
+    }
+  } catch {
+    // The hint is a courtesy: the answer is still "not found", whatever the scan ran into.
+    return "";
   }
   if (found.length === 0) return "";
   const ids = found.slice(0, 3).map((record) => record.id);
@@ -199,7 +204,10 @@ function render(
     ["fingerprint", detail.fingerprint],
     ["token", String(detail.token)],
     ["format", `v${detail.version}`],
-    ["replays", paint.dim("not counted: the store keeps no replay count yet")],
+    [
+      "replays",
+      detail.replays === null ? paint.dim("not counted: the store keeps no replay count yet") : String(detail.replays),
+    ],
   );
   const response = detail.response;
   if (!response || !record.response) {
