@@ -51,6 +51,9 @@ export function testStore(options: StoreSuiteOptions): void {
   let shared: Store;
   const id = () => `conformance-${randomUUID()}`;
   const claimOptions = (key = "k"): ClaimOptions => ({ lease, ttl, meta: { key, method: "POST", path: "/things" } });
+  // For races: a slow or loaded backend must not see the winner's lease lapse mid-race (a later claim would then
+  // take it over, rightly, and the race would seem to have two winners).
+  const longLease = (): ClaimOptions => ({ ...claimOptions(), lease: 60_000, ttl: 120_000 });
   const claimed = (result: ClaimResult) => {
     expect(result.status).toBe("claimed");
     if (result.status !== "claimed") throw new Error("unreachable");
@@ -228,7 +231,7 @@ export function testStore(options: StoreSuiteOptions): void {
 
     it("grants exactly one of 100 parallel claims of one id", async () => {
       const key = id();
-      const results = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", claimOptions())));
+      const results = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", longLease())));
       expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
       expect(results.filter((r) => r.status === "in-flight")).toHaveLength(99);
     });
@@ -237,7 +240,7 @@ export function testStore(options: StoreSuiteOptions): void {
       const key = id();
       claimed(await shared.claim(key, "fp", claimOptions()));
       await pass(lease + slack);
-      const results = await Promise.all(Array.from({ length: 20 }, () => shared.claim(key, "fp", claimOptions())));
+      const results = await Promise.all(Array.from({ length: 20 }, () => shared.claim(key, "fp", longLease())));
       expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
     });
 
@@ -324,8 +327,7 @@ export function testStore(options: StoreSuiteOptions): void {
     });
 
     it("grants exactly one claim per round when 100 claims race again and again on a warm store", async () => {
-      // Long leases: a slow backend (dynalite serves one request at a time) must not see them lapse mid-race.
-      const long = { ...claimOptions(), lease: 60_000, ttl: 120_000 };
+      const long = longLease();
       for (let round = 0; round < 5; round++) {
         const key = id();
         const results = await Promise.all(Array.from({ length: 100 }, () => shared.claim(key, "fp", long)));
