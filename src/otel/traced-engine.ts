@@ -1,7 +1,7 @@
 import { type Attributes, type Context, context, type Tracer, trace } from "@opentelemetry/api";
 import type { Idempotency, RouteGuard } from "../core/engine.js";
 import type { Decision, GuardInput } from "../core/guard.js";
-import type { Instruments } from "./instruments.js";
+import type { ActiveSlot, Instruments } from "./instruments.js";
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -39,9 +39,10 @@ interface Tracing {
 export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings): Idempotency {
   const { tracer, instruments, header, metricRoutes, runNames } = settings;
   const storeName = idem.store.name;
+  const runAttributes = new Map<string, { span: Attributes; active: ActiveSlot }>();
 
-  function startTracing(name: string, spanAttributes: Attributes, activeAttributes: Attributes): Tracing {
-    instruments().requestsActive.add(1, activeAttributes);
+  function startTracing(name: string, spanAttributes: Attributes, active: ActiveSlot): Tracing {
+    active.count++;
     const parent = context.active();
     const span = tracer.startSpan(name, { attributes: spanAttributes }, parent);
     const request: TracedRequest = { span, decided: false };
@@ -52,7 +53,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
       end(status) {
         if (ended) return;
         ended = true;
-        instruments().requestsActive.add(-1, activeAttributes);
+        active.count--;
         // No decision on it: a pass, or a process without a context manager, where the events made spans of their
         // own. A span never ended is never exported.
         if (!request.decided) return;
@@ -69,12 +70,13 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     const { options } = guard;
     const named = options.route;
     if (named !== undefined) metricRoutes.add(named);
-    const attributesByMethod = new Map<string, { span: Attributes; active: Attributes }>();
+    const attributesByMethod = new Map<string, { name: string; span: Attributes; active: ActiveSlot }>();
     const attributesFor = (method: string) => {
       let attributes = attributesByMethod.get(method);
       if (!attributes) {
         const active = { [ATTR_HTTP_REQUEST_METHOD]: method, ...(named ? { [ATTR_ONCELY_ROUTE]: named } : {}) };
-        attributes = { active, span: { ...active, [ATTR_ONCELY_STORE_NAME]: storeName } };
+        const span = { ...active, [ATTR_ONCELY_STORE_NAME]: storeName };
+        attributes = { name: requestSpanName(named, method), active: instruments().requestsActive.slot(active), span };
         attributesByMethod.set(method, attributes);
       }
       return attributes;
@@ -88,7 +90,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
           return guard.begin(input);
         }
         const attributes = attributesFor(input.method);
-        const tracing = startTracing(requestSpanName(named, input.method), attributes.span, attributes.active);
+        const tracing = startTracing(attributes.name, attributes.span, attributes.active);
         return runIn(tracing, () => guard.begin(input)).then(
           (decision) => {
             if (decision.action !== "execute") {
@@ -131,14 +133,18 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     route: (routeOptions) => tracedGuard(idem.route(routeOptions)),
     async run(key, work, runOptions) {
       const name = runOptions?.name ?? "run";
-      metricRoutes.add(name);
-      runNames.add(name);
-      const attributes = { [ATTR_ONCELY_ROUTE]: name };
-      const tracing = startTracing(
-        runSpanName(name),
-        { ...attributes, [ATTR_ONCELY_STORE_NAME]: storeName },
-        attributes,
-      );
+      let attributes = runAttributes.get(name);
+      if (!attributes) {
+        metricRoutes.add(name);
+        runNames.add(name);
+        const active = { [ATTR_ONCELY_ROUTE]: name };
+        attributes = {
+          active: instruments().requestsActive.slot(active),
+          span: { ...active, [ATTR_ONCELY_STORE_NAME]: storeName },
+        };
+        runAttributes.set(name, attributes);
+      }
+      const tracing = startTracing(runSpanName(name), attributes.span, attributes.active);
       // The work runs inside the span's context too: its own spans become children of the run's.
       try {
         return await runIn(tracing, () => idem.run(key, work, runOptions));

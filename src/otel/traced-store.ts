@@ -1,4 +1,12 @@
-import { type Attributes, context, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  context,
+  SpanKind,
+  type SpanOptions,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 import {
   type ClaimResult,
   isTransactionalStore,
@@ -36,20 +44,23 @@ const heldOutcome: Describe<boolean> = (held) => (held ? HELD : LOST);
 export function tracedStore<S extends Store>(store: S, tracer: Tracer, instruments: () => Instruments): S {
   const storeName = store.name;
   const kind = storeName === "memory" ? SpanKind.INTERNAL : SpanKind.CLIENT;
-  const attributesOf = new Map<string, Attributes>();
-  const baseAttributes = (operation: string) => {
-    let attributes = attributesOf.get(operation);
-    if (!attributes) {
-      attributes = { [ATTR_ONCELY_STORE_NAME]: storeName, [ATTR_ONCELY_STORE_OPERATION_NAME]: operation };
-      attributesOf.set(operation, attributes);
+  // Built once per operation, reused by every call: the SDK copies what it keeps.
+  const operations = new Map<string, { name: string; options: SpanOptions }>();
+  const describeOperation = (operation: string) => {
+    let described = operations.get(operation);
+    if (!described) {
+      const attributes = { [ATTR_ONCELY_STORE_NAME]: storeName, [ATTR_ONCELY_STORE_OPERATION_NAME]: operation };
+      described = { name: storeSpanName(operation), options: { kind, attributes } };
+      operations.set(operation, described);
     }
-    return attributes;
+    return described;
   };
 
   function operate<T>(operation: string, call: () => Promise<T>, describe?: Describe<T>): Promise<T> {
-    const attributes = baseAttributes(operation);
+    const { name, options } = describeOperation(operation);
+    const attributes = options.attributes!;
     const start = performance.now();
-    const span = tracer.startSpan(storeSpanName(operation), { kind, attributes });
+    const span = tracer.startSpan(name, options);
     let pending: Promise<T>;
     try {
       // Inside the span's context, so a driver's own instrumentation (pg, ioredis) nests under the operation.

@@ -348,6 +348,36 @@ describe("oncely/otel: requests in flight, pass-through, runs and stores", () =>
     await until(async () => (await active("POST /slow")) === before);
   });
 
+  it("counts requests of two routes with equal attributes into one point", async () => {
+    const idem = telemetry.createIdempotency({ store: new MemoryStore() });
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const held = async (_req: unknown, res: { end(body: string): void }) => {
+      await opened;
+      res.end("done");
+    };
+    // Two guards (two `idem.route()` calls), neither named: both count as { http.request.method: "POST" }.
+    const handlers = { "/a": withIdempotency(idem, held), "/b": withIdempotency(idem, held) };
+    const server = await listen(createServer((req, res) => void handlers[req.url as "/a" | "/b"](req, res)));
+    const unnamed = async () =>
+      (await sdk.sums("oncely.requests.active")).find((point) => point.attributes["oncely.route"] === undefined)
+        ?.value ?? 0;
+    try {
+      const before = await unnamed();
+      const requests = ["/a", "/b"].map((path) =>
+        fetch(`${server.url}${path}`, { method: "POST", headers: { "idempotency-key": `${path}-1` } }),
+      );
+      await until(async () => (await unnamed()) === before + 2);
+      open();
+      await Promise.all(requests);
+      await until(async () => (await unnamed()) === before);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("makes no span for what oncely passes through: unguarded methods, no key on an optional route", async () => {
     await fetch(`${app.url}/charges`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     await fetch(`${app.url}/charges`, { headers: { "idempotency-key": "get-request" } });

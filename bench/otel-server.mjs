@@ -1,0 +1,75 @@
+// The Express app of the OpenTelemetry benchmark, in its own process, plain JavaScript over the built package
+// (`npm run build`). Configurations:
+//   oncely       oncely on the memory store; OpenTelemetry never loaded
+//   sdk          the same, with the OpenTelemetry SDK registered (tracer and meter providers, async context), oncely
+//                not instrumented: what the SDK costs by being there
+//   oncely-otel  the SDK registered and oncely instrumented through oncely/otel: spans to a no-op exporter, metrics
+//                to a no-op exporter every 60 s
+import { createServer } from "node:http";
+import express from "express";
+import { idempotency } from "../dist/http/express.js";
+import { createIdempotency, MemoryStore } from "../dist/index.js";
+
+const [configuration, port] = process.argv.slice(2);
+
+async function registerSdk() {
+  const { context, metrics, trace } = await import("@opentelemetry/api");
+  const { AsyncLocalStorageContextManager } = await import("@opentelemetry/context-async-hooks");
+  const { BasicTracerProvider, BatchSpanProcessor } = await import("@opentelemetry/sdk-trace-base");
+  const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = await import(
+    "@opentelemetry/sdk-metrics"
+  );
+  let spans = 0;
+  const spanExporter = {
+    export(batch, done) {
+      spans += batch.length;
+      done({ code: 0 });
+    },
+    shutdown: async () => {},
+  };
+  const metricExporter = {
+    export(_metrics, done) {
+      done({ code: 0 });
+    },
+    selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(spanExporter)] });
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(
+    new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: metricExporter })] }),
+  );
+  return {
+    exported: async () => {
+      await tracerProvider.forceFlush();
+      return spans;
+    },
+  };
+}
+
+const sdk = configuration === "oncely" ? undefined : await registerSdk();
+const options = { store: new MemoryStore(), rateLimit: false, ttl: "5m" };
+let idem;
+if (configuration === "oncely-otel") {
+  const { createTelemetry } = await import("../dist/otel/index.js");
+  idem = createTelemetry().createIdempotency(options);
+} else {
+  idem = createIdempotency(options);
+}
+
+let n = 0;
+const app = express();
+app.post("/charges", express.json(), idempotency(idem, { route: "POST /charges" }), (req, res) => {
+  res.status(201).json({ id: `ch_${++n}`, amount: req.body?.amount ?? 0, currency: "eur" });
+});
+const server = createServer(app).listen(Number(port), "127.0.0.1");
+server.on("listening", () => process.send?.({ ready: true }));
+process.on("message", async (message) => {
+  if (message === "spans") process.send?.({ spans: sdk ? await sdk.exported() : 0 });
+});
+process.on("disconnect", () => {
+  server.close();
+  process.exit(0);
+});
