@@ -1,12 +1,12 @@
-import { fork } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import autocannon from "autocannon";
 
 /**
- * What tracing and metrics cost: Express + oncely (memory store) without OpenTelemetry, with the SDK registered but
- * oncely not instrumented, and instrumented through oncely/otel (spans and metrics to no-op exporters). The three
+ * What tracing and metrics cost: Express + oncely (memory store) without OpenTelemetry, with the SDK on (and a server
+ * span per request) but oncely not instrumented, and instrumented through oncely/otel (spans and metrics to no-op exporters). The three
  * run interleaved, `BENCH_RUNS` times (default 2), `BENCH_DURATION` seconds each (default 8), for new keys and for
  * replays. Writes its section of bench/RESULTS.md (between the `otel` markers). Run `npm run build` first:
  * `npm run build && npx tsx bench/otel.ts`.
@@ -20,7 +20,14 @@ const modes = ["new keys", "replays"] as const;
 type Configuration = (typeof configurations)[number];
 type Mode = (typeof modes)[number];
 
-async function measure(configuration: Configuration, mode: Mode): Promise<number> {
+interface Measurement {
+  /** Requests per second, average. */
+  rps: number;
+  /** The server's CPU time per request, µs: less sensitive than throughput to what else runs on the machine. */
+  cpu: number;
+}
+
+async function measure(configuration: Configuration, mode: Mode): Promise<Measurement> {
   const port = 40_000 + Math.floor(Math.random() * 10_000);
   const child = fork(new URL("./otel-server.mjs", import.meta.url).pathname, [configuration, String(port)]);
   await once(child, "message");
@@ -30,6 +37,7 @@ async function measure(configuration: Configuration, mode: Mode): Promise<number
   if (mode === "replays") {
     await fetch(url, { method: "POST", headers: { ...headers, "idempotency-key": replayKey }, body });
   }
+  const before = await stats(child);
   const result = await autocannon({
     url,
     method: "POST",
@@ -46,29 +54,37 @@ async function measure(configuration: Configuration, mode: Mode): Promise<number
       },
     ],
   });
-  child.send("spans");
-  const [{ spans }] = (await once(child, "message")) as [{ spans: number }];
+  const after = await stats(child);
   child.disconnect();
   await once(child, "exit");
   const errors = result.errors + result.non2xx;
   if (errors > 0) throw new Error(`${configuration}, ${mode}: ${errors} errors or non-2xx answers`);
   // A run that exported nothing measured nothing: the instrumentation must have been on the path.
-  if (configuration === "oncely-otel" && spans < result.requests.total) {
-    throw new Error(`oncely-otel, ${mode}: ${spans} spans exported for ${result.requests.total} requests`);
+  if (configuration === "oncely-otel" && after.spans < result.requests.total) {
+    throw new Error(`oncely-otel, ${mode}: ${after.spans} spans exported for ${result.requests.total} requests`);
   }
-  return result.requests.average;
+  return { rps: result.requests.average, cpu: (after.cpu - before.cpu) / result.requests.total };
 }
 
-const results: Record<Mode, Record<Configuration, number[]>> = {
+/** The server's CPU time so far (µs) and the spans it exported. */
+async function stats(child: ChildProcess): Promise<{ spans: number; cpu: number }> {
+  child.send("stats");
+  const [message] = (await once(child, "message")) as [{ spans: number; cpu: number }];
+  return message;
+}
+
+const results: Record<Mode, Record<Configuration, Measurement[]>> = {
   "new keys": { oncely: [], sdk: [], "oncely-otel": [] },
   replays: { oncely: [], sdk: [], "oncely-otel": [] },
 };
 for (let run = 1; run <= runs; run++) {
   for (const mode of modes) {
     for (const configuration of configurations) {
-      const rps = await measure(configuration, mode);
-      results[mode][configuration].push(rps);
-      console.log(`run ${run}, ${mode}, ${configuration}: ${rps.toFixed(0)} req/s`);
+      const measured = await measure(configuration, mode);
+      results[mode][configuration].push(measured);
+      console.log(
+        `run ${run}, ${mode}, ${configuration}: ${measured.rps.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request`,
+      );
     }
   }
 }
@@ -77,9 +93,14 @@ const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}x`;
 const rows: string[] = [];
 for (const mode of modes) {
   for (let run = 0; run < runs; run++) {
-    const [oncely, sdk, otel] = configurations.map((c) => results[mode][c][run]!);
+    const [oncely, sdk, otel] = configurations.map((c) => results[mode][c][run]!) as [
+      Measurement,
+      Measurement,
+      Measurement,
+    ];
+    const cell = (m: Measurement) => `${m.rps.toFixed(0)} req/s, ${m.cpu.toFixed(0)} µs`;
     rows.push(
-      `| ${mode} | ${run + 1} | ${oncely!.toFixed(0)} | ${sdk!.toFixed(0)} (${ratio(sdk!, oncely!)}) | ${otel!.toFixed(0)} (${ratio(otel!, oncely!)}) | ${ratio(otel!, sdk!)} |`,
+      `| ${mode} | ${run + 1} | ${cell(oncely)} | ${cell(sdk)} | ${cell(otel)} | ${ratio(otel.rps, oncely.rps)} / ${ratio(otel.cpu, oncely.cpu)} | ${ratio(otel.rps, sdk.rps)} / ${ratio(otel.cpu, sdk.cpu)} |`,
     );
   }
 }
@@ -89,13 +110,15 @@ const section = `<!-- otel -->
 
 \`npx tsx bench/otel.ts\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, Express 5 + oncely on
 the memory store, ${connections} connections, ${duration} s per measurement, the three configurations interleaved, run
-${runs} times on the same shared 2-core machine. "SDK registered": the OpenTelemetry SDK (tracer and meter providers, the
-async-hooks context manager) is set up but oncely is not instrumented. "oncely/otel": the same SDK, and the engine made
-with \`createTelemetry().createIdempotency()\`: 3 spans per new key (request, claim, complete) or 2 per replay, to a
-no-op exporter through a \`BatchSpanProcessor\`; metrics to a no-op exporter every 60 s. Requests per second, average.
+${runs} times on the same shared 2-core machine. "SDK on": the OpenTelemetry SDK (tracer and meter providers, the
+async-hooks context manager) set up, and a SERVER span per request as an HTTP instrumentation makes; oncely not
+instrumented. "oncely/otel": the same, and the engine made with \`createTelemetry().createIdempotency()\`: 3 more spans
+per new key (request, claim, complete) or 2 per replay, to a no-op exporter through a \`BatchSpanProcessor\`; metrics to
+a no-op exporter every 60 s. Each cell: requests per second (average) and the server's CPU time per request (less
+sensitive than throughput to the other work on a shared machine); ratios as throughput / CPU per request.
 
-| mode | run | oncely | SDK registered | oncely/otel | oncely/otel vs SDK registered |
-| --- | --- | --- | --- | --- | --- |
+| mode | run | oncely | SDK on | oncely/otel | oncely/otel vs oncely | oncely/otel vs SDK on |
+| --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 <!-- /otel -->`;
 

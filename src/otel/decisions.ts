@@ -1,6 +1,6 @@
-import { type Attributes, context, type Tracer } from "@opentelemetry/api";
+import { context, type Tracer } from "@opentelemetry/api";
 import type { IdempotencyEvent } from "../core/events.js";
-import type { Instruments } from "./instruments.js";
+import type { Instruments, TallySlot } from "./instruments.js";
 import {
   ATTR_ONCELY_DECISION,
   ATTR_ONCELY_ROUTE,
@@ -35,20 +35,21 @@ export interface DecisionListenerSettings {
  */
 export function decisionListener(settings: DecisionListenerSettings): (event: IdempotencyEvent) => void {
   const { tracer, instruments, storeName, metricRoutes, runNames, next } = settings;
-  const byRoute = new Map<string, Map<string, Attributes>>();
-  const metricAttributes = (event: IdempotencyEvent): Attributes => {
+  const byRoute = new Map<string, Map<string, TallySlot>>();
+  const decisionSlot = (event: IdempotencyEvent): TallySlot => {
     const route = metricRoutes.has(event.route) ? event.route : "";
     let byType = byRoute.get(route);
     if (!byType) {
       byType = new Map();
       byRoute.set(route, byType);
     }
-    let attributes = byType.get(event.type);
-    if (!attributes) {
-      attributes = { [ATTR_ONCELY_DECISION]: event.type, ...(route ? { [ATTR_ONCELY_ROUTE]: route } : {}) };
-      byType.set(event.type, attributes);
+    let slot = byType.get(event.type);
+    if (!slot) {
+      const attributes = { [ATTR_ONCELY_DECISION]: event.type, ...(route ? { [ATTR_ONCELY_ROUTE]: route } : {}) };
+      slot = instruments().decisions.slot(attributes);
+      byType.set(event.type, slot);
     }
-    return attributes;
+    return slot;
   };
 
   const spanFromEvent = (event: IdempotencyEvent) => {
@@ -70,7 +71,7 @@ export function decisionListener(settings: DecisionListenerSettings): (event: Id
 
   return function recordDecision(event) {
     try {
-      instruments().decisions.add(1, metricAttributes(event));
+      decisionSlot(event).count++;
       const request = context.active().getValue(TRACED_REQUEST) as TracedRequest | undefined;
       if (request) {
         if (event.type !== "recovered") request.decided = true;

@@ -1,32 +1,34 @@
-import type { Attributes, Counter, Histogram, Meter } from "@opentelemetry/api";
+import type { Attributes, Histogram, Meter } from "@opentelemetry/api";
 import {
   METRIC_ONCELY_DECISIONS,
   METRIC_ONCELY_REQUESTS_ACTIVE,
   METRIC_ONCELY_STORE_OPERATION_DURATION,
 } from "./names.js";
 
-/** The three instruments oncely records into, created once per telemetry. */
+/** The instruments oncely records into, created once per telemetry. */
 export interface Instruments {
-  decisions: Counter;
+  /** `oncely.decisions`, tallied here and reported as a counter at each collection. */
+  decisions: Tally;
   storeOperationDuration: Histogram;
-  requestsActive: ActiveRequests;
+  /** `oncely.requests.active`, tallied here and reported as an up-down counter at each collection. */
+  requestsActive: Tally;
 }
 
-/** The in-flight count of one attribute set. */
-export interface ActiveSlot {
+/** The count of one attribute set. */
+export interface TallySlot {
   count: number;
 }
 
 /**
- * Requests in flight, tallied in this process and reported when metrics are collected: an asynchronous up-down
- * counter. A synchronous one would cost two SDK recordings per request (attributes hashed each time) for a value
- * that is only read every export interval.
+ * Counts kept in this process per attribute set, reported by an asynchronous instrument when metrics are collected.
+ * A synchronous instrument costs an SDK recording per request (the attribute set sorted and serialised to find its
+ * series); a slot kept by the caller costs an addition, and the value is only read once per export interval.
  */
-export class ActiveRequests {
-  readonly #slots = new Map<string, ActiveSlot & { attributes: Attributes }>();
+export class Tally {
+  readonly #slots = new Map<string, TallySlot & { attributes: Attributes }>();
 
-  /** The tally of one attribute set, shared by every caller with equal attributes; keep it and change `count`. */
-  slot(attributes: Attributes): ActiveSlot {
+  /** The slot of one attribute set, shared by every caller with equal attributes: keep it, change its `count`. */
+  slot(attributes: Attributes): TallySlot {
     const id = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
     let slot = this.#slots.get(id);
     if (!slot) {
@@ -49,7 +51,14 @@ const STORE_DURATION_BOUNDARIES = [
 ];
 
 export function createInstruments(meter: Meter): Instruments {
-  const requestsActive = new ActiveRequests();
+  const decisions = new Tally();
+  meter
+    .createObservableCounter(METRIC_ONCELY_DECISIONS, {
+      description: "Idempotency decisions taken (executed, replayed, conflict, ...), one per event",
+      unit: "{decision}",
+    })
+    .addCallback((result) => decisions.observe((value, attributes) => result.observe(value, attributes)));
+  const requestsActive = new Tally();
   meter
     .createObservableUpDownCounter(METRIC_ONCELY_REQUESTS_ACTIVE, {
       description: "Guarded requests oncely is working on: from its first step to its decision, the handler included",
@@ -57,10 +66,7 @@ export function createInstruments(meter: Meter): Instruments {
     })
     .addCallback((result) => requestsActive.observe((value, attributes) => result.observe(value, attributes)));
   return {
-    decisions: meter.createCounter(METRIC_ONCELY_DECISIONS, {
-      description: "Idempotency decisions taken (executed, replayed, conflict, ...), one per event",
-      unit: "{decision}",
-    }),
+    decisions,
     storeOperationDuration: meter.createHistogram(METRIC_ONCELY_STORE_OPERATION_DURATION, {
       description: "Duration of idempotency store operations",
       unit: "s",

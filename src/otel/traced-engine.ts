@@ -1,7 +1,7 @@
 import { type Attributes, type Context, context, type Tracer, trace } from "@opentelemetry/api";
 import type { Idempotency, RouteGuard } from "../core/engine.js";
 import type { Decision, GuardInput } from "../core/guard.js";
-import type { ActiveSlot, Instruments } from "./instruments.js";
+import type { Instruments, TallySlot } from "./instruments.js";
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -39,9 +39,9 @@ interface Tracing {
 export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings): Idempotency {
   const { tracer, instruments, header, metricRoutes, runNames } = settings;
   const storeName = idem.store.name;
-  const runAttributes = new Map<string, { span: Attributes; active: ActiveSlot }>();
+  const runAttributes = new Map<string, { span: Attributes; active: TallySlot }>();
 
-  function startTracing(name: string, spanAttributes: Attributes, active: ActiveSlot): Tracing {
+  function startTracing(name: string, spanAttributes: Attributes, active: TallySlot): Tracing {
     active.count++;
     const parent = context.active();
     const span = tracer.startSpan(name, { attributes: spanAttributes }, parent);
@@ -70,7 +70,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     const { options } = guard;
     const named = options.route;
     if (named !== undefined) metricRoutes.add(named);
-    const attributesByMethod = new Map<string, { name: string; span: Attributes; active: ActiveSlot }>();
+    const attributesByMethod = new Map<string, { name: string; span: Attributes; active: TallySlot }>();
     const attributesFor = (method: string) => {
       let attributes = attributesByMethod.get(method);
       if (!attributes) {

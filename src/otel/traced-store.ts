@@ -44,6 +44,7 @@ const heldOutcome: Describe<boolean> = (held) => (held ? HELD : LOST);
 export function tracedStore<S extends Store>(store: S, tracer: Tracer, instruments: () => Instruments): S {
   const storeName = store.name;
   const kind = storeName === "memory" ? SpanKind.INTERNAL : SpanKind.CLIENT;
+  const nestDriverSpans = kind === SpanKind.CLIENT;
   // Built once per operation, reused by every call: the SDK copies what it keeps.
   const operations = new Map<string, { name: string; options: SpanOptions }>();
   const describeOperation = (operation: string) => {
@@ -63,8 +64,9 @@ export function tracedStore<S extends Store>(store: S, tracer: Tracer, instrumen
     const span = tracer.startSpan(name, options);
     let pending: Promise<T>;
     try {
-      // Inside the span's context, so a driver's own instrumentation (pg, ioredis) nests under the operation.
-      pending = context.with(trace.setSpan(context.active(), span), call);
+      // A networked store runs inside the span's context, so its driver's own instrumentation (pg, ioredis) nests
+      // under the operation; the memory store has no driver to nest, and a context per call is not free.
+      pending = nestDriverSpans ? context.with(trace.setSpan(context.active(), span), call) : call();
     } catch (error) {
       pending = Promise.reject(error);
     }

@@ -4,7 +4,7 @@ import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-ho
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { withIdempotency } from "../../src/http/node.js";
-import { MemoryStore } from "../../src/index.js";
+import { MemoryStore, type Store } from "../../src/index.js";
 import { createTelemetry, keyHash } from "../../src/otel/index.js";
 import { listen } from "../http/servers.js";
 import {
@@ -456,6 +456,37 @@ describe("oncely/otel: requests in flight, pass-through, runs and stores", () =>
     } finally {
       await server.close();
     }
+  });
+
+  it("a networked store's operations are CLIENT spans, and its driver's own spans nest under them", async () => {
+    const tracer = sdk.tracerProvider.getTracer("test-driver");
+    const memory = new MemoryStore();
+    // A store as a driver-backed one looks to OpenTelemetry: its client library makes a span per call.
+    const networked: Store = {
+      name: "networked",
+      claim: (...args) => {
+        tracer.startSpan("driver EVALSHA").end();
+        return memory.claim(...args);
+      },
+      renew: (...args) => memory.renew(...args),
+      complete: (...args) => memory.complete(...args),
+      release: (...args) => memory.release(...args),
+      get: (...args) => memory.get(...args),
+      delete: (...args) => memory.delete(...args),
+      list: (...args) => memory.list(...args),
+      purgeExpired: (...args) => memory.purgeExpired(...args),
+      close: () => memory.close(),
+    };
+    const idem = telemetry.createIdempotency({ store: networked });
+    await idem.run("networked-1", () => 1);
+    const spans = sdk.spans.getFinishedSpans();
+    const claim = spans.find((span) => span.name === "oncely.store claim")!;
+    expect(claim.kind).toBe(SpanKind.CLIENT);
+    expect(claim.attributes["oncely.store.name"]).toBe("networked");
+    const driver = spans.find((span) => span.name === "driver EVALSHA")!;
+    expect(parentOf(driver)).toBe(claim.spanContext().spanId);
+    const run = spans.find((span) => span.name === "oncely run run")!;
+    expect(parentOf(claim)).toBe(run.spanContext().spanId);
   });
 
   it("refuses the options the engine refuses, with the engine's message", () => {
