@@ -105,6 +105,20 @@ for (const mode of modes) {
   }
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const summary = modes.map((mode) => {
+  const [oncely, sdk, otel] = configurations.map((c) => ({
+    rps: median(results[mode][c].map((m) => m.rps)),
+    cpu: median(results[mode][c].map((m) => m.cpu)),
+  })) as [Measurement, Measurement, Measurement];
+  const cell = (m: Measurement) => `${m.rps.toFixed(0)} req/s, ${m.cpu.toFixed(0)} µs`;
+  return `| ${mode} | ${cell(oncely)} | ${cell(sdk)} (${ratio(sdk.rps, oncely.rps)} / ${ratio(sdk.cpu, oncely.cpu)}) | ${cell(otel)} | ${ratio(otel.rps, oncely.rps)} / ${ratio(otel.cpu, oncely.cpu)} | ${ratio(otel.rps, sdk.rps)} / ${ratio(otel.cpu, sdk.cpu)} |`;
+});
+
 const section = `<!-- otel -->
 ## OpenTelemetry (\`oncely/otel\`)
 
@@ -116,6 +130,14 @@ instrumented. "oncely/otel": the same, and the engine made with \`createTelemetr
 per new key (request, claim, complete) or 2 per replay, to a no-op exporter through a \`BatchSpanProcessor\`; metrics to
 a no-op exporter every 60 s. Each cell: requests per second (average) and the server's CPU time per request (less
 sensitive than throughput to the other work on a shared machine); ratios as throughput / CPU per request.
+
+Medians of the runs:
+
+| mode | oncely | SDK on (vs oncely) | oncely/otel | oncely/otel vs oncely | oncely/otel vs SDK on |
+| --- | --- | --- | --- | --- | --- |
+${summary.join("\n")}
+
+Every run:
 
 | mode | run | oncely | SDK on | oncely/otel | oncely/otel vs oncely | oncely/otel vs SDK on |
 | --- | --- | --- | --- | --- | --- | --- |

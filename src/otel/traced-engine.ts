@@ -1,8 +1,19 @@
-import { type Attributes, type Context, context, type Tracer, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  type Context,
+  context,
+  createContextKey,
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 import type { Idempotency, RouteGuard } from "../core/engine.js";
 import type { Decision, GuardInput } from "../core/guard.js";
+import { errorType } from "./error-type.js";
 import type { Instruments, TallySlot } from "./instruments.js";
 import {
+  ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
   ATTR_ONCELY_ROUTE,
@@ -24,10 +35,28 @@ export interface TracedEngineSettings {
 
 /** A request being traced, and how to end it once: the span, and the in-flight count. */
 interface Tracing {
-  request: TracedRequest;
-  context: Context;
-  /** Ends the span (when a decision was recorded on it) and counts the request out. Idempotent. */
+  /** The context oncely's work runs in: the request's span, and the request for events to find. */
+  context: Context | undefined;
+  /** Ends the span (when a decision was recorded on it) and counts the request out. Only the first call counts. */
   end(status?: number): void;
+  /**
+   * Ends the span after the engine threw. A throw that carries a decision (`idem.run` throws its refusals, and the
+   * work's own error after releasing) ends it as `end` does; any other (a `scope` or `fingerprint` function that threw)
+   * is recorded on it as a failure.
+   */
+  fail(error: unknown): void;
+}
+
+const PROBE = createContextKey("oncely context probe");
+const probe = ROOT_CONTEXT.setValue(PROBE, true);
+const probeIsActive = () => context.active() === probe;
+
+/**
+ * Whether a context manager carries context through calls. Without one (a bare `BasicTracerProvider`), `context.with`
+ * only calls its function: events could not find the request's span, so they make spans of their own instead.
+ */
+function carriesContext(): boolean {
+  return context.with(probe, probeIsActive);
 }
 
 /**
@@ -43,23 +72,34 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
 
   function startTracing(name: string, spanAttributes: Attributes, active: TallySlot): Tracing {
     active.count++;
+    let ended = false;
+    const counted = () => {
+      if (ended) return false;
+      ended = true;
+      active.count--;
+      return true;
+    };
+    if (!carriesContext()) return { context: undefined, end: counted, fail: counted };
     const parent = context.active();
     const span = tracer.startSpan(name, { attributes: spanAttributes }, parent);
     const request: TracedRequest = { span, decided: false };
-    let ended = false;
     return {
-      request,
       context: trace.setSpan(parent, span).setValue(TRACED_REQUEST, request),
       end(status) {
-        if (ended) return;
-        ended = true;
-        active.count--;
-        // No decision on it: a pass, or a process without a context manager, where the events made spans of their
-        // own. A span never ended is never exported.
-        if (!request.decided) return;
+        // No decision recorded: the engine passed the request through. A span never ended is never exported.
+        if (!counted() || !request.decided) return;
         // The event's status wins; events without one (a store failure before the claim) get the answer's.
         if (status !== undefined && request.status === undefined && span.isRecording()) {
           span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+        }
+        span.end();
+      },
+      fail(error) {
+        if (!counted()) return;
+        if (!request.decided && span.isRecording()) {
+          span.recordException(error instanceof Error ? error : String(error));
+          span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
         }
         span.end();
       },
@@ -107,7 +147,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
                     return replacement;
                   },
                   (error: unknown) => {
-                    tracing.end();
+                    tracing.fail(error);
                     throw error;
                   },
                 ),
@@ -115,7 +155,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
             };
           },
           (error: unknown) => {
-            tracing.end();
+            tracing.fail(error);
             throw error;
           },
         );
@@ -131,7 +171,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
       return idem.options;
     },
     route: (routeOptions) => tracedGuard(idem.route(routeOptions)),
-    async run(key, work, runOptions) {
+    run(key, work, runOptions) {
       const name = runOptions?.name ?? "run";
       let attributes = runAttributes.get(name);
       if (!attributes) {
@@ -146,11 +186,16 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
       }
       const tracing = startTracing(runSpanName(name), attributes.span, attributes.active);
       // The work runs inside the span's context too: its own spans become children of the run's.
-      try {
-        return await runIn(tracing, () => idem.run(key, work, runOptions));
-      } finally {
-        tracing.end();
-      }
+      return runIn(tracing, () => idem.run(key, work, runOptions)).then(
+        (result) => {
+          tracing.end();
+          return result;
+        },
+        (error: unknown) => {
+          tracing.fail(error);
+          throw error;
+        },
+      );
     },
     close: () => idem.close(),
   };
@@ -158,7 +203,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
 
 function runIn<T>(tracing: Tracing, call: () => Promise<T>): Promise<T> {
   try {
-    return context.with(tracing.context, call);
+    return tracing.context ? context.with(tracing.context, call) : call();
   } catch (error) {
     return Promise.reject(error);
   }

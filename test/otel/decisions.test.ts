@@ -489,6 +489,54 @@ describe("oncely/otel: requests in flight, pass-through, runs and stores", () =>
     expect(parentOf(claim)).toBe(run.spanContext().spanId);
   });
 
+  it("a scope function that throws fails the request's span; so does a run with an empty key", async () => {
+    const idem = telemetry.createIdempotency({
+      store: new MemoryStore(),
+      scope: () => {
+        throw new RangeError("no account on this request");
+      },
+    });
+    const handler = withIdempotency(idem, (_req, res) => void res.end("never"));
+    const server = await listen(
+      createServer((req, res) =>
+        handler(req, res).catch(() => {
+          res.statusCode = 500;
+          res.end();
+        }),
+      ),
+    );
+    try {
+      const response = await fetch(`${server.url}/charges`, { method: "POST", headers: { "idempotency-key": "k" } });
+      expect(response.status).toBe(500);
+      await until(() => sdk.spans.getFinishedSpans().some((span) => span.name === "oncely POST"));
+      const [failed] = sdk.spans.getFinishedSpans().filter((span) => span.name === "oncely POST");
+      expect(failed!.attributes["error.type"]).toBe("RangeError");
+      expect(failed!.attributes["oncely.decision"]).toBeUndefined();
+      expect(failed!.status).toEqual({ code: SpanStatusCode.ERROR, message: "no account on this request" });
+      expect(failed!.events.map((event) => event.name)).toEqual(["exception"]);
+    } finally {
+      await server.close();
+    }
+    await expect(idem.run("", () => 1, { name: "empty-key" })).rejects.toMatchObject({ code: "invalid_key" });
+    const [run] = sdk.spans.getFinishedSpans().filter((span) => span.name === "oncely run empty-key");
+    expect(run!.attributes["error.type"]).toBe("invalid_key");
+    const active = await sdk.sums("oncely.requests.active");
+    expect(active.find((point) => point.attributes["oncely.route"] === "empty-key")?.value).toBe(0);
+  });
+
+  it("a refused run keeps its decision: a conflict is not a failure", async () => {
+    let release!: () => void;
+    const running = app.idem.run("busy", () => new Promise<void>((resolve) => (release = resolve)), { name: "busy" });
+    await until(() => release !== undefined);
+    await expect(app.idem.run("busy", () => undefined, { name: "busy" })).rejects.toMatchObject({ code: "in_flight" });
+    release();
+    await running;
+    const runs = sdk.spans.getFinishedSpans().filter((span) => span.name === "oncely run busy");
+    expect(runs.map((span) => span.attributes["oncely.decision"])).toEqual(["conflict", "executed"]);
+    expect(runs.map((span) => span.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.UNSET]);
+    expect(runs[0]!.events).toEqual([]);
+  });
+
   it("refuses the options the engine refuses, with the engine's message", () => {
     expect(() => telemetry.createIdempotency({} as never)).toThrow("Expected `store` to be an oncely store");
     expect(() => telemetry.createIdempotency({ store: app.store, onEvent: "log" as never })).toThrow(
