@@ -1,7 +1,7 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import autocannon from "autocannon";
 
@@ -150,5 +150,9 @@ disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoD
 | --- | --- | --- |
 ${storeRows.join("\n")}
 `;
-writeFileSync(new URL("./RESULTS.md", import.meta.url), report);
+// Sections other benchmarks write between their own markers (bench/otel.ts: `<!-- otel -->`) are kept.
+const results = new URL("./RESULTS.md", import.meta.url);
+const previous = existsSync(results) ? readFileSync(results, "utf8") : "";
+const kept = previous.match(/<!-- (\w+) -->[\s\S]*?<!-- \/\1 -->/g) ?? [];
+writeFileSync(results, [report, ...kept].join("\n") + (kept.length ? "\n" : ""));
 console.log("\nwritten to bench/RESULTS.md");
