@@ -10,7 +10,7 @@ import express from "express";
 import { idempotency } from "../dist/http/express.js";
 import { createIdempotency, MemoryStore } from "../dist/index.js";
 
-const [configuration, port] = process.argv.slice(2);
+const [configuration] = process.argv.slice(2);
 
 async function registerSdk() {
   const { context, metrics, ROOT_CONTEXT, SpanKind, trace } = await import("@opentelemetry/api");
@@ -72,8 +72,9 @@ const app = express();
 app.post("/charges", express.json(), idempotency(idem, { route: "POST /charges" }), (req, res) => {
   res.status(201).json({ id: `ch_${++n}`, amount: req.body?.amount ?? 0, currency: "eur" });
 });
-const server = createServer(sdk ? sdk.withServerSpans(app) : app).listen(Number(port), "127.0.0.1");
-server.on("listening", () => process.send?.({ ready: true }));
+// An ephemeral port, told to the parent: a port picked at random can be taken by another process on a shared machine.
+const server = createServer(sdk ? sdk.withServerSpans(app) : app).listen(0, "127.0.0.1");
+server.on("listening", () => process.send?.({ port: server.address().port }));
 process.on("message", async (message) => {
   if (message !== "stats") return;
   const spans = sdk ? await sdk.exported() : 0;

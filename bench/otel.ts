@@ -1,7 +1,8 @@
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import autocannon from "autocannon";
 
 /**
@@ -28,9 +29,11 @@ interface Measurement {
 }
 
 async function measure(configuration: Configuration, mode: Mode): Promise<Measurement> {
-  const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const child = fork(new URL("./otel-server.mjs", import.meta.url).pathname, [configuration, String(port)]);
-  await once(child, "message");
+  const child = fork(new URL("./otel-server.mjs", import.meta.url).pathname, [configuration]);
+  const [{ port }] = (await Promise.race([
+    once(child, "message"),
+    once(child, "exit").then(() => Promise.reject(new Error(`the ${configuration} server exited before listening`))),
+  ])) as [{ port: number }];
   const url = `http://127.0.0.1:${port}/charges`;
   const headers = { "content-type": "application/json" };
   const replayKey = randomUUID();
@@ -89,6 +92,34 @@ for (let run = 1; run <= runs; run++) {
   }
 }
 
+/** oncely's own work per request without HTTP (bench/otel-inprocess.mjs), µs: best of that process's samples. */
+async function inProcess(configuration: Configuration): Promise<Record<"newKeys" | "replays", number>> {
+  const script = new URL("./otel-inprocess.mjs", import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)(process.execPath, [script, configuration]);
+  return JSON.parse(stdout);
+}
+
+const inProcessResults: Record<Configuration, Record<"newKeys" | "replays", number>[]> = {
+  oncely: [],
+  sdk: [],
+  "oncely-otel": [],
+};
+for (let run = 1; run <= runs; run++) {
+  for (const configuration of configurations) {
+    const measured = await inProcess(configuration);
+    inProcessResults[configuration].push(measured);
+    console.log(
+      `run ${run}, without HTTP, ${configuration}: ${measured.newKeys.toFixed(1)} µs per new key, ${measured.replays.toFixed(1)} µs per replay`,
+    );
+  }
+}
+const fastest = (configuration: Configuration, mode: "newKeys" | "replays") =>
+  Math.min(...inProcessResults[configuration].map((measured) => measured[mode]));
+const inProcessRows = (["newKeys", "replays"] as const).map((mode) => {
+  const [oncely, sdk, otel] = configurations.map((c) => fastest(c, mode)) as [number, number, number];
+  return `| ${mode === "newKeys" ? "new keys" : "replays"} | ${oncely.toFixed(1)} | ${sdk.toFixed(1)} | ${otel.toFixed(1)} | ${(otel - sdk).toFixed(1)} |`;
+});
+
 const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}x`;
 const rows: string[] = [];
 for (const mode of modes) {
@@ -142,6 +173,14 @@ Every run:
 | mode | run | oncely | SDK on | oncely/otel | oncely/otel vs oncely | oncely/otel vs SDK on |
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
+
+Without HTTP, oncely's own work per request (\`guard.begin\` then \`finish\`, as an adapter calls them, inside a
+SERVER span where the SDK is on), in µs of wall time, the best of 9 samples of 10,000 requests in each of ${runs}
+processes per configuration: contention only ever slows a sample down, so the best is the least disturbed.
+
+| mode | oncely | SDK on | oncely/otel | added by oncely/otel |
+| --- | --- | --- | --- | --- |
+${inProcessRows.join("\n")}
 <!-- /otel -->`;
 
 const file = new URL("./RESULTS.md", import.meta.url);
