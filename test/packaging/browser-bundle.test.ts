@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { fileURLToPath } from "node:url";
+import { build, type Plugin } from "esbuild";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const manifest = JSON.parse(readFileSync(new URL("package.json", new URL(root, "file:")), "utf8")) as {
+  exports: Record<string, string | { default: string }>;
+};
+const builtins = new Set(builtinModules);
+
+/**
+ * Resolves `oncely/...` the way a user's bundler does (through package.json `exports`), but to the source file the
+ * export is built from, so the test needs no fresh `dist` and cannot race a concurrent build.
+ */
+const oncelyFromSource: Plugin = {
+  name: "oncely-from-source",
+  setup(build) {
+    build.onResolve({ filter: /^oncely(\/.*)?$/ }, ({ path }) => {
+      const target = manifest.exports[`.${path.slice("oncely".length)}`];
+      if (target === undefined || typeof target === "string") return { errors: [{ text: `no export for ${path}` }] };
+      return { path: `${root}${target.default.replace(/^\.\/dist\//, "src/").replace(/\.js$/, ".ts")}` };
+    });
+  },
+};
+
+/** A browser bundler has no Node built-ins: record each import of one (and who imports it) instead of failing. */
+function recordBuiltins(found: string[]): Plugin {
+  return {
+    name: "record-node-builtins",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, ({ path, importer }) => {
+        if (!path.startsWith("node:") && !builtins.has(path.split("/")[0]!)) return undefined;
+        found.push(`${importer.startsWith(root) ? importer.slice(root.length) : importer} -> ${path}`);
+        return { path, external: true };
+      });
+    },
+  };
+}
+
+/** Bundles `code` as a browser or edge app would (platform "browser", minified so comments cannot match). */
+async function bundleForBrowser(code: string) {
+  const found: string[] = [];
+  const result = await build({
+    stdin: { contents: code, resolveDir: root, loader: "ts" },
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    write: false,
+    logLevel: "silent",
+    external: ["axios", "ky"],
+    plugins: [oncelyFromSource, recordBuiltins(found)],
+  });
+  const text = result.outputFiles[0]!.text;
+  // Node globals a browser lacks: a bundler does not complain about them, the page fails when it reaches them.
+  const globals = ["Buffer", "process", "require", "__dirname"].filter((name) =>
+    new RegExp(`\\b${name}\\b`).test(text),
+  );
+  return { builtins: found.sort(), globals };
+}
+
+describe("browser and edge bundles", () => {
+  for (const subpath of ["oncely/client", "oncely/client/axios", "oncely/client/ky", "oncely/fetch"]) {
+    it(`${subpath} bundles for the browser without any Node built-in or Node global`, async () => {
+      const bundle = await bundleForBrowser(`export * from "${subpath}";`);
+      expect(bundle).toEqual({ builtins: [], globals: [] });
+    });
+  }
+
+  // oncely/fetch itself only imports types from the engine, but every app that uses it also imports `oncely` for
+  // createIdempotency and a store. These are the engine's imports that still keep such an app off browsers and edge
+  // runtimes without Node compatibility (issue 9); the list must shrink to [] as the engine moves to Web APIs
+  // (crypto.subtle, TextEncoder/TextDecoder, DecompressionStream).
+  const KNOWN_ENGINE_BLOCKERS = {
+    builtins: [
+      "src/core/encoding.ts -> node:zlib",
+      "src/core/encryption.ts -> node:crypto",
+      "src/core/hash.ts -> node:crypto",
+    ],
+    globals: ["Buffer"],
+  };
+
+  it("an edge app (oncely + oncely/fetch + MemoryStore) imports only the known engine blockers", async () => {
+    const bundle = await bundleForBrowser(`
+      import { createIdempotency, MemoryStore } from "oncely";
+      import { withIdempotency } from "oncely/fetch";
+      const idem = createIdempotency({ store: new MemoryStore() });
+      export default withIdempotency(idem, async () => new Response("ok"));`);
+    expect(bundle).toEqual(KNOWN_ENGINE_BLOCKERS);
+  });
+
+  it("the check can fail: a Node built-in and a Node global are both caught", async () => {
+    const bundle = await bundleForBrowser(`
+      import { createHash } from "node:crypto";
+      export const digest = () => createHash("sha256").update(Buffer.from("x")).digest("hex");`);
+    expect(bundle).toEqual({ builtins: ["<stdin> -> node:crypto"], globals: ["Buffer"] });
+  });
+});
