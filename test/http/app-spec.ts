@@ -29,3 +29,22 @@ export type StartServer = (
   idem: import("../../src/index.js").Idempotency,
   routes: RouteSpec[],
 ) => Promise<RunningServer>;
+
+/**
+ * What an integration can offer the code behind it. The semantics suite skips only the cases that need what an
+ * integration cannot offer, and says so in the test name; every other case runs unchanged.
+ */
+export interface HttpCapabilities {
+  /**
+   * The handler receives the idempotency context (`skipStore()`, `recovered`). False for `oncely proxy`: the handler
+   * is an upstream server in another process, which never sees the engine.
+   * @default true
+   */
+  handlerContext?: boolean;
+  /**
+   * Routes may be `transactional`. False for `oncely proxy`: the upstream's own writes cannot join the store's
+   * transaction, so the proxy refuses the option rather than pretend the outcome is atomic.
+   * @default true
+   */
+  transactional?: boolean;
+}

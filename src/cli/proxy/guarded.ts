@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { Decision } from "../../core/guard.js";
+import { sendNodeResponse } from "../../http/node-response.js";
+import { bufferStream } from "../../http/stream-body.js";
+import { ShuttingDownError, upstreamFailure } from "./errors.js";
+import { clientResponseHeaders, type HeaderRecord, headerPairs } from "./headers.js";
+import { sendProblem } from "./respond.js";
+import type { Upstream } from "./upstream.js";
+
+type Execute = Extract<Decision, { action: "execute" }>;
+
+export interface GuardedRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  headers: HeaderRecord;
+  decision: Execute;
+  /** Aborted by a shutdown that stopped waiting for this request. */
+  signal: AbortSignal;
+}
+
+/** What became of a guarded request, for the proxy's log. */
+export type GuardedOutcome =
+  | { kind: "answered" }
+  | { kind: "upstream-failed"; status: number; reason: string }
+  | { kind: "shut-down" };
+
+/**
+ * Runs a claimed request against the upstream, as an adapter runs a handler: the response is buffered (up to the
+ * route's `maxResponseBytes`) and handed to the engine to store before a byte reaches the client; a larger one is
+ * recorded as not kept and streamed on. When the upstream cannot be reached, times out or drops the connection before
+ * a whole response, the claim is released (a retry runs again) and the client gets a 502 or 504 problem.
+ *
+ * A client that goes away does not abort the upstream request: it has begun the operation, and its outcome is stored
+ * so that the client's retry is answered with it.
+ */
+export async function forwardGuarded(upstream: Upstream, request: GuardedRequest): Promise<GuardedOutcome> {
+  const { req, res, decision } = request;
+  let status: number;
+  let headers: HeaderRecord;
+  let buffered: Awaited<ReturnType<typeof bufferStream>>;
+  try {
+    const response = await upstream.request({
+      method: decision.request.method,
+      url: req.url ?? "/",
+      headers: request.headers,
+      body: decision.request.body ?? null,
+      signal: request.signal,
+    });
+    status = response.status;
+    headers = clientResponseHeaders(response.headers);
+    buffered = await bufferStream(response.body, decision.maxResponseBytes);
+  } catch (error) {
+    await decision.abandon(error);
+    if (request.signal.aborted) {
+      sendProblem(res, shuttingDown(), request.path);
+      return { kind: "shut-down" };
+    }
+    const failure = upstreamFailure(error, upstream.url, upstream.timeout);
+    sendProblem(res, failure, request.path);
+    return { kind: "upstream-failed", status: failure.status, reason: failure.message };
+  }
+
+  const replacement = await decision.finish({ status, headers: headerPairs(headers), body: buffered.body });
+  if (replacement) {
+    buffered.replacement.destroy();
+    sendNodeResponse(res, replacement);
+    return { kind: "answered" };
+  }
+  if (buffered.body) {
+    headers["content-length"] = String(buffered.body.byteLength);
+    res.writeHead(status, headers);
+    res.end(buffered.body);
+    return { kind: "answered" };
+  }
+  // Too large to keep: recorded as completed and not kept; the rest streams through as it arrives.
+  res.writeHead(status, headers);
+  try {
+    await pipeline(buffered.replacement, res);
+  } catch {
+    res.destroy();
+  }
+  return { kind: "answered" };
+}
+
+/** The answer to a request a shutdown stopped waiting for: its claim was released, so a retry runs it again. */
+export function shuttingDown(): ShuttingDownError {
+  return new ShuttingDownError("The proxy is shutting down; retry the request", { retryAfter: 1 });
+}

@@ -1,0 +1,40 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { clientResponseHeaders, type HeaderRecord } from "./headers.js";
+import { hasBody } from "./request-body.js";
+import type { Upstream } from "./upstream.js";
+
+export interface PassThroughRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  headers: HeaderRecord;
+  /** The body, when the proxy already read it (a guarded route that let the request through after reading). */
+  body: Uint8Array | undefined;
+  signal: AbortSignal;
+}
+
+/**
+ * Forwards a request oncely does not guard, streaming both bodies: nothing is buffered, and a client that goes away
+ * aborts the upstream request. Rejects when the upstream fails; the caller answers (or drops the connection when the
+ * response had begun).
+ */
+export async function passThrough(upstream: Upstream, request: PassThroughRequest, abort: () => void): Promise<void> {
+  const { req, res } = request;
+  const clientGone = () => {
+    if (!res.writableFinished) abort();
+  };
+  res.once("close", clientGone);
+  try {
+    const response = await upstream.request({
+      method: req.method ?? "GET",
+      url: req.url ?? "/",
+      headers: request.headers,
+      body: request.body ?? (hasBody(req) ? req : null),
+      signal: request.signal,
+    });
+    res.writeHead(response.status, clientResponseHeaders(response.headers));
+    await pipeline(response.body, res);
+  } finally {
+    res.off("close", clientGone);
+  }
+}
