@@ -3,10 +3,16 @@ import { replayableBody } from "./body.js";
 import { isOncelyClientError } from "./errors.js";
 import { recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
-import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
+import {
+  type CallOptions,
+  checkBodyLimit,
+  type RetryOptions,
+  resolveRetryOptions,
+  withCallOverrides,
+} from "./options.js";
 import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
 import { isJsonContentType, problemDetails } from "./problem.js";
-import { RetryCall } from "./retry-call.js";
+import { type RetryCall, RUNNING, retryCall } from "./retry-call.js";
 import { sleep } from "./signals.js";
 
 export { type IdempotencyInfo, idempotencyInfo } from "./info.js";
@@ -75,10 +81,7 @@ const TIMEOUT_CODES = new Set(["ECONNABORTED", "ETIMEDOUT"]);
  */
 export function withIdempotency<T extends AxiosInstance>(instance: T, options: AxiosIdempotencyOptions = {}): T {
   const settings = resolveRetryOptions(options);
-  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
-    throw new TypeError(`Expected \`maxBodyBytes\` to be a non-negative integer, got ${String(maxBodyBytes)}`);
-  }
+  const maxBodyBytes = checkBodyLimit(options.maxBodyBytes);
   const resolveKey = createKeyResolver(settings);
 
   instance.interceptors.request.use(async function attachIdempotencyKey(config) {
@@ -95,7 +98,7 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
       config.data = await replayableBody(config.data, config.headers, maxBodyBytes);
       const callSettings = withCallOverrides(settings, config.idempotency);
       const timeout = config.timeout ? config.timeout : callSettings.timeout;
-      state = new AxiosCall(new RetryCall(callSettings, method, key, intent), timeout);
+      state = new AxiosCall(retryCall(callSettings, method, key, intent), timeout);
       (config as unknown as Record<string, unknown>)[STATE] = state;
     }
     const { deadline } = state.call.beginAttempt();
@@ -124,7 +127,7 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
       let outcome: AttemptOutcome;
       if (error.response) outcome = { kind: "response", response: responseFacts(error.response) };
       else if (error.code && TIMEOUT_CODES.has(error.code)) {
-        if (state.deadlineBound) throw state.call.deadlineError(error, undefined, "an attempt was still running");
+        if (state.deadlineBound) throw state.call.deadlineError(error, undefined, RUNNING);
         outcome = { kind: "timeout", error };
       } else if (error.code && NETWORK_CODES.has(error.code)) outcome = { kind: "network", error };
       else throw error;

@@ -18,8 +18,8 @@ export interface ClientErrorContext {
  */
 export class OncelyClientError extends Error {
   readonly code: string = "oncely_client_error";
-  readonly idempotencyKey?: string;
-  readonly attempts: number;
+  declare readonly idempotencyKey?: string;
+  declare readonly attempts: number;
 
   constructor(message: string, context: ClientErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
@@ -59,9 +59,9 @@ export class IdempotencyRequestError extends OncelyClientError {
   override readonly name = "IdempotencyRequestError";
   override readonly code = "idempotency_rejected";
   /** The HTTP status, 400 or 422. */
-  readonly status: number;
+  declare readonly status: number;
   /** The problem's type, title, detail and code. */
-  readonly problem: ProblemDetails;
+  declare readonly problem: ProblemDetails;
 
   constructor(status: number, problem: ProblemDetails, context: ClientErrorContext) {
     const why = problem.detail ?? problem.title ?? problem.type ?? "no detail given";
@@ -79,9 +79,9 @@ export class RetryDeadlineError extends OncelyClientError {
   override readonly name = "RetryDeadlineError";
   override readonly code = "retry_deadline_exceeded";
   /** The deadline, in milliseconds from the start of the call. */
-  readonly deadline: number;
+  declare readonly deadline: number;
   /** The status of the last response, when the last attempt got one (a 503 asking to wait too long, say). */
-  readonly lastStatus?: number;
+  declare readonly lastStatus?: number;
 
   constructor(deadline: number, context: ClientErrorContext & { lastStatus?: number; reason?: string }) {
     super(
@@ -110,7 +110,7 @@ export class AttemptTimeoutError extends OncelyClientError {
   override readonly name = "AttemptTimeoutError";
   override readonly code = "attempt_timeout";
   /** The per-attempt timeout, in milliseconds. */
-  readonly timeout: number;
+  declare readonly timeout: number;
 
   constructor(timeout: number, context: ClientErrorContext = {}) {
     super(`The attempt got no response within ${timeout} ms`, context);
@@ -125,7 +125,7 @@ export class AttemptTimeoutError extends OncelyClientError {
 export class BodyNotReplayableError extends OncelyClientError {
   override readonly name = "BodyNotReplayableError";
   override readonly code = "body_not_replayable";
-  readonly limit: number;
+  declare readonly limit: number;
 
   constructor(limit: number, context: ClientErrorContext = {}) {
     super(

@@ -1,13 +1,19 @@
 import { replayableBody } from "./body.js";
-import { AttemptTimeoutError, RetryDeadlineError } from "./errors.js";
+import { RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
-import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
-import type { AttemptOutcome, ResponseFacts } from "./policy.js";
-import { wantsProblemBody } from "./policy.js";
-import { isJsonContentType, problemDetails } from "./problem.js";
-import { RetryCall } from "./retry-call.js";
-import { AttemptSignal, sleep } from "./signals.js";
+import {
+  type CallOptions,
+  checkBodyLimit,
+  checkFetch,
+  type RetryOptions,
+  resolveRetryOptions,
+  withCallOverrides,
+} from "./options.js";
+import type { AttemptOutcome } from "./policy.js";
+import { fetchResponseFacts } from "./problem.js";
+import { retryCall, type Step } from "./retry-call.js";
+import { sleep } from "./signals.js";
 
 /** A fetch implementation: the platform's, or one you inject (a mock, a fetch with a proxy agent). */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -53,56 +59,49 @@ export type IdempotentFetch = (input: RequestInfo | URL, init?: IdempotentReques
  */
 export function createClient(options: ClientOptions = {}): IdempotentFetch {
   const settings = resolveRetryOptions(options);
-  if (options.fetch !== undefined && typeof options.fetch !== "function") {
-    throw new TypeError("Expected `fetch` to be a function with fetch's signature");
-  }
-  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
-    throw new TypeError(`Expected \`maxBodyBytes\` to be a non-negative integer, got ${String(maxBodyBytes)}`);
-  }
-  const send: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const send = checkFetch(options.fetch);
+  const maxBodyBytes = checkBodyLimit(options.maxBodyBytes);
   const resolveKey = createKeyResolver(settings);
 
   return async function idempotentFetch(input, init = {}) {
     const { idempotencyKey, intent, retries, deadline, timeout, ...fetchInit } = init;
     const callSettings = withCallOverrides(settings, { retries, deadline, timeout });
     const request = await prepareRequest(input, fetchInit, maxBodyBytes);
-    const { key, intent: kept } = await resolveKey({
-      method: request.method.toUpperCase(),
-      headerKey: request.headers.get(settings.header),
+    const { headers, signal } = request;
+    const method = request.method.toUpperCase();
+    const resolved = await resolveKey({
+      method,
+      headerKey: headers.get(settings.header),
       call: { idempotencyKey, intent },
     });
-    if (key !== undefined) request.headers.set(settings.header, key);
-    const call = new RetryCall(callSettings, request.method.toUpperCase(), key, kept);
+    const { key } = resolved;
+    if (key !== undefined) headers.set(settings.header, key);
+    const call = retryCall(callSettings, method, key, resolved.intent);
 
     for (;;) {
-      const budget = call.beginAttempt();
-      const attempt = new AttemptSignal(request.signal, budget.timeout, budget.deadline, {
-        timeout: () => new AttemptTimeoutError(budget.timeout, { idempotencyKey: key, attempts: call.attempts }),
-        deadline: () => call.deadlineError(undefined, undefined, "an attempt was still running"),
-      });
+      call.beginAttempt();
+      const attempt = call.attemptSignal(signal);
       let response: Response | undefined;
       let outcome: AttemptOutcome;
+      let step: Step;
       try {
-        response = await send(request.url, { ...request.init, headers: request.headers, signal: attempt.signal });
-        outcome = { kind: "response", response: await responseFacts(response) };
-      } catch (error) {
-        attempt.settle(false);
-        if (response) cancel(response);
-        response = undefined;
-        if (attempt.cause === "caller") throw request.signal?.reason ?? error;
-        if (attempt.cause === "deadline") {
-          const reason: unknown = attempt.signal.reason;
-          throw reason instanceof RetryDeadlineError ? reason : call.deadlineError(error);
+        try {
+          response = await send(request.url, { ...request.init, headers, signal: attempt.signal });
+          outcome = { kind: "response", response: await fetchResponseFacts(response) };
+        } catch (error) {
+          attempt.settle(false);
+          const { cause } = attempt;
+          if (cause === "caller") throw signal?.reason ?? error;
+          if (cause === "deadline") {
+            const reason: unknown = attempt.signal.reason;
+            throw reason instanceof RetryDeadlineError ? reason : call.deadlineError(error);
+          }
+          // fetch reports every network failure, and nothing else once the request is valid, as a TypeError.
+          if (cause !== "timeout" && !(error instanceof TypeError)) throw error;
+          if (response) cancel(response);
+          response = undefined;
+          outcome = cause ? { kind: "timeout", error: attempt.signal.reason } : { kind: "network", error };
         }
-        if (attempt.cause === "timeout") outcome = { kind: "timeout", error: attempt.signal.reason };
-        // fetch reports every network failure, and nothing else once the request is valid, as a TypeError.
-        else if (error instanceof TypeError) outcome = { kind: "network", error };
-        else throw error;
-      }
-
-      let step: Awaited<ReturnType<typeof call.next>>;
-      try {
         step = await call.next(outcome, response);
       } catch (error) {
         attempt.settle(false);
@@ -119,7 +118,7 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
       if (response) cancel(response);
       if (step.action === "throw") throw step.error;
       if (step.action !== "retry") throw (outcome as { error: unknown }).error;
-      await sleep(step.delay, request.signal);
+      await sleep(step.delay, signal);
     }
   };
 }
@@ -184,15 +183,6 @@ async function prepareRequest(input: RequestInfo | URL, init: RequestInit, limit
     init: { ...rest, method, body: body ?? null },
     signal: init.signal ?? source?.signal ?? undefined,
   };
-}
-
-/** The response as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */
-async function responseFacts(response: Response): Promise<ResponseFacts> {
-  const header = (name: string) => response.headers.get(name);
-  if (!wantsProblemBody(response.status) || !isJsonContentType(header("content-type"))) {
-    return { status: response.status, header };
-  }
-  return { status: response.status, header, problem: problemDetails(await response.clone().text()) };
 }
 
 /** Frees a response the caller will never see (an unread body holds its connection). */

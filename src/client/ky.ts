@@ -2,11 +2,11 @@ import ky, { isForceRetryError, isHTTPError, isTimeoutError, type KyInstance, ty
 import { AttemptTimeoutError, isOncelyClientError, RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
-import { type CallOptions, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
-import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
-import { isJsonContentType, problemDetails } from "./problem.js";
-import { RetryCall } from "./retry-call.js";
-import { AttemptSignal, sleep } from "./signals.js";
+import { type CallOptions, checkFetch, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
+import type { AttemptOutcome } from "./policy.js";
+import { fetchResponseFacts } from "./problem.js";
+import { type RetryCall, retryCall } from "./retry-call.js";
+import { sleep } from "./signals.js";
 
 export { type IdempotencyInfo, idempotencyInfo } from "./info.js";
 
@@ -69,10 +69,7 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
     throw new TypeError("oncely/client/ky needs ky 1.14 or newer (ky.retry); install a newer ky");
   }
   const settings = resolveRetryOptions(options);
-  if (options.fetch !== undefined && typeof options.fetch !== "function") {
-    throw new TypeError("Expected `fetch` to be a function with fetch's signature");
-  }
-  const send = options.fetch ?? ((input: Request, init: RequestInit) => globalThis.fetch(input, init));
+  const send = checkFetch(options.fetch);
   const resolveKey = createKeyResolver(settings);
   // ky gives every call a fresh `context` object and hands the same one to all its hooks: the call's state hangs
   // off it. The Request of each attempt maps to the same state, for the fetch below.
@@ -84,11 +81,7 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
     const request = input instanceof Request ? input : new Request(input, init);
     const call = attempts.get(request);
     if (!call) return send(request, init ?? {});
-    const budget = call.budget();
-    const attempt = new AttemptSignal(request.signal, budget.timeout, budget.deadline, {
-      timeout: () => new AttemptTimeoutError(budget.timeout, { idempotencyKey: call.key, attempts: call.attempts }),
-      deadline: () => call.deadlineError(undefined, undefined, "an attempt was still running"),
-    });
+    const attempt = call.attemptSignal(request.signal);
     try {
       const response = await send(request, { ...init, signal: attempt.signal });
       attempt.settle(true);
@@ -129,7 +122,7 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
               call: own,
             });
             if (key !== undefined) request.headers.set(settings.header, key);
-            call = new RetryCall(withCallOverrides(settings, own), method, key, intent);
+            call = retryCall(withCallOverrides(settings, own), method, key, intent);
             calls.set(context, call);
           }
           call.beginAttempt();
@@ -140,7 +133,7 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
         async function judgeResponse(_request, normalized, response) {
           const call = calls.get(normalized.context);
           if (!call) return;
-          const outcome: AttemptOutcome = { kind: "response", response: await responseFacts(response) };
+          const outcome: AttemptOutcome = { kind: "response", response: await fetchResponseFacts(response) };
           const step = await call.next(outcome, response);
           if (step.action === "throw") throw step.error;
           if (step.action === "retry") return owner.retry({ delay: step.delay, code: FORCED });
@@ -173,13 +166,4 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
  */
 function isAttemptTimeout(error: unknown): boolean {
   return error instanceof AttemptTimeoutError || (isTimeoutError(error) && "request" in (error as object));
-}
-
-/** The response as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */
-async function responseFacts(response: Response): Promise<ResponseFacts> {
-  const header = (name: string) => response.headers.get(name);
-  if (!wantsProblemBody(response.status) || !isJsonContentType(header("content-type"))) {
-    return { status: response.status, header };
-  }
-  return { status: response.status, header, problem: problemDetails(await response.clone().text()) };
 }

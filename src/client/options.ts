@@ -101,76 +101,73 @@ export interface RetrySettings<R = Response> {
   methods: ReadonlySet<string>;
 }
 
+/** Throws the setup error for option `name`: "Expected `name` to be <what>". */
+export function expected(name: string, what: string): never {
+  throw new TypeError(`Expected \`${name}\` to be ${what}`);
+}
+
+const NONNEGATIVE = { allowZero: true };
+
 /**
  * Validates and defaults the shared options once, at setup: a typo fails when the client is created, naming the
  * option, not on the first request.
  */
 export function resolveRetryOptions<R>(options: RetryOptions<R> = {}): RetrySettings<R> {
-  if (typeof options !== "object" || options === null) throw new TypeError("Expected options to be an object");
-  const base = toMilliseconds(options.backoff?.base ?? 500, "backoff.base", { allowZero: true });
-  const cap = toMilliseconds(options.backoff?.cap ?? 10_000, "backoff.cap", { allowZero: true });
-  if (cap < base)
-    throw new TypeError(`Expected \`backoff.cap\` (${cap} ms) to be at least \`backoff.base\` (${base} ms)`);
-  const header = options.header ?? "Idempotency-Key";
-  if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
-    throw new TypeError(
-      `Expected \`header\` to be an HTTP header name such as "Idempotency-Key", got ${String(header)}`,
-    );
+  if (typeof options !== "object" || options === null) expected("options", "an object");
+  const base = toMilliseconds(options.backoff?.base ?? 500, "backoff.base", NONNEGATIVE);
+  const cap = toMilliseconds(options.backoff?.cap ?? 10_000, "backoff.cap", NONNEGATIVE);
+  if (cap < base) expected("backoff.cap", `at least \`backoff.base\` (${cap} < ${base} ms)`);
+  const { header = "Idempotency-Key", methods = ["POST", "PATCH"], keyStore = memoryKeyStore() } = options;
+  if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~\w-]+$/.test(header)) {
+    expected("header", `a header name such as "Idempotency-Key", got ${String(header)}`);
   }
-  const methods = options.methods ?? ["POST", "PATCH"];
-  if (!Array.isArray(methods) || methods.some((method) => typeof method !== "string" || method === "")) {
-    throw new TypeError('Expected `methods` to be an array of HTTP methods such as ["POST", "PATCH"]');
+  if (!Array.isArray(methods) || methods.some((method) => typeof method !== "string" || !method)) {
+    expected("methods", 'an array of HTTP methods such as ["POST", "PATCH"]');
   }
   for (const name of ["onRetry", "generateKey"] as const) {
-    if (options[name] !== undefined && typeof options[name] !== "function") {
-      throw new TypeError(`Expected \`${name}\` to be a function`);
-    }
+    if (options[name] !== undefined && typeof options[name] !== "function") expected(name, "a function");
   }
-  const keyStore = options.keyStore ?? memoryKeyStore();
-  if (
-    !["get", "set", "delete"].every(
-      (method) => typeof (keyStore as unknown as Record<string, unknown>)[method] === "function",
-    )
-  ) {
-    throw new TypeError(
-      "Expected `keyStore` to have get, set and delete methods (see memoryKeyStore, storageKeyStore)",
-    );
+  for (const method of ["get", "set", "delete"] as const) {
+    if (typeof keyStore[method] !== "function") expected("keyStore", "a KeyStore with get, set and delete");
   }
-  return {
-    retries: retriesOf(options.retries ?? 3),
-    backoff: { base, cap },
-    deadline: limitOf(options.deadline ?? 60_000, "deadline"),
-    timeout: limitOf(options.timeout ?? 10_000, "timeout"),
-    onRetry: options.onRetry,
-    keyStore,
-    generateKey: options.generateKey ?? randomKey,
-    header,
-    methods: new Set(methods.map((method) => method.toUpperCase())),
-  };
+  return withCallOverrides(
+    {
+      backoff: { base, cap },
+      onRetry: options.onRetry,
+      keyStore,
+      generateKey: options.generateKey ?? randomKey,
+      header,
+      methods: new Set(methods.map((method) => method.toUpperCase())),
+    } as unknown as RetrySettings<R>,
+    { retries: options.retries ?? 3, deadline: options.deadline ?? 60_000, timeout: options.timeout ?? 10_000 },
+  );
 }
 
 /** The client's settings with one call's overrides applied (validated the same way). */
-export function withCallOverrides<R>(settings: RetrySettings<R>, call: CallOptions | undefined): RetrySettings<R> {
-  if (!call || (call.retries === undefined && call.deadline === undefined && call.timeout === undefined)) {
-    return settings;
+export function withCallOverrides<R>(settings: RetrySettings<R>, call: CallOptions = {}): RetrySettings<R> {
+  const { retries = settings.retries, deadline = settings.deadline, timeout = settings.timeout } = call;
+  if (typeof retries !== "number" || !Number.isInteger(retries) || retries < 0) {
+    expected("retries", `a non-negative integer, got ${JSON.stringify(retries)}`);
   }
-  return {
-    ...settings,
-    retries: call.retries === undefined ? settings.retries : retriesOf(call.retries),
-    deadline: call.deadline === undefined ? settings.deadline : limitOf(call.deadline, "deadline"),
-    timeout: call.timeout === undefined ? settings.timeout : limitOf(call.timeout, "timeout"),
-  };
+  return { ...settings, retries, deadline: limitOf(deadline, "deadline"), timeout: limitOf(timeout, "timeout") };
 }
 
-function retriesOf(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`Expected \`retries\` to be a non-negative integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** The `fetch` option, checked; the platform's fetch (looked up on every call, so later polyfills count) without it. */
+export function checkFetch<F>(fetch: F | undefined): F {
+  if (fetch !== undefined && typeof fetch !== "function") expected("fetch", "a function with fetch's signature");
+  return fetch ?? (((input: RequestInfo, init: RequestInit) => globalThis.fetch(input, init)) as F);
+}
+
+/** The `maxBodyBytes` option, checked. @default 1 MiB, the server's default `maxRequestBytes` */
+export function checkBodyLimit(limit: unknown = 1_048_576): number {
+  if (!Number.isInteger(limit) || (limit as number) < 0)
+    expected("maxBodyBytes", `a non-negative integer, got ${limit}`);
+  return limit as number;
 }
 
 /** A duration, or `false`/`Infinity` for "no limit". */
 function limitOf(value: unknown, option: string): number {
-  if (value === false || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-  return toMilliseconds(value, option);
+  return value === false || value === Number.POSITIVE_INFINITY
+    ? Number.POSITIVE_INFINITY
+    : toMilliseconds(value, option);
 }

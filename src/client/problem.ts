@@ -1,4 +1,5 @@
 import type { ProblemDetails } from "./errors.js";
+import { type ResponseFacts, wantsProblemBody } from "./policy.js";
 
 /**
  * Reads the parts of an error body that say why: RFC 9457 problem+json (`type`, `title`, `detail`, `code`) or
@@ -9,29 +10,19 @@ import type { ProblemDetails } from "./errors.js";
  */
 export function problemDetails(body: unknown): ProblemDetails | undefined {
   let value = body;
-  if (typeof value === "string") {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return undefined;
-    }
+  try {
+    if (typeof value === "string") value = JSON.parse(value);
+  } catch {
+    return undefined;
   }
   if (!isRecord(value)) return undefined;
-  const stripe = value.error;
-  if (isRecord(stripe) && value.type === undefined) {
-    return {
-      type: text(stripe.type),
-      title: text(stripe.message),
-      detail: text(stripe.message),
-      code: text(stripe.code),
-      body: value,
-    };
-  }
+  const stripe = isRecord(value.error) && value.type === undefined ? value.error : undefined;
+  const source = stripe ?? value;
   return {
-    type: text(value.type),
-    title: text(value.title),
-    detail: text(value.detail),
-    code: text(value.code),
+    type: text(source.type),
+    title: text(stripe ? stripe.message : value.title),
+    detail: text(stripe ? stripe.message : value.detail),
+    code: text(source.code),
     body: value,
   };
 }
@@ -49,4 +40,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
+}
+
+/** A fetch `Response` as the policy needs it; the body of a 400/409/422 JSON answer is read from a clone. */
+export async function fetchResponseFacts(response: Response): Promise<ResponseFacts> {
+  const header = (name: string) => response.headers.get(name);
+  const { status } = response;
+  const wanted = wantsProblemBody(status) && isJsonContentType(header("content-type"));
+  return { status, header, problem: wanted ? problemDetails(await response.clone().text()) : undefined };
 }

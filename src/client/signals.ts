@@ -1,8 +1,8 @@
 // Portable signal plumbing: AbortSignal.any and AbortSignal.timeout are missing from React Native and from Safari
 // before 17.4, so the client links signals and runs its timers itself.
 
-/** The longest delay setTimeout honours; longer values fire at once. */
-const MAX_TIMER = 2_147_483_647;
+/** `setTimeout`, with `ms` clamped to what it honours (longer delays would fire at once). */
+const later = (run: () => void, ms: number) => setTimeout(run, Math.min(Math.max(0, ms), 2_147_483_647));
 
 /**
  * Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts. The timer is deliberately not
@@ -18,13 +18,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(
-      () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      },
-      Math.min(Math.max(0, ms), MAX_TIMER),
-    );
+    const timer = later(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -32,58 +29,58 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Why an attempt's signal fired. */
 export type AbortCause = "caller" | "timeout" | "deadline";
 
-/**
- * The signal of one attempt: aborts when the caller's signal does, when the attempt's own timeout passes, or when the
- * call's deadline does, and remembers which came first.
- */
-export class AttemptSignal {
+/** The signal of one attempt, and which of its causes fired first. */
+export interface AttemptSignal {
   readonly signal: AbortSignal;
-  cause: AbortCause | undefined;
-  readonly #controller = new AbortController();
-  readonly #timers: ReturnType<typeof setTimeout>[] = [];
-  readonly #parent: AbortSignal | undefined;
-  readonly #onParentAbort = () => this.#abort("caller", this.#parent?.reason);
-
-  /**
-   * @param timeout ms until the attempt times out (Infinity: never)
-   * @param deadline ms until the call's deadline (Infinity: never)
-   * @param reasons the abort reasons to use for a timeout and for the deadline
-   */
-  constructor(
-    parent: AbortSignal | undefined,
-    timeout: number,
-    deadline: number,
-    reasons: { timeout: () => unknown; deadline: () => unknown },
-  ) {
-    this.signal = this.#controller.signal;
-    this.#parent = parent;
-    if (parent?.aborted) {
-      this.#abort("caller", parent.reason);
-      return;
-    }
-    parent?.addEventListener("abort", this.#onParentAbort, { once: true });
-    // The earlier of the two decides; on a tie the deadline wins (it is armed first), since it ends the whole call.
-    if (Number.isFinite(deadline)) this.#arm(deadline, "deadline", reasons.deadline);
-    if (Number.isFinite(timeout) && timeout < deadline) this.#arm(timeout, "timeout", reasons.timeout);
-  }
-
+  readonly cause: AbortCause | undefined;
   /**
    * Stops the timers. With `followCaller`, the caller's signal keeps aborting this one (so aborting after the call
    * resolved still cancels reading the response body, as with plain fetch); otherwise the link is removed too.
    */
-  settle(followCaller: boolean): void {
-    for (const timer of this.#timers) clearTimeout(timer);
-    if (!followCaller) this.#parent?.removeEventListener("abort", this.#onParentAbort);
-  }
+  settle(followCaller: boolean): void;
+}
 
-  #arm(ms: number, cause: AbortCause, reason: () => unknown): void {
-    this.#timers.push(setTimeout(() => this.#abort(cause, reason()), Math.min(Math.max(0, ms), MAX_TIMER)));
+/**
+ * The signal of one attempt: aborts when the caller's signal does, when the attempt's own timeout passes, or when the
+ * call's deadline does, and remembers which came first.
+ *
+ * @param timeout ms until the attempt times out (Infinity: never)
+ * @param deadline ms until the call's deadline (Infinity: never)
+ * @param reasons the abort reasons to use for a timeout and for the deadline
+ */
+export function attemptSignal(
+  parent: AbortSignal | undefined,
+  timeout: number,
+  deadline: number,
+  reasons: { timeout: () => unknown; deadline: () => unknown },
+): AttemptSignal {
+  const controller = new AbortController();
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const abort = (cause: AbortCause, reason: unknown) => {
+    if (attempt.signal.aborted) return;
+    attempt.cause = cause;
+    attempt.settle(false);
+    controller.abort(reason);
+  };
+  const onParentAbort = () => abort("caller", parent?.reason);
+  const arm = (ms: number, cause: AbortCause, reason: () => unknown) => {
+    timers.push(later(() => abort(cause, reason()), ms));
+  };
+  const attempt: { -readonly [K in keyof AttemptSignal]: AttemptSignal[K] } = {
+    signal: controller.signal,
+    cause: undefined,
+    settle(followCaller) {
+      for (const timer of timers) clearTimeout(timer);
+      if (!followCaller) parent?.removeEventListener("abort", onParentAbort);
+    },
+  };
+  if (parent?.aborted) {
+    abort("caller", parent.reason);
+  } else {
+    parent?.addEventListener("abort", onParentAbort, { once: true });
+    // The earlier of the two decides; on a tie the deadline wins (it is armed first), since it ends the whole call.
+    if (Number.isFinite(deadline)) arm(deadline, "deadline", reasons.deadline);
+    if (Number.isFinite(timeout) && timeout < deadline) arm(timeout, "timeout", reasons.timeout);
   }
-
-  #abort(cause: AbortCause, reason: unknown): void {
-    if (this.signal.aborted) return;
-    this.cause = cause;
-    this.settle(false);
-    this.#controller.abort(reason);
-  }
+  return attempt;
 }
