@@ -65,7 +65,7 @@ export interface StorageKeyStoreOptions {
 export function storageKeyStore(storage?: StorageLike, options: StorageKeyStoreOptions = {}): KeyStore {
   const target = storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
   if (!target || typeof target.getItem !== "function" || typeof target.setItem !== "function") {
-    throw new TypeError("Expected `storage` to be a Storage such as localStorage or AsyncStorage (none found here)");
+    throw new TypeError("Expected `storage` to be a Storage such as localStorage or AsyncStorage");
   }
   const prefix = options.prefix ?? "oncely:key:";
   if (typeof prefix !== "string") throw new TypeError("Expected `prefix` to be a string");

@@ -14,16 +14,15 @@ export function randomKey(): string {
   const crypto = (globalThis as { crypto?: Partial<Crypto> }).crypto;
   if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
   if (typeof crypto?.getRandomValues === "function") return uuidFromBytes(crypto.getRandomValues(new Uint8Array(16)));
-  throw new TypeError(
-    "No secure random source here (crypto.randomUUID and crypto.getRandomValues are both missing): " +
-      "pass `generateKey`, e.g. `generateKey: () => uuid.v4()`, or install react-native-get-random-values",
-  );
+  throw new TypeError("No crypto.randomUUID or crypto.getRandomValues here: pass `generateKey`, or polyfill them");
 }
 
 /** RFC 9562 version 4 layout: 122 random bits, version and variant bits set. */
 function uuidFromBytes(bytes: Uint8Array): string {
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return Array.from(
+    bytes,
+    (byte, i) => (i > 3 && i < 11 && !(i & 1) ? "-" : "") + byte.toString(16).padStart(2, "0"),
+  ).join("");
 }

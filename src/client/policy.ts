@@ -9,8 +9,6 @@ export const ONCELY_PROBLEM_PREFIX = "urn:oncely:problem:";
 export const IN_FLIGHT_PROBLEM = "urn:oncely:problem:in-flight";
 /** Stripe's error code for the same situation. */
 export const STRIPE_KEY_IN_USE = "idempotency_key_in_use";
-/** Stripe's error type for every refused Idempotency-Key (in use, reused with other parameters). */
-const STRIPE_IDEMPOTENCY_ERROR = "idempotency_error";
 
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once, so they are retried without a key. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -94,7 +92,8 @@ export function isInFlightConflict(response: ResponseFacts): boolean {
  * `idempotency_error`, or a problem whose type, title or code names idempotency (the IETF draft's examples do).
  */
 export function isIdempotencyProblem(problem: ProblemDetails): boolean {
-  if (problem.type?.startsWith(ONCELY_PROBLEM_PREFIX) || problem.type === STRIPE_IDEMPOTENCY_ERROR) return true;
+  // Stripe's type for every refused key, `idempotency_error`, is one of those.
+  if (problem.type?.startsWith(ONCELY_PROBLEM_PREFIX)) return true;
   return [problem.type, problem.title, problem.code].some((field) => field !== undefined && /idempoten/i.test(field));
 }
 
