@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerInspect } from "./commands/inspect.js";
 import { registerList } from "./commands/list.js";
+import { registerProxy } from "./commands/proxy.js";
 import { registerPurge } from "./commands/purge.js";
 import { registerStats } from "./commands/stats.js";
 import { ExitCode } from "./errors.js";
@@ -59,7 +60,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           [3, "store error: the store could not be opened, reached or read (driver missing, server down)"],
         ]),
     );
-  for (const register of [registerInspect, registerList, registerPurge, registerStats]) {
+  for (const register of [registerInspect, registerList, registerPurge, registerStats, registerProxy]) {
     const command = register(program, io, setExit);
     command.configureOutput(output(io, `oncely ${command.name()}`));
   }

@@ -33,7 +33,12 @@ export async function passThrough(upstream: Upstream, request: PassThroughReques
       signal: request.signal,
     });
     res.writeHead(response.status, clientResponseHeaders(response.headers));
+    // Node.js holds written headers back until the first body chunk, to send both in one packet. A body that starts
+    // later (server-sent events, a long poll) must not hold the headers back with it.
+    const flush = setImmediate(() => res.flushHeaders());
+    response.body.once("data", () => clearImmediate(flush));
     await pipeline(response.body, res);
+    clearImmediate(flush);
   } finally {
     res.off("close", clientGone);
   }

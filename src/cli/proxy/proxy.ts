@@ -144,7 +144,8 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
     try {
       await passThrough(upstream, { req, res, headers, body, signal: controller.signal }, () => controller.abort());
     } catch (error) {
-      if (res.headersSent || req.destroyed) return void res.destroy();
+      // Once the answer has begun, or the client has gone, there is no one to tell: the connection is dropped.
+      if (res.headersSent || res.destroyed) return void res.destroy();
       const failure = controller.signal.aborted
         ? shuttingDown()
         : upstreamFailure(error, upstream.url, upstream.timeout);
