@@ -1,0 +1,219 @@
+import { createServer, type Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import Router from "@koa/router";
+import type { RequestHandler } from "express";
+import express5 from "express";
+import express4 from "express4";
+import fastify5, { type FastifyInstance, type FastifyRequest } from "fastify";
+import fastify4 from "fastify4";
+import { Hono } from "hono";
+import Koa, { type Context } from "koa";
+import { idempotency as expressIdempotency } from "../../../src/http/express.js";
+import { idempotency as fastifyIdempotency } from "../../../src/http/fastify.js";
+import { withIdempotency as fetchIdempotency } from "../../../src/http/fetch.js";
+import { idempotency as honoIdempotency } from "../../../src/http/hono.js";
+import { idempotency as koaIdempotency } from "../../../src/http/koa.js";
+import { OncelyModule } from "../../../src/http/nest.js";
+import { withIdempotency as nodeIdempotency } from "../../../src/http/node.js";
+import type { IdempotencyContext } from "../../../src/index.js";
+import type { RunningServer, SpecResponse, StartServer } from "../../http/app-spec.js";
+import { appModule, specController, startNest } from "../../http/nest-apps.js";
+import { listen, readStream, toWebResponse, writeNode } from "../../http/servers.js";
+
+/**
+ * Every adapter, serving the given routes on a real 127.0.0.1 socket, each in its framework's usual setup: Express
+ * with `express.json()` in front (other media types reach oncely unparsed), Fastify with its JSON and text parsers
+ * plus a catch-all buffer parser, Nest with its platform's defaults, Koa, Hono, fetch and node:http with no parser.
+ */
+export interface Adapter {
+  name: string;
+  start: StartServer;
+}
+
+type ExpressFactory = (() => {
+  [method: string]: unknown;
+  use: (...handlers: unknown[]) => void;
+}) & { json: (options: object) => RequestHandler };
+
+const startExpress =
+  (factory: ExpressFactory): StartServer =>
+  async (idem, routes) => {
+    const app = factory();
+    app.use(factory.json({ limit: "4mb" }));
+    for (const route of routes) {
+      const handler: RequestHandler = async (req, res, next) => {
+        try {
+          const parsed = (req as { _body?: boolean })._body === true;
+          const body = parsed ? Buffer.from(JSON.stringify(req.body)) : await readStream(req);
+          writeNode(res, await route.handle({ body, context: req.idempotency }));
+        } catch (error) {
+          next(error);
+        }
+      };
+      (app[route.method.toLowerCase()] as (...args: unknown[]) => void)(
+        route.path,
+        expressIdempotency(idem, route.options),
+        handler,
+      );
+    }
+    // A parser's own errors keep their 4xx status; anything else would show up as a 500.
+    app.use(((error, _req, res, _next) => {
+      res.status(error?.status ?? error?.statusCode ?? 500).send("error");
+    }) as express5.ErrorRequestHandler);
+    return listen(createServer(app as unknown as Parameters<typeof createServer>[1]));
+  };
+
+type FastifyFactory = (options?: object) => FastifyInstance;
+
+function fastifyBody(request: FastifyRequest): Uint8Array {
+  const body = request.body as unknown;
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (typeof body === "string") return Buffer.from(body);
+  if (Buffer.isBuffer(body)) return body;
+  return Buffer.from(JSON.stringify(body));
+}
+
+const startFastify =
+  (factory: FastifyFactory): StartServer =>
+  async (idem, routes) => {
+    const app = factory();
+    app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+    await app.register(fastifyIdempotency(idem));
+    for (const route of routes) {
+      app.route({
+        method: route.method,
+        url: route.path,
+        ...(route.options ? { config: { idempotency: route.options } } : {}),
+        handler: async (request, reply) => {
+          const out: SpecResponse = await route.handle({ body: fastifyBody(request), context: request.idempotency });
+          reply.code(out.status);
+          const grouped = new Map<string, string[]>();
+          for (const [name, value] of out.headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
+          for (const [name, values] of grouped) reply.header(name, values.length === 1 ? values[0] : values);
+          return reply.send(typeof out.body === "string" ? Buffer.from(out.body) : out.body);
+        },
+      });
+    }
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    return {
+      url,
+      close: async () => {
+        app.server.closeAllConnections();
+        await app.close();
+      },
+    };
+  };
+
+const startKoa: StartServer = async (idem, routes) => {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  for (const route of routes) {
+    router[route.method.toLowerCase() as "post"](route.path, koaIdempotency(idem, route.options), async (ctx) => {
+      const context: IdempotencyContext | undefined = ctx.state.idempotency;
+      const out = await route.handle({ body: await readStream(ctx.req), context });
+      respondKoa(ctx, out);
+    });
+  }
+  app.use(router.routes());
+  return listen(createServer(app.callback()));
+};
+
+function respondKoa(ctx: Context, out: SpecResponse) {
+  ctx.status = out.status;
+  const grouped = new Map<string, string[]>();
+  for (const [name, value] of out.headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
+  for (const [name, values] of grouped) ctx.set(name, values.length === 1 ? values[0]! : values);
+  ctx.body = typeof out.body === "string" ? out.body : Buffer.from(out.body);
+}
+
+const startHono: StartServer = async (idem, routes) => {
+  const app = new Hono();
+  for (const route of routes) {
+    app.on(route.method, route.path, honoIdempotency(idem, route.options), async (c) =>
+      toWebResponse(
+        await route.handle({ body: new Uint8Array(await c.req.arrayBuffer()), context: c.get("idempotency") }),
+      ),
+    );
+  }
+  app.onError((_error, c) => c.text("internal error", 500));
+  return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+};
+
+const startFetch: StartServer = async (idem, routes) => {
+  const handlers = new Map(
+    routes.map((route) => [
+      `${route.method} ${route.path}`,
+      fetchIdempotency(
+        idem,
+        async (request, context) =>
+          toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
+        route.options,
+      ),
+    ]),
+  );
+  const server = createAdaptorServer({
+    fetch: async (request: Request) => {
+      const handler = handlers.get(`${request.method} ${new URL(request.url).pathname}`);
+      if (!handler) return new Response(null, { status: 404 });
+      try {
+        return await handler(request);
+      } catch {
+        return new Response("internal error", { status: 500 });
+      }
+    },
+  }) as Server;
+  return listen(server);
+};
+
+const startNode: StartServer = async (idem, routes) => {
+  const handlers = new Map(
+    routes.map((route) => [
+      `${route.method} ${route.path}`,
+      nodeIdempotency(
+        idem,
+        async (req, res, context) => writeNode(res, await route.handle({ body: await readStream(req), context })),
+        route.options,
+      ),
+    ]),
+  );
+  return listen(
+    createServer((req, res) => {
+      const handler = handlers.get(`${req.method} ${(req.url ?? "/").split("?")[0]}`);
+      if (!handler) {
+        res.statusCode = 404;
+        return res.end();
+      }
+      handler(req, res).catch(() => {
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      });
+    }),
+  );
+};
+
+const startNestOn =
+  (platform: "express" | "fastify"): StartServer =>
+  (idem, routes) =>
+    startNest(
+      platform,
+      appModule({ imports: [OncelyModule.forRoot(idem)], controllers: [specController(platform, routes)] }),
+    );
+
+export const adapters: Adapter[] = [
+  { name: "express 5", start: startExpress(express5 as unknown as ExpressFactory) },
+  { name: "express 4", start: startExpress(express4 as unknown as ExpressFactory) },
+  { name: "fastify 5", start: startFastify(fastify5 as unknown as FastifyFactory) },
+  { name: "fastify 4", start: startFastify(fastify4 as unknown as FastifyFactory) },
+  { name: "koa", start: startKoa },
+  { name: "nest (express)", start: startNestOn("express") },
+  { name: "nest (fastify)", start: startNestOn("fastify") },
+  { name: "hono", start: startHono },
+  { name: "fetch", start: startFetch },
+  { name: "node:http", start: startNode },
+];
+
+/** The port of a running server. */
+export function portOf(server: RunningServer): number {
+  return Number(new URL(server.url).port);
+}
