@@ -102,6 +102,12 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
   let proxy: OncelyProxy | undefined;
   try {
     const routes = routeConfigs(options);
+    const upstream = URL.parse(options.upstream);
+    if (!upstream || !/^https?:$/.test(upstream.protocol) || upstream.search || upstream.hash) {
+      throw new UsageError(
+        `--upstream: expected an http:// or https:// URL without a query, got "${options.upstream}"`,
+      );
+    }
     if (!options.healthPath.startsWith("/")) throw new UsageError('--health-path: expected a path starting with "/"');
     const spec = parseStoreUrl(options.store, io.env);
     store = await openStore(spec, { url: options.store });
