@@ -160,7 +160,15 @@ export class PostgresStore implements TransactionalStore {
   async #run<T>(operation: string, body: (query: Query) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     const pool = await this.#pool();
-    return storeCall(this.name, operation, this.#timeout, () => body((statement) => pool.query(statement)));
+    // `query_timeout` (pg's client-side read timeout, per statement so a handler's own queries on a transaction keep
+    // theirs): a statement sent on a connection that died silently (a firewall or NAT forgot it, a failover moved the
+    // server) fails after `timeout`, and pg's pool then discards that connection instead of lending it out again.
+    // Without it the statement waits until TCP gives up, many minutes, holding a pooled connection, and `close()`
+    // waits for it too.
+    const query_timeout = this.#timeout;
+    return storeCall(this.name, operation, this.#timeout, () =>
+      body((statement) => pool.query({ ...statement, query_timeout } as typeof statement)),
+    );
   }
 
   #pool(): Promise<Pool> {

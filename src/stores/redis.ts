@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../core/duration.js";
-import { InvalidCursorError, StoreError } from "../core/errors.js";
+import { InvalidCursorError, StoreError, StoreTimeoutError } from "../core/errors.js";
 import {
   type ClaimOptions,
   type ClaimResult,
@@ -65,6 +65,8 @@ export class RedisStore implements Store {
   #client: Promise<Client> | undefined;
   #connecting: Promise<void> | undefined;
   #lastError: Error | undefined;
+  /** A PING in flight after an operation timed out on the store's own connection (see `#suspect`). */
+  #probing = false;
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -232,10 +234,34 @@ export class RedisStore implements Store {
       throw error;
     });
     const client = await this.#client;
-    return storeCall(this.name, operation, timeout, async () => {
+    const run = storeCall(this.name, operation, timeout, async () => {
       if (!this.#options.client) await this.#ready(client as Redis);
       return body(client);
     });
+    if (this.#options.client) return run;
+    return run.catch((error: unknown) => {
+      if (error instanceof StoreTimeoutError) this.#suspect(client as Redis);
+      throw error;
+    });
+  }
+
+  /**
+   * An operation on the store's own connection went unanswered for its whole timeout. Either Redis is slow, or the
+   * connection is dead without knowing it (a firewall or NAT forgot it, a failover moved the server): then every
+   * later command would wait on it until TCP gives up, many minutes later, and ioredis never reconnects. A PING
+   * tells the two apart: if it is not answered within the timeout either, the connection is dropped and ioredis
+   * opens a new one (commands still waiting on the old one fail at once; the store already answered them).
+   */
+  #suspect(client: Redis): void {
+    if (this.#probing || this.#closed || client.status !== "ready") return;
+    this.#probing = true;
+    storeCall(this.name, "ping", this.#timeout, () => client.ping())
+      .catch((error: unknown) => {
+        if (error instanceof StoreTimeoutError && !this.#closed && client.status === "ready") client.disconnect(true);
+      })
+      .finally(() => {
+        this.#probing = false;
+      });
   }
 
   /** Registers the scripts on the client, creating the store's own (no network yet) when given a `url`. */

@@ -25,6 +25,11 @@ export interface FaultProxy {
   readonly mode: FaultMode;
   /** Switches the mode for open and new connections at once. */
   set(mode: FaultMode): void;
+  /**
+   * Silently kills every open connection: from now on their bytes are dropped both ways and they are never closed,
+   * as when a firewall or NAT forgets a connection or a failover moves the server's address. New connections pass.
+   */
+  sever(): void;
   /** Connections open now, and counts since the start. */
   stats(): { open: number; accepted: number; reset: number };
   close(): Promise<void>;
@@ -35,6 +40,8 @@ class Lane {
   readonly #queue: { due: number; chunk: Buffer }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #ended = false;
+  /** Set by `sever()`: this connection's bytes are dropped from now on, and it is never closed. */
+  dead = false;
 
   constructor(
     readonly proxy: { mode: FaultMode },
@@ -42,6 +49,7 @@ class Lane {
   ) {}
 
   push(chunk: Buffer): void {
+    if (this.dead) return;
     const { mode } = this.proxy;
     const last = this.#queue.at(-1)?.due ?? 0;
     const due = Math.max(performance.now() + (mode.kind === "latency" ? mode.ms : 0), last);
@@ -79,6 +87,7 @@ class Lane {
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
   const state = { mode: pass as FaultMode };
   const connections = new Set<Connection>();
+  const severed = new Set<Connection>();
   const counts = { accepted: 0, reset: 0 };
 
   interface Connection {
@@ -157,9 +166,19 @@ export async function startFaultProxy(target: { host: string; port: number }): P
         }
       }
     },
+    sever() {
+      for (const connection of connections) {
+        for (const lane of [connection.toClient, connection.toUpstream]) {
+          lane.clear();
+          lane.dead = true;
+        }
+        severed.add(connection);
+      }
+      connections.clear();
+    },
     stats: () => ({ open: connections.size, ...counts }),
     async close() {
-      for (const connection of [...connections]) {
+      for (const connection of [...connections, ...severed]) {
         connection.client.destroy();
         connection.upstream?.destroy();
       }
