@@ -99,7 +99,7 @@ export class WireError extends Error {}
  * Sends one request on a fresh connection and resolves with the response. Rejects with a WireError when the
  * server closes without a complete response or sends none within `timeout` (a hung socket).
  */
-export function send(port: number, request: WireRequest, timeout = 15_000): Promise<WireResponse> {
+export function send(port: number, request: WireRequest, timeout = 10_000): Promise<WireResponse> {
   const bytes = encodeRequest(request);
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: "127.0.0.1" });
