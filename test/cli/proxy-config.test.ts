@@ -54,12 +54,16 @@ describe("proxy config file", () => {
         routes: [
           { route: "POST /charges", required: true, scopeHeader: "X-Account-Id", ttl: "7d" },
           { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["Stripe-Account"] },
+          { route: "POST /a", rateLimit: false },
+          { route: "POST /b", rateLimit: { max: 5, window: "1m" } },
         ],
       }),
     );
     expect(loadProxyConfig(file)).toEqual([
       { route: "POST /charges", required: true, scopeHeader: "x-account-id", ttl: 604_800_000 },
       { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["stripe-account"] },
+      { route: "POST /a", rateLimit: false },
+      { route: "POST /b", rateLimit: { max: 5, window: 60_000 } },
     ]);
   });
 
@@ -82,6 +86,12 @@ describe("proxy config file", () => {
     [{ routes: [{ route: "POST /x", onInFlight: "queue" }] }, 'routes[0].onInFlight: expected "reject" or "wait"'],
     [{ routes: [{ route: "POST /x", maxResponseBytes: -1 }] }, "routes[0].maxResponseBytes: expected a whole number"],
     [{ routes: [{ route: "POST /x", tll: "1h" }] }, 'routes[0]: unknown field "tll"; expected route, ttl'],
+    [{ routes: [{ route: "POST /x", rateLimit: true }] }, 'routes[0].rateLimit: expected false or { "max": 100'],
+    [
+      { routes: [{ route: "POST /x", rateLimit: { max: 0, window: "1s" } }] },
+      "routes[0].rateLimit.max: expected a whole",
+    ],
+    [{ routes: [{ route: "POST /x", rateLimit: { max: 5, window: "x" } }] }, "routes[0].rateLimit.window: expected a"],
   ])("refuses %j with one line naming the field", (value, message) => {
     const text = typeof value === "string" ? value : JSON.stringify(value);
     let error: unknown;

@@ -76,7 +76,7 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
         '      { "route": "POST /charges/*/refunds", "ttl": "7d", "onInFlight": "wait" } ] }\n' +
         "  Route fields: route, ttl, lease, required, scopeHeader, onInFlight, waitTimeout,\n" +
         "  maxRequestBytes, maxResponseBytes (1 MiB: larger responses are delivered, not kept),\n" +
-        "  fingerprintHeaders.\n" +
+        '  fingerprintHeaders, rateLimit (false, or { "max": 100, "window": "10s" } per key).\n' +
         "\nExamples:\n" +
         '  oncely proxy --upstream http://127.0.0.1:3000 --route "POST /charges" --store redis://127.0.0.1:6379\n' +
         "  oncely proxy --upstream http://app:3000 --config oncely.json --host 0.0.0.0 --port 8080\n" +

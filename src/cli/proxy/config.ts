@@ -30,6 +30,8 @@ export interface RouteConfig {
   maxRequestBytes?: number;
   maxResponseBytes?: number;
   fingerprintHeaders?: string[];
+  /** Requests per (scope, key) per window in this process (429 past it), or `false`. */
+  rateLimit?: false | { max: number; window: number };
 }
 
 /** What `--ttl`, `--required` and `--scope-header` set for every route that does not set its own. */
@@ -73,6 +75,18 @@ const inFlight: Field = (value, where) => {
   return value;
 };
 
+const rateLimit: Field = (value, where) => {
+  if (value === false) return false;
+  const expected = `${where}: expected false or { "max": 100, "window": "10s" }`;
+  if (!isObject(value) || Object.keys(value).some((name) => name !== "max" && name !== "window")) {
+    throw new UsageError(`${expected}, got ${show(value)}`);
+  }
+  if (typeof value.max !== "number" || !Number.isSafeInteger(value.max) || value.max < 1) {
+    throw new UsageError(`${where}.max: expected a whole number of at least 1, got ${show(value.max)}`);
+  }
+  return { max: value.max, window: duration(value.window, `${where}.window`) };
+};
+
 const FIELDS: Record<Exclude<keyof RouteConfig, "route">, Field> = {
   ttl: duration,
   lease: duration,
@@ -83,6 +97,7 @@ const FIELDS: Record<Exclude<keyof RouteConfig, "route">, Field> = {
   maxRequestBytes: bytes,
   maxResponseBytes: bytes,
   fingerprintHeaders: headers,
+  rateLimit,
 };
 
 /**

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import type { Decision } from "../../core/guard.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 import { bufferStream } from "../../http/stream-body.js";
+import type { RequestAbort } from "./abort.js";
 import { ShuttingDownError, upstreamFailure } from "./errors.js";
 import { clientResponseHeaders, type HeaderRecord, headerPairs } from "./headers.js";
+import { pipeTo } from "./pipe.js";
 import { sendProblem } from "./respond.js";
 import type { Upstream } from "./upstream.js";
 
@@ -17,7 +18,7 @@ export interface GuardedRequest {
   headers: HeaderRecord;
   decision: Execute;
   /** Aborted by a shutdown that stopped waiting for this request. */
-  signal: AbortSignal;
+  signal: RequestAbort;
 }
 
 /** What became of a guarded request, for the proxy's log. */
@@ -76,11 +77,7 @@ export async function forwardGuarded(upstream: Upstream, request: GuardedRequest
   }
   // Too large to keep: recorded as completed and not kept; the rest streams through as it arrives.
   res.writeHead(status, headers);
-  try {
-    await pipeline(buffered.replacement, res);
-  } catch {
-    res.destroy();
-  }
+  await pipeTo(buffered.replacement, res).catch(() => res.destroy());
   return { kind: "answered" };
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
+import type { RequestAbort } from "./abort.js";
 import { clientResponseHeaders, type HeaderRecord } from "./headers.js";
+import { pipeTo } from "./pipe.js";
 import { hasBody } from "./request-body.js";
 import type { Upstream } from "./upstream.js";
 
@@ -10,7 +11,7 @@ export interface PassThroughRequest {
   headers: HeaderRecord;
   /** The body, when the proxy already read it (a guarded route that let the request through after reading). */
   body: Uint8Array | undefined;
-  signal: AbortSignal;
+  signal: RequestAbort;
 }
 
 /**
@@ -18,10 +19,10 @@ export interface PassThroughRequest {
  * aborts the upstream request. Rejects when the upstream fails; the caller answers (or drops the connection when the
  * response had begun).
  */
-export async function passThrough(upstream: Upstream, request: PassThroughRequest, abort: () => void): Promise<void> {
+export async function passThrough(upstream: Upstream, request: PassThroughRequest): Promise<void> {
   const { req, res } = request;
   const clientGone = () => {
-    if (!res.writableFinished) abort();
+    if (!res.writableFinished) request.signal.abort();
   };
   res.once("close", clientGone);
   try {
@@ -37,8 +38,7 @@ export async function passThrough(upstream: Upstream, request: PassThroughReques
     // later (server-sent events, a long poll) must not hold the headers back with it.
     const flush = setImmediate(() => res.flushHeaders());
     response.body.once("data", () => clearImmediate(flush));
-    await pipeline(response.body, res);
-    clearImmediate(flush);
+    await pipeTo(response.body, res).finally(() => clearImmediate(flush));
   } finally {
     res.off("close", clientGone);
   }

@@ -4,6 +4,7 @@ import type { Idempotency, RouteGuard } from "../../core/engine.js";
 import type { Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { sendNodeResponse } from "../../http/node-response.js";
+import { RequestAbort } from "./abort.js";
 import { upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";
 import { upstreamRequestHeaders } from "./headers.js";
@@ -73,7 +74,7 @@ interface CompiledRoute {
 
 interface Pending {
   done: Promise<void>;
-  controller: AbortController;
+  abort: RequestAbort;
 }
 
 /**
@@ -94,7 +95,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   const pending = new Set<Pending>();
   let draining = false;
 
-  async function serve(req: IncomingMessage, res: ServerResponse, controller: AbortController): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, abort: RequestAbort): Promise<void> {
     const url = req.url ?? "/";
     const queryStart = url.indexOf("?");
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
@@ -131,7 +132,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
           path,
           headers,
           decision,
-          signal: controller.signal,
+          signal: abort,
         });
         if (outcome.kind === "upstream-failed") {
           log?.({ level: "error", msg: `oncely upstream failed ${route.pattern.name}`, proxy: outcome });
@@ -142,13 +143,11 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       }
     }
     try {
-      await passThrough(upstream, { req, res, headers, body, signal: controller.signal }, () => controller.abort());
+      await passThrough(upstream, { req, res, headers, body, signal: abort });
     } catch (error) {
       // Once the answer has begun, or the client has gone, there is no one to tell: the connection is dropped.
       if (res.headersSent || res.destroyed) return void res.destroy();
-      const failure = controller.signal.aborted
-        ? shuttingDown()
-        : upstreamFailure(error, upstream.url, upstream.timeout);
+      const failure = abort.aborted ? shuttingDown() : upstreamFailure(error, upstream.url, upstream.timeout);
       sendProblem(res, failure, path);
       log?.({
         level: "error",
@@ -161,9 +160,9 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   return {
     handle(req, res) {
       if (draining) res.shouldKeepAlive = false;
-      const controller = new AbortController();
-      const entry: Pending = { controller, done: Promise.resolve() };
-      entry.done = serve(req, res, controller)
+      const abort = new RequestAbort();
+      const entry: Pending = { abort, done: Promise.resolve() };
+      entry.done = serve(req, res, abort)
         .catch((error: unknown) => {
           // A scope or fingerprint function that threw, or a bug: the request gets a 500, the proxy keeps serving.
           log?.({ level: "error", msg: "oncely proxy error", error: (error as Error)?.message ?? String(error) });
@@ -192,7 +191,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       clearTimeout(timer);
       if (!timedOut) return { finished: before, abandoned: 0 };
       const left = [...pending];
-      for (const entry of left) entry.controller.abort();
+      for (const entry of left) entry.abort.abort();
       await all();
       return { finished: before - left.length, abandoned: left.length };
     },

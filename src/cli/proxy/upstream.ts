@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
 import { Pool } from "undici";
 import type { HeaderRecord } from "./headers.js";
@@ -21,7 +22,8 @@ export interface UpstreamRequest {
   headers: HeaderRecord;
   /** Bytes (a body the proxy read to fingerprint), the client's request stream, or nothing. */
   body: Uint8Array | Readable | null;
-  signal?: AbortSignal;
+  /** Aborts the request: an AbortSignal, or an emitter of `abort` (as undici takes). */
+  signal?: AbortSignal | EventEmitter;
 }
 
 export interface UpstreamResponse {
