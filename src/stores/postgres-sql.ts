@@ -103,7 +103,8 @@ const columns = (a: string) =>
  * stale. So when the locked version is not the one in the snapshot (the `ctid` check), the upsert does a no-op
  * update just to return it (`keep`); a takeover happens only when the snapshot holds exactly the locked version, so
  * `prior` is then its true predecessor (which tells a recovery from the takeover of a released record). A per-call
- * `claim_id` tells this call's claim from a no-op.
+ * `claim_id` tells this call's claim from a no-op. A claim that inserted (`xmax` 0: the row it conflicted with was
+ * deleted while it waited, so `prior` shows a row that is gone) recovered nothing.
  */
 function claimSql(t: string): string {
   // Inside DO UPDATE, `excluded.created_at` is the statement's clock.
@@ -143,13 +144,13 @@ claim AS (
     FROM (SELECT CASE WHEN NOT ${fresh} THEN 'keep' WHEN ${expired} THEN 'new' WHEN ${takeable} THEN 'take'
       ELSE 'keep' END AS mode) AS d)
   WHERE NOT ${fresh} OR ${expired} OR (${takeable})
-  RETURNING ${columns("r")}
+  RETURNING ${columns("r")}, r.xmax::text <> '0' AS updated
 )
 SELECT c.*, c.claim_id = $3 AS claimed,
-  coalesce(c.claim_id = $3 AND p.state = 'in-flight' AND p.expires_at > ${NOW}, false) AS recovered
+  coalesce(c.claim_id = $3 AND c.updated AND p.state = 'in-flight' AND p.expires_at > ${NOW}, false) AS recovered
 FROM claim AS c LEFT JOIN prior AS p ON true
 UNION ALL
-SELECT ${columns("p")}, false, false FROM prior AS p WHERE NOT EXISTS (SELECT FROM claim)`;
+SELECT ${columns("p")}, false, false, false FROM prior AS p WHERE NOT EXISTS (SELECT FROM claim)`;
 }
 
 /** The store's operations on `table`, each one statement run through the `query` it is given. */

@@ -1,0 +1,185 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
+import pg from "pg";
+import type { Store } from "../../../src/core/store.js";
+import { DynamoDbStore } from "../../../src/stores/dynamodb.js";
+import { MemoryStore } from "../../../src/stores/memory.js";
+import { MySqlStore } from "../../../src/stores/mysql.js";
+import { PostgresStore } from "../../../src/stores/postgres.js";
+import { RedisStore } from "../../../src/stores/redis.js";
+import { SqliteStore } from "../../../src/stores/sqlite.js";
+import { type ServiceName, serviceAvailable, services } from "../../support/services.js";
+import type { Subject } from "./commands.js";
+import type { Timing } from "./model.js";
+
+/**
+ * Each store on its real backend, as a `Subject` the runner plays against. Memory and SQLite run on an injected
+ * clock, exact to the millisecond; the networked stores on short real leases and ttls, judged by the backend's clock.
+ */
+export interface Backend {
+  name: string;
+  /** The service it needs, checked (and skipped, or failed under ONCELY_REQUIRE_SERVICES=1) before it runs. */
+  service?: ServiceName;
+  open(): Promise<{ subject: Subject; close(): Promise<void> }>;
+}
+
+/** On an injected clock: every lease and ttl edge is hit exactly by a wait of 1 ms less, exactly, or 1 ms more. */
+const injectedTiming: Timing = { lease: 1_000, claimTtl: 3_000, completeTtl: [1_500, 5_000] };
+const injectedWaits = [1, 500, 999, 1_000, 1_001, 1_500, 3_000] as const;
+
+/** Real time: leases and ttls of hundreds of ms, waits that land on either side of them. */
+const realTiming: Timing = { lease: 200, claimTtl: 600, completeTtl: [300, 1_000] };
+const realWaits = [10, 100, 205, 310, 610] as const;
+
+function injected(store: (now: () => number) => Store, cleanup: () => Promise<void> = async () => {}) {
+  let clock = 1_700_000_000_000;
+  const subject: Subject = {
+    store: store(() => clock),
+    timing: injectedTiming,
+    waits: injectedWaits,
+    wait: async (ms) => {
+      clock += ms;
+    },
+    during: () => ({ lo: clock, hi: clock }),
+    now: () => clock,
+    slack: 0,
+  };
+  return {
+    subject,
+    close: async () => {
+      await subject.store.close();
+      await cleanup();
+    },
+  };
+}
+
+/**
+ * How far the backend's clock may sit from ours, ms: the worst of a few samples of (backend time) outside (sent,
+ * answered), plus 2 ms for the rounding of both clocks to milliseconds. On one host it is those 2 ms.
+ */
+async function marginOf(backendNow: () => Promise<number>): Promise<number> {
+  let skew = 0;
+  for (let i = 0; i < 5; i++) {
+    const sent = Date.now();
+    const theirs = await backendNow();
+    const answered = Date.now();
+    skew = Math.max(skew, theirs - answered, sent - theirs);
+  }
+  return Math.ceil(skew) + 2;
+}
+
+function real(store: Store, margin: number, close: () => Promise<void>) {
+  const subject: Subject = {
+    store,
+    timing: realTiming,
+    waits: realWaits,
+    wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    during: (sent, answered) => ({ lo: sent - margin, hi: answered + margin }),
+    now: Date.now,
+    slack: 1,
+  };
+  return {
+    subject,
+    close: async () => {
+      await store.close();
+      await close();
+    },
+  };
+}
+
+export const backends: Backend[] = [
+  { name: "memory", open: async () => injected((now) => new MemoryStore({ now })) },
+  {
+    name: "sqlite",
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "oncely-model-"));
+      return injected(
+        (now) => new SqliteStore({ path: join(dir, "model.db"), now }),
+        async () => rmSync(dir, { recursive: true, force: true }),
+      );
+    },
+  },
+  {
+    name: "redis",
+    service: "redis",
+    open: async () => {
+      const client = new Redis(services.redis.url);
+      const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
+      const margin = await marginOf(async () => {
+        const [seconds, micros] = await client.time();
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      });
+      return real(new RedisStore({ client, prefix }), margin, async () => {
+        const keys = await client.keys(`${prefix}*`);
+        if (keys.length > 0) await client.unlink(...keys);
+        await client.quit();
+      });
+    },
+  },
+  {
+    name: "postgres",
+    service: "postgres",
+    open: async () => {
+      const pool = new pg.Pool({ connectionString: services.postgres.url, max: 4 });
+      const table = `oncely_model_${randomUUID().slice(0, 8)}`;
+      const store = new PostgresStore({ pool, table });
+      await store.migrate();
+      const margin = await marginOf(async () => {
+        const { rows } = await pool.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now");
+        return Math.floor(Number(rows[0].now));
+      });
+      return real(store, margin, async () => {
+        await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+        await pool.end();
+      });
+    },
+  },
+  {
+    name: "mysql (MariaDB)",
+    service: "mysql",
+    open: async () => {
+      const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
+      const table = `oncely_model_${randomUUID().slice(0, 8)}`;
+      const store = new MySqlStore({ pool, table });
+      await store.migrate();
+      const margin = await marginOf(async () => {
+        const [rows] = await pool.query("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) AS us");
+        return Math.floor(Number((rows as { us: number | string }[])[0]!.us) / 1000);
+      });
+      return real(store, margin, async () => {
+        await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
+        await pool.end();
+      });
+    },
+  },
+  {
+    name: "dynamodb (dynalite)",
+    open: async () => {
+      // dynalite ships no types; a local DynamoDB on LevelDB, in this process. The store uses our clock.
+      const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => Server;
+      const server = dynalite({ createTableMs: 0, deleteTableMs: 0 });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+      const client = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+      const store = new DynamoDbStore({ client, table: `oncely_model_${randomUUID().slice(0, 8)}`, timeout: "5s" });
+      await store.createTable();
+      return real(store, 2, async () => {
+        client.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      });
+    },
+  },
+];
+
+export async function available(backend: Backend): Promise<boolean> {
+  return backend.service === undefined || (await serviceAvailable(backend.service));
+}
