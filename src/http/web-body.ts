@@ -16,7 +16,9 @@ export async function readWebBody(request: Request, limit: number): Promise<Uint
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel();
+      // Not awaited: a tee's branch finishes cancelling only once the other branch (the original, left unread for the
+      // handler) is cancelled too, so awaiting here would never answer. The refused request's body is dropped.
+      reader.cancel().catch(() => {});
       throw new RequestTooLargeError(`The request body is over ${limit} bytes`);
     }
     chunks.push(value);
