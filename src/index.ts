@@ -1,3 +1,8 @@
+/**
+ * The engine: `createIdempotency`, the store contract, `MemoryStore`, errors, events and `deriveKey`.
+ *
+ * @module oncely
+ */
 export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
 export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";

@@ -1,3 +1,8 @@
+/**
+ * `oncely/client`'s key and retry policy on an axios instance.
+ *
+ * @module oncely/client/axios
+ */
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from "axios";
 import { replayableBody } from "./body.js";
 import { isOncelyClientError } from "./errors.js";

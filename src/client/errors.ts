@@ -9,6 +9,7 @@ export interface ClientErrorContext {
   idempotencyKey?: string;
   /** How many attempts were sent before the call ended. */
   attempts?: number;
+  /** The error that ended the call (the last attempt's), when there was one. */
   cause?: unknown;
 }
 
@@ -17,8 +18,11 @@ export interface ClientErrorContext {
  * rather than on the message.
  */
 export class OncelyClientError extends Error {
+  /** Stable machine-readable code, one per class (`retry_deadline_exceeded`, ...): match on it. */
   readonly code: string = "oncely_client_error";
+  /** The Idempotency-Key the call sent on every attempt (absent when it sent none). */
   declare readonly idempotencyKey?: string;
+  /** How many attempts were sent before the call ended. */
   declare readonly attempts: number;
 
   constructor(message: string, context: ClientErrorContext = {}) {
@@ -36,8 +40,11 @@ export function isOncelyClientError(value: unknown): value is OncelyClientError 
 
 /** The fields of an RFC 9457 problem (or a Stripe error object) that say why a request was refused. */
 export interface ProblemDetails {
+  /** The problem type URI (`urn:oncely:problem:fingerprint-mismatch`), or Stripe's error `type`. */
   type?: string;
+  /** A short summary of the kind of problem. */
   title?: string;
+  /** What went wrong with this request, for people. */
   detail?: string;
   /** oncely's and Stripe's machine code (`fingerprint_mismatch`, `idempotency_key_in_use`, ...). */
   code?: string;
@@ -56,6 +63,7 @@ export interface ProblemDetails {
  * catch (error) { if (error instanceof IdempotencyRequestError) console.error(error.status, error.problem.detail); }
  */
 export class IdempotencyRequestError extends OncelyClientError {
+  /** Always `"IdempotencyRequestError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "IdempotencyRequestError";
   override readonly code = "idempotency_rejected";
   /** The HTTP status, 400 or 422. */
@@ -76,6 +84,7 @@ export class IdempotencyRequestError extends OncelyClientError {
  * (backoff or `Retry-After`) would end past it. `cause` is the last attempt's error, if it failed with one.
  */
 export class RetryDeadlineError extends OncelyClientError {
+  /** Always `"RetryDeadlineError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RetryDeadlineError";
   override readonly code = "retry_deadline_exceeded";
   /** The deadline, in milliseconds from the start of the call. */
@@ -96,6 +105,7 @@ export class RetryDeadlineError extends OncelyClientError {
 
 /** Thrown when every allowed attempt failed without a response (network errors, timeouts). `cause` is the last one. */
 export class RetriesExhaustedError extends OncelyClientError {
+  /** Always `"RetriesExhaustedError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RetriesExhaustedError";
   override readonly code = "retries_exhausted";
 
@@ -107,6 +117,7 @@ export class RetriesExhaustedError extends OncelyClientError {
 
 /** The error of one attempt that took longer than `timeout`. Retried; seen as `cause` when it was the last one. */
 export class AttemptTimeoutError extends OncelyClientError {
+  /** Always `"AttemptTimeoutError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "AttemptTimeoutError";
   override readonly code = "attempt_timeout";
   /** The per-attempt timeout, in milliseconds. */
@@ -123,8 +134,10 @@ export class AttemptTimeoutError extends OncelyClientError {
  * than `maxBodyBytes`. Smaller streams are read into memory once so every retry sends the same bytes.
  */
 export class BodyNotReplayableError extends OncelyClientError {
+  /** Always `"BodyNotReplayableError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "BodyNotReplayableError";
   override readonly code = "body_not_replayable";
+  /** The `maxBodyBytes` the stream went over. */
   declare readonly limit: number;
 
   constructor(limit: number, context: ClientErrorContext = {}) {

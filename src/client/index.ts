@@ -1,3 +1,8 @@
+/**
+ * A fetch that sends one Idempotency-Key per intent and retries only what is safe.
+ *
+ * @module oncely/client
+ */
 // oncely/client: a fetch that makes retries safe, for Node, browsers, Deno, Bun and React Native. Standard fetch,
 // AbortSignal and crypto only; nothing here may import a Node built-in (test/client/browser-bundle.test.ts checks).
 export { type Backoff, backoffDelay } from "./backoff.js";

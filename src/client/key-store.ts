@@ -7,7 +7,9 @@ import { type Duration, toMilliseconds } from "../core/duration.js";
 export interface KeyStore {
   /** The pending key for `intent`, if there is one. */
   get(intent: string): string | undefined | Promise<string | undefined>;
+  /** Keeps `key` as the pending key of `intent`. */
   set(intent: string, key: string): void | Promise<void>;
+  /** Forgets `intent`'s key: it got a final answer. */
   delete(intent: string): void | Promise<void>;
 }
 
@@ -32,11 +34,15 @@ export function memoryKeyStore(): KeyStore {
  * Native's `AsyncStorage` (whose methods return promises).
  */
 export interface StorageLike {
+  /** The stored value, or null/undefined. */
   getItem(name: string): string | null | undefined | Promise<string | null | undefined>;
+  /** Stores `value` under `name`. */
   setItem(name: string, value: string): unknown;
+  /** Removes `name`. */
   removeItem(name: string): unknown;
 }
 
+/** Options of `storageKeyStore`: the entries' name prefix and how long a pending key stays usable. */
 export interface StorageKeyStoreOptions {
   /**
    * Prepended to each intent to name its entry.

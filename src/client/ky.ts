@@ -1,3 +1,8 @@
+/**
+ * `oncely/client`'s key and retry policy as ky options.
+ *
+ * @module oncely/client/ky
+ */
 import ky, { isForceRetryError, isHTTPError, isTimeoutError, type KyInstance, type Options } from "ky";
 import { AttemptTimeoutError, isOncelyClientError, RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
@@ -21,6 +26,7 @@ export interface KyIdempotencyOptions extends RetryOptions<Response> {
 
 /** What a call passes in ky's `context`: `ky.post(url, { context: { idempotency: { intent: "checkout" } } })`. */
 export interface KyIdempotencyContext {
+  /** This call's key, intent and limits. */
   idempotency?: CallOptions;
 }
 

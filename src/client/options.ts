@@ -31,7 +31,12 @@ export interface RetryOptions<R = Response> {
    * the `Retry-After` the server asked for. Milliseconds or strings such as `"500ms"`.
    * @default { base: 500, cap: 10000 }
    */
-  backoff?: { base?: Duration; cap?: Duration };
+  backoff?: {
+    /** The first retry waits up to this long. */
+    base?: Duration;
+    /** No backoff wait is longer than this (a `Retry-After` may be). */
+    cap?: Duration;
+  };
   /**
    * The whole call (every attempt and every wait) ends by this time after it started, with a
    * `RetryDeadlineError`; an attempt still running then is aborted. `false` for none.
@@ -83,8 +88,11 @@ export interface CallOptions {
    * name is a new intent with a new key.
    */
   intent?: string;
+  /** This call's `retries`, instead of the client's. */
   retries?: number;
+  /** This call's `deadline`, instead of the client's. */
   deadline?: Duration | false;
+  /** This call's per-attempt `timeout`, instead of the client's. */
   timeout?: Duration | false;
 }
 

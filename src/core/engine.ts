@@ -16,6 +16,7 @@ import type { Store } from "./store.js";
 
 /** A route's guard: validated options plus the one call adapters make per request. */
 export interface RouteGuard {
+  /** The route's options after validation and defaults (durations in ms). */
   readonly options: ResolvedRouteOptions;
   /** Decides what to do with a request: pass it through, answer it (replay or problem), or run the handler. */
   begin(input: GuardInput): Promise<Decision>;
@@ -23,7 +24,9 @@ export interface RouteGuard {
 
 /** The object every adapter drives; create one per app and share it between routes and adapters. */
 export interface Idempotency {
+  /** The store every route of this instance keeps its records in. */
   readonly store: Store;
+  /** The instance-wide options after validation and defaults (durations in ms); routes start from these. */
   readonly options: ResolvedRouteOptions;
   /**
    * Validates per-route options once (throws a `TypeError` at registration, not at the first request) and returns

@@ -2,10 +2,13 @@ const BRAND = Symbol.for("oncely.error");
 
 /** Context carried by every oncely error, so logs and problem+json answers can say what was refused. */
 export interface OncelyErrorContext {
+  /** The request's Idempotency-Key, when it had a valid one. */
   key?: string;
+  /** The route the request was guarded on (its name or template). */
   route?: string;
   /** Seconds a client should wait before retrying, when retrying can help. */
   retryAfter?: number;
+  /** The underlying error (a store failure, say). */
   cause?: unknown;
 }
 
@@ -14,11 +17,17 @@ export interface OncelyErrorContext {
  * adapters answer with; `type` is the RFC 9457 problem type URI.
  */
 export class OncelyError extends Error {
+  /** Stable machine-readable code, one per class (`in_flight`, `fingerprint_mismatch`, ...): match on it. */
   readonly code: string = "oncely_error";
+  /** The HTTP status adapters answer with. */
   readonly status: number = 500;
+  /** The problem+json `title`: a short summary that is the same for every error of this kind. */
   readonly title: string = "Idempotency error";
+  /** The request's Idempotency-Key, when it had a valid one. */
   readonly key?: string;
+  /** The route the request was guarded on. */
   readonly route?: string;
+  /** Seconds a client should wait before retrying (sent as `Retry-After`), when retrying can help. */
   readonly retryAfter?: number;
 
   constructor(message: string, context: OncelyErrorContext = {}) {
@@ -42,6 +51,7 @@ export function isOncelyError(value: unknown): value is OncelyError {
 
 /** Thrown when a guarded route requires an `Idempotency-Key` and the request has none. */
 export class MissingKeyError extends OncelyError {
+  /** Always `"MissingKeyError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "MissingKeyError";
   override readonly code = "missing_key";
   override readonly status = 400;
@@ -50,6 +60,7 @@ export class MissingKeyError extends OncelyError {
 
 /** Thrown when the `Idempotency-Key` header is empty, too long, has characters outside visible ASCII, or repeats. */
 export class InvalidKeyError extends OncelyError {
+  /** Always `"InvalidKeyError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InvalidKeyError";
   override readonly code = "invalid_key";
   override readonly status = 400;
@@ -58,6 +69,7 @@ export class InvalidKeyError extends OncelyError {
 
 /** Thrown when a request body is larger than `maxRequestBytes`; nothing is claimed. */
 export class RequestTooLargeError extends OncelyError {
+  /** Always `"RequestTooLargeError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RequestTooLargeError";
   override readonly code = "request_too_large";
   override readonly status = 413;
@@ -66,6 +78,7 @@ export class RequestTooLargeError extends OncelyError {
 
 /** Thrown when another request with the same key is still running (`onInFlight: "reject"`, or the wait timed out). */
 export class InFlightError extends OncelyError {
+  /** Always `"InFlightError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InFlightError";
   override readonly code = "in_flight";
   override readonly status = 409;
@@ -74,6 +87,7 @@ export class InFlightError extends OncelyError {
 
 /** Thrown when a key is reused with a different method, path, query, body or fingerprinted header. */
 export class FingerprintMismatchError extends OncelyError {
+  /** Always `"FingerprintMismatchError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "FingerprintMismatchError";
   override readonly code = "fingerprint_mismatch";
   override readonly status = 422;
@@ -82,6 +96,7 @@ export class FingerprintMismatchError extends OncelyError {
 
 /** Thrown on a retry of an operation that completed but whose response exceeded `maxResponseBytes`. */
 export class ResponseNotKeptError extends OncelyError {
+  /** Always `"ResponseNotKeptError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "ResponseNotKeptError";
   override readonly code = "response_not_kept";
   override readonly status = 410;
@@ -90,6 +105,7 @@ export class ResponseNotKeptError extends OncelyError {
 
 /** Thrown when one (scope, key) is hit more often than `rateLimit` allows. */
 export class RateLimitedError extends OncelyError {
+  /** Always `"RateLimitedError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RateLimitedError";
   override readonly code = "rate_limited";
   override readonly status = 429;
@@ -98,6 +114,7 @@ export class RateLimitedError extends OncelyError {
 
 /** Thrown when the store fails or is slower than its timeout; the handler is not run (unless `failOpen`). */
 export class StoreError extends OncelyError {
+  /** `"StoreError"`, or the subclass's name (`"StoreTimeoutError"`), so logs say which error it is. */
   override readonly name: string = "StoreError";
   override readonly code: string = "store_unavailable";
   override readonly status: number = 503;
@@ -116,18 +133,21 @@ export class StoreError extends OncelyError {
 
 /** Thrown when a store call takes longer than `storeTimeout`. */
 export class StoreTimeoutError extends StoreError {
+  /** Always `"StoreTimeoutError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StoreTimeoutError";
   override readonly code = "store_timeout";
 }
 
 /** Thrown by a store when a record cannot be kept, e.g. it exceeds the backend's item size limit. */
 export class RecordTooLargeError extends StoreError {
+  /** Always `"RecordTooLargeError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RecordTooLargeError";
   override readonly code = "record_too_large";
 }
 
 /** Thrown by a store's `list()` when `cursor` is not one a previous page returned. */
 export class InvalidCursorError extends OncelyError {
+  /** Always `"InvalidCursorError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InvalidCursorError";
   override readonly code = "invalid_cursor";
   override readonly status = 400;
@@ -140,6 +160,7 @@ export class InvalidCursorError extends OncelyError {
 
 /** Thrown when a stored response cannot be opened: its key is no longer configured, or the record was altered. */
 export class DecryptionError extends OncelyError {
+  /** Always `"DecryptionError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "DecryptionError";
   override readonly code = "decryption_failed";
   override readonly status = 500;
@@ -148,6 +169,7 @@ export class DecryptionError extends OncelyError {
 
 /** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
 export class ClaimLostError extends OncelyError {
+  /** Always `"ClaimLostError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "ClaimLostError";
   override readonly code = "claim_lost";
   override readonly status = 409;

@@ -18,6 +18,7 @@ export type IdempotencyEventType =
  * createIdempotency({ store, onEvent: (e) => logger.info({ idempotency: e }, `idempotency ${e.type}`) });
  */
 export interface IdempotencyEvent {
+  /** The decision: `executed`, `replayed`, `conflict`, `mismatch`, `invalid`, ... */
   type: IdempotencyEventType;
   /** The route name (`route` option), or `METHOD /path`. */
   route: string;

@@ -30,6 +30,7 @@ import type { StoredResponse } from "./store.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
 export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
+  /** The body, when the adapter already has it (a parsed or buffered body); otherwise `readBody` gets it. */
   body?: Uint8Array;
   /** Reads the body; throws `RequestTooLargeError` (without reading it all) when it is over `limit` bytes. */
   readBody?: (limit: number) => Promise<Uint8Array | undefined>;
@@ -37,17 +38,30 @@ export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
 
 /** A handler's response as the adapter captured it; `body: null` means it was too large to keep. */
 export interface CapturedResponse {
+  /** The status the handler answered with. */
   status: number;
+  /** Lower-case names, in order, repeats allowed. */
   headers: [string, string][];
+  /** The body as sent, or `null` when it grew past `maxResponseBytes`. */
   body: Uint8Array | null;
 }
 
 /** What an adapter does with a request. */
 export type Decision =
-  | { action: "pass" }
-  | { action: "respond"; response: ResponseData }
   | {
+      /** Not guarded (no key where none is required, or a method oncely leaves alone): run the handler as is. */
+      action: "pass";
+    }
+  | {
+      /** Answer without running the handler: a replay or a problem (409, 422, 400, ...). */
+      action: "respond";
+      /** The answer to send. */
+      response: ResponseData;
+    }
+  | {
+      /** The key is claimed: run the handler, then call `finish` (or `abandon` if it threw). */
       action: "execute";
+      /** What the handler sees as its idempotency context. */
       context: IdempotencyContext;
       /** The request as normalised (body read), for adapters that must hand the body on. */
       request: IdempotencyRequest;

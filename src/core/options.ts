@@ -76,7 +76,14 @@ export interface RouteOptions {
    * Requests allowed per (scope, key) per window in this process; more are answered `429`. `false` turns it off.
    * @default { max: 100, window: "10s" }
    */
-  rateLimit?: { max: number; window: Duration } | false;
+  rateLimit?:
+    | {
+        /** Requests allowed per (scope, key) in one window. */
+        max: number;
+        /** The window's length. */
+        window: Duration;
+      }
+    | false;
   /**
    * When the store fails: `false` answers `503` and the handler does not run; `true` runs the handler unguarded and
    * emits a `store-error` event. Turn on only where a duplicate is cheaper than an outage.

@@ -3,9 +3,11 @@ import type { StoredResponse } from "./store.js";
 
 /** A response as oncely passes it between engine and adapters: status, ordered headers, bytes. */
 export interface ResponseData {
+  /** The HTTP status. */
   status: number;
   /** Lower-case names, in order, repeats allowed. */
   headers: [string, string][];
+  /** The body bytes (empty for none). */
   body: Uint8Array;
 }
 

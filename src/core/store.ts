@@ -9,9 +9,11 @@ export const RECORD_FORMAT_VERSION = 1;
 
 /** What the engine stores for a completed request. */
 export interface StoredResponse {
+  /** The HTTP status the handler answered with. */
   status: number;
   /** Response headers in order, lower-case names, repeated names allowed. */
   headers: [string, string][];
+  /** The body as sent, byte for byte (empty for a 204 or when not kept). */
   body: Uint8Array;
   /**
    * `false` when the response exceeded `maxResponseBytes`: the operation completed, but only its status was kept
@@ -26,16 +28,22 @@ export interface RecordMeta {
   key: string;
   /** A short hash of the scope (principal, tenant), or absent when no scope is configured. */
   scope?: string;
+  /** The request method, for operators. */
   method?: string;
+  /** The request path, for operators. */
   path?: string;
 }
 
+/** Where a record is in its life: running under a lease, given up by its holder (claimable again), or done. */
 export type RecordState = "in-flight" | "released" | "completed";
 
+/** One (scope, key) as a store keeps it: who holds it, its fingerprint, and the stored outcome once complete. */
 export interface IdempotencyRecord {
   /** The storage id: a hash of (scope, key). */
   id: string;
+  /** Running, released or completed. */
   state: RecordState;
+  /** SHA-256 of what the request was (method, path, query, body...): a retry must match it, or it gets a 422. */
   fingerprint: string;
   /** The fencing token of the latest claim. */
   token: number;
@@ -47,36 +55,66 @@ export interface IdempotencyRecord {
   expiresAt: number;
   /** Epoch ms of completion (completed records only). */
   completedAt?: number;
+  /** The stored outcome (completed records only). */
   response?: StoredResponse;
+  /** What operators see about the record. */
   meta: RecordMeta;
   /** The record format version (see `RECORD_FORMAT_VERSION`). */
   version: number;
 }
 
+/** What `claim` needs besides the id and fingerprint. */
 export interface ClaimOptions {
   /** How long the claim holds before another request may take it over, ms. */
   lease: number;
   /** How long an unfinished record is kept, ms; `complete` sets the retention from completion. */
   ttl: number;
+  /** Stored with the record for operators. */
   meta: RecordMeta;
 }
 
+/**
+ * What `claim` found: the caller now holds the record (`claimed`), someone else does (`in-flight`), or it is done
+ * (`completed`, with the stored response to replay).
+ */
 export type ClaimResult =
-  | { status: "claimed"; token: number; recovered: boolean }
+  | {
+      /** The caller holds the record now. */
+      status: "claimed";
+      /** The fencing token every later `renew`, `complete` and `release` must present. */
+      token: number;
+      /** True when the claim took over a lapsed lease of an earlier holder. */
+      recovered: boolean;
+    }
   /** Held by a live lease, or released/lapsed but claimed with a different fingerprint (the engine answers 422). */
-  | { status: "in-flight"; record: IdempotencyRecord }
-  | { status: "completed"; record: IdempotencyRecord };
+  | {
+      /** Someone else holds the record, or it cannot be taken over. */
+      status: "in-flight";
+      /** The record as it stands. */
+      record: IdempotencyRecord;
+    }
+  | {
+      /** The record is done; its response is replayed. */
+      status: "completed";
+      /** The completed record. */
+      record: IdempotencyRecord;
+    };
 
+/** Filters and paging for `list`. */
 export interface ListOptions {
+  /** Only records in this state. */
   state?: RecordState;
   /** Only records created at or after this epoch ms. */
   since?: number;
+  /** At most this many records per page. */
   limit?: number;
   /** The opaque cursor a previous page returned. */
   cursor?: string;
 }
 
+/** One page of `list`. */
 export interface ListPage {
+  /** The records of this page. */
   records: IdempotencyRecord[];
   /** Present when more records may follow. */
   cursor?: string;
@@ -125,16 +163,37 @@ export interface StoreTransaction {
   rollback(): Promise<void>;
 }
 
+/** What `claimInTransaction` needs: `claim`'s options and how long to wait for a competing transaction. */
 export interface TransactionalClaimOptions extends ClaimOptions {
   /** How long to wait, ms, for a transaction that holds the same id to end; 0 answers `in-flight` at once. */
   wait: number;
 }
 
+/** What `claimInTransaction` found: as `ClaimResult`, and a claim comes with its open transaction. */
 export type TransactionalClaimResult =
-  | { status: "claimed"; token: number; recovered: boolean; transaction: StoreTransaction }
+  | {
+      /** The caller holds the record inside `transaction`. */
+      status: "claimed";
+      /** The fencing token of the claim. */
+      token: number;
+      /** True when the claim took over a lapsed lease. */
+      recovered: boolean;
+      /** The open transaction: the handler writes through it, and it commits the outcome. */
+      transaction: StoreTransaction;
+    }
   /** Held by an open transaction (`record` is then the last committed state, if any) or by a live lease. */
-  | { status: "in-flight"; record?: IdempotencyRecord }
-  | { status: "completed"; record: IdempotencyRecord };
+  | {
+      /** Someone else holds the record. */
+      status: "in-flight";
+      /** The last committed state of the record, if any. */
+      record?: IdempotencyRecord;
+    }
+  | {
+      /** The record is done; its response is replayed. */
+      status: "completed";
+      /** The completed record. */
+      record: IdempotencyRecord;
+    };
 
 /**
  * A store whose backend can keep the claim, the handler's own writes and the stored outcome in one transaction,
@@ -149,6 +208,7 @@ export interface TransactionalStore extends Store {
   ): Promise<TransactionalClaimResult>;
 }
 
+/** True when `store` can run a route in transactional mode (it has `claimInTransaction`). */
 export function isTransactionalStore(store: Store): store is TransactionalStore {
   return typeof (store as Partial<TransactionalStore>).claimInTransaction === "function";
 }

@@ -1,3 +1,8 @@
+/**
+ * Express 4 and 5 middleware.
+ *
+ * @module oncely/express
+ */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";

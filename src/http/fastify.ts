@@ -1,3 +1,8 @@
+/**
+ * The Fastify 4 and 5 plugin, with per-route `config.idempotency`.
+ *
+ * @module oncely/fastify
+ */
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, RouteOptions as FastifyRouteOptions } from "fastify";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency, RouteGuard } from "../core/engine.js";

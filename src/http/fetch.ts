@@ -1,3 +1,8 @@
+/**
+ * Wraps any `(Request) => Response` handler: Next.js route handlers, Bun, Deno, Workers.
+ *
+ * @module oncely/fetch
+ */
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import type { GuardInput } from "../core/guard.js";

@@ -1,3 +1,8 @@
+/**
+ * Hono middleware, for every runtime Hono runs on.
+ *
+ * @module oncely/hono
+ */
 import type { MiddlewareHandler } from "hono";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";

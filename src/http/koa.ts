@@ -1,3 +1,8 @@
+/**
+ * Koa middleware.
+ *
+ * @module oncely/koa
+ */
 import type { ServerResponse } from "node:http";
 import type { Context, Middleware } from "koa";
 import type { IdempotencyContext } from "../core/context.js";

@@ -1,3 +1,8 @@
+/**
+ * The NestJS module, interceptor and `@Idempotent()` decorator (Express and Fastify platforms).
+ *
+ * @module oncely/nest
+ */
 import {
   type CallHandler,
   type CustomDecorator,
@@ -260,6 +265,7 @@ export class OncelyModule implements OnApplicationShutdown {
     return oncelyModule(holder, imports, settings);
   }
 
+  /** Closes the engine the module created (an engine you passed in stays open). */
   async onApplicationShutdown(): Promise<void> {
     if (this.holder.owned) await this.holder.idem.close();
   }

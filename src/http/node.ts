@@ -1,3 +1,8 @@
+/**
+ * Wraps plain `node:http` handlers.
+ *
+ * @module oncely/node
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";

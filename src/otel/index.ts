@@ -5,6 +5,8 @@
  * @example
  * import { createTelemetry } from "oncely/otel";
  * const idem = createTelemetry().createIdempotency({ store: new MemoryStore(), onEvent: log });
+ *
+ * @module oncely/otel
  */
 export { keyHash } from "./key-hash.js";
 export {

@@ -38,7 +38,9 @@ export const ATTR_ONCELY_STORE_OUTCOME = "oncely.store.outcome";
 
 /** OpenTelemetry's general attributes, as oncely uses them. */
 export const ATTR_HTTP_RESPONSE_STATUS_CODE = "http.response.status_code";
+/** The request method (`POST`), on request spans. */
 export const ATTR_HTTP_REQUEST_METHOD = "http.request.method";
+/** Why a request or store operation failed: the error's `code` (`store_unavailable`), else its class name. */
 export const ATTR_ERROR_TYPE = "error.type";
 
 /** Counter of decisions, by `oncely.decision` and `oncely.route`. */

@@ -8,6 +8,7 @@ import { INSTRUMENTATION_SCOPE } from "./names.js";
 import { tracedEngine } from "./traced-engine.js";
 import { tracedStore } from "./traced-store.js";
 
+/** Options of `createTelemetry`: the tracer and meter providers spans and metrics go to. */
 export interface TelemetryOptions {
   /**
    * Where spans go.

@@ -1,3 +1,8 @@
+/**
+ * A store on DynamoDB through the AWS SDK v3.
+ *
+ * @module oncely/stores/dynamodb
+ */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { isOncelyError, RecordTooLargeError, StoreError, StoreTimeoutError } from "../core/errors.js";
@@ -32,6 +37,7 @@ import { loadDriver } from "./optional-driver.js";
 /** What an operation works with: the client's `send` is bound to the operation's deadline. */
 type Connection = Omit<Target, "table">;
 
+/** Options of `DynamoDbStore`: a client (or a region and endpoint for one), the table, and timeouts. */
 export interface DynamoDbStoreOptions {
   /** A `DynamoDBClient` you configured (credentials, region, retries). The store never destroys it. */
   client?: DynamoDBClient;
@@ -115,7 +121,12 @@ export class DynamoDbStore implements Store {
    * expired items either way, and `purgeExpired` deletes them. Reports instead of throwing where TTL cannot be set
    * (dynalite, some DynamoDB Local versions, a missing permission).
    */
-  enableTtl(): Promise<{ enabled: boolean; reason?: string }> {
+  enableTtl(): Promise<{
+    /** True when DynamoDB TTL is on for the table's `expires_at` attribute. */
+    enabled: boolean;
+    /** Why it could not be turned on, when it could not. */
+    reason?: string;
+  }> {
     return this.#run("enableTtl", (c) => enableTtl({ ...c, table: this.#table }));
   }
 

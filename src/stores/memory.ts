@@ -11,6 +11,7 @@ import {
   type StoredResponse,
 } from "../core/store.js";
 
+/** Options of `MemoryStore`: how many records it keeps and how often it sweeps expired ones. */
 export interface MemoryStoreOptions {
   /**
    * The most records kept. When full, expired records go first, then the oldest completed, then released ones;

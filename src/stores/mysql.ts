@@ -1,3 +1,8 @@
+/**
+ * A store on MySQL 8 and MariaDB through mysql2.
+ *
+ * @module oncely/stores/mysql
+ */
 import type { Pool } from "mysql2/promise";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { StoreError } from "../core/errors.js";
@@ -23,12 +28,18 @@ import { loadDriver } from "./optional-driver.js";
 
 export { mysqlSchema };
 
+/** Options of `MySqlStore`: a mysql2 pool or a URI, the table, the dialect and timeouts. */
 export interface MySqlStoreOptions {
   /**
    * A mysql2 pool you configured (`mysql2/promise`'s `createPool`, or a callback pool, whose `.promise()` is used).
    * The store never ends it. Give `pool` or `uri`.
    */
-  pool?: Pool | { promise(): Pool };
+  pool?:
+    | Pool
+    | {
+        /** mysql2's promise API over a callback pool. */
+        promise(): Pool;
+      };
   /**
    * A connection URI such as `mysql://user:pass@host:3306/db`: the store opens its own pool (10 connections, connect
    * timeout = `timeout`) and ends it on `close()`.

@@ -1,3 +1,8 @@
+/**
+ * A store on PostgreSQL through pg, with the transactional mode.
+ *
+ * @module oncely/stores/postgres
+ */
 import type { Pool, PoolClient } from "pg";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { StoreError } from "../core/errors.js";
@@ -26,6 +31,7 @@ declare module "../core/context.js" {
   }
 }
 
+/** Options of `PostgresStore`: a pg `Pool` or a connection string, the table, and timeouts. */
 export interface PostgresStoreOptions {
   /** A pg `Pool` you configured (size, TLS, type parsers). The store never ends it. Give `pool` or `connectionString`. */
   pool?: Pool;

@@ -1,3 +1,8 @@
+/**
+ * A store on Redis (standalone or Cluster) through ioredis.
+ *
+ * @module oncely/stores/redis
+ */
 import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { InvalidCursorError, StoreError, StoreTimeoutError } from "../core/errors.js";
@@ -17,6 +22,7 @@ import { runScript as call, defineScripts, scripts, toRecord } from "./redis-scr
 
 type Client = Redis | Cluster;
 
+/** Options of `RedisStore`: an ioredis client or a URL, the key prefix, and timeouts. */
 export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` you configured. The store registers its Lua scripts on it (`defineCommand`) and

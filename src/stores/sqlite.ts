@@ -1,3 +1,8 @@
+/**
+ * A store on SQLite through better-sqlite3.
+ *
+ * @module oncely/stores/sqlite
+ */
 import type BetterSqlite3 from "better-sqlite3";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { isOncelyError, StoreError, StoreTimeoutError } from "../core/errors.js";
@@ -19,6 +24,7 @@ export { sqliteSchema };
 
 type Database = BetterSqlite3.Database;
 
+/** Options of `SqliteStore`: a database file to open, or a better-sqlite3 `Database` you opened. */
 export interface SqliteStoreOptions {
   /** The database file the store opens (and closes on `close()`); `":memory:"` for a private in-memory database. */
   path?: string;

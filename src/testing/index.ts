@@ -1,2 +1,7 @@
+/**
+ * The store conformance suite, for anyone writing a store.
+ *
+ * @module oncely/testing
+ */
 export { type StoreSuiteOptions, testStore } from "./store-suite.js";
 export type { Matchers, TestApi } from "./test-api.js";

@@ -3,6 +3,7 @@ import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
 import type { TestApi } from "./test-api.js";
 
+/** Options of `storeSuite`: the store under test, how to move its clock, and the test functions to run under. */
 export interface StoreSuiteOptions {
   /** Shown in the suite's title. */
   name: string;
@@ -17,7 +18,12 @@ export interface StoreSuiteOptions {
    */
   advance?: (ms: number) => void | Promise<void>;
   /** Lease and ttl the suite claims with, ms. @default { lease: 400, ttl: 1_200 } */
-  timing?: { lease: number; ttl: number };
+  timing?: {
+    /** The lease of every claim, ms. */
+    lease: number;
+    /** The ttl of every claim and completion, ms. */
+    ttl: number;
+  };
   /** The test functions to run under: `{ describe, it, expect, beforeAll, afterAll }`. */
   test: TestApi;
   /** Runs inside the suite's `describe`, for a store's own cases. */
