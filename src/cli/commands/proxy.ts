@@ -6,7 +6,7 @@ import { type ErrorLineContext, ExitCode, errorLine, exitCodeFor, UsageError } f
 import { openStore } from "../open-store.js";
 import { collect, duration, exitCodesHelp, wholeNumber } from "../options.js";
 import { loadProxyConfig, type RouteConfig, routeFromFlag, toProxyRoute } from "../proxy/config.js";
-import { logDecisions, logProxy } from "../proxy/decision-log.js";
+import { batchedWriter, logDecisions, logProxy } from "../proxy/decision-log.js";
 import { checkHealth } from "../proxy/health.js";
 import { createProxy, type OncelyProxy } from "../proxy/proxy.js";
 import { serve } from "../proxy/serve.js";
@@ -96,7 +96,7 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
     defaultStore: options.store === DEFAULT_STORE_URL,
     storeUrl: redactStoreUrl(options.store),
   };
-  const write = (line: string) => io.stdout.write(line);
+  const write = batchedWriter((text) => io.stdout.write(text));
   let store: Store | undefined;
   let idem: Idempotency | undefined;
   let proxy: OncelyProxy | undefined;
@@ -153,8 +153,10 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
       },
     });
     await serving.stopped;
+    write.flush();
     return ExitCode.ok;
   } catch (error) {
+    write.flush();
     io.stderr.write(`${errorLine(error, context)}\n`);
     if (io.env.ONCELY_DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
     await proxy?.close().catch(() => {});

@@ -60,3 +60,27 @@ function errorType(error: unknown): string {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/**
+ * Coalesces the lines written within one turn of the event loop into one write: under load a line per decision is
+ * a system call per decision, and on a busy machine those show. `flush()` writes what is pending at once.
+ */
+export function batchedWriter(write: WriteLine): WriteLine & { flush(): void } {
+  let pending: string[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  const flush = () => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    if (pending.length === 0) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join("");
+    pending = [];
+    write(text);
+  };
+  return Object.assign(
+    (line: string) => {
+      pending.push(line);
+      scheduled ??= setImmediate(flush);
+    },
+    { flush },
+  );
+}
