@@ -142,8 +142,8 @@ export class BodyNotReplayableError extends OncelyClientError {
 
   constructor(limit: number, context: ClientErrorContext = {}) {
     super(
-      `The request body is a stream over ${limit} bytes; a retry could not send it again. ` +
-        "Send a string, bytes, Blob, FormData or URLSearchParams, or raise `maxBodyBytes`",
+      `A stream body over ${limit} bytes cannot be sent again on a retry: send bytes, a string or a Blob, ` +
+        "or raise `maxBodyBytes`",
       context,
     );
     this.limit = limit;

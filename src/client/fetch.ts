@@ -163,7 +163,7 @@ const REQUEST_FIELDS = [
  * URL, method and headers are checked here, so that a TypeError from fetch later can only mean a network failure.
  */
 async function prepareRequest(input: RequestInfo | URL, init: RequestInit, limit: number): Promise<PreparedRequest> {
-  const source = typeof Request !== "undefined" && input instanceof Request ? input : undefined;
+  const source = input instanceof Request ? input : undefined;
   const url = source ? source.url : String(input);
   const method = init.method ?? source?.method ?? "GET";
   const headers = new Headers(init.headers ?? source?.headers);

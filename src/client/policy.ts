@@ -13,9 +13,6 @@ export const STRIPE_KEY_IN_USE = "idempotency_key_in_use";
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once, so they are retried without a key. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-/** 5xx answers that say the server will never handle this request, however often it is sent. */
-const NEVER_RETRIED_5XX = new Set([501, 505]);
-
 /** A response as the policy needs it; every adapter can give this much. */
 export interface ResponseFacts {
   status: number;
@@ -62,7 +59,8 @@ export function judge(outcome: AttemptOutcome, method: string, keyed: boolean, n
   const retryable =
     status === 408 ||
     status === 429 ||
-    (status >= 500 && status <= 599 && !NEVER_RETRIED_5XX.has(status)) ||
+    // 501 and 505 say the server will never handle this request, however often it is sent.
+    (status >= 500 && status <= 599 && status !== 501 && status !== 505) ||
     (status === 409 && keyed && isInFlightConflict(response));
   if (!retryable) return FINAL;
   return {
