@@ -61,15 +61,22 @@ export function stepsArbitrary(waits: readonly number[], minLength: number, maxL
   const claimOn = (target: number) =>
     fc.record({ kind: fc.constant("claim" as const), holder, id: fc.constant(target), fp: fc.constantFrom(0, 0, 1) });
   const par = id.chain((target) =>
-    fc.record({
-      kind: fc.constant("par" as const),
-      a: claimOn(target),
-      // Two claims of one id race most often; a claim against a late renew, complete or release of it also races.
-      b: fc.oneof(
-        { weight: 3, arbitrary: claimOn(target) },
-        { weight: 2, arbitrary: opArbitrary.map((op) => ({ ...op, id: target })) },
+    fc
+      .record({
+        kind: fc.constant("par" as const),
+        a: claimOn(target),
+        // Two claims of one id race most often; a claim against a late renew, complete or release of it also races.
+        b: fc.oneof(
+          { weight: 3, arbitrary: claimOn(target) },
+          { weight: 2, arbitrary: opArbitrary.map((op) => ({ ...op, id: target })) },
+        ),
+      })
+      .map((race) =>
+        // Two holders race, never one with itself.
+        "holder" in race.b && race.b.holder === race.a.holder
+          ? { ...race, b: { ...race.b, holder: (race.a.holder + 1) % HOLDERS } }
+          : race,
       ),
-    }),
   );
   const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     { weight: 10, arbitrary: opArbitrary.map((op) => ({ kind: "op" as const, op })) },
