@@ -168,10 +168,11 @@ export class PostgresStore implements TransactionalStore {
     const pool = await this.#pool();
     // `query_timeout` (pg's client-side read timeout, per statement so a handler's own queries on a transaction keep
     // theirs): a statement sent on a connection that died silently (a firewall or NAT forgot it, a failover moved the
-    // server) fails after `timeout`, and pg's pool then discards that connection instead of lending it out again.
-    // Without it the statement waits until TCP gives up, many minutes, holding a pooled connection, and `close()`
-    // waits for it too.
-    const query_timeout = this.#timeout;
+    // server) fails, and pg's pool then discards that connection instead of keeping it checked out until TCP gives
+    // up, many minutes later (one connection lost per incident, and `close()` waiting for it). Three times `timeout`,
+    // at least 3 s: the caller was answered at `timeout`, and a statement that is only slow may still land (a late
+    // `complete` stores its outcome).
+    const query_timeout = Math.max(3 * this.#timeout, 3_000);
     return storeCall(this.name, operation, this.#timeout, () =>
       body((statement) => pool.query({ ...statement, query_timeout } as typeof statement)),
     );

@@ -29,7 +29,7 @@ import {
   startFaultProxy,
 } from "./support/fault-proxy.js";
 import { networkedBackends } from "./support/networked-stores.js";
-import { type CycleFigures, modeName, outageCycle, settle, sleep } from "./support/outage-cycle.js";
+import { type CycleFigures, modeName, outageCycle, settle, sleep, storeUnavailable } from "./support/outage-cycle.js";
 
 const STORE_TIMEOUT = 400;
 /**
@@ -120,7 +120,8 @@ for (const backend of networkedBackends()) {
       app = await startCountingApp(backend.open(proxy, STORE_TIMEOUT), { storeTimeout: STORE_TIMEOUT, lease: LEASE });
     });
     afterAll(async () => {
-      await app?.close();
+      // Bounded: see the close() test below.
+      await Promise.race([app?.close(), sleep(5_000)]);
       await proxy?.close();
       await backend.tearDown();
     });
@@ -205,6 +206,57 @@ for (const backend of networkedBackends()) {
       });
     });
 
+    it("a connection that dies silently (sever): 503 within the store timeout until the store drops it, then nothing stuck", async () => {
+      const warm = await app.send("/guarded", `sever-warm-${randomUUID()}`);
+      expect(warm.status).toBe(201);
+      proxy.sever();
+      const severed = performance.now();
+      const failed: string[] = [];
+      const broken: string[] = [];
+      let recoveryMs = -1;
+      let requests = 0;
+      let slowestMs = 0;
+      while (performance.now() - severed < limits.recoveryMs) {
+        const keys = Array.from({ length: 4 }, (_, i) => `sever-${randomUUID()}-${i}`);
+        const answers = await Promise.all(keys.map((key) => app.send("/guarded", key)));
+        requests += answers.length;
+        for (const [i, answer] of answers.entries()) {
+          slowestMs = Math.max(slowestMs, answer.ms);
+          if (answer.status === 201) continue;
+          failed.push(keys[i]!);
+          const problem = storeUnavailable(answer, ANSWER_MS);
+          if (problem) broken.push(`${keys[i]}: ${problem}`);
+        }
+        if (answers.every((answer) => answer.status === 201)) {
+          recoveryMs = performance.now() - severed;
+          break;
+        }
+      }
+      expect(broken).toEqual([]);
+      expect(recoveryMs, "the store never recovered from the severed connection").toBeGreaterThanOrEqual(0);
+      let retried409 = 0;
+      let retried503 = 0;
+      for (const key of failed) {
+        expect(app.runs(key)).toBe(0);
+        const { answer, conflicts, unavailable } = await settle(app, key, performance.now() + LEASE + 3_000);
+        retried409 += conflicts;
+        retried503 += unavailable;
+        expect(answer.status, answer.body).toBe(201);
+        expect(app.runs(key)).toBe(1);
+        expect((await app.send("/guarded", key)).headers.get("idempotent-replayed")).toBe("true");
+      }
+      record("severed connection", {
+        mode: "sever (existing connections dead, new ones pass)",
+        outageSeconds: recoveryMs / 1000,
+        requests,
+        slowestMs,
+        recoveryMs,
+        retried409,
+        retried503,
+        keysExecutedAfter: failed.length,
+      });
+    });
+
     it.skipIf(!soak)("soak: outage cycles through every mode for this store's share of the minutes", async () => {
       const until = performance.now() + soakMillis(SOAK_SHARE / 3);
       const cycleModes = [...modes, latency(STORE_TIMEOUT * 2)];
@@ -234,5 +286,17 @@ for (const backend of networkedBackends()) {
       }
       for (const [mode, total] of totals) figures.push({ backend: backend.name, test: "soak", mode, ...total });
     });
+
+    // MariaDB: mysql2's pool keeps the connection whose statement never returns, and pool.end() waits for it forever
+    // (a known bug in src/stores/mysql.ts, reported; `it.fails` until it is fixed).
+    (backend.service === "mysql" ? it.fails : it)(
+      "close() finishes within 2 s after a severed connection",
+      async () => {
+        proxy.sever();
+        await app.send("/guarded", `sever-close-${randomUUID()}`);
+        const closed = await Promise.race([app.close().then(() => true), sleep(4_000).then(() => false)]);
+        expect(closed).toBe(true);
+      },
+    );
   });
 }

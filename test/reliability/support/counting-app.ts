@@ -27,6 +27,7 @@ export interface CountingApp {
   totalRuns(): number;
   hold(key: string): { started: Promise<void>; release(): void };
   send(path: "/guarded" | "/open", key: string, body?: string): Promise<Answer>;
+  /** Closes the server and the engine (and so the store); later calls return the first call's promise. */
   close(): Promise<void>;
 }
 
@@ -75,6 +76,7 @@ export async function startCountingApp(
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let closing: Promise<void> | undefined;
 
   return {
     origin,
@@ -104,10 +106,13 @@ export async function startCountingApp(
       const text = await response.text();
       return { status: response.status, headers: response.headers, body: text, ms: performance.now() - start };
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await idem.close();
+    close() {
+      closing ??= (async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await idem.close();
+      })();
+      return closing;
     },
   };
 }

@@ -146,10 +146,16 @@ export async function outageCycle(
   }
 
   // No stuck keys: each outage key executes exactly once (after any late claim's lease), then replays.
-  const deadline = performance.now() + limits.lease + 3_000;
+  const deadline = performance.now() + limits.lease + 3_000 + outageKeys.length * 50;
   let retried409 = 0;
   let retried503 = 0;
-  const settled = await Promise.all(outageKeys.map((key) => settle(app, key, deadline)));
+  // Four clients retrying at a time, as after a real outage: all of them at once would overload the store's pool
+  // (ten connections) past the store timeout, and a `complete` that times out lets the key run again.
+  const settled: Awaited<ReturnType<typeof settle>>[] = [];
+  for (let i = 0; i < outageKeys.length; i += limits.concurrency) {
+    const batch = outageKeys.slice(i, i + limits.concurrency);
+    settled.push(...(await Promise.all(batch.map((key) => settle(app, key, deadline)))));
+  }
   for (const [i, { answer, conflicts, unavailable }] of settled.entries()) {
     retried409 += conflicts;
     retried503 += unavailable;
