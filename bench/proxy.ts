@@ -232,14 +232,15 @@ function writeSection(configurations: Configuration[], results: Map<Configuratio
       errors: measured.reduce((sum, m) => sum + m.errors, 0),
     };
   };
-  const direct = summary(configurations[0]!);
-  const off = summary(configurations[1]!);
-  const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}x`;
+  // Each run measured every configuration back to back: a ratio within a run compares like with like on a machine
+  // whose load changes from minute to minute, so the table shows the median of the per-run ratios.
+  const ratioTo = (configuration: Configuration, base: Configuration) =>
+    `${median(results.get(configuration)!.map((m, run) => m.rps / results.get(base)![run]!.rps)).toFixed(2)}x`;
   const rows = configurations.map((configuration, index) => {
     const s = summary(configuration);
     const failed = s.errors ? `, ${s.errors} failed` : "";
-    const vsOff = index === 0 ? "" : ratio(s.rps, off.rps);
-    return `| ${configuration.name} | ${index < 2 ? "-" : configuration.mode} | ${s.rps.toFixed(0)}${failed} | ${s.cpu.toFixed(0)} | ${ratio(s.rps, direct.rps)} | ${vsOff} |`;
+    const vsOff = index === 0 ? "" : ratioTo(configuration, configurations[1]!);
+    return `| ${configuration.name} | ${index < 2 ? "-" : configuration.mode} | ${s.rps.toFixed(0)}${failed} | ${s.cpu.toFixed(0)} | ${ratioTo(configuration, configurations[0]!)} | ${vsOff} |`;
   });
   const everyRun = configurations.map((configuration, index) => {
     const cells = results.get(configuration)!.map((m) => `${m.rps.toFixed(0)} (${m.cpu.toFixed(0)} µs)`);
@@ -258,7 +259,8 @@ streamed pass-through path. The machine (2 cores) was shared with other work whi
 proxy and upstream share it too: compare the ratios, not the absolute figures. CPU is the answering process's CPU
 time per request (the proxy's; the upstream's when reached directly), from /proc, in µs.
 
-Medians of the runs:
+Medians of the runs (the ratios: the median of each run's ratio, the configurations of one run having run back to
+back):
 
 | configuration | mode | req/s | CPU µs/request | vs upstream directly | vs proxy, oncely off |
 | --- | --- | --- | --- | --- | --- |

@@ -106,6 +106,22 @@ describe("oncely proxy: upstream failures", () => {
     }
   });
 
+  it("forwards unguarded request bodies intact, whether they arrived whole or are still arriving", async () => {
+    const large = "z".repeat(300_000);
+    for (const body of ['{"small":true}', large]) {
+      const response = await fetch(`${front.url}/bodies`, { method: "POST", body });
+      expect(response.status).toBe(201);
+      expect(upstream.seen.at(-1)!.body).toBe(body);
+    }
+    const chunked = await fetch(`${front.url}/bodies`, {
+      method: "POST",
+      body: new Blob(["part-1;", "part-2"]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(201);
+    expect(upstream.seen.at(-1)!.body).toBe("part-1;part-2");
+  });
+
   it("unguarded traffic gets the same 502 and 504 answers", async () => {
     upstream.next("/reports", "hang", "drop");
     const timedOut = await post("/reports");
