@@ -9,7 +9,7 @@ import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
 import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
-import { headerEntries, webResponse } from "./web-body.js";
+import { headerEntries, readWebBody, webResponse } from "./web-body.js";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -43,6 +43,9 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
         const declared = Number(c.req.header("content-length") ?? 0);
         if (declared > limit) throw new RequestTooLargeError(`The request body is ${declared} bytes`);
         if (declared === 0 && !c.req.header("transfer-encoding")) return undefined;
+        // Without a Content-Length only reading tells the size: read a clone up to the limit, so an endless chunked
+        // upload is refused near the limit instead of buffered whole; the handler still reads the original.
+        if (c.req.header("content-length") === undefined) return readWebBody(c.req.raw, limit);
         return new Uint8Array(await c.req.arrayBuffer());
       },
     };
