@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo, Socket } from "node:net";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -39,6 +39,8 @@ interface Measurement {
   cpu: number;
   errors: number;
 }
+
+const loadAtStart = loadavg()[0]!;
 
 async function main() {
   const redis = await reachable(6379);
@@ -255,7 +257,8 @@ run after 1 s of warm-up, the configurations interleaved, ${runs} runs. The upst
 the proxy is the real command (\`oncely proxy --config ... --store ...\`, the route with \`rateLimit: false\` as in the other
 benchmarks, one JSON log line per decision to /dev/null),
 each in its own process. "oncely off": the same proxy with a route that matches nothing, so every request takes the
-streamed pass-through path. The machine (2 cores) was shared with other work while this ran, and load generator,
+streamed pass-through path. The machine (2 cores) was shared with other work while this ran (1-minute load average
+${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end), and load generator,
 proxy and upstream share it too: compare the ratios, not the absolute figures. CPU is the answering process's CPU
 time per request (the proxy's; the upstream's when reached directly), from /proc, in µs.
 
