@@ -155,6 +155,44 @@ for (const backend of backends) {
   });
 }
 
+describe("oncely proxy: a second signal", { timeout: 60_000 }, () => {
+  it("stops waiting for the drain: what still runs is released at once, and the proxy exits 0", async () => {
+    const upstream = await countingUpstream();
+    const proxy = await spawnProxy([
+      "--upstream",
+      upstream.url,
+      "--port",
+      "0",
+      "--store",
+      `sqlite:${join(dir, "second-signal.db")}`,
+      "--route",
+      "POST /charges",
+      "--drain-timeout",
+      "60s",
+    ]);
+    try {
+      upstream.next("/charges", "hang");
+      const cut = fetch(`${proxy.url}/charges`, {
+        method: "POST",
+        headers: { "idempotency-key": "twice" },
+        body: "{}",
+      });
+      await until(() => upstream.runs.get("/charges") === 1, 10_000);
+      proxy.child.kill("SIGTERM");
+      await until(() => proxy.stdout().includes("oncely proxy draining"), 10_000);
+      const started = Date.now();
+      expect(await proxy.stop("SIGTERM")).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await cut).status).toBe(503);
+      expect(proxy.lines().at(-1)).toMatchObject({ msg: "oncely proxy stopped", proxy: { abandoned: 1 } });
+    } finally {
+      if (proxy.child.exitCode === null) proxy.child.kill("SIGKILL");
+      upstream.releaseHanging();
+      await upstream.close();
+    }
+  });
+});
+
 describe("oncely proxy: usage", { timeout: 60_000 }, () => {
   const store = `sqlite:${join(dir, "usage.db")}`;
   const upstream = ["--upstream", "http://127.0.0.1:9"];

@@ -60,9 +60,10 @@ export interface OncelyProxy {
   readonly inFlight: number;
   /**
    * Stops taking requests (new ones are answered 503), waits up to `timeout` ms for those under way, then aborts the
-   * rest: each releases its claim and answers 503, so its retry runs again elsewhere.
+   * rest: each releases its claim and answers 503, so its retry runs again elsewhere. `hurry` resolving (a second
+   * signal) ends the wait early, as the timeout does.
    */
-  drain(timeout: number): Promise<DrainResult>;
+  drain(timeout: number, hurry?: Promise<unknown>): Promise<DrainResult>;
   /** Closes the connections to the upstream (the engine and its store are the caller's to close). */
   close(): Promise<void>;
 }
@@ -177,7 +178,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
     get inFlight() {
       return pending.size;
     },
-    async drain(timeout) {
+    async drain(timeout, hurry) {
       draining = true;
       const before = pending.size;
       const all = () => Promise.all([...pending].map((entry) => entry.done));
@@ -187,6 +188,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
         new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(true), timeout);
         }),
+        ...(hurry ? [hurry.then(() => true)] : []),
       ]);
       clearTimeout(timer);
       if (!timedOut) return { finished: before, abandoned: 0 };

@@ -52,10 +52,18 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     }
   }).then(async (signal) => {
     for (const [other, listener] of listeners) process.off(other, listener);
+    // A second signal (an impatient Ctrl-C, an orchestrator's second notice) stops the wait: what is still running is
+    // released at once, rather than left to lapse with its lease.
+    let hurried!: () => void;
+    const hurry = new Promise<void>((resolve) => {
+      hurried = resolve;
+    });
+    for (const other of signals) process.once(other, hurried);
     log({ level: "info", msg: "oncely proxy draining", proxy: { signal, in_flight: proxy.inFlight } });
     server.close();
     server.closeIdleConnections();
-    const result = await proxy.drain(options.drainTimeout);
+    const result = await proxy.drain(options.drainTimeout, hurry);
+    for (const other of signals) process.off(other, hurried);
     server.closeAllConnections();
     await proxy.close().catch(() => {});
     await idem.close().catch(() => {});
