@@ -87,6 +87,8 @@ export interface Row {
   version: number;
   claimed?: boolean;
   recovered?: boolean;
+  /** Kept only because the snapshot was stale, though this claim could take it: run the claim again. */
+  stale?: boolean;
 }
 
 const columns = (a: string) =>
@@ -104,7 +106,9 @@ const columns = (a: string) =>
  * update just to return it (`keep`); a takeover happens only when the snapshot holds exactly the locked version, so
  * `prior` is then its true predecessor (which tells a recovery from the takeover of a released record). A per-call
  * `claim_id` tells this call's claim from a no-op. A claim that inserted (`xmax` 0: the row it conflicted with was
- * deleted while it waited, so `prior` shows a row that is gone) recovered nothing.
+ * deleted while it waited, so `prior` shows a row that is gone) recovered nothing. A `keep` of a row this claim could
+ * take (released, lapsed or expired meanwhile: `stale`) is no answer; the caller runs the statement again, on a
+ * fresh snapshot.
  */
 function claimSql(t: string): string {
   // Inside DO UPDATE, `excluded.created_at` is the statement's clock.
@@ -144,13 +148,14 @@ claim AS (
     FROM (SELECT CASE WHEN NOT ${fresh} THEN 'keep' WHEN ${expired} THEN 'new' WHEN ${takeable} THEN 'take'
       ELSE 'keep' END AS mode) AS d)
   WHERE NOT ${fresh} OR ${expired} OR (${takeable})
-  RETURNING ${columns("r")}, r.xmax::text <> '0' AS updated
+  RETURNING ${columns("r")}, r.xmax::text <> '0' AS updated,
+    r.expires_at <= ${NOW} OR (r.fingerprint = $2 AND (r.state = 'released' OR r.lease_until <= ${NOW})) AS stale
 )
 SELECT c.*, c.claim_id = $3 AS claimed,
   coalesce(c.claim_id = $3 AND c.updated AND p.state = 'in-flight' AND p.expires_at > ${NOW}, false) AS recovered
 FROM claim AS c LEFT JOIN prior AS p ON true
 UNION ALL
-SELECT ${columns("p")}, false, false, false FROM prior AS p WHERE NOT EXISTS (SELECT FROM claim)`;
+SELECT ${columns("p")}, false, false, false, false FROM prior AS p WHERE NOT EXISTS (SELECT FROM claim)`;
 }
 
 /** The store's operations on `table`, each one statement run through the `query` it is given. */
@@ -189,8 +194,13 @@ export function postgresOperations(table: string) {
     async claim(query: Query, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
       const meta = JSON.stringify(options.meta);
       const values = [id, fingerprint, randomUUID(), options.lease, options.ttl, meta, RECORD_FORMAT_VERSION];
-      const { rows } = await query({ ...sql.claim, values });
-      const row = rows[0];
+      let row: Row | undefined;
+      // A row released, lapsed or expired while this claim waited for it is kept, not taken (see claimSql): the
+      // next statement's snapshot sees it as it is. Under endless churn the last answer stands (in-flight: retry).
+      for (let attempt = 0; attempt < 3 && (row === undefined || row.stale); attempt++) {
+        row = (await query({ ...sql.claim, values })).rows[0];
+        if (!row) throw new Error("the claim statement returned no row");
+      }
       if (!row) throw new Error("the claim statement returned no row");
       if (row.claimed) return { status: "claimed", token: Number(row.token), recovered: row.recovered === true };
       const record = toRecord(row);
