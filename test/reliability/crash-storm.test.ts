@@ -33,6 +33,8 @@ import { KILL_POINTS } from "./crash-storm/protocol.js";
 import { judge, type Verdict } from "./crash-storm/verdict.js";
 
 const WORKERS = 4;
+/** Warm processes waiting to replace a killed worker (see fleet.ts); the kill rate is how fast they are refilled. */
+const SPARES = sized(6, 10);
 /**
  * A killed holder's claim blocks its key this long. Long enough that a live holder on a loaded 2-core machine never
  * loses its lease (it renews every lease/3), which would be a duplicate no kill caused.
@@ -65,7 +67,7 @@ const storms: Storm[] = [
     intents: sized(1_000, 5_000),
     kills: sized(200, 1_000),
     soakShare: 0.3,
-    lanes: 16,
+    lanes: 12,
     gap: [50, 300],
   },
   ...[sqliteBackend(), redisBackend(), postgresBackend(), mysqlBackend()].map(
@@ -74,21 +76,22 @@ const storms: Storm[] = [
       backend,
       transactional: false,
       intents: sized(1_000, 5_000),
-      kills: sized(40, 200),
+      kills: sized(30, 150),
       soakShare: 0.15,
-      lanes: 16,
-      gap: [200, 800],
+      lanes: 12,
+      gap: [300, 1_000],
+      reduced: "fewer kills than on PostgreSQL's transactional mode, where the 200 (1,000) the issue asks for are kept",
     }),
   ),
   {
     name: "dynamodb (dynalite)",
     backend: dynamodbBackend(),
     transactional: false,
-    intents: sized(300, 1_000),
-    kills: sized(20, 60),
+    intents: sized(200, 1_000),
+    kills: sized(10, 40),
     soakShare: 0.1,
-    lanes: 8,
-    gap: [300, 1_000],
+    lanes: 6,
+    gap: [500, 1_500],
     reduced: "dynalite serves about 130 claims a second on one core",
   },
 ];
@@ -144,7 +147,7 @@ for (const storm of storms) {
         : `answers every intent once; an effect runs twice only when a kill caught it before complete`,
       async () => {
         const started = performance.now();
-        const fleet = await startFleet(bundle!.script, WORKERS, {
+        const fleet = await startFleet(bundle!.script, WORKERS, SPARES, {
           store: await backend.setUp(),
           transactional: storm.transactional,
           lease: LEASE,

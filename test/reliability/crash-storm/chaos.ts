@@ -46,9 +46,15 @@ export function startChaos(fleet: Fleet, options: ChaosOptions) {
   }
 
   async function killOnce(slot: Slot): Promise<void> {
+    // The replacement is warm before the kill, so it takes the port at once: a slot down for a whole process start
+    // would only measure how slowly a loaded machine starts Node.
+    const spare = await fleet.reserve();
     const child = slot.child;
     const pid = slot.pid;
-    if (!child || pid === undefined) return;
+    if (!running || !child || pid === undefined) {
+      fleet.unreserve(spare);
+      return;
+    }
     if (Math.random() < options.randomShare) {
       randomKills.add(pid);
       child.kill("SIGKILL");
@@ -59,12 +65,15 @@ export function startChaos(fleet: Fleet, options: ChaosOptions) {
       if (!(await Promise.race([exited, sleep(options.armTimeout).then(() => false)]))) {
         fleet.send(slot, { type: "disarm" });
         // A request may have reached the point as the disarm was on its way: then the process is dying already.
-        if (!(await Promise.race([exited, sleep(200).then(() => false)]))) return;
+        if (!(await Promise.race([exited, sleep(200).then(() => false)]))) {
+          fleet.unreserve(spare);
+          return;
+        }
       }
     }
     const exit = await exitOf(child);
     deaths.push({ pid, slot: slot.index, kind: randomKills.has(pid) ? "random" : "unexpected", exit });
-    await fleet.restart(slot);
+    await fleet.restart(slot, spare);
   }
 
   async function loop(slot: Slot): Promise<void> {

@@ -27,9 +27,9 @@ export interface DriverOptions {
 /**
  * Sends one POST per intent through `oncely/client`, each with its own key kept for the intent, retried through
  * kills until a final answer. Every attempt goes to a worker picked at random among those up at that moment (any
- * worker when none is), so one intent's attempts hit different processes.
+ * worker when none is), so one intent's attempts hit different processes. `retries` counts the retries by cause.
  */
-export async function drive(fleet: Fleet, options: DriverOptions): Promise<Outcome[]> {
+export async function drive(fleet: Fleet, options: DriverOptions, retries: Record<string, number> = {}) {
   const keyStore = memoryKeyStore();
   const api = createClient({
     // A kill costs an intent a refused connection or a reset, then a 409 until the killed claim's lease lapses: many
@@ -39,6 +39,10 @@ export async function drive(fleet: Fleet, options: DriverOptions): Promise<Outco
     timeout: "20s",
     deadline: "180s",
     keyStore,
+    onRetry: ({ response, error }) => {
+      const reason = response ? String(response.status) : String((error as Error)?.cause ?? error).slice(0, 60);
+      retries[reason] = (retries[reason] ?? 0) + 1;
+    },
     fetch: (input, init) => fetch(input.replace(PLACEHOLDER, pickOrigin(fleet)), init),
   });
   const outcomes: Outcome[] = [];

@@ -7,9 +7,11 @@ import { killLogPath } from "./window-log.js";
  * writes one line to the kill log and sends this process SIGKILL. Nothing after `die` runs: no `finally`, no exit
  * handler, no flush; the kernel closes the sockets, as for any kill -9.
  */
-export function killSwitch(logDir: string, slot: number) {
+export function killSwitch(logDir: string) {
   let armed: KillPoint | undefined;
   return {
+    /** The slot this process serves, once it does. */
+    slot: -1,
     arm(point: KillPoint) {
       armed = point;
     },
@@ -19,7 +21,7 @@ export function killSwitch(logDir: string, slot: number) {
     /** Dies here if this point is armed. */
     at(point: KillPoint, key: string) {
       if (armed !== point) return;
-      appendFileSync(killLogPath(logDir), `${JSON.stringify({ pid: process.pid, slot, point, key })}\n`);
+      appendFileSync(killLogPath(logDir), `${JSON.stringify({ pid: process.pid, slot: this.slot, point, key })}\n`);
       process.kill(process.pid, "SIGKILL");
     },
   };

@@ -18,10 +18,6 @@ export type KillPoint = (typeof KILL_POINTS)[number];
 export type KillKind = KillPoint | "random";
 
 export interface StormWorkerConfig {
-  /** The worker's slot (0-3); a restarted worker keeps its slot and its port. */
-  slot: number;
-  /** 0 the first time (an ephemeral port); the slot's port on every restart. */
-  port: number;
   store: StoreConfig;
   /** Claim, the handler's ledger write and the stored response in one PostgreSQL transaction. */
   transactional: boolean;
@@ -45,9 +41,16 @@ export interface EffectBody {
   slot: number;
 }
 
-export type ParentMessage = { type: "arm"; point: KillPoint } | { type: "disarm" } | { type: "stop" };
+export type ParentMessage =
+  /** Serve as slot `slot` (0-3) on `port` (0: an ephemeral one, the slot's first time). */
+  | { type: "listen"; slot: number; port: number }
+  | { type: "arm"; point: KillPoint }
+  | { type: "disarm" }
+  | { type: "stop" };
 
 export type WorkerMessage =
+  /** Started, store and ledger connected, not yet listening: a warm spare, for whichever slot loses its process. */
+  | { type: "warm"; pid: number }
   | { type: "ready"; port: number; pid: number }
   | { type: "failed"; message: string }
   | { type: "stopped" };

@@ -1,7 +1,9 @@
 /**
  * One of the crash storm's four processes: a real HTTP server on 127.0.0.1 with its own engine on the shared store,
  * whose one guarded route writes one ledger row per run of its handler (the effect the storm counts). The parent
- * bundles this file (fleet.ts), forks it, arms kill points over IPC (protocol.ts), and kills it with SIGKILL.
+ * bundles this file (fleet.ts) and forks it; the process opens its store and ledger, says `warm`, and listens once
+ * told which port (a killed worker's replacement is started ahead, as a warm spare, and takes the dead one's port).
+ * The parent arms kill points over IPC (protocol.ts) and kills it with SIGKILL.
  */
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
@@ -34,7 +36,7 @@ if (!config || !process.send) throw new Error(`worker.ts is started by the crash
 // An orphaned worker (the parent crashed or was killed) must not linger.
 process.on("disconnect", () => process.kill(process.pid, "SIGKILL"));
 
-const kill = killSwitch(config.logDir, config.slot);
+const kill = killSwitch(config.logDir);
 const windows = windowWriter(config.logDir, process.pid);
 const store = chaosStore(openStore(config.store, config.storeTimeout), kill, windows);
 // Outside transactional mode the effect is a write of its own, committed at once: what most handlers do.
@@ -65,18 +67,26 @@ const server = createServer(
     kill.at("in-handler", key);
     const effect = randomUUID();
     windows.open(key, effect);
-    const row = { key, intent, effect, pid: process.pid, slot: config.slot };
+    const row = { key, intent, effect, pid: process.pid, slot: kill.slot };
     const client = config.transactional ? (idempotency.transaction as pg.PoolClient) : ledgerPool!;
     await insertEffect(client, config.ledger.table, row);
-    const body: EffectBody = { intent, key, effect, pid: process.pid, slot: config.slot };
+    const body: EffectBody = { intent, key, effect, pid: process.pid, slot: kill.slot };
     res.writeHead(201, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   }),
 );
 server.keepAliveTimeout = 5_000;
 
+let listen: (port: number) => void;
+const port = new Promise<number>((resolve) => {
+  listen = resolve;
+});
+
 process.on("message", async (message: ParentMessage) => {
-  if (message.type === "arm") kill.arm(message.point);
+  if (message.type === "listen") {
+    kill.slot = message.slot;
+    listen(message.port);
+  } else if (message.type === "arm") kill.arm(message.point);
   else if (message.type === "disarm") kill.disarm();
   else if (message.type === "stop") {
     server.closeAllConnections();
@@ -93,10 +103,12 @@ try {
   await idem.store.get("warm-up");
   await ledgerPool?.query("SELECT 1");
   (globalThis as { gc?: () => void }).gc?.();
+  await send({ type: "warm", pid: process.pid });
+  const wanted = await port;
   // A restart takes its predecessor's port; the kernel frees a killed listener at once, but retry briefly anyway.
   for (let attempt = 0; ; attempt++) {
     try {
-      server.listen(config.port, "127.0.0.1");
+      server.listen(wanted, "127.0.0.1");
       await once(server, "listening");
       break;
     } catch (error) {
