@@ -248,7 +248,9 @@ describe("oncely proxy: draining", () => {
       const late = await fetch(`${front.url}/charges`, { method: "POST", headers: { "idempotency-key": "d-2" } });
       expect(late.status).toBe(503);
       expect(((await late.json()) as { type: string }).type).toBe("urn:oncely:problem:shutting-down");
-      expect((await fetch(`${front.url}/.oncely/health`)).status).toBe(503);
+      const health = await rawRequest(`${front.url}/.oncely/health`, { method: "HEAD" });
+      expect(health.status).toBe(503);
+      expect(health.headers.connection).toBe("close");
     } finally {
       await front.close();
       await upstream.close();
