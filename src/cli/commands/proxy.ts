@@ -40,10 +40,10 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
         "(Idempotent-Replayed: true), 409 while it runs, 422 for a different request under the same key. Every other " +
         "request passes through untouched, streamed both ways.\n\n" +
         'Route patterns: "*" is one path segment, a final "**" the rest ("POST /charges/**"). The first rule that ' +
-        "matches wins, and the pattern is the route's name in records and logs.\n\n" +
+        "matches wins, and the pattern is the route's name in events and logs.\n\n" +
         "Logs: one JSON line per decision on stdout (keys as SHA-256 prefixes). Health: GET --health-path answers " +
         "200 while the store answers, 503 otherwise. SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +
-        "for requests under way, release the claims of those still running, exit 0.",
+        "for requests under way (a second signal stops the wait), release the claims of those still running, exit 0.",
     )
     .requiredOption("--upstream <url>", "the service to proxy to: http://127.0.0.1:3000 (a path is put in front)")
     .option("-p, --port <n>", "the port to listen on (0: any free port)", wholeNumber(0), 8080)
@@ -58,14 +58,24 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
     .option("--scope-header <name>", "the header naming the principal (account, API key); stored only hashed")
     .option("--ttl <duration>", 'how long responses are kept: "24h" (default), "7d"', duration)
     .option("--required", "answer 400 to a guarded request without an Idempotency-Key")
-    .option(
-      "--upstream-timeout <duration>",
-      "the longest wait for upstream headers, and between body chunks (504)",
-      duration,
-      30_000,
+    .addOption(
+      new Option(
+        "--upstream-timeout <duration>",
+        "the longest wait for upstream headers, and between body chunks (504)",
+      )
+        .argParser(duration)
+        .default(30_000, "30s"),
     )
-    .option("--drain-timeout <duration>", "the longest wait for requests under way at shutdown", duration, 10_000)
-    .option("--store-timeout <duration>", "the longest a store call may take before a 503", duration, 1_000)
+    .addOption(
+      new Option("--drain-timeout <duration>", "the longest wait for requests under way at shutdown")
+        .argParser(duration)
+        .default(10_000, "10s"),
+    )
+    .addOption(
+      new Option("--store-timeout <duration>", "the longest a store call may take before a 503")
+        .argParser(duration)
+        .default(1_000, "1s"),
+    )
     .option("--health-path <path>", "where GET answers the proxy's health", "/.oncely/health")
     .option("--log-raw-keys", "log Idempotency-Keys beside their hashes")
     .addHelpText(
