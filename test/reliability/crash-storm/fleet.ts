@@ -30,7 +30,8 @@ export async function bundleWorker(): Promise<{ script: string; remove(): void }
     platform: "node",
     format: "esm",
     target: "node20",
-    external: ["better-sqlite3", "pg-native", "@aws-sdk/*"],
+    // ioredis stays an import: bundled, its class is not where the store looks for it.
+    external: ["better-sqlite3", "pg-native", "@aws-sdk/*", "ioredis"],
     // Bundled CommonJS packages call require() for Node's built-ins.
     banner: {
       js: 'import { createRequire as __oncelyRequire } from "node:module"; const require = __oncelyRequire(import.meta.url);',
@@ -130,8 +131,20 @@ export async function startFleet(script: string, count: number, spareCount: numb
     });
   }
 
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    const spares = await Promise.allSettled(pool.splice(0));
+    for (const spare of spares) if (spare.status === "fulfilled") unplaced.add(spare.value);
+    await Promise.all([...slots.map((slot) => stopChild(slot.child)), ...[...unplaced].map(stopChild)]);
+  };
+
   for (let i = 0; i < count + spareCount; i++) addSpare();
-  for (const slot of slots) await place(slot, await takeSpare());
+  try {
+    for (const slot of slots) await place(slot, await takeSpare());
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 
   return {
     slots,
@@ -155,12 +168,7 @@ export async function startFleet(script: string, count: number, spareCount: numb
       await place(slot, spare ?? (await takeSpare()));
       if (!stopping) addSpare();
     },
-    async stop(): Promise<void> {
-      stopping = true;
-      const spares = await Promise.allSettled(pool.splice(0));
-      for (const spare of spares) if (spare.status === "fulfilled") unplaced.add(spare.value);
-      await Promise.all([...slots.map((slot) => stopChild(slot.child)), ...[...unplaced].map(stopChild)]);
-    },
+    stop,
   };
 }
 
