@@ -32,12 +32,12 @@ interface Size {
 }
 
 const sizes: Record<string, Size> = {
-  memory: { runs: [400, 10_000_000], steps: [1, 50], share: 0.08 },
-  sqlite: { runs: [300, 10_000_000], steps: [1, 50], share: 0.12 },
-  redis: { runs: [30, 100_000], steps: [1, 32], share: 0.2 },
-  postgres: { runs: [30, 100_000], steps: [1, 32], share: 0.2 },
-  "mysql (MariaDB)": { runs: [30, 100_000], steps: [1, 32], share: 0.2 },
-  "dynamodb (dynalite)": { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
+  memory: { runs: [1_000, 10_000_000], steps: [1, 50], share: 0.08 },
+  sqlite: { runs: [600, 10_000_000], steps: [1, 50], share: 0.12 },
+  redis: { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
+  postgres: { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
+  "mysql (MariaDB)": { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
+  "dynamodb (dynalite)": { runs: [20, 100_000], steps: [1, 32], share: 0.2 },
 };
 
 const only = process.env.ONCELY_MODEL_STORE;
