@@ -87,6 +87,8 @@ export interface Row {
   kept: number | null;
   meta: string;
   version: number;
+  /** The server's clock when the row was read (the MySQL 8 claim's read only). */
+  db_now?: number | string;
 }
 
 /**
@@ -129,7 +131,8 @@ export function mysqlOperations(table: string, dialect: Dialect) {
   const sql = {
     // MariaDB returns the row as the upsert left it (inserted, taken over, or untouched). MySQL 8 has no RETURNING.
     claim: dialect === "mariadb" ? `${upsert}\n  RETURNING ${COLUMNS}` : upsert,
-    select: `SELECT ${COLUMNS} FROM ${t} WHERE id = :id`,
+    // With the server's clock, to tell whether a record changed after the upsert is claimable now.
+    select: `SELECT ${COLUMNS}, ${NOW} AS db_now FROM ${t} WHERE id = :id`,
     // Moves the lease forward by at least 1 ms, so a matched row always counts as changed: `affectedRows` is then
     // right whether or not the connection reports found rows.
     renew: `UPDATE ${t} SET lease_until = GREATEST(${NOW} + :lease, lease_until + 1) WHERE ${HELD}`,
@@ -160,14 +163,20 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         meta: JSON.stringify(options.meta),
         version: RECORD_FORMAT_VERSION,
       };
-      const result = await execute(sql.claim, values);
-      const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
-      // Only on MySQL 8, where a delete can slip in between the upsert and the read.
-      if (!row) throw new Error("the record was deleted while being claimed");
-      if (row.claim_id === nonce)
-        return { status: "claimed", token: Number(row.token), recovered: row.recovered === 1 };
-      const record = toRecord(row);
-      return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
+      for (let attempt = 1; ; attempt++) {
+        const result = await execute(sql.claim, values);
+        const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
+        if (row?.claim_id === nonce) {
+          return { status: "claimed", token: Number(row.token), recovered: row.recovered === 1 };
+        }
+        // Only on MySQL 8, where the read comes after the upsert: the record may have been deleted, or released,
+        // lapsed or expired, since. Then it is this request's to claim, and the upsert runs again (a few times at
+        // most; under endless churn the last answer stands).
+        if (dialect === "mysql" && attempt < 3 && (!row || claimableNow(row, fingerprint))) continue;
+        if (!row) throw new Error("the record was deleted while being claimed");
+        const record = toRecord(row);
+        return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
+      }
     },
     async renew(execute: Execute, id: string, token: number, lease: number): Promise<boolean> {
       return affected(await execute(sql.renew, { id, token, lease: Math.round(lease) })) === 1;
@@ -206,6 +215,14 @@ export function mysqlOperations(table: string, dialect: Dialect) {
 }
 
 export type MySqlOperations = ReturnType<typeof mysqlOperations>;
+
+/** Whether a claim with `fingerprint` would take `row` over at the server time the row was read. */
+function claimableNow(row: Row, fingerprint: string): boolean {
+  const now = Number(row.db_now);
+  if (Number(row.expires_at) <= now) return true;
+  if (row.fingerprint !== fingerprint) return false;
+  return row.state === "released" || (row.state === "in-flight" && Number(row.lease_until) <= now);
+}
 
 function toRecord(row: Row): IdempotencyRecord {
   const record: IdempotencyRecord = {

@@ -161,6 +161,21 @@ export const backends: Backend[] = [
     },
   },
   {
+    // MySQL 8 has no RETURNING: the claim is the same upsert, then a read. MariaDB runs that path too.
+    name: "mysql (MySQL 8 path, on MariaDB)",
+    service: "mysql",
+    open: async () => {
+      const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
+      const table = `oncely_model_${randomUUID().slice(0, 8)}`;
+      const store = new MySqlStore({ pool, table, dialect: "mysql" });
+      await store.migrate();
+      return real(store, 2, async () => {
+        await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
+        await pool.end();
+      });
+    },
+  },
+  {
     name: "dynamodb (dynalite)",
     open: async () => {
       // dynalite (a local DynamoDB) in a process of its own, as the multi-process test runs it: in this one its
