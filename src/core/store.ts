@@ -32,6 +32,31 @@ export interface RecordMeta {
 
 export type RecordState = "in-flight" | "released" | "completed";
 
+/**
+ * One checkpoint of a run's steps (`step(name, fn)`): kept under its record, fenced by the claim's token, expiring
+ * with the record.
+ */
+export interface StepRecord {
+  /** The step's name: unique in its run. */
+  name: string;
+  /** The step's position in its run (0, 1, ...): the order the handler first asked for its steps in. */
+  seq: number;
+  /**
+   * `started`: an attempt began the step, and its effect may be done; `done`: its result is kept; `failed`: it threw
+   * an error marked terminal, which is kept.
+   */
+  state: "started" | "done" | "failed";
+  /** JSON text: the result (`done`; absent when the step returned `undefined`) or the terminal error (`failed`). */
+  value?: string;
+}
+
+/** A registered handler's name and its JSON input, kept with a run started by `idem.run(key, name, input)`. */
+export interface StoredWork {
+  name: string;
+  /** JSON text. */
+  input: string;
+}
+
 export interface IdempotencyRecord {
   /** The storage id: a hash of (scope, key). */
   id: string;
@@ -49,6 +74,15 @@ export interface IdempotencyRecord {
   completedAt?: number;
   response?: StoredResponse;
   meta: RecordMeta;
+  /**
+   * The run's id: minted by the first claim and kept across takeovers and releases, so step keys stay stable on
+   * every retry. Absent in stores without steps.
+   */
+  runId?: string;
+  /** The run's recorded steps, in `seq` order (stores with steps). */
+  steps?: StepRecord[];
+  /** The registered handler and input the run was started with (`idem.run(key, name, input)`), for `recover()`. */
+  work?: StoredWork;
   /** The record format version (see `RECORD_FORMAT_VERSION`). */
   version: number;
 }
@@ -59,10 +93,27 @@ export interface ClaimOptions {
   /** How long an unfinished record is kept, ms; `complete` sets the retention from completion. */
   ttl: number;
   meta: RecordMeta;
+  /**
+   * The run id a new record gets (stores with steps mint one when absent); a record that already has one keeps it.
+   */
+  runId?: string;
+  /** Kept on a new record only. */
+  work?: StoredWork;
+}
+
+/** A claim won. Stores with steps also say which run it continues and what that run recorded. */
+export interface ClaimedResult {
+  status: "claimed";
+  token: number;
+  recovered: boolean;
+  /** The record's run id (`ClaimOptions.runId` for a new record). */
+  runId?: string;
+  /** The steps recorded by earlier attempts of the run, in `seq` order; empty or absent when there are none. */
+  steps?: StepRecord[];
 }
 
 export type ClaimResult =
-  | { status: "claimed"; token: number; recovered: boolean }
+  | ClaimedResult
   /** Held by a live lease, or released/lapsed but claimed with a different fingerprint (the engine answers 422). */
   | { status: "in-flight"; record: IdempotencyRecord }
   | { status: "completed"; record: IdempotencyRecord };
@@ -110,6 +161,38 @@ export interface Store {
   purgeExpired(options?: { limit?: number }): Promise<number>;
   /** Releases what the store opened (not a client the user passed in). */
   close(): Promise<void>;
+  /**
+   * Records a step of the run that `token` holds, in one atomic operation: adds the step, or replaces a `started`
+   * one; a `done` or `failed` step is never replaced (the first result wins). True only if `token` still holds the
+   * claim. Optional: without it, `step()` is refused with a `TypeError`.
+   */
+  saveStep?(id: string, token: number, step: StepRecord): Promise<boolean>;
+}
+
+/** A store that records steps (`step(name, fn)`). */
+export type StepStore = Store & Required<Pick<Store, "saveStep">>;
+
+export function isStepStore(store: Store): store is StepStore {
+  return typeof store.saveStep === "function";
+}
+
+/** A store that can run a step's own writes and record the step in one transaction of its database (`step.local`). */
+export interface LocalStepStore extends StepStore {
+  /**
+   * Opens a transaction, runs `work` with its client, records the step as `done` with the JSON text `work` returns
+   * (fenced by `token`) and commits. Resolves false, rolled back, when `token` no longer holds the claim; rejects,
+   * rolled back, when `work` or the commit fails.
+   */
+  runLocalStep(
+    id: string,
+    token: number,
+    step: Pick<StepRecord, "name" | "seq">,
+    work: (transaction: unknown) => Promise<string | undefined>,
+  ): Promise<boolean>;
+}
+
+export function isLocalStepStore(store: Store): store is LocalStepStore {
+  return typeof (store as Partial<LocalStepStore>).runLocalStep === "function";
 }
 
 /** A transaction a transactional store opened for one claim: the handler's writes go through `client`. */
@@ -131,7 +214,7 @@ export interface TransactionalClaimOptions extends ClaimOptions {
 }
 
 export type TransactionalClaimResult =
-  | { status: "claimed"; token: number; recovered: boolean; transaction: StoreTransaction }
+  | (ClaimedResult & { transaction: StoreTransaction })
   /** Held by an open transaction (`record` is then the last committed state, if any) or by a live lease. */
   | { status: "in-flight"; record?: IdempotencyRecord }
   | { status: "completed"; record: IdempotencyRecord };

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
+import { describeStepCases } from "./step-suite.js";
 import type { TestApi } from "./test-api.js";
 
 export interface StoreSuiteOptions {
@@ -20,6 +21,8 @@ export interface StoreSuiteOptions {
   timing?: { lease: number; ttl: number };
   /** The test functions to run under: `{ describe, it, expect, beforeAll, afterAll }`. */
   test: TestApi;
+  /** The store records steps (`saveStep`, run ids, stored work): runs the step cases too. */
+  steps?: boolean;
   /** Runs inside the suite's `describe`, for a store's own cases. */
   additionalTests?: (context: { store: () => Store }) => void;
 }
@@ -352,6 +355,9 @@ export function testStore(options: StoreSuiteOptions): void {
       expect((await store.get(keep))?.state).toBe("in-flight");
     });
 
+    if (options.steps) {
+      describeStepCases({ test: options.test, store: () => shared, lease, ttl, pass, slack });
+    }
     options.additionalTests?.({ store: () => shared });
   });
 }
