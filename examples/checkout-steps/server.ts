@@ -35,7 +35,7 @@ app.get("/charges", (_req, res) => res.json(Object.fromEntries(services.psp.char
 // Runs started by name whose client never came back are finished from their stored input.
 setInterval(() => void idem.recover(), 10_000).unref();
 
-const port = Number(process.env.PORT ?? 3001);
+const port = Number(process.env.PORT ?? 3006);
 createServer(app).listen(port, "127.0.0.1", () => {
   const order = `'{"sku":"tee","qty":1,"amount":2500,"card":"4242","email":"a@example.com"}'`;
   const post = `curl -s -X POST http://127.0.0.1:${port}/checkout -H 'content-type: application/json' -H 'idempotency-key: order-1' -d ${order}`;
