@@ -8,12 +8,14 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type Store,
   type StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
 import { loadDriver } from "./optional-driver.js";
-import { runScript as call, defineScripts, scripts, toRecord } from "./redis-scripts.js";
+import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./redis-scripts.js";
+import { checkStep, MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
 type Client = Redis | Cluster;
 
@@ -92,10 +94,21 @@ export class RedisStore implements Store {
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", async (client) => {
       const meta = JSON.stringify(options.meta);
-      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION];
+      const runId = options.runId ?? crypto.randomUUID();
+      const work = options.work ? JSON.stringify(options.work) : "";
+      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work];
       const [tag, ...rest] = (await call(client, scripts.claim, this.#key(id), ...args)) as [Buffer, ...unknown[]];
       const status = tag.toString();
-      if (status === "claimed") return { status, token: Number(rest[0]), recovered: Number(rest[1]) === 1 };
+      if (status === "claimed") {
+        const [token, recovered, run, ...steps] = rest as [Buffer, Buffer, Buffer, ...Buffer[]];
+        return {
+          status,
+          token: Number(token),
+          recovered: Number(recovered) === 1,
+          runId: run.toString(),
+          steps: stepsOf(toHash(steps)),
+        };
+      }
       const record = toRecord(id, rest as Buffer[]);
       return status === "completed" ? { status, record } : { status: "in-flight", record };
     });
@@ -116,6 +129,17 @@ export class RedisStore implements Store {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", async (client) => isOne(await call(client, scripts.release, this.#key(id), token)));
+  }
+
+  /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    checkStep(step);
+    return this.#run("saveStep", async (client) => {
+      const args = [token, step.name, stepField(step), MAX_STORED_STEPS];
+      const reply = Number(await call(client, scripts.saveStep, this.#key(id), ...args));
+      if (reply === -1) throw tooManySteps(this.name);
+      return reply === 1;
+    });
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
