@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StoreTimeoutError } from "../../src/core/errors.js";
+import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
 import { testStore } from "../../src/testing/index.js";
 
@@ -29,6 +29,7 @@ testStore({
     now += ms;
   },
   test: { describe, it, expect, beforeAll, afterAll },
+  steps: true,
   additionalTests: () => {
     it("keeps completed records across a restart", async () => {
       const path = file();
@@ -98,6 +99,57 @@ testStore({
       expect((await store.claim("id", "fp", opts)).status).toBe("claimed");
       other.close();
       await store.close();
+    });
+
+    it("adds the step columns to a table an earlier version created, keeping its records", async () => {
+      const path = file();
+      const old = new Database(path);
+      // The schema of the store before steps existed.
+      old.exec(`CREATE TABLE IF NOT EXISTS "oncely_records" (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, fingerprint TEXT NOT NULL, token INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, lease_until INTEGER NOT NULL, expires_at INTEGER NOT NULL, completed_at INTEGER,
+        status INTEGER, headers TEXT, body BLOB, kept INTEGER, meta TEXT NOT NULL, version INTEGER NOT NULL);`);
+      old
+        .prepare(`INSERT INTO oncely_records (id, state, fingerprint, token, created_at, lease_until, expires_at, meta,
+          version) VALUES ('old', 'released', 'fp', 7, ?, 0, ?, '{"key":"k"}', 1)`)
+        .run(now, now + 10_000);
+      old.close();
+      const stores = [new SqliteStore({ path, now: clock }), new SqliteStore({ path, now: clock })];
+      await Promise.all(stores.map((store) => store.migrate()));
+      const [store] = stores as [SqliteStore, SqliteStore];
+      expect(await store.get("old")).toMatchObject({ state: "released", token: 7, steps: [] });
+      // The old record gets a run id at its first takeover, and records steps from then on.
+      const taken = await store.claim("old", "fp", { ...opts, runId: "run-1" });
+      expect(taken).toMatchObject({ status: "claimed", token: 8, runId: "run-1", steps: [] });
+      expect(await store.saveStep("old", 8, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+      expect((await store.get("old"))?.steps).toEqual([{ name: "a", seq: 0, state: "done", value: "1" }]);
+      await Promise.all(stores.map((s) => s.close()));
+      const reopened = new Database(path);
+      const columns = reopened.pragma('table_info("oncely_records")') as { name: string }[];
+      reopened.close();
+      expect(columns.map((column) => column.name)).toEqual(expect.arrayContaining(["run_id", "steps", "work"]));
+    });
+
+    it("records a step in one statement, and refuses the 1,001st step of a run with a StoreError", async () => {
+      const log: string[] = [];
+      const database = new Database(":memory:", { verbose: (sql) => log.push(String(sql).trim().split(/\s/)[0]!) });
+      const store = new SqliteStore({ database, now: clock });
+      const claim = await store.claim("id", "fp", opts);
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      log.length = 0;
+      expect(await store.saveStep("id", claim.token, { name: "s0", seq: 0, state: "started" })).toBe(true);
+      expect(log).toEqual(["UPDATE"]);
+      for (let seq = 0; seq < 1_000; seq++) {
+        expect(await store.saveStep("id", claim.token, { name: `s${seq}`, seq, state: "done" })).toBe(true);
+      }
+      const full = store.saveStep("id", claim.token, { name: "s1000", seq: 1_000, state: "started" });
+      await expect(full).rejects.toThrow(StoreError);
+      await expect(full).rejects.toThrow(/1000 steps/);
+      // A step already recorded is still answered: the bound only refuses new ones.
+      expect(await store.saveStep("id", claim.token, { name: "s999", seq: 999, state: "done" })).toBe(true);
+      expect((await store.get("id"))?.steps).toHaveLength(1_000);
+      await store.close();
+      database.close();
     });
 
     it("validates its options", () => {
