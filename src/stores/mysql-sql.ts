@@ -6,9 +6,11 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type StoredResponse,
 } from "../core/store.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
+import { MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
 // The SQL the MySQL/MariaDB store runs, one function per operation, each run through the `execute` it is given.
 
@@ -30,7 +32,17 @@ const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 100
 const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
 const COLUMNS =
   "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
-  "headers, body, kept, meta, version";
+  "headers, body, kept, meta, version, run_id, steps, work";
+
+/**
+ * The columns steps added, as `ADD COLUMN` clauses: `migrate()` adds the missing ones to a table an earlier oncely
+ * created. `steps` is a JSON object (name -> { seq, state, value }) kept as text, so MySQL 8 and MariaDB read it alike.
+ */
+export const STEP_COLUMNS = {
+  run_id: "run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  steps: "steps MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  work: "work MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+} as const;
 
 export function quoteTable(table: string): string {
   if (typeof table !== "string" || !TABLE.test(table)) {
@@ -63,6 +75,9 @@ export function mysqlSchema(table = "oncely_records"): string {
   kept TINYINT NULL,
   meta TEXT CHARACTER SET utf8mb4 NOT NULL,
   version INT NOT NULL,
+  ${STEP_COLUMNS.run_id},
+  ${STEP_COLUMNS.steps},
+  ${STEP_COLUMNS.work},
   PRIMARY KEY (id),
   INDEX expires_at (expires_at),
   INDEX created_at (created_at, id)
@@ -87,6 +102,11 @@ export interface Row {
   kept: number | null;
   meta: string;
   version: number;
+  /** Absent in rows an earlier oncely wrote, until a claim takes them over. */
+  run_id: string | null;
+  /** JSON: `{ "<name>": { "seq": 0, "state": "done", "value": "<JSON text>" | null }, ... }`. */
+  steps: string | null;
+  work: string | null;
 }
 
 /**
@@ -95,15 +115,17 @@ export interface Row {
  * before it, so the decision is made once, first, on the old row: `claim_id` becomes this call's nonce only on a
  * takeover, and every later assignment reads the decision back from it. `expires_at` goes last, because the others
  * need its old value to tell an expired record (replaced) from a live one (taken over). When nothing is taken over,
- * no column changes.
+ * no column changes. A takeover keeps the run id, steps and work; a fresh record starts a new run.
  */
 function upsertSql(t: string): string {
   const taken = "claim_id = :nonce";
   const fresh = `${taken} AND expires_at <= ${NOW}`;
   const takeable = `expires_at <= ${NOW} OR (fingerprint = :fingerprint AND (state = 'released'
       OR (state = 'in-flight' AND lease_until <= ${NOW})))`;
-  return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version)
-  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version)
+  return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
+      run_id, steps, work)
+  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version,
+      :runId, NULL, :work)
   ON DUPLICATE KEY UPDATE
     claim_id = IF(${takeable}, :nonce, claim_id),
     recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
@@ -111,6 +133,9 @@ function upsertSql(t: string): string {
     created_at = IF(${fresh}, ${NOW}, created_at),
     meta = IF(${fresh}, :meta, meta),
     version = IF(${fresh}, :version, version),
+    run_id = IF(${fresh} OR (${taken} AND run_id IS NULL), :runId, run_id),
+    steps = IF(${fresh}, NULL, steps),
+    work = IF(${fresh}, :work, work),
     fingerprint = IF(${taken}, :fingerprint, fingerprint),
     completed_at = IF(${taken}, NULL, completed_at),
     status = IF(${taken}, NULL, status),
@@ -137,6 +162,18 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       status = :status, headers = :headers, body = :body, kept = :kept
       WHERE ${HELD}`,
     release: `UPDATE ${t} SET state = 'released', lease_until = 0 WHERE ${HELD}`,
+    // Adds the step, or replaces a started one, in one statement: the row lock serialises a holder's concurrent
+    // steps, and each JSON_SET works on the latest document, so none is lost.
+    saveStep: `UPDATE ${t}
+      SET steps = JSON_SET(COALESCE(steps, '{}'), :path,
+        JSON_OBJECT('seq', CAST(:seq AS SIGNED), 'state', :state, 'value', :value))
+      WHERE ${HELD}
+        AND (JSON_EXTRACT(steps, :statePath) IS NULL OR JSON_UNQUOTE(JSON_EXTRACT(steps, :statePath)) = 'started')
+        AND (JSON_EXTRACT(steps, :path) IS NOT NULL OR COALESCE(JSON_LENGTH(steps), 0) < :max)`,
+    // Why a step was not written: only read after a refused saveStep.
+    stepRefusal: `SELECT JSON_UNQUOTE(JSON_EXTRACT(steps, :statePath)) AS step_state,
+        COALESCE(JSON_LENGTH(steps), 0) AS count
+      FROM ${t} WHERE ${HELD}`,
     get: `SELECT ${COLUMNS} FROM ${t} WHERE id = :id AND expires_at > ${NOW}`,
     delete: `DELETE FROM ${t} WHERE id = :id`,
     list: `SELECT ${COLUMNS} FROM ${t}
@@ -149,12 +186,41 @@ export function mysqlOperations(table: string, dialect: Dialect) {
   const rows = (result: unknown) => result as Row[];
 
   return {
+    /**
+     * Adds the columns steps need to a table an earlier oncely created: MariaDB with `ADD COLUMN IF NOT EXISTS`,
+     * MySQL 8 (which has no such clause) one column at a time, where a column a concurrent migration added is fine.
+     */
+    async addStepColumns(execute: Execute, query: (sql: string) => Promise<unknown>): Promise<void> {
+      const [schema, name] = table.includes(".") ? table.split(".") : [null, table];
+      const found = rows(
+        await execute(
+          `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name`,
+          { schema, name: name! },
+        ),
+      ) as unknown as { name: string }[];
+      const present = new Set(found.map((column) => column.name.toLowerCase()));
+      const missing = Object.entries(STEP_COLUMNS).filter(([column]) => !present.has(column));
+      if (missing.length === 0) return;
+      if (dialect === "mariadb") {
+        await query(`ALTER TABLE ${t} ${missing.map(([, column]) => `ADD COLUMN IF NOT EXISTS ${column}`).join(", ")}`);
+        return;
+      }
+      for (const [, column] of missing) {
+        await query(`ALTER TABLE ${t} ADD COLUMN ${column}`).catch((error: { errno?: number }) => {
+          if (error?.errno !== 1060) throw error; // ER_DUP_FIELDNAME: another process added it meanwhile.
+        });
+      }
+    },
     async claim(execute: Execute, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
       const nonce = randomUUID();
+      const runId = options.runId ?? randomUUID();
       const values = {
         id,
         fingerprint,
         nonce,
+        runId,
+        work: options.work ? JSON.stringify(options.work) : null,
         lease: Math.round(options.lease),
         ttl: Math.round(options.ttl),
         meta: JSON.stringify(options.meta),
@@ -164,8 +230,10 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
       // Only on MySQL 8, where a delete can slip in between the upsert and the read.
       if (!row) throw new Error("the record was deleted while being claimed");
-      if (row.claim_id === nonce)
-        return { status: "claimed", token: Number(row.token), recovered: row.recovered === 1 };
+      if (row.claim_id === nonce) {
+        const claimed = { token: Number(row.token), recovered: row.recovered === 1 };
+        return { status: "claimed", ...claimed, runId: row.run_id ?? runId, steps: stepsOf(row.steps) };
+      }
       const record = toRecord(row);
       return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
     },
@@ -180,6 +248,28 @@ export function mysqlOperations(table: string, dialect: Dialect) {
     },
     async release(execute: Execute, id: string, token: number): Promise<boolean> {
       return affected(await execute(sql.release, { id, token })) === 1;
+    },
+    /**
+     * One fenced UPDATE. A refused one is followed by a read that says why: the token no longer holds (false), the
+     * step is already settled (true: the first result wins), or the run holds the most steps it may (StoreError).
+     */
+    async saveStep(execute: Execute, id: string, token: number, step: StepRecord): Promise<boolean> {
+      // Names are checked (letters, digits, "_", ".", ":", "-"), so the quoted JSON path cannot be escaped.
+      const path = `$."${step.name}"`;
+      const statePath = `${path}.state`;
+      const values = { id, token, path, statePath, seq: String(step.seq), state: step.state };
+      const written = { ...values, value: step.value ?? null, max: MAX_STORED_STEPS };
+      if (affected(await execute(sql.saveStep, written)) === 1) return true;
+      const refusal = (await execute(sql.stepRefusal, { id, token, statePath })) as {
+        step_state: string | null;
+        count: number | string;
+      }[];
+      const held = refusal[0];
+      if (!held) return false;
+      // Held now means held then (a token never holds again once it lost): the step was settled, the run full,
+      // or the write changed nothing (the same started step again, on a connection that counts changed rows).
+      if (held.step_state === null && Number(held.count) >= MAX_STORED_STEPS) throw tooManySteps("mysql");
+      return true;
     },
     async get(execute: Execute, id: string): Promise<IdempotencyRecord | undefined> {
       const row = rows(await execute(sql.get, { id }))[0];
@@ -219,10 +309,24 @@ function toRecord(row: Row): IdempotencyRecord {
     meta: JSON.parse(row.meta),
     version: row.version,
   };
+  if (row.run_id !== null) {
+    record.runId = row.run_id;
+    record.steps = stepsOf(row.steps);
+  }
+  if (row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");
     record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === 1 };
   }
   return record;
+}
+
+/** The steps of a row's `steps` JSON, in `seq` order. */
+function stepsOf(json: string | null): StepRecord[] {
+  if (json === null) return [];
+  const stored = JSON.parse(json) as Record<string, { seq: number; state: StepRecord["state"]; value: string | null }>;
+  return Object.entries(stored)
+    .map(([name, { seq, state, value }]) => ({ name, seq, state, ...(value === null ? {} : { value }) }))
+    .sort((a, b) => a.seq - b.seq);
 }

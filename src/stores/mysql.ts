@@ -7,6 +7,7 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
+  StepRecord,
   Store,
   StoredResponse,
 } from "../core/store.js";
@@ -20,6 +21,7 @@ import {
   quoteTable,
 } from "./mysql-sql.js";
 import { loadDriver } from "./optional-driver.js";
+import { checkStep } from "./step-record.js";
 
 export { mysqlSchema };
 
@@ -101,12 +103,17 @@ export class MySqlStore implements Store {
   }
 
   /**
-   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`). Safe when several processes run
-   * it at once: the server's metadata lock serialises them.
+   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`), and adds the columns of steps
+   * (`run_id`, `steps`, `work`) to a table an earlier oncely created. Safe when several processes run it at once: the
+   * server's metadata lock serialises them.
    */
   async migrate(): Promise<void> {
     const pool = await this.#pool();
-    await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), () => pool.query(mysqlSchema(this.#table)));
+    await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), async () => {
+      await pool.query(mysqlSchema(this.#table));
+      const ops = await this.#ops(pool);
+      await ops.addStepColumns(this.#execute(pool), (sql) => pool.query(sql));
+    });
   }
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
@@ -123,6 +130,15 @@ export class MySqlStore implements Store {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", (ops, execute) => ops.release(execute, id, token));
+  }
+
+  /**
+   * One fenced `UPDATE ... SET steps = JSON_SET(...)`, judged by the server's clock; a run keeps at most 1,000 steps.
+   * A refused write takes one read more, to tell a settled step (true) from a lost claim (false).
+   */
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    checkStep(step);
+    return this.#run("saveStep", (ops, execute) => ops.saveStep(execute, id, token, step));
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
@@ -151,8 +167,12 @@ export class MySqlStore implements Store {
   async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     const pool = await this.#pool();
-    const execute: Execute = async (sql, values) => (await pool.execute({ sql, namedPlaceholders: true }, values))[0];
+    const execute = this.#execute(pool);
     return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute));
+  }
+
+  #execute(pool: Pool): Execute {
+    return async (sql, values) => (await pool.execute({ sql, namedPlaceholders: true }, values))[0];
   }
 
   /** The operations for the server's dialect; a failed detection is retried by the next operation. */

@@ -12,6 +12,28 @@ import { serviceAvailable, services } from "../support/services.js";
 const uri = services.mysql.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
 const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
+/** The table oncely created before steps (`git show main:src/stores/mysql-sql.ts`), for the upgrade tests. */
+const oldSchema = (table: string) => `CREATE TABLE \`${table}\` (
+  id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  state VARCHAR(16) CHARACTER SET ascii NOT NULL,
+  fingerprint VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  token BIGINT NOT NULL,
+  claim_id CHAR(36) CHARACTER SET ascii NOT NULL,
+  recovered TINYINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  completed_at BIGINT NULL,
+  status SMALLINT NULL,
+  headers MEDIUMTEXT CHARACTER SET utf8mb4 NULL,
+  body LONGBLOB NULL,
+  kept TINYINT NULL,
+  meta TEXT CHARACTER SET utf8mb4 NOT NULL,
+  version INT NOT NULL,
+  PRIMARY KEY (id),
+  INDEX expires_at (expires_at),
+  INDEX created_at (created_at, id)
+) ENGINE=InnoDB`;
 const storeModule = fileURLToPath(new URL("../../src/stores/mysql.ts", import.meta.url));
 
 if (await serviceAvailable("mysql")) {
@@ -31,13 +53,63 @@ if (await serviceAvailable("mysql")) {
   });
   const test = { describe, it, expect, beforeAll, afterAll };
 
+  /** A table made by the old schema, holding a released and a completed record the old version wrote. */
+  const oldTable = async () => {
+    const name = table();
+    await pool.query(oldSchema(name));
+    const now = Date.now();
+    const columns = "id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version";
+    await pool.query(
+      `INSERT INTO \`${name}\` (${columns}, completed_at, status, headers, body, kept) VALUES
+      ('released', 'released', 'fp', 7, 'x', ?, 0, ?, '{"key":"k"}', 1, NULL, NULL, NULL, NULL, NULL),
+      ('done', 'completed', 'fp', 3, 'x', ?, 0, ?, '{"key":"k"}', 1, ?, 201, '[]', X'00ff', 1)`,
+      [...[now, now + 60_000], ...[now, now + 60_000, now]],
+    );
+    return name;
+  };
+
+  for (const dialect of ["mariadb", "mysql"] as const) {
+    describe(`mysql store (${dialect} dialect) on a table an earlier oncely created`, () => {
+      it("adds the step columns at migrate(), keeps the old records, and gives a taken-over one a run id", async () => {
+        const name = await oldTable();
+        const store = new MySqlStore({ pool, table: name, dialect });
+        // Twice at once, as two processes booting together would.
+        await Promise.all([store.migrate(), new MySqlStore({ pool, table: name, dialect }).migrate()]);
+        const [columns] = await pool.query(`SHOW COLUMNS FROM \`${name}\``);
+        expect((columns as { Field: string }[]).map((column) => column.Field)).toEqual(
+          expect.arrayContaining(["run_id", "steps", "work"]),
+        );
+        const done = await store.get("done");
+        expect(done).toMatchObject({
+          state: "completed",
+          token: 3,
+          response: { status: 201, body: Buffer.from([0, 255]) },
+        });
+        expect(done?.runId).toBeUndefined();
+        expect((await store.claim("done", "fp", opts)).status).toBe("completed");
+        const runId = randomUUID();
+        const claim = await store.claim("released", "fp", { ...opts, runId });
+        expect(claim).toEqual({ status: "claimed", token: 8, recovered: false, runId, steps: [] });
+        expect(await store.saveStep("released", 8, { name: "a", seq: 0, state: "done", value: '"x"' })).toBe(true);
+        expect(await store.release("released", 8)).toBe(true);
+        const again = await store.claim("released", "fp", { ...opts, runId: randomUUID() });
+        expect(again).toEqual({
+          ...{ status: "claimed", token: 9, recovered: false, runId },
+          steps: [{ name: "a", seq: 0, state: "done", value: '"x"' }],
+        });
+        await store.migrate();
+      });
+    });
+  }
+
   // The MySQL 8 path (the same upsert, then a read) also runs on MariaDB, so the suite covers it here too.
-  testStore({ name: "mysql (MySQL 8 path, on MariaDB)", create: () => create("mysql"), test });
+  testStore({ name: "mysql (MySQL 8 path, on MariaDB)", create: () => create("mysql"), test, steps: true });
 
   testStore({
     name: "mysql (MariaDB, RETURNING)",
     create: () => create(),
     test,
+    steps: true,
     additionalTests: ({ store }) => {
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
@@ -110,6 +182,27 @@ if (await serviceAvailable("mysql")) {
         expect((error as Error).message).toMatch(/^\[oncely\] \[mysql\] claim failed: /);
         expect(Date.now() - started).toBeLessThan(2000);
         await down.close();
+      });
+
+      it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
+        const id = randomUUID();
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        const step = (seq: number) => ({ name: `s${seq}`, seq, state: "started" as const });
+        for (let from = 0; from < 1000; from += 100) {
+          const batch = Array.from({ length: 100 }, (_, i) => store().saveStep!(id, claim.token, step(from + i)));
+          expect((await Promise.all(batch)).every(Boolean)).toBe(true);
+        }
+        await expect(store().saveStep!(id, claim.token, step(1000))).rejects.toThrow(/1000 steps/);
+        // A started step can still settle at the bound, and saving it again changes nothing and still holds.
+        const settled = { ...step(3), state: "done" as const, value: "3" };
+        expect(await store().saveStep!(id, claim.token, settled)).toBe(true);
+        expect(await store().saveStep!(id, claim.token, step(4))).toBe(true);
+        const record = await store().get(id);
+        expect(record?.steps).toHaveLength(1000);
+        expect(record?.steps?.[3]).toEqual(settled);
+        await expect(store().saveStep!(id, claim.token, { ...step(0), name: "a'b" })).rejects.toThrow(TypeError);
+        await expect(store().saveStep!(id, claim.token, { ...step(0), name: 'a"b' })).rejects.toThrow(TypeError);
       });
 
       it("validates its options", () => {
