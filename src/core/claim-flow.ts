@@ -12,6 +12,7 @@ import {
 } from "./errors.js";
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
 import type { ResolvedRouteOptions } from "./options.js";
+import type { ReplayCounter } from "./replay-counter.js";
 import type {
   ClaimResult,
   IdempotencyRecord,
@@ -34,6 +35,8 @@ export interface EngineState {
   cipher?: ResponseCipher;
   /** Absent without an `onEvent` listener, so no event object is built for nobody. */
   emit?: (event: IdempotencyEvent) => void;
+  /** Counts replays for the store, where it keeps counts. */
+  replays?: ReplayCounter;
 }
 
 /** One guarded attempt: who it is, where it is stored, and the clock it is timed against. */

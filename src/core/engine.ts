@@ -11,6 +11,7 @@ import {
 } from "./options.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { type RecoverOptions, type RecoverReport, type RegisteredWork, recoverRuns } from "./recover.js";
+import { replayCounterFor } from "./replay-counter.js";
 import { type RunContext, type RunOptions, runOnce } from "./run.js";
 import type { Store } from "./store.js";
 
@@ -57,7 +58,7 @@ export interface Idempotency {
    * completion from their stored input. Call it from a timer or a cron in every process that defines the handlers.
    */
   recover(options?: RecoverOptions): Promise<RecoverReport>;
-  /** Closes the store. Timers are unref'd; nothing else keeps the process alive. */
+  /** Writes pending replay counts and closes the store. Timers are unref'd; nothing else keeps the process alive. */
   close(): Promise<void>;
 }
 
@@ -95,6 +96,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           }
         }
       : undefined,
+    replays: replayCounterFor(store),
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
   const limiters = new Map<string, RateLimiter>();
@@ -145,6 +147,9 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       handlers.set(name, handler as RegisteredWork);
     },
     recover: (recoverOptions) => recoverRuns(state, base, handlers, recoverOptions),
-    close: () => store.close(),
+    close: async () => {
+      await state.replays?.flush();
+      await store.close();
+    },
   };
 }

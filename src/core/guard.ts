@@ -158,6 +158,7 @@ export async function begin(
   const outcome = await acquire(state, attempt, options);
   switch (outcome.kind) {
     case "replay": {
+      state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
       const acceptEncoding = headerValue(request, "accept-encoding");
       return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };

@@ -76,6 +76,7 @@ export async function runAttempt<T>(
   const outcome = await acquire(state, attempt, options);
   switch (outcome.kind) {
     case "replay": {
+      state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
       const text = decoder.decode(outcome.response.body);
       return (text ? JSON.parse(text) : undefined) as T;

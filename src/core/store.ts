@@ -83,6 +83,8 @@ export interface IdempotencyRecord {
   steps?: StepRecord[];
   /** The registered handler and input the run was started with (`idem.run(key, name, input)`), for `recover()`. */
   work?: StoredWork;
+  /** How often the stored response was replayed, as far as the engines counted (stores with `countReplays`). */
+  replays?: number;
   /** The record format version (see `RECORD_FORMAT_VERSION`). */
   version: number;
 }
@@ -167,6 +169,11 @@ export interface Store {
    * claim. Optional: without it, `step()` is refused with a `TypeError`.
    */
   saveStep?(id: string, token: number, step: StepRecord): Promise<boolean>;
+  /**
+   * Adds replay counts (id -> replays since the last call) to the records, for operators (`oncely inspect`). The
+   * engine batches them off the request path and never waits for this; ids without a record are ignored. Optional.
+   */
+  countReplays?(counts: ReadonlyMap<string, number>): Promise<void>;
 }
 
 /** A store that records steps (`step(name, fn)`). */

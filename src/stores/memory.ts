@@ -149,6 +149,13 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    for (const [id, count] of counts) {
+      const record = this.#records.get(id);
+      if (record?.state === "completed") record.replays = (record.replays ?? 0) + count;
+    }
+  }
+
   async get(id: string): Promise<IdempotencyRecord | undefined> {
     const record = this.#records.get(id);
     return record && record.expiresAt > this.#now() ? copy(record) : undefined;

@@ -23,6 +23,8 @@ export interface StoreSuiteOptions {
   test: TestApi;
   /** The store records steps (`saveStep`, run ids, stored work): runs the step cases too. */
   steps?: boolean;
+  /** The store keeps replay counts (`countReplays`): runs its case too. */
+  replayCounts?: boolean;
   /** Runs inside the suite's `describe`, for a store's own cases. */
   additionalTests?: (context: { store: () => Store }) => void;
 }
@@ -355,6 +357,23 @@ export function testStore(options: StoreSuiteOptions): void {
       expect((await store.get(keep))?.state).toBe("in-flight");
     });
 
+    if (options.replayCounts) {
+      it("adds replay counts to completed records, and ignores ids it does not hold", async () => {
+        const count = (counts: Map<string, number>) => shared.countReplays!(counts);
+        const key = id();
+        const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+        expect(await shared.complete(key, token, response(new Uint8Array([1])), ttl)).toBe(true);
+        await count(new Map([[key, 2]]));
+        await count(
+          new Map([
+            [key, 3],
+            [id(), 4],
+          ]),
+        );
+        expect((await shared.get(key))?.replays).toBe(5);
+        expect((await shared.list({ limit: 1_000 })).records.find((record) => record.id === key)?.replays).toBe(5);
+      });
+    }
     if (options.steps) {
       describeStepCases({ test: options.test, store: () => shared, lease, ttl, pass, slack });
     }
