@@ -7,6 +7,8 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
+  LocalStepStore,
+  StepRecord,
   StoredResponse,
   TransactionalClaimOptions,
   TransactionalClaimResult,
@@ -15,7 +17,7 @@ import type {
 import { storeCall } from "../core/store-call.js";
 import { loadDriver } from "./optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./postgres-sql.js";
-import { claimInTransaction } from "./postgres-transaction.js";
+import { claimInTransaction, runLocalStep } from "./postgres-transaction.js";
 
 export { postgresSchema };
 
@@ -59,7 +61,7 @@ export interface PostgresStoreOptions {
  * await store.migrate();
  * const idem = createIdempotency({ store });
  */
-export class PostgresStore implements TransactionalStore {
+export class PostgresStore implements TransactionalStore, LocalStepStore {
   readonly name = "postgres";
   readonly #table: string;
   readonly #timeout: number;
@@ -132,6 +134,27 @@ export class PostgresStore implements TransactionalStore {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", (query) => this.#operations.release(query, id, token));
+  }
+
+  /** Records a step of the run `token` holds: one fenced `UPDATE` of the record's `steps` (see `StepRecord`). */
+  saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    return this.#run("saveStep", (query) => this.#operations.saveStep(query, id, token, step));
+  }
+
+  /**
+   * `step.local(name, (tx) => ...)`: runs `work` with a pg `PoolClient` inside `BEGIN`, records the step as done in
+   * the same transaction (fenced by `token`), and commits, so the step's writes and its checkpoint land together or
+   * not at all. Resolves false, rolled back, when another holder took the run over meanwhile.
+   */
+  async runLocalStep(
+    id: string,
+    token: number,
+    step: Pick<StepRecord, "name" | "seq">,
+    work: (transaction: PoolClient) => Promise<string | undefined>,
+  ): Promise<boolean> {
+    if (this.#closed) throw new StoreError(this.name, "saveStep", "failed: the store is closed");
+    const pool = await this.#pool();
+    return runLocalStep(pool, this.#operations, this.#timeout, id, token, step, work);
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
