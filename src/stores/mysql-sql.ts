@@ -32,7 +32,7 @@ const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 100
 const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
 const COLUMNS =
   "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
-  "headers, body, kept, meta, version, run_id, steps, work";
+  "headers, body, kept, meta, version, run_id, steps, work, run_created_at";
 
 /**
  * The columns steps added, as `ADD COLUMN` clauses: `migrate()` adds the missing ones to a table an earlier oncely
@@ -42,6 +42,7 @@ export const STEP_COLUMNS = {
   run_id: "run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
   steps: "steps MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
   work: "work MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  run_created_at: "run_created_at BIGINT NULL",
 } as const;
 
 export function quoteTable(table: string): string {
@@ -78,6 +79,7 @@ export function mysqlSchema(table = "oncely_records"): string {
   ${STEP_COLUMNS.run_id},
   ${STEP_COLUMNS.steps},
   ${STEP_COLUMNS.work},
+  ${STEP_COLUMNS.run_created_at},
   PRIMARY KEY (id),
   INDEX expires_at (expires_at),
   INDEX created_at (created_at, id)
@@ -107,6 +109,8 @@ export interface Row {
   /** JSON: `{ "<name>": { "seq": 0, "state": "done", "value": "<JSON text>" | null }, ... }`. */
   steps: string | null;
   work: string | null;
+  /** The `created_at` of the record the run belongs to (see the claim's upsert). */
+  run_created_at: number | string | null;
 }
 
 /**
@@ -115,17 +119,22 @@ export interface Row {
  * before it, so the decision is made once, first, on the old row: `claim_id` becomes this call's nonce only on a
  * takeover, and every later assignment reads the decision back from it. `expires_at` goes last, because the others
  * need its old value to tell an expired record (replaced) from a live one (taken over). When nothing is taken over,
- * no column changes. A takeover keeps the run id, steps and work; a fresh record starts a new run.
+ * no column changes. A takeover keeps the run id, steps and work; a fresh record starts a new run. The run also
+ * remembers the `created_at` of its record: an earlier oncely, running beside this one in a rolling deploy, replaces
+ * an expired record without touching these columns, and a run whose `created_at` is not its record's is then stale
+ * (and so is a record without a run id): the takeover starts a new run instead of resuming another's steps.
  */
 function upsertSql(t: string): string {
   const taken = "claim_id = :nonce";
   const fresh = `${taken} AND expires_at <= ${NOW}`;
   const takeable = `expires_at <= ${NOW} OR (fingerprint = :fingerprint AND (state = 'released'
       OR (state = 'in-flight' AND lease_until <= ${NOW})))`;
+  // Read after `created_at` is assigned, and before `run_created_at` is.
+  const newRun = `${fresh} OR (${taken} AND (run_id IS NULL OR NOT (run_created_at <=> created_at)))`;
   return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
-      run_id, steps, work)
+      run_id, steps, work, run_created_at)
   VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version,
-      :runId, NULL, :work)
+      :runId, NULL, :work, ${NOW})
   ON DUPLICATE KEY UPDATE
     claim_id = IF(${takeable}, :nonce, claim_id),
     recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
@@ -133,9 +142,10 @@ function upsertSql(t: string): string {
     created_at = IF(${fresh}, ${NOW}, created_at),
     meta = IF(${fresh}, :meta, meta),
     version = IF(${fresh}, :version, version),
-    run_id = IF(${fresh} OR (${taken} AND run_id IS NULL), :runId, run_id),
-    steps = IF(${fresh}, NULL, steps),
-    work = IF(${fresh}, :work, work),
+    run_id = IF(${newRun}, :runId, run_id),
+    steps = IF(${newRun}, NULL, steps),
+    work = IF(${newRun}, :work, work),
+    run_created_at = IF(${newRun}, created_at, run_created_at),
     fingerprint = IF(${taken}, :fingerprint, fingerprint),
     completed_at = IF(${taken}, NULL, completed_at),
     status = IF(${taken}, NULL, status),

@@ -99,6 +99,28 @@ if (await serviceAvailable("mysql")) {
         });
         await store.migrate();
       });
+
+      it("starts a new run where an earlier oncely re-created an expired record (its upsert keeps the columns)", async () => {
+        const name = table();
+        const store = new MySqlStore({ pool, table: name, dialect });
+        await store.migrate();
+        const claim = await store.claim("id", "fp", { ...opts, runId: "stale-run" });
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        expect(await store.saveStep("id", claim.token, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+        // What the earlier version's upsert leaves after replacing the expired record, then releasing it: a new
+        // created_at, token and expiry, and run_id, steps and work as they were.
+        await pool.query(
+          `UPDATE \`${name}\` SET state = 'released', token = token + 1, lease_until = 0, created_at = created_at + 5000,
+            expires_at = expires_at + 5000 WHERE id = 'id'`,
+        );
+        const runId = randomUUID();
+        const taken = await store.claim("id", "fp", { ...opts, runId });
+        expect(taken).toMatchObject({ status: "claimed", runId, steps: [] });
+        if (taken.status !== "claimed") throw new Error("not claimed");
+        expect(await store.release("id", taken.token)).toBe(true);
+        // From here the run is this record's: kept across takeovers again.
+        expect(await store.claim("id", "fp", { ...opts, runId: randomUUID() })).toMatchObject({ runId, steps: [] });
+      });
     });
   }
 
