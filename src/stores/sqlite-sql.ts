@@ -27,7 +27,8 @@ export function sqliteSchema(table = "oncely_records"): string {
   version INTEGER NOT NULL,
   run_id TEXT,
   steps TEXT NOT NULL DEFAULT '{}',
-  work TEXT
+  work TEXT,
+  run_created_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON "${table}" (expires_at);
 CREATE INDEX IF NOT EXISTS "${table}_created_at" ON "${table}" (created_at, id);`;
@@ -39,12 +40,15 @@ export const MAX_STEPS = 1_000;
 /**
  * The columns steps added to the table, for tables an earlier version created: the store adds the missing ones when
  * it opens the database. `steps` holds a JSON object of the run's steps by name (`{"charge":{"seq":1,"state":"done",
- * "value":"<JSON text>"}}`), `work` the JSON of the stored work.
+ * "value":"<JSON text>"}}`), `work` the JSON of the stored work, `run_created_at` the `created_at` of the record the
+ * run belongs to: an earlier oncely, running beside this one in a rolling deploy, replaces an expired record without
+ * touching the run's columns, and a run whose `run_created_at` is not its record's `created_at` is then stale.
  */
 export const STEP_COLUMNS: readonly [name: string, definition: string][] = [
   ["run_id", "TEXT"],
   ["steps", "TEXT NOT NULL DEFAULT '{}'"],
   ["work", "TEXT"],
+  ["run_created_at", "INTEGER"],
 ];
 
 /** Adds the step columns to a table created without them; one write transaction, so racing processes add them once. */
@@ -77,6 +81,7 @@ export interface Row {
   run_id: string | null;
   steps: string | null;
   work: string | null;
+  run_created_at: number | null;
 }
 
 type StatementName =
@@ -97,14 +102,17 @@ export type Statements = Record<StatementName, BetterSqlite3.Statement<unknown[]
 export function prepare(db: BetterSqlite3.Database, table: string): Statements {
   const t = `"${table}"`;
   const held = "id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now";
+  // Whether a claim that finds the row continues its run: the row is live and the run is its record's own.
+  const keepRun = "expires_at > @now AND run_id IS NOT NULL AND run_created_at IS created_at";
   const statements: Statements = {
     // Inserts a fresh record, replaces an expired one, or takes over a released one with the same fingerprint.
     // SQLite evaluates every SET expression against the old row, so the CASEs see the state before the update.
-    // A takeover keeps the run id, steps and work; a record made afresh after expiry starts a new run.
+    // A takeover keeps the run id, steps and work; a record made afresh after expiry starts a new run, and so does the
+    // takeover of a stale run (see STEP_COLUMNS) or of a record written before steps existed.
     claim: db.prepare(`INSERT INTO ${t} (id, state, fingerprint, token, created_at, lease_until, expires_at, meta,
-        version, run_id, steps, work)
+        version, run_id, steps, work, run_created_at)
       VALUES (@id, 'in-flight', @fingerprint, @now, @now, @leaseUntil, @expiresAt, @meta, @version, @runId, '{}',
-        @work)
+        @work, @now)
       ON CONFLICT (id) DO UPDATE SET
         state = 'in-flight',
         fingerprint = excluded.fingerprint,
@@ -115,13 +123,18 @@ export function prepare(db: BetterSqlite3.Database, table: string): Statements {
         completed_at = NULL, status = NULL, headers = NULL, body = NULL, kept = NULL,
         meta = CASE WHEN expires_at <= @now THEN excluded.meta ELSE meta END,
         version = CASE WHEN expires_at <= @now THEN excluded.version ELSE version END,
-        run_id = CASE WHEN expires_at <= @now THEN excluded.run_id ELSE coalesce(run_id, excluded.run_id) END,
-        steps = CASE WHEN expires_at <= @now THEN '{}' ELSE steps END,
-        work = CASE WHEN expires_at <= @now THEN excluded.work ELSE work END
+        run_id = CASE WHEN ${keepRun} THEN run_id ELSE excluded.run_id END,
+        steps = CASE WHEN ${keepRun} THEN steps ELSE '{}' END,
+        work = CASE WHEN ${keepRun} THEN work ELSE excluded.work END,
+        run_created_at = CASE WHEN expires_at <= @now THEN @now ELSE created_at END
       WHERE expires_at <= @now OR (state = 'released' AND fingerprint = excluded.fingerprint)
       RETURNING token, run_id, steps`),
     takeOverLapsed: db.prepare(`UPDATE ${t} SET token = token + 1, lease_until = @leaseUntil,
-        expires_at = max(expires_at, @expiresAt), run_id = coalesce(run_id, @runId)
+        expires_at = max(expires_at, @expiresAt),
+        run_id = CASE WHEN ${keepRun} THEN run_id ELSE @runId END,
+        steps = CASE WHEN ${keepRun} THEN steps ELSE '{}' END,
+        work = CASE WHEN ${keepRun} THEN work ELSE @work END,
+        run_created_at = created_at
       WHERE id = @id AND state = 'in-flight' AND lease_until <= @now AND expires_at > @now
         AND fingerprint = @fingerprint
       RETURNING token, run_id, steps`),
@@ -169,9 +182,11 @@ export function toRecord(row: Row): IdempotencyRecord {
     meta: JSON.parse(row.meta),
     version: row.version,
   };
-  if (row.run_id !== null) record.runId = row.run_id;
-  record.steps = toSteps(row.steps);
-  if (row.work !== null) record.work = JSON.parse(row.work);
+  // A stale run (see STEP_COLUMNS) is not this record's: its next claim starts a new one.
+  const current = row.run_id !== null && row.run_created_at === row.created_at;
+  if (current) record.runId = row.run_id!;
+  record.steps = current ? toSteps(row.steps) : [];
+  if (current && row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = row.completed_at;
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");

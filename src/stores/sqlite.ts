@@ -105,13 +105,14 @@ export class SqliteStore implements StepStore {
     return this.#run("claim", ({ db, sql }) => {
       const now = this.#now();
       const runId = options.runId ?? crypto.randomUUID();
-      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt: now + options.ttl, runId };
+      const work = options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null;
+      const expiresAt = now + options.ttl;
+      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt, runId, work };
       // IMMEDIATE takes the write lock up front, so the read after a refused upsert sees the row that refused it.
       return db
         .transaction((): ClaimResult => {
           const meta = JSON.stringify(options.meta);
-          const work = options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null;
-          const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION, work }) as Row | undefined;
+          const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
           if (fresh) return claimed(fresh, false);
           // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
           // after the read that tells it apart from a released record (which is not a recovery).

@@ -127,7 +127,45 @@ testStore({
       const reopened = new Database(path);
       const columns = reopened.pragma('table_info("oncely_records")') as { name: string }[];
       reopened.close();
-      expect(columns.map((column) => column.name)).toEqual(expect.arrayContaining(["run_id", "steps", "work"]));
+      expect(columns.map((column) => column.name)).toEqual(
+        expect.arrayContaining(["run_id", "steps", "work", "run_created_at"]),
+      );
+    });
+
+    it("starts a new run when an earlier oncely re-created the expired record beside this one (rolling deploy)", async () => {
+      const path = file();
+      const store = new SqliteStore({ path, now: clock });
+      const first = await store.claim("id", "fp", {
+        ...opts,
+        ttl: 1_000,
+        runId: "run-old",
+        work: { name: "w", input: "1" },
+      });
+      if (first.status !== "claimed") throw new Error("not claimed");
+      expect(await store.saveStep("id", first.token, { name: "charge", seq: 0, state: "done", value: "1" })).toBe(true);
+      now += 2_000;
+      // What the earlier version's claim does to an expired record, then its release: the run columns untouched.
+      const old = new Database(path);
+      old
+        .prepare(`UPDATE oncely_records SET state = 'released', token = token + 1, created_at = ?, lease_until = 0,
+          expires_at = ? WHERE id = 'id'`)
+        .run(now, now + 10_000);
+      old.close();
+      const record = await store.get("id");
+      expect(record).toMatchObject({ state: "released", steps: [] });
+      expect(record?.runId).toBeUndefined();
+      expect(record?.work).toBeUndefined();
+      const taken = await store.claim("id", "fp", { ...opts, runId: "run-new" });
+      expect(taken).toMatchObject({ status: "claimed", runId: "run-new", steps: [] });
+      // From then on the run is the record's own, and a takeover keeps it.
+      if (taken.status !== "claimed") throw new Error("not claimed");
+      expect(await store.saveStep("id", taken.token, { name: "a", seq: 0, state: "done", value: "2" })).toBe(true);
+      expect(await store.release("id", taken.token)).toBe(true);
+      expect(await store.claim("id", "fp", { ...opts, runId: "run-other" })).toMatchObject({
+        runId: "run-new",
+        steps: [{ name: "a", seq: 0, state: "done", value: "2" }],
+      });
+      await store.close();
     });
 
     it("records a step in one statement, and refuses the 1,001st step of a run with a StoreError", async () => {
