@@ -79,7 +79,8 @@ export function postgresSchema(table = "oncely_records"): string {
   version INTEGER NOT NULL,
   run_id TEXT,
   steps JSONB NOT NULL DEFAULT '{}',
-  work JSONB
+  work JSONB,
+  run_created_at TIMESTAMPTZ
 );
 DO $oncely$ BEGIN
   IF to_regclass('${index("expires_at")}') IS NULL THEN
@@ -90,9 +91,9 @@ DO $oncely$ BEGIN
   END IF;
   -- Tables created before steps existed.
   IF (SELECT count(*) FROM pg_attribute WHERE attrelid = '${t}'::regclass AND NOT attisdropped
-      AND attname IN ('run_id', 'steps', 'work')) < 3 THEN
+      AND attname IN ('run_id', 'steps', 'work', 'run_created_at')) < 4 THEN
     ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS run_id TEXT, ADD COLUMN IF NOT EXISTS steps JSONB NOT NULL DEFAULT '{}',
-      ADD COLUMN IF NOT EXISTS work JSONB;
+      ADD COLUMN IF NOT EXISTS work JSONB, ADD COLUMN IF NOT EXISTS run_created_at TIMESTAMPTZ;
   END IF;
 END $oncely$;`;
 }
@@ -117,6 +118,8 @@ export interface Row {
   /** JSON text of an object of the run's steps by name. */
   steps: string | null;
   work: string | null;
+  /** The `created_at` of the record the run belongs to (see the claim). */
+  run_created_at: number | null;
   claimed?: boolean;
   recovered?: boolean;
 }
@@ -125,7 +128,8 @@ const columns = (a: string) =>
   `${a}.id, ${a}.state, ${a}.fingerprint, ${a}.token, ${a}.claim_id, ${ms(`${a}.created_at`)} AS created_at,
   ${ms(`${a}.lease_until`)} AS lease_until, ${ms(`${a}.expires_at`)} AS expires_at,
   ${ms(`${a}.completed_at`)} AS completed_at, ${a}.status, ${a}.headers::text AS headers, ${a}.body, ${a}.kept,
-  ${a}.meta::text AS meta, ${a}.version, ${a}.run_id, ${a}.steps::text AS steps, ${a}.work::text AS work`;
+  ${a}.meta::text AS meta, ${a}.version, ${a}.run_id, ${a}.steps::text AS steps, ${a}.work::text AS work,
+  ${ms(`${a}.run_created_at`)} AS run_created_at`;
 
 /**
  * The claim, in one statement. The upsert takes the row over when it is expired (`new`: a fresh record), or released
@@ -143,6 +147,7 @@ function claimSql(t: string): string {
   const fresh = `EXISTS (SELECT FROM ${t} AS s WHERE s.ctid = r.ctid)`;
   const expired = `r.expires_at <= ${now}`;
   const takeable = `r.fingerprint = excluded.fingerprint AND (r.state = 'released' OR r.lease_until <= ${now})`;
+  const current = "r.run_id IS NOT NULL AND r.run_created_at = r.created_at";
   // Each column: its value on `new`, and on `take` when that differs; `keep` leaves every column as it is.
   const set: [column: string, onNew: string, onTake?: string][] = [
     ["state", "'in-flight'"],
@@ -157,11 +162,14 @@ function claimSql(t: string): string {
       c === "meta" || c === "version" ? `excluded.${c}` : "NULL",
       `r.${c}`,
     ]),
-    // A takeover keeps the run; a record made afresh after expiry starts a new one. A record written before steps
-    // existed gets its run id at its first takeover.
-    ["run_id", "excluded.run_id", "coalesce(r.run_id, excluded.run_id)"],
-    ["steps", "excluded.steps", "r.steps"],
-    ["work", "excluded.work", "r.work"],
+    // A takeover keeps the run; a record made afresh after expiry starts a new one. So does the takeover of a
+    // record written before steps existed, or of a stale run: an earlier oncely, running beside this one in a
+    // rolling deploy, replaces an expired record without touching these columns, and the run's `run_created_at`
+    // is then not its record's `created_at`.
+    ["run_id", "excluded.run_id", `CASE WHEN ${current} THEN r.run_id ELSE excluded.run_id END`],
+    ["steps", "excluded.steps", `CASE WHEN ${current} THEN r.steps ELSE excluded.steps END`],
+    ["work", "excluded.work", `CASE WHEN ${current} THEN r.work ELSE excluded.work END`],
+    ["run_created_at", "excluded.created_at", "r.created_at"],
   ];
   const values = set.map(([c, onNew, onTake = onNew]) =>
     onTake === `r.${c}`
@@ -173,9 +181,9 @@ function claimSql(t: string): string {
   return `WITH prior AS (SELECT * FROM ${t} WHERE id = $1),
 claim AS (
   INSERT INTO ${t} AS r (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
-    run_id, steps, work)
+    run_id, steps, work, run_created_at)
   VALUES ($1, 'in-flight', $2, (extract(epoch FROM ${NOW}) * 1000)::bigint, $3, ${NOW}, ${after("$4")},
-    ${after("$5")}, $6, $7, $8, '{}', $9::jsonb)
+    ${after("$5")}, $6, $7, $8, '{}', $9::jsonb, ${NOW})
   ON CONFLICT (id) DO UPDATE SET (${set.map(([c]) => c).join(", ")}) = (SELECT
     ${values.join(",\n    ")}
     FROM (SELECT CASE WHEN NOT ${fresh} THEN 'keep' WHEN ${expired} THEN 'new' WHEN ${takeable} THEN 'take'
@@ -327,9 +335,11 @@ function toRecord(row: Row): IdempotencyRecord {
     meta: JSON.parse(row.meta),
     version: row.version,
   };
-  if (row.run_id !== null) record.runId = row.run_id;
-  record.steps = toSteps(row.steps);
-  if (row.work !== null) record.work = JSON.parse(row.work);
+  // A stale run (see the claim) is not this record's: its next claim starts a new one.
+  const current = row.run_id !== null && row.run_created_at !== null && Number(row.run_created_at) === record.createdAt;
+  if (current) record.runId = row.run_id!;
+  record.steps = current ? toSteps(row.steps) : [];
+  if (current && row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");

@@ -148,6 +148,37 @@ if (await serviceAvailable("postgres")) {
         expect(migrated).toBe("migrated");
       });
 
+      it("starts a new run when an earlier oncely re-created the expired record beside this one (rolling deploy)", async () => {
+        const id = randomUUID();
+        const work = { name: "w", input: "1" };
+        const first = await store().claim(id, "fp", { ...opts, ttl: 60_000, runId: "run-old", work });
+        if (first.status !== "claimed") throw new Error("not claimed");
+        expect(await store().saveStep!(id, first.token, { name: "charge", seq: 0, state: "done", value: "1" })).toBe(
+          true,
+        );
+        // What the earlier version's claim does to an expired record, then its release: the run columns untouched.
+        await pool.query(
+          `UPDATE "${tables[0]}" SET state = 'released', token = token + 1, lease_until = NULL,
+            created_at = date_trunc('milliseconds', now()) + interval '1 second',
+            expires_at = now() + interval '1 minute' WHERE id = $1`,
+          [id],
+        );
+        const record = await store().get(id);
+        expect(record).toMatchObject({ state: "released", steps: [] });
+        expect(record?.runId).toBeUndefined();
+        expect(record?.work).toBeUndefined();
+        const taken = await store().claim(id, "fp", { ...opts, runId: "run-new" });
+        expect(taken).toMatchObject({ status: "claimed", runId: "run-new", steps: [] });
+        // From then on the run is the record's own, and a takeover keeps it.
+        if (taken.status !== "claimed") throw new Error("not claimed");
+        expect(await store().saveStep!(id, taken.token, { name: "a", seq: 0, state: "done", value: "2" })).toBe(true);
+        expect(await store().release(id, taken.token)).toBe(true);
+        expect(await store().claim(id, "fp", { ...opts, runId: "run-other" })).toMatchObject({
+          runId: "run-new",
+          steps: [{ name: "a", seq: 0, state: "done", value: "2" }],
+        });
+      });
+
       it("records a step in one statement, and refuses the 1,001st step of a run with a StoreError", async () => {
         const id = randomUUID();
         const claim = await store().claim(id, "fp", opts);
