@@ -57,7 +57,7 @@ export class MemoryStore implements Store {
     this.#now = options.now ?? Date.now;
     const interval = toMilliseconds(options.sweepInterval ?? "1m", "sweepInterval");
     this.#sweeper = setInterval(() => this.#sweep(Number.POSITIVE_INFINITY), interval);
-    this.#sweeper.unref();
+    this.#sweeper.unref?.();
   }
 
   /** How many records are held, expired ones not yet swept included. */
