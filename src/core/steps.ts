@@ -1,5 +1,6 @@
 import type { Attempt, EngineState } from "./claim-flow.js";
 import { timed } from "./claim-flow.js";
+import type { TransactionClient } from "./context.js";
 import { ClaimLostError, StepLimitError, StepMismatchError, TerminalError } from "./errors.js";
 import { hashParts } from "./hash.js";
 import { isLocalStepStore, isStepStore, type StepRecord } from "./store.js";
@@ -30,7 +31,7 @@ export interface Step {
    * its writes and its checkpoint commit together or not at all (PostgreSQL store).
    * @example await step.local("reserve", (tx) => tx.query("UPDATE stock SET held = held + 1 WHERE sku = $1", [sku]));
    */
-  local<T>(name: string, fn: (transaction: unknown, step: StepInfo) => T | Promise<T>): Promise<T>;
+  local<T>(name: string, fn: (transaction: TransactionClient, step: StepInfo) => T | Promise<T>): Promise<T>;
 }
 
 /** The most steps one run records. */
@@ -133,7 +134,10 @@ export function createStep(state: EngineState, attempt: Attempt, claim: StepClai
     return settle(name, seq, async () => fn(details));
   };
 
-  step.local = async <T>(name: string, fn: (transaction: unknown, step: StepInfo) => T | Promise<T>): Promise<T> => {
+  step.local = async <T>(
+    name: string,
+    fn: (transaction: TransactionClient, step: StepInfo) => T | Promise<T>,
+  ): Promise<T> => {
     const { seq, prior } = enter(name);
     if (prior && prior.state !== "started") return replay(prior) as T;
     const store = state.store;
@@ -147,7 +151,7 @@ export function createStep(state: EngineState, attempt: Attempt, claim: StepClai
     let held: boolean;
     try {
       held = await store.runLocalStep(attempt.id, claim.token, { name, seq }, async (transaction) => {
-        const value = await fn(transaction, details);
+        const value = await fn(transaction as TransactionClient, details);
         json = value === undefined ? undefined : charge(JSON.stringify(value));
         return json;
       });
