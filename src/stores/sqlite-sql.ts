@@ -28,7 +28,8 @@ export function sqliteSchema(table = "oncely_records"): string {
   run_id TEXT,
   steps TEXT NOT NULL DEFAULT '{}',
   work TEXT,
-  run_created_at INTEGER
+  run_created_at INTEGER,
+  replays INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON "${table}" (expires_at);
 CREATE INDEX IF NOT EXISTS "${table}_created_at" ON "${table}" (created_at, id);`;
@@ -38,8 +39,8 @@ CREATE INDEX IF NOT EXISTS "${table}_created_at" ON "${table}" (created_at, id);
 export const MAX_STEPS = 1_000;
 
 /**
- * The columns steps added to the table, for tables an earlier version created: the store adds the missing ones when
- * it opens the database. `steps` holds a JSON object of the run's steps by name (`{"charge":{"seq":1,"state":"done",
+ * The columns steps and replay counts added to the table, for tables an earlier version created: the store adds the
+ * missing ones when it opens the database. `steps` holds a JSON object of the run's steps by name (`{"charge":{"seq":1,"state":"done",
  * "value":"<JSON text>"}}`), `work` the JSON of the stored work, `run_created_at` the `created_at` of the record the
  * run belongs to: an earlier oncely, running beside this one in a rolling deploy, replaces an expired record without
  * touching the run's columns, and a run whose `run_created_at` is not its record's `created_at` is then stale.
@@ -49,6 +50,8 @@ export const STEP_COLUMNS: readonly [name: string, definition: string][] = [
   ["steps", "TEXT NOT NULL DEFAULT '{}'"],
   ["work", "TEXT"],
   ["run_created_at", "INTEGER"],
+  // How often the completed record was replayed (`countReplays`); a claim that replaces the record starts it at 0.
+  ["replays", "INTEGER NOT NULL DEFAULT 0"],
 ];
 
 /** Adds the step columns to a table created without them; one write transaction, so racing processes add them once. */
@@ -82,6 +85,7 @@ export interface Row {
   steps: string | null;
   work: string | null;
   run_created_at: number | null;
+  replays: number;
 }
 
 type StatementName =
@@ -95,7 +99,8 @@ type StatementName =
   | "delete"
   | "list"
   | "purge"
-  | "saveStep";
+  | "saveStep"
+  | "countReplays";
 export type Statements = Record<StatementName, BetterSqlite3.Statement<unknown[]>>;
 
 /** Every statement the store runs, prepared once per connection. Each write carries its own guard. */
@@ -126,7 +131,8 @@ export function prepare(db: BetterSqlite3.Database, table: string): Statements {
         run_id = CASE WHEN ${keepRun} THEN run_id ELSE excluded.run_id END,
         steps = CASE WHEN ${keepRun} THEN steps ELSE '{}' END,
         work = CASE WHEN ${keepRun} THEN work ELSE excluded.work END,
-        run_created_at = CASE WHEN expires_at <= @now THEN @now ELSE created_at END
+        run_created_at = CASE WHEN expires_at <= @now THEN @now ELSE created_at END,
+        replays = 0
       WHERE expires_at <= @now OR (state = 'released' AND fingerprint = excluded.fingerprint)
       RETURNING token, run_id, steps`),
     takeOverLapsed: db.prepare(`UPDATE ${t} SET token = token + 1, lease_until = @leaseUntil,
@@ -162,6 +168,9 @@ export function prepare(db: BetterSqlite3.Database, table: string): Statements {
       END
       WHERE ${held}
       RETURNING EXISTS (SELECT 1 FROM json_each(${t}.steps) AS s WHERE s.key = @name) AS saved`),
+    // Counts only live completed records: never an in-flight one, never a new row, and the expiry stays.
+    countReplays: db.prepare(`UPDATE ${t} SET replays = replays + @count
+      WHERE id = @id AND state = 'completed' AND expires_at > @now`),
     purge: db.prepare(`DELETE FROM ${t} WHERE rowid IN
       (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`),
   };
@@ -181,6 +190,7 @@ export function toRecord(row: Row): IdempotencyRecord {
     expiresAt: row.expires_at,
     meta: JSON.parse(row.meta),
     version: row.version,
+    replays: row.replays ?? 0,
   };
   // A stale run (see STEP_COLUMNS) is not this record's: its next claim starts a new one.
   const current = row.run_id !== null && row.run_created_at === row.created_at;

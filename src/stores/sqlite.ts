@@ -158,6 +158,17 @@ export class SqliteStore implements StepStore {
     });
   }
 
+  /** One write transaction of prepared UPDATEs; ids without a live completed record are skipped. */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", ({ db, sql }) => {
+      const now = this.#now();
+      db.transaction(() => {
+        for (const [id, count] of counts) sql.countReplays.run({ id, count, now });
+      }).immediate();
+    });
+  }
+
   get(id: string): Promise<IdempotencyRecord | undefined> {
     return this.#run("get", ({ sql }) => {
       const row = sql.get.get(id, this.#now()) as Row | undefined;

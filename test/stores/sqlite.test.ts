@@ -30,6 +30,7 @@ testStore({
   },
   test: { describe, it, expect, beforeAll, afterAll },
   steps: true,
+  replayCounts: true,
   additionalTests: () => {
     it("keeps completed records across a restart", async () => {
       const path = file();
@@ -117,7 +118,7 @@ testStore({
       const stores = [new SqliteStore({ path, now: clock }), new SqliteStore({ path, now: clock })];
       await Promise.all(stores.map((store) => store.migrate()));
       const [store] = stores as [SqliteStore, SqliteStore];
-      expect(await store.get("old")).toMatchObject({ state: "released", token: 7, steps: [] });
+      expect(await store.get("old")).toMatchObject({ state: "released", token: 7, steps: [], replays: 0 });
       // The old record gets a run id at its first takeover, and records steps from then on.
       const taken = await store.claim("old", "fp", { ...opts, runId: "run-1" });
       expect(taken).toMatchObject({ status: "claimed", token: 8, runId: "run-1", steps: [] });
@@ -128,7 +129,7 @@ testStore({
       const columns = reopened.pragma('table_info("oncely_records")') as { name: string }[];
       reopened.close();
       expect(columns.map((column) => column.name)).toEqual(
-        expect.arrayContaining(["run_id", "steps", "work", "run_created_at"]),
+        expect.arrayContaining(["run_id", "steps", "work", "run_created_at", "replays"]),
       );
     });
 
@@ -165,6 +166,29 @@ testStore({
         runId: "run-new",
         steps: [{ name: "a", seq: 0, state: "done", value: "2" }],
       });
+      await store.close();
+    });
+
+    it("counts replays of live completed records only, and a record made afresh after expiry starts at 0", async () => {
+      const store = new SqliteStore({ path: file(), now: clock });
+      const done = await store.claim("done", "fp", opts);
+      if (done.status !== "claimed") throw new Error("not claimed");
+      await store.complete("done", done.token, ok, 1_000);
+      expect((await store.claim("running", "fp", opts)).status).toBe("claimed");
+      await store.countReplays(
+        new Map([
+          ["done", 2],
+          ["running", 5],
+          ["absent", 1],
+        ]),
+      );
+      expect((await store.get("done"))?.replays).toBe(2);
+      expect((await store.get("running"))?.replays).toBe(0);
+      expect(await store.get("absent")).toBeUndefined();
+      now += 2_000;
+      await store.countReplays(new Map([["done", 1]]));
+      expect((await store.claim("done", "fp", opts)).status).toBe("claimed");
+      expect((await store.get("done"))?.replays).toBe(0);
       await store.close();
     });
 
