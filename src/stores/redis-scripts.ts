@@ -9,7 +9,8 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../core/store.j
  *
  * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, run_id, work (JSON,
  * when the run was started with one), step_count, one `step:<name>` field per step ("<state>:<seq>" and, when it has
- * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0").
+ * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0"),
+ * and replays (how often it was replayed; absent until counted).
  * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
  */
 
@@ -126,6 +127,17 @@ redis.call("HSET", key, field, ARGV[3])
 return 1
 `;
 
+/**
+ * KEYS: record. ARGV: replays to add. Adds them to a live completed record only: a missing or expired key is never
+ * re-created as a stub, an in-flight one is left alone, and the key's expiry stays. Replies 1 when counted, else 0.
+ */
+const COUNT_REPLAYS = `
+local state, expires_at = unpack(redis.call("HMGET", KEYS[1], "state", "expires_at"))
+if state ~= "completed" or tonumber(expires_at) <= clock() then return 0 end
+redis.call("HINCRBY", KEYS[1], "replays", ARGV[1])
+return 1
+`;
+
 /** KEYS: record. Replies the hash, or nil when absent or expired by the server's clock. */
 const GET = `
 local expires_at = redis.call("HGET", KEYS[1], "expires_at")
@@ -158,6 +170,7 @@ export const scripts = {
   complete: script("complete", COMPLETE),
   release: script("release", RELEASE),
   saveStep: script("step", SAVE_STEP),
+  countReplays: script("replays", COUNT_REPLAYS),
   get: script("get", GET),
   purge: script("purge", PURGE),
 };
@@ -191,6 +204,7 @@ export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
     expiresAt: Number(text("expires_at")),
     meta: JSON.parse(text("meta")),
     version: Number(text("version")),
+    replays: Number(text("replays") || 0),
   };
   if (hash.has("run_id")) record.runId = text("run_id");
   const steps = stepsOf(hash);

@@ -142,6 +142,26 @@ export class RedisStore implements Store {
     });
   }
 
+  /**
+   * One pipeline of small scripts (HINCRBY on a live completed record; nothing else is touched or created). On a
+   * Cluster, whose pipelines stay within one slot, the scripts go out together without one.
+   */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", async (client) => {
+      const { name } = scripts.countReplays;
+      if (client.isCluster) {
+        await Promise.all([...counts].map(([id, count]) => call(client, scripts.countReplays, this.#key(id), count)));
+        return;
+      }
+      const pipeline = client.pipeline() as unknown as Record<string, (key: string, count: number) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      for (const [id, count] of counts) pipeline[name]!(this.#key(id), count);
+      for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    });
+  }
+
   get(id: string): Promise<IdempotencyRecord | undefined> {
     return this.#run("get", (client) => this.#read(client, id));
   }

@@ -34,6 +34,7 @@ if (await serviceAvailable("redis")) {
     create: () => new RedisStore({ client, prefix: prefix() }),
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
       it("sends one command per operation: claim, complete, get and a replay", async () => {
         const own = new Redis(url);
@@ -128,6 +129,36 @@ if (await serviceAvailable("redis")) {
           steps: [{ name: "a", seq: 0, state: "done", value: "1" }],
         });
         expect(await legacy.get("old")).toMatchObject({ runId, steps: [{ name: "a" }] });
+      });
+
+      it("counts replays in one pipeline: never creates a key, leaves in-flight records and every expiry alone", async () => {
+        const keyPrefix = prefix();
+        const counting = new RedisStore({ client, prefix: keyPrefix });
+        await counting.complete("done", await claimed(counting, "done"), ok, 10_000);
+        await claimed(counting, "running");
+        const ttls = async () => Promise.all(["done", "running"].map((id) => client.pttl(`${keyPrefix}{${id}}`)));
+        const before = await ttls();
+        await counting.countReplays(
+          new Map([
+            ["done", 2],
+            ["running", 5],
+            ["absent", 1],
+          ]),
+        );
+        expect((await counting.get("done"))?.replays).toBe(2);
+        expect(await client.hget(`${keyPrefix}{running}`, "replays")).toBeNull();
+        expect((await counting.get("running"))?.replays).toBe(0);
+        expect(await client.exists(`${keyPrefix}{absent}`)).toBe(0);
+        const after = await ttls();
+        for (const [i, ttl] of after.entries()) expect(ttl).toBeLessThanOrEqual(before[i]!);
+        // A client with its own keyPrefix and string replies counts the same.
+        const prefixed = new Redis(url, { keyPrefix: prefix(), stringNumbers: true });
+        const inner = new RedisStore({ client: prefixed, prefix: "p:" });
+        await inner.complete("a", await claimed(inner, "a"), ok, 10_000);
+        await inner.countReplays(new Map([["a", 3]]));
+        await inner.countReplays(new Map([["a", 1]]));
+        expect((await inner.get("a"))?.replays).toBe(4);
+        prefixed.disconnect();
       });
 
       it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
