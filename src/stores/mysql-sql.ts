@@ -32,17 +32,19 @@ const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 100
 const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
 const COLUMNS =
   "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
-  "headers, body, kept, meta, version, run_id, steps, work, run_created_at";
+  "headers, body, kept, meta, version, run_id, steps, work, run_created_at, replays";
 
 /**
- * The columns steps added, as `ADD COLUMN` clauses: `migrate()` adds the missing ones to a table an earlier oncely
- * created. `steps` is a JSON object (name -> { seq, state, value }) kept as text, so MySQL 8 and MariaDB read it alike.
+ * The columns steps and replay counts added, as `ADD COLUMN` clauses: `migrate()` adds the missing ones to a table an
+ * earlier oncely created. `steps` is a JSON object (name -> { seq, state, value }) kept as text, so MySQL 8 and
+ * MariaDB read it alike. `replays` counts the replays of a completed record (`countReplays`).
  */
 export const STEP_COLUMNS = {
   run_id: "run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
   steps: "steps MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
   work: "work MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
   run_created_at: "run_created_at BIGINT NULL",
+  replays: "replays INT NOT NULL DEFAULT 0",
 } as const;
 
 export function quoteTable(table: string): string {
@@ -80,6 +82,7 @@ export function mysqlSchema(table = "oncely_records"): string {
   ${STEP_COLUMNS.steps},
   ${STEP_COLUMNS.work},
   ${STEP_COLUMNS.run_created_at},
+  ${STEP_COLUMNS.replays},
   PRIMARY KEY (id),
   INDEX expires_at (expires_at),
   INDEX created_at (created_at, id)
@@ -111,6 +114,7 @@ export interface Row {
   work: string | null;
   /** The `created_at` of the record the run belongs to (see the claim's upsert). */
   run_created_at: number | string | null;
+  replays: number | string;
 }
 
 /**
@@ -122,7 +126,8 @@ export interface Row {
  * no column changes. A takeover keeps the run id, steps and work; a fresh record starts a new run. The run also
  * remembers the `created_at` of its record: an earlier oncely, running beside this one in a rolling deploy, replaces
  * an expired record without touching these columns, and a run whose `created_at` is not its record's is then stale
- * (and so is a record without a run id): the takeover starts a new run instead of resuming another's steps.
+ * (and so is a record without a run id): the takeover starts a new run instead of resuming another's steps. A record
+ * taken over has not been replayed (only a completed one is, and a completed one is only replaced once expired).
  */
 function upsertSql(t: string): string {
   const taken = "claim_id = :nonce";
@@ -138,6 +143,7 @@ function upsertSql(t: string): string {
   ON DUPLICATE KEY UPDATE
     claim_id = IF(${takeable}, :nonce, claim_id),
     recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
+    replays = IF(${taken}, 0, replays),
     token = IF(${taken}, IF(expires_at <= ${NOW}, GREATEST(${NOW}, token + 1), token + 1), token),
     created_at = IF(${fresh}, ${NOW}, created_at),
     meta = IF(${fresh}, :meta, meta),
@@ -191,6 +197,12 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         AND (:afterCreated IS NULL OR created_at < :afterCreated OR (created_at = :afterCreated AND id < :afterId))
       ORDER BY created_at DESC, id DESC LIMIT :limit`,
     purge: `DELETE FROM ${t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT :limit`,
+  };
+  /** The replay-count UPDATE for `size` ids (a power of two: few distinct statements for the server to prepare). */
+  const countReplaysSql = (size: number) => {
+    const slots = Array.from({ length: size }, (_, i) => i);
+    return `UPDATE ${t} SET replays = replays + CASE id ${slots.map((i) => `WHEN :i${i} THEN :n${i}`).join(" ")} ELSE 0 END
+      WHERE id IN (${slots.map((i) => `:i${i}`).join(", ")}) AND state = 'completed' AND expires_at > ${NOW}`;
   };
   const affected = (result: unknown) => (result as { affectedRows: number }).affectedRows;
   const rows = (result: unknown) => result as Row[];
@@ -281,6 +293,24 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       if (held.step_state === null && Number(held.count) >= MAX_STORED_STEPS) throw tooManySteps("mysql");
       return true;
     },
+    /**
+     * Adds replay counts to live completed records: one UPDATE per 256 ids, padded with NULL ids (which match
+     * nothing) to a power of two, so at most nine statement texts are ever prepared. In-flight, missing and expired
+     * records are left alone, and no expiry moves.
+     */
+    async countReplays(execute: Execute, counts: ReadonlyMap<string, number>): Promise<void> {
+      const entries = [...counts];
+      for (let start = 0; start < entries.length; start += MAX_COUNTS_PER_STATEMENT) {
+        const chunk = entries.slice(start, start + MAX_COUNTS_PER_STATEMENT);
+        const size = 2 ** Math.ceil(Math.log2(chunk.length));
+        const values: Record<string, string | number | null> = {};
+        for (let i = 0; i < size; i++) {
+          values[`i${i}`] = chunk[i]?.[0] ?? null;
+          values[`n${i}`] = chunk[i]?.[1] ?? 0;
+        }
+        await execute(countReplaysSql(size), values);
+      }
+    },
     async get(execute: Execute, id: string): Promise<IdempotencyRecord | undefined> {
       const row = rows(await execute(sql.get, { id }))[0];
       return row && toRecord(row);
@@ -307,6 +337,9 @@ export function mysqlOperations(table: string, dialect: Dialect) {
 
 export type MySqlOperations = ReturnType<typeof mysqlOperations>;
 
+/** Ids per replay-count UPDATE. */
+const MAX_COUNTS_PER_STATEMENT = 256;
+
 function toRecord(row: Row): IdempotencyRecord {
   const record: IdempotencyRecord = {
     id: row.id,
@@ -318,6 +351,7 @@ function toRecord(row: Row): IdempotencyRecord {
     expiresAt: Number(row.expires_at),
     meta: JSON.parse(row.meta),
     version: row.version,
+    replays: Number(row.replays ?? 0),
   };
   if (row.run_id !== null) {
     record.runId = row.run_id;

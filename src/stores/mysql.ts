@@ -104,7 +104,7 @@ export class MySqlStore implements Store {
 
   /**
    * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`), and adds the columns of steps
-   * (`run_id`, `steps`, `work`) to a table an earlier oncely created. Safe when several processes run it at once: the
+   * (`run_id`, `steps`, `work`, `run_created_at`) and replay counts (`replays`) to a table an earlier oncely created. Safe when several processes run it at once: the
    * server's metadata lock serialises them.
    */
   async migrate(): Promise<void> {
@@ -139,6 +139,12 @@ export class MySqlStore implements Store {
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
     checkStep(step);
     return this.#run("saveStep", (ops, execute) => ops.saveStep(execute, id, token, step));
+  }
+
+  /** One UPDATE per 256 ids, on live completed records only (the engine batches up to 1,000). */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", (ops, execute) => ops.countReplays(execute, counts));
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

@@ -77,7 +77,7 @@ if (await serviceAvailable("mysql")) {
         await Promise.all([store.migrate(), new MySqlStore({ pool, table: name, dialect }).migrate()]);
         const [columns] = await pool.query(`SHOW COLUMNS FROM \`${name}\``);
         expect((columns as { Field: string }[]).map((column) => column.Field)).toEqual(
-          expect.arrayContaining(["run_id", "steps", "work"]),
+          expect.arrayContaining(["run_id", "steps", "work", "replays"]),
         );
         const done = await store.get("done");
         expect(done).toMatchObject({
@@ -86,6 +86,9 @@ if (await serviceAvailable("mysql")) {
           response: { status: 201, body: Buffer.from([0, 255]) },
         });
         expect(done?.runId).toBeUndefined();
+        expect(done?.replays).toBe(0);
+        await store.countReplays(new Map([["done", 2]]));
+        expect((await store.get("done"))?.replays).toBe(2);
         expect((await store.claim("done", "fp", opts)).status).toBe("completed");
         const runId = randomUUID();
         const claim = await store.claim("released", "fp", { ...opts, runId });
@@ -125,14 +128,50 @@ if (await serviceAvailable("mysql")) {
   }
 
   // The MySQL 8 path (the same upsert, then a read) also runs on MariaDB, so the suite covers it here too.
-  testStore({ name: "mysql (MySQL 8 path, on MariaDB)", create: () => create("mysql"), test, steps: true });
+  testStore({
+    name: "mysql (MySQL 8 path, on MariaDB)",
+    create: () => create("mysql"),
+    test,
+    steps: true,
+    replayCounts: true,
+  });
 
   testStore({
     name: "mysql (MariaDB, RETURNING)",
     create: () => create(),
     test,
     steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
+      it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
+        const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);
+        const complete = async (id: string, ttl: number) => {
+          const claim = await store().claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
+        };
+        for (const id of ids.slice(0, 299)) await complete(id, 60_000);
+        await complete("short", 300);
+        expect((await store().claim("running", "fp", opts)).status).toBe("claimed");
+        const expiresAt = (await store().get("r5"))?.expiresAt;
+        const counts = new Map(ids.map((id, i) => [id, i + 1]));
+        counts.set("running", 7);
+        counts.set("short", 1);
+        await store().countReplays!(counts);
+        await store().countReplays!(new Map([["r0", 1]]));
+        const records = new Map((await store().list({ limit: 1_000 })).records.map((record) => [record.id, record]));
+        expect(ids.slice(0, 299).map((id) => records.get(id)?.replays)).toEqual(
+          ids.slice(0, 299).map((_, i) => (i === 0 ? 2 : i + 1)),
+        );
+        expect(records.get("r299")).toBeUndefined();
+        expect(records.get("running")?.replays).toBe(0);
+        expect(records.get("r5")?.expiresAt).toBe(expiresAt);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await store().countReplays!(new Map([["short", 5]]));
+        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+        expect((await store().get("short"))?.replays).toBe(0);
+      });
+
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
         const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())! })];
