@@ -115,6 +115,7 @@ export function toRecord(item: Item): IdempotencyRecord {
     expiresAt: num("expires_at"),
     meta: meta as unknown as RecordMeta,
     version: num("version"),
+    replays: num("replays"),
   };
   if (item.run_id?.S !== undefined) {
     record.runId = item.run_id.S;

@@ -74,6 +74,10 @@ const STEP_WRITABLE = `${HELD} AND ((attribute_not_exists(#steps.#step) AND size
 const CLAIMABLE =
   "attribute_not_exists(#pk) OR (#fingerprint = :fingerprint AND #expires_at > :now AND " +
   "(#state = :released OR (#state = :inflight AND #lease_until <= :now)))";
+/** Replay-count UpdateItems in flight at once. */
+const COUNT_CONCURRENCY = 16;
+/** Bounds a batch of replay counts (up to 1,000 UpdateItems): off the request path, so longer than `timeout`. */
+const COUNT_TIMEOUT = 10_000;
 /** Room left in an item for what the claim wrote (id, fingerprint, meta, times) when sizing a response. */
 const CLAIM_ROOM = 4 * 1024;
 
@@ -285,6 +289,35 @@ export class DynamoDbStore implements Store {
       }
       throw new StoreError(this.name, "saveStep", "failed: the record kept changing while the step was saved");
     });
+  }
+
+  /**
+   * One UpdateItem per id (`ADD replays :count`), 16 at a time, each on the condition that the item exists, is
+   * completed and is live: a missing id is never created, an in-flight record never touched, and the expiry stays.
+   * Refused conditions are ignored. Bounded by `timeout` or 10 s, whichever is longer.
+   */
+  countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return Promise.resolve();
+    return this.#run(
+      "countReplays",
+      async (c) => {
+        const now = Date.now();
+        const pending = [...counts];
+        const worker = async () => {
+          for (let next = pending.pop(); next; next = pending.pop()) {
+            const [id, count] = next;
+            const input = this.#item(id, {
+              UpdateExpression: "ADD #replays :count",
+              ConditionExpression: "attribute_exists(#pk) AND #state = :completed AND #expires_at > :now",
+            });
+            const values = { ":count": n(count), ":completed": s("completed"), ":now": n(now) };
+            await conditional(c.send(new c.sdk.UpdateItemCommand({ ...input, ExpressionAttributeValues: values })));
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(COUNT_CONCURRENCY, counts.size) }, worker));
+      },
+      Math.max(this.#timeout, COUNT_TIMEOUT),
+    );
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

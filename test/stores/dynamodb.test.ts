@@ -38,7 +38,33 @@ testStore({
   create,
   test: { describe, it: within400Kb, expect, beforeAll, afterAll },
   steps: true,
+  replayCounts: true,
   additionalTests: ({ store }) => {
+    it("counts replays with conditional ADDs: no item created, in-flight ones untouched, expiry kept, a fresh record at 0", async () => {
+      const complete = async (id: string, ttl: number) => {
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        expect(await store().complete(id, claim.token, response(1), ttl)).toBe(true);
+      };
+      await complete("counted", 10_000);
+      await complete("short", 300);
+      expect((await store().claim("counting-running", "fp", opts)).status).toBe("claimed");
+      const expiresAt = (await store().get("counted"))?.expiresAt;
+      const ids = ["counted", "short", "counting-running", "counting-absent"];
+      await store().countReplays!(new Map(ids.map((id) => [id, 2])));
+      await store().countReplays!(new Map([["counted", 1]]));
+      expect(await store().get("counted")).toMatchObject({ replays: 3, expiresAt });
+      expect((await store().get("short"))?.replays).toBe(2);
+      expect((await store().get("counting-running"))?.replays).toBe(0);
+      expect((await store().list({ limit: 1_000 })).records.map((record) => record.id)).not.toContain(
+        "counting-absent",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await store().countReplays!(new Map([["short", 5]]));
+      expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+      expect((await store().get("short"))?.replays).toBe(0);
+    });
+
     it("refuses a record over 400 KB with a RecordTooLargeError, before writing or from DynamoDB's answer", async () => {
       const claim = await store().claim("big", "fp", { ...opts, meta: { key: "k", path: `/${"a".repeat(8000)}` } });
       if (claim.status !== "claimed") throw new Error("not claimed");
