@@ -161,7 +161,7 @@ export async function begin(
       state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
       const acceptEncoding = headerValue(request, "accept-encoding");
-      return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };
+      return { action: "respond", response: await fitEncoding(replayResponse(outcome.response), acceptEncoding) };
     }
     case "refuse": {
       emitFor(state, attempt, eventFor(outcome.error.status), {
