@@ -80,7 +80,8 @@ export function postgresSchema(table = "oncely_records"): string {
   run_id TEXT,
   steps JSONB NOT NULL DEFAULT '{}',
   work JSONB,
-  run_created_at TIMESTAMPTZ
+  run_created_at TIMESTAMPTZ,
+  replays INTEGER NOT NULL DEFAULT 0
 );
 DO $oncely$ BEGIN
   IF to_regclass('${index("expires_at")}') IS NULL THEN
@@ -94,6 +95,11 @@ DO $oncely$ BEGIN
       AND attname IN ('run_id', 'steps', 'work', 'run_created_at')) < 4 THEN
     ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS run_id TEXT, ADD COLUMN IF NOT EXISTS steps JSONB NOT NULL DEFAULT '{}',
       ADD COLUMN IF NOT EXISTS work JSONB, ADD COLUMN IF NOT EXISTS run_created_at TIMESTAMPTZ;
+  END IF;
+  -- Tables created before replay counts existed.
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${t}'::regclass AND NOT attisdropped
+      AND attname = 'replays') THEN
+    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS replays INTEGER NOT NULL DEFAULT 0;
   END IF;
 END $oncely$;`;
 }
@@ -120,6 +126,7 @@ export interface Row {
   work: string | null;
   /** The `created_at` of the record the run belongs to (see the claim). */
   run_created_at: number | null;
+  replays: number;
   claimed?: boolean;
   recovered?: boolean;
 }
@@ -129,7 +136,7 @@ const columns = (a: string) =>
   ${ms(`${a}.lease_until`)} AS lease_until, ${ms(`${a}.expires_at`)} AS expires_at,
   ${ms(`${a}.completed_at`)} AS completed_at, ${a}.status, ${a}.headers::text AS headers, ${a}.body, ${a}.kept,
   ${a}.meta::text AS meta, ${a}.version, ${a}.run_id, ${a}.steps::text AS steps, ${a}.work::text AS work,
-  ${ms(`${a}.run_created_at`)} AS run_created_at`;
+  ${ms(`${a}.run_created_at`)} AS run_created_at, ${a}.replays`;
 
 /**
  * The claim, in one statement. The upsert takes the row over when it is expired (`new`: a fresh record), or released
@@ -170,6 +177,8 @@ function claimSql(t: string): string {
     ["steps", "excluded.steps", `CASE WHEN ${current} THEN r.steps ELSE excluded.steps END`],
     ["work", "excluded.work", `CASE WHEN ${current} THEN r.work ELSE excluded.work END`],
     ["run_created_at", "excluded.created_at", "r.created_at"],
+    // Only a completed record is replayed, and one is only replaced once expired: a takeover has nothing to keep.
+    ["replays", "0", "r.replays"],
   ];
   const values = set.map(([c, onNew, onTake = onNew]) =>
     onTake === `r.${c}`
@@ -235,6 +244,14 @@ export function postgresOperations(table: string) {
       WHERE ${HELD}
       RETURNING steps ? $3::text AS saved`,
     ),
+    // One statement per batch: the ids and counts arrive as two arrays. Live completed records only, so an in-flight
+    // record is never touched, no row is created, and no expiry moves.
+    countReplays: named(
+      "countReplays",
+      `UPDATE ${t} AS r SET replays = r.replays + v.n
+      FROM unnest($1::text[], $2::int[]) AS v(id, n)
+      WHERE r.id = v.id COLLATE "C" AND r.state = 'completed' AND r.expires_at > ${NOW}`,
+    ),
     // SKIP LOCKED: concurrent purges split the work, and a row a claim is taking over is left to it.
     purge: named(
       "purge",
@@ -298,6 +315,9 @@ export function postgresOperations(table: string) {
       if (!row.saved) throw new StoreError("postgres", "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
       return true;
     },
+    async countReplays(query: Query, counts: ReadonlyMap<string, number>): Promise<void> {
+      await query({ ...sql.countReplays, values: [[...counts.keys()], [...counts.values()]] });
+    },
     async get(query: Query, id: string): Promise<IdempotencyRecord | undefined> {
       const row = (await query({ ...sql.get, values: [id] })).rows[0];
       return row && toRecord(row);
@@ -334,6 +354,7 @@ function toRecord(row: Row): IdempotencyRecord {
     expiresAt: Number(row.expires_at),
     meta: JSON.parse(row.meta),
     version: row.version,
+    replays: Number(row.replays ?? 0),
   };
   // A stale run (see the claim) is not this record's: its next claim starts a new one.
   const current = row.run_id !== null && row.run_created_at !== null && Number(row.run_created_at) === record.createdAt;

@@ -93,7 +93,8 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
   }
 
   /**
-   * Creates the table and its indexes if missing. Safe when several processes run it at once: an advisory lock
+   * Creates the table and its indexes if missing, and adds the columns of steps and replay counts to a table an
+   * earlier oncely created. Safe when several processes run it at once: an advisory lock
    * serialises them, since concurrent `CREATE TABLE IF NOT EXISTS` can still collide in PostgreSQL's catalog.
    */
   async migrate(): Promise<void> {
@@ -155,6 +156,12 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
     if (this.#closed) throw new StoreError(this.name, "saveStep", "failed: the store is closed");
     const pool = await this.#pool();
     return runLocalStep(pool, this.#operations, this.#timeout, id, token, step, work);
+  }
+
+  /** One `UPDATE ... FROM unnest($1, $2)` per batch, on live completed records only. */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", (query) => this.#operations.countReplays(query, counts));
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

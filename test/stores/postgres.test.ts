@@ -39,7 +39,31 @@ if (await serviceAvailable("postgres")) {
     create: () => create(),
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
+      it("counts replays in one statement, live completed records only; a record made afresh starts at 0", async () => {
+        const complete = async (id: string, ttl: number) => {
+          const claim = await store().claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
+        };
+        await complete("counted", 60_000);
+        await complete("short", 300);
+        expect((await store().claim("counting-running", "fp", opts)).status).toBe("claimed");
+        const expiresAt = (await store().get("counted"))?.expiresAt;
+        const ids = ["counted", "short", "counting-running", "counting-absent"];
+        await store().countReplays!(new Map(ids.map((id) => [id, 2])));
+        await store().countReplays!(new Map([["counted", 1]]));
+        expect(await store().get("counted")).toMatchObject({ replays: 3, expiresAt });
+        expect((await store().get("short"))?.replays).toBe(2);
+        expect((await store().get("counting-running"))?.replays).toBe(0);
+        expect(await store().get("counting-absent")).toBeUndefined();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await store().countReplays!(new Map([["short", 5]]));
+        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+        expect((await store().get("short"))?.replays).toBe(0);
+      });
+
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = new pg.Pool({ connectionString: url, max: 10 });
         const stores = [store(), new PostgresStore({ pool: other, table: tables[0] })];
@@ -126,7 +150,7 @@ if (await serviceAvailable("postgres")) {
         const stores = Array.from({ length: 3 }, () => new PostgresStore({ pool, table: name }));
         await Promise.all(stores.map((s) => s.migrate()));
         const [upgraded] = stores as [PostgresStore];
-        expect(await upgraded.get("old")).toMatchObject({ state: "released", token: 7, steps: [] });
+        expect(await upgraded.get("old")).toMatchObject({ state: "released", token: 7, steps: [], replays: 0 });
         // The old record gets a run id at its first takeover, and records steps from then on.
         expect(await upgraded.claim("old", "fp", { ...opts, runId: "run-1" })).toMatchObject({
           status: "claimed",
