@@ -70,6 +70,11 @@ export class MySqlStore implements Store {
   readonly name = "mysql";
   readonly #table: string;
   readonly #timeout: number;
+  /**
+   * How long one statement may go unanswered before its connection is destroyed: well past the store timeout (after
+   * which the engine has already answered 503), so a slow but live statement still lands.
+   */
+  readonly #statementTimeout: number;
   readonly #dialect: Dialect | undefined;
   readonly #userPool: Pool | undefined;
   readonly #uri: string | undefined;
@@ -100,6 +105,7 @@ export class MySqlStore implements Store {
     this.#userPool = promisePool as Pool | undefined;
     this.#uri = uri;
     this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+    this.#statementTimeout = Math.max(3_000, 3 * this.#timeout);
   }
 
   /**
@@ -178,7 +184,30 @@ export class MySqlStore implements Store {
   }
 
   #execute(pool: Pool): Execute {
-    return async (sql, values) => (await pool.execute({ sql, namedPlaceholders: true }, values))[0];
+    return async (sql, values) => {
+      // A connection of its own per statement (as pool.execute takes one), so that a statement the network
+      // swallowed can be given up: that connection is destroyed, not returned to the pool to hang every later user
+      // and close() with it.
+      const connection = await pool.getConnection();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timedOut = false;
+      const statement = connection.execute({ sql, namedPlaceholders: true }, values);
+      try {
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new StoreError(this.name, "query", `got no answer within ${this.#statementTimeout} ms`));
+          }, this.#statementTimeout);
+        });
+        return (await Promise.race([statement, deadline]))[0];
+      } finally {
+        clearTimeout(timer);
+        if (timedOut) {
+          statement.catch(() => {}); // it fails when its connection is destroyed; nobody waits for it any more
+          connection.destroy();
+        } else connection.release();
+      }
+    };
   }
 
   /** The operations for the server's dialect; a failed detection is retried by the next operation. */
