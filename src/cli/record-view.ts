@@ -19,7 +19,7 @@ export interface RecordSummary {
   expiresAt: string;
   /** When the current holder's lease runs out (in-flight records only). */
   leaseUntil: string | null;
-  /** How often the stored response was replayed; null where the store keeps no count (none does yet). */
+  /** How often the stored response was replayed (counted in batches, best effort); null where the store keeps no count. */
   replays: number | null;
   response: {
     status: number;

@@ -12,12 +12,15 @@ import {
 } from "./errors.js";
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
 import type { ResolvedRouteOptions } from "./options.js";
+import type { ReplayCounter } from "./replay-counter.js";
 import type {
   ClaimResult,
   IdempotencyRecord,
   RecordMeta,
+  StepRecord,
   Store,
   StoredResponse,
+  StoredWork,
   StoreTransaction,
   TransactionalClaimResult,
   TransactionalStore,
@@ -32,6 +35,8 @@ export interface EngineState {
   cipher?: ResponseCipher;
   /** Absent without an `onEvent` listener, so no event object is built for nobody. */
   emit?: (event: IdempotencyEvent) => void;
+  /** Counts replays for the store, where it keeps counts. */
+  replays?: ReplayCounter;
 }
 
 /** One guarded attempt: who it is, where it is stored, and the clock it is timed against. */
@@ -44,10 +49,19 @@ export interface Attempt {
   meta: RecordMeta;
   started: number;
   storeDuration: number;
+  /** The registered handler and input of a run started by name, kept with a new record. */
+  work?: StoredWork;
 }
 
 export type ClaimOutcome =
-  | { kind: "execute"; token: number; recovered: boolean; transaction?: StoreTransaction }
+  | {
+      kind: "execute";
+      token: number;
+      recovered: boolean;
+      transaction?: StoreTransaction;
+      runId?: string;
+      steps?: StepRecord[];
+    }
   | { kind: "replay"; response: StoredResponse }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
@@ -116,15 +130,23 @@ export async function acquire(
               lease: options.lease,
               ttl: options.ttl,
               meta: attempt.meta,
+              runId: crypto.randomUUID(),
+              ...(attempt.work ? { work: attempt.work } : {}),
             }),
           );
     } catch (error) {
       return storeFailure(error);
     }
     if (result.status === "claimed") {
-      const { token, recovered } = result;
       const { transaction } = result as { transaction?: StoreTransaction };
-      return transaction ? { kind: "execute", token, recovered, transaction } : { kind: "execute", token, recovered };
+      if (transaction) return { kind: "execute", token: result.token, recovered: result.recovered, transaction };
+      return {
+        kind: "execute",
+        token: result.token,
+        recovered: result.recovered,
+        runId: result.runId,
+        steps: result.steps,
+      };
     }
     const record = result.record;
     if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
@@ -148,7 +170,7 @@ function claimInTransaction(
 ): Promise<TransactionalClaimResult> {
   const store = state.store as TransactionalStore;
   const wait = options.onInFlight === "wait" ? Math.max(0, Math.floor(deadline - performance.now())) : 0;
-  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, wait };
+  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, runId: crypto.randomUUID(), wait };
   return timed(state, attempt, "claim", () => store.claimInTransaction(attempt.id, attempt.fingerprint, claimOptions), {
     extraTime: wait,
     onLate: (late) => {

@@ -1,3 +1,5 @@
+import type { Step } from "./steps.js";
+
 /**
  * What a handler sees of oncely while it runs (Express `req.idempotency`, Hono `c.get("idempotency")`, Fastify
  * `request.idempotency`, the second argument of a fetch handler).
@@ -26,6 +28,12 @@ export interface IdempotencyContext {
    * @example await req.idempotency.transaction.query("INSERT INTO charges (amount) VALUES ($1)", [amount]);
    */
   readonly transaction?: TransactionClient;
+  /**
+   * Runs a part of the work once per run and records its result, so a retry after a crash resumes at the first step
+   * not yet recorded instead of doing the work again (see "Recoverable steps" in the README).
+   * @example const charge = await req.idempotency.step("charge", (s) => psp.charge(args, { idempotencyKey: s.key }));
+   */
+  readonly step: Step;
 }
 
 /**

@@ -1,18 +1,40 @@
-import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
+import { nodeBuiltin } from "./node-builtins.js";
 import type { ResponseData } from "./response.js";
 
-const DECODERS: Record<string, (body: Uint8Array) => Uint8Array> = {
-  gzip: gunzipSync,
-  "x-gzip": gunzipSync,
-  deflate: inflateSync,
-  br: brotliDecompressSync,
-};
+type Decoder = (body: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
+/** Node's zlib where the runtime has it; else the web's DecompressionStream, which has no brotli. */
+const DECODERS: Record<string, Decoder> = (() => {
+  const zlib = nodeBuiltin("node:zlib");
+  if (zlib) {
+    return {
+      gzip: zlib.gunzipSync,
+      "x-gzip": zlib.gunzipSync,
+      deflate: zlib.inflateSync,
+      br: zlib.brotliDecompressSync,
+    };
+  }
+  return webDecoders();
+})();
+
+/** Decoders on the web's DecompressionStream (gzip and deflate; no brotli), for runtimes without node:zlib. */
+export function webDecoders(): Record<string, Decoder> {
+  if (typeof DecompressionStream !== "function") return {};
+  const stream =
+    (format: "gzip" | "deflate"): Decoder =>
+    (body) =>
+      new Response(new Blob([body as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream(format)))
+        .arrayBuffer()
+        .then((buffer) => new Uint8Array(buffer));
+  return { gzip: stream("gzip"), "x-gzip": stream("gzip"), deflate: stream("deflate") };
+}
 
 /**
  * A stored body compressed for the first client (say `compression()` ran before oncely) is decoded before it is
- * replayed to a client whose `Accept-Encoding` does not take that coding.
+ * replayed to a client whose `Accept-Encoding` does not take that coding. Where the runtime cannot decode the coding
+ * (brotli without node:zlib), the stored body goes out as it is.
  */
-export function fitEncoding(response: ResponseData, acceptEncoding: string | undefined): ResponseData {
+export async function fitEncoding(response: ResponseData, acceptEncoding: string | undefined): Promise<ResponseData> {
   const index = response.headers.findIndex(([name]) => name === "content-encoding");
   if (index === -1) return response;
   const coding = response.headers[index]![1].trim().toLowerCase();
@@ -20,7 +42,7 @@ export function fitEncoding(response: ResponseData, acceptEncoding: string | und
   const decode = DECODERS[coding];
   if (!decode) return response;
   const headers = response.headers.filter(([name]) => name !== "content-encoding");
-  return { ...response, headers, body: decode(response.body) };
+  return { ...response, headers, body: await decode(response.body) };
 }
 
 function accepts(header: string | undefined, coding: string): boolean {

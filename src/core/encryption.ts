@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { concat } from "./bytes.js";
 import { DecryptionError } from "./errors.js";
+import { nodeBuiltin } from "./node-builtins.js";
 import type { StoredResponse } from "./store.js";
 
 /**
@@ -22,6 +23,8 @@ const FORMAT = "v1";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_ID = /^[\w.:-]{1,64}$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export interface ResponseCipher {
   /** Seals status-bearing content (headers and body) of a kept response; bound to the record `id`. */
@@ -32,6 +35,10 @@ export interface ResponseCipher {
 
 /** Validates the options (a `TypeError` names what is wrong) and returns the cipher the engine uses. */
 export function createResponseCipher(options: EncryptionOptions): ResponseCipher {
+  const crypto = nodeBuiltin("node:crypto");
+  if (!crypto)
+    throw new TypeError("`encryption` needs node:crypto (Node.js, Bun, Deno, or Workers with Node compatibility)");
+  const { createCipheriv, createDecipheriv, randomBytes } = crypto;
   const keys = validKeys(options);
   const current = options.current;
   const currentKey = keys.get(current)!;
@@ -41,9 +48,9 @@ export function createResponseCipher(options: EncryptionOptions): ResponseCipher
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv("aes-256-gcm", currentKey, iv);
       // The record id is authenticated data: a sealed response copied into another record does not open there.
-      cipher.setAAD(Buffer.from(id));
-      const plain = Buffer.concat([Buffer.from(`${JSON.stringify(response.headers)}\n`), response.body]);
-      const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+      cipher.setAAD(encoder.encode(id));
+      const plain = concat([encoder.encode(`${JSON.stringify(response.headers)}\n`), response.body]);
+      const sealed = concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
       return { status: response.status, headers: [[MARKER, `${FORMAT};${current}`]], body: sealed, kept: true };
     },
     open(id, response) {
@@ -54,17 +61,14 @@ export function createResponseCipher(options: EncryptionOptions): ResponseCipher
       if (format !== FORMAT || !key) {
         throw new DecryptionError(`The stored response was sealed with key "${keyId}", which is not configured`);
       }
-      const body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+      const body = response.body;
       try {
         const decipher = createDecipheriv("aes-256-gcm", key, body.subarray(0, IV_BYTES));
-        decipher.setAAD(Buffer.from(id));
+        decipher.setAAD(encoder.encode(id));
         decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-        const plain = Buffer.concat([
-          decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)),
-          decipher.final(),
-        ]);
+        const plain = concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]);
         const newline = plain.indexOf(10);
-        const headers = JSON.parse(plain.subarray(0, newline).toString()) as [string, string][];
+        const headers = JSON.parse(decoder.decode(plain.subarray(0, newline))) as [string, string][];
         return { status: response.status, headers, body: plain.subarray(newline + 1), kept: true };
       } catch (error) {
         throw new DecryptionError(`The stored response did not decrypt with key "${keyId}": it was altered`, {
@@ -75,19 +79,18 @@ export function createResponseCipher(options: EncryptionOptions): ResponseCipher
   };
 }
 
-function validKeys(options: EncryptionOptions): Map<string, Buffer> {
+function validKeys(options: EncryptionOptions): Map<string, Uint8Array> {
   const { current, keys } = options ?? {};
   if (!keys || typeof keys !== "object") {
     throw new TypeError('Expected `encryption.keys` to map key ids to 32-byte keys, e.g. { "2026-11": "<base64>" }');
   }
-  const decoded = new Map<string, Buffer>();
+  const decoded = new Map<string, Uint8Array>();
   for (const [id, key] of Object.entries(keys)) {
     if (!KEY_ID.test(id))
       throw new TypeError(
         `Expected encryption key ids of 1-64 letters, digits, ".", ":" or "-", got ${JSON.stringify(id)}`,
       );
-    const bytes =
-      typeof key === "string" ? Buffer.from(key, "base64") : key instanceof Uint8Array ? Buffer.from(key) : undefined;
+    const bytes = typeof key === "string" ? fromBase64(key) : key instanceof Uint8Array ? key.slice() : undefined;
     if (bytes?.length !== 32) {
       throw new TypeError(
         `Expected encryption key "${id}" to be 32 bytes (a Uint8Array or base64 string), for AES-256`,
@@ -99,4 +102,14 @@ function validKeys(options: EncryptionOptions): Map<string, Buffer> {
     throw new TypeError(`Expected \`encryption.current\` to name one of the keys, got ${JSON.stringify(current)}`);
   }
   return decoded;
+}
+
+/** The bytes of a base64 (or base64url) string, or undefined when it is not one. */
+function fromBase64(text: string): Uint8Array | undefined {
+  try {
+    const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
 }

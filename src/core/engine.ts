@@ -1,5 +1,4 @@
 import type { EngineState } from "./claim-flow.js";
-import type { IdempotencyContext } from "./context.js";
 import { toMilliseconds } from "./duration.js";
 import { createResponseCipher } from "./encryption.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
@@ -11,7 +10,9 @@ import {
   resolveRouteOptions,
 } from "./options.js";
 import { RateLimiter } from "./rate-limiter.js";
-import { type RunOptions, runOnce } from "./run.js";
+import { type RecoverOptions, type RecoverReport, type RegisteredWork, recoverRuns } from "./recover.js";
+import { replayCounterFor } from "./replay-counter.js";
+import { type RunContext, type RunOptions, runOnce } from "./run.js";
 import type { Store } from "./store.js";
 
 /** A route's guard: validated options plus the one call adapters make per request. */
@@ -35,10 +36,32 @@ export interface Idempotency {
   route(options?: RouteOptions): RouteGuard;
   /**
    * Runs `work` at most once per key (a job id, a webhook event id) and returns its stored JSON result on repeats.
+   * `work` gets the `step` function (with the rest of the context as its properties): a retry after a crash skips
+   * the steps already recorded.
    * @example const receipt = await idem.run(event.id, () => sendEmail(event));
+   * @example
+   * await idem.run(order.id, async (step) => {
+   *   const charge = await step("charge", (s) => psp.charge(order, { idempotencyKey: s.key }));
+   *   await step("email", (s) => mailer.send(receipt(charge), { messageId: s.key }));
+   * });
    */
-  run<T>(key: string, work: (context: IdempotencyContext) => T | Promise<T>, options?: RunOptions): Promise<T>;
-  /** Closes the store. Timers are unref'd; nothing else keeps the process alive. */
+  run<T>(key: string, work: (context: RunContext) => T | Promise<T>, options?: RunOptions): Promise<T>;
+  /**
+   * Runs the handler registered as `name` with `input` (JSON), at most once per key, and keeps the input with the
+   * run so that `recover()` can finish it if its client never retries.
+   */
+  run<T>(key: string, name: string, input: unknown, options?: Omit<RunOptions, "input" | "name">): Promise<T>;
+  /**
+   * Registers a handler by name, for `idem.run(key, name, input)` and `recover()`.
+   * @example idem.define("checkout", (order: Order, step) => checkout(order, step));
+   */
+  define<I, T>(name: string, handler: (input: I, step: RunContext) => T | Promise<T>): void;
+  /**
+   * Drives runs started by name whose holder died (lease lapsed) or whose step threw, with steps recorded, to
+   * completion from their stored input. Call it from a timer or a cron in every process that defines the handlers.
+   */
+  recover(options?: RecoverOptions): Promise<RecoverReport>;
+  /** Writes pending replay counts and closes the store. Timers are unref'd; nothing else keeps the process alive. */
   close(): Promise<void>;
 }
 
@@ -76,9 +99,11 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
           }
         }
       : undefined,
+    replays: replayCounterFor(store),
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
   const limiters = new Map<string, RateLimiter>();
+  const handlers = new Map<string, RegisteredWork>();
   const limiterFor = (rate: ResolvedRouteOptions["rateLimit"]) => {
     if (!rate) return undefined;
     const id = `${rate.max}/${rate.window}`;
@@ -100,7 +125,34 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return { options: resolved, begin: (input) => begin(state, resolved, routeSettings, input) };
     },
-    run: (key, work, runOptions) => runOnce(state, base, key, work, runOptions),
-    close: () => store.close(),
+    run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
+      if (typeof work === "function") return runOnce(state, base, key, work, rest[0] as RunOptions | undefined);
+      const handler = handlers.get(work);
+      if (!handler)
+        throw new TypeError(`No handler is defined as "${work}"; call idem.define("${work}", handler) first`);
+      const [input, runOptions] = rest as [unknown, RunOptions | undefined];
+      const stored = { name: work, input: JSON.stringify(input ?? null) };
+      const parsed = JSON.parse(stored.input) as never;
+      return runOnce(
+        state,
+        base,
+        key,
+        (step) => handler(parsed, step) as T | Promise<T>,
+        { ...runOptions, name: work, input: parsed },
+        stored,
+      );
+    },
+    define(name, handler) {
+      if (typeof name !== "string" || name.length === 0)
+        throw new TypeError("Expected `name` to be a non-empty string");
+      if (typeof handler !== "function") throw new TypeError("Expected `handler` to be a function");
+      if (handlers.has(name)) throw new TypeError(`A handler is already defined as "${name}"`);
+      handlers.set(name, handler as RegisteredWork);
+    },
+    recover: (recoverOptions) => recoverRuns(state, base, handlers, recoverOptions),
+    close: async () => {
+      await state.replays?.flush();
+      await store.close();
+    },
   };
 }

@@ -175,3 +175,48 @@ export class ClaimLostError extends OncelyError {
   override readonly status = 409;
   override readonly title = "The claim on this Idempotency-Key was lost";
 }
+
+/**
+ * Thrown by `step()` when the steps a retry asks for do not match what its run recorded (the handler changed, or
+ * asks for its steps in another order): a recorded result is never handed to a different step.
+ */
+export class StepMismatchError extends OncelyError {
+  override readonly name = "StepMismatchError";
+  override readonly code = "step_mismatch";
+  override readonly status = 500;
+  override readonly title = "Steps do not match the recorded run";
+}
+
+/** Thrown by `step()` when a run would record more steps, or a larger result, than `steps` allows. */
+export class StepLimitError extends OncelyError {
+  override readonly name = "StepLimitError";
+  override readonly code = "step_limit";
+  override readonly status = 500;
+  override readonly title = "Step limit exceeded";
+}
+
+/**
+ * Throw it from a step to mark a failure that retrying cannot fix (a declined card, an invalid address): it is
+ * recorded, and every retry of the run gets it again from that step instead of running the step again, so the
+ * handler can compensate once and answer.
+ *
+ * @example
+ * await step("charge", async (s) => {
+ *   const result = await psp.charge(card, { idempotencyKey: s.key });
+ *   if (result.declined) throw new TerminalError("card declined", { details: { reason: result.reason } });
+ *   return result.id;
+ * });
+ */
+export class TerminalError extends Error {
+  override readonly name = "TerminalError";
+  /** JSON data recorded with the error and given back on every retry. */
+  readonly details?: unknown;
+  /** True when this error was recorded by an earlier attempt and is given back rather than thrown by the step. */
+  readonly replayed: boolean;
+
+  constructor(message: string, options: { details?: unknown; cause?: unknown; replayed?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options.details;
+    this.replayed = options.replayed ?? false;
+  }
+}

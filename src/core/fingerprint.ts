@@ -3,6 +3,8 @@ import { RequestTooLargeError } from "./errors.js";
 import { hashParts } from "./hash.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 
+/** Keeps a byte order mark, as the bytes hold it: a JSON body that starts with one is compared as bytes. */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
@@ -34,9 +36,7 @@ function canonicalBody(request: IdempotencyRequest): string | Uint8Array {
   const contentType = headerValue(request, "content-type");
   if (contentType && JSON_MEDIA_TYPE.test(contentType)) {
     try {
-      return (
-        safeCanonical(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))) ?? body
-      );
+      return safeCanonical(JSON.parse(utf8.decode(body))) ?? body;
     } catch {
       return body; // not valid JSON: compare the bytes themselves
     }

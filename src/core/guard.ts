@@ -26,6 +26,7 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import { createStep, type Step } from "./steps.js";
 import type { StoredResponse } from "./store.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
@@ -171,9 +172,10 @@ export async function begin(
   const outcome = await acquire(state, attempt, options);
   switch (outcome.kind) {
     case "replay": {
+      state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
       const acceptEncoding = headerValue(request, "accept-encoding");
-      return { action: "respond", response: fitEncoding(replayResponse(outcome.response), acceptEncoding) };
+      return { action: "respond", response: await fitEncoding(replayResponse(outcome.response), acceptEncoding) };
     }
     case "refuse": {
       emitFor(state, attempt, eventFor(outcome.error.status), {
@@ -225,6 +227,7 @@ function execute(
   if (recovered) emitFor(state, attempt, "recovered", { token });
   const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
+  let steps: Step | undefined;
   const context: IdempotencyContext = {
     key: attempt.key,
     scope: attempt.scope,
@@ -238,6 +241,17 @@ function execute(
     },
     deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
     transaction: claim.transaction as TransactionClient | undefined,
+    // Made on first use: most handlers never take a step.
+    get step() {
+      steps ??= createStep(state, attempt, {
+        token,
+        runId: outcome.runId,
+        recorded: outcome.steps,
+        signal: claim.signal,
+        transactional: outcome.transaction !== undefined,
+      });
+      return steps;
+    },
   };
   return {
     action: "execute",

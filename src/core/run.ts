@@ -6,6 +6,8 @@ import { deriveKey } from "./derive-key.js";
 import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
+import { createStep, type Step, unrecordedStep } from "./steps.js";
+import type { StoredWork } from "./store.js";
 
 /** Options of one `idem.run` call. */
 export interface RunOptions
@@ -35,8 +37,9 @@ export async function runOnce<T>(
   state: EngineState,
   base: ResolvedRouteOptions,
   key: string,
-  work: (context: IdempotencyContext) => T | Promise<T>,
+  work: (context: RunContext) => T | Promise<T>,
   runOptions: RunOptions = {},
+  stored?: StoredWork,
 ): Promise<T> {
   const { scope, input, name = "run", ...overrides } = runOptions;
   const options = Object.keys(overrides).length
@@ -54,10 +57,26 @@ export async function runOnce<T>(
     meta: { key: parsedKey, path: name, ...(scopeHash ? { scope: scopeHash } : {}) },
     started: performance.now(),
     storeDuration: 0,
+    ...(stored ? { work: stored } : {}),
   };
+  return runAttempt(state, options, attempt, scope, work);
+}
+
+/** The context `idem.run` gives its work: the `step` function, carrying the rest of the context as properties. */
+export type RunContext = Step & IdempotencyContext;
+
+/** Claims the attempt's record and runs the work under the claim, or answers from the record. */
+export async function runAttempt<T>(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  attempt: Attempt,
+  scope: string | null | undefined,
+  work: (context: RunContext) => T | Promise<T>,
+): Promise<T> {
   const outcome = await acquire(state, attempt, options);
   switch (outcome.kind) {
     case "replay": {
+      state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
       const text = decoder.decode(outcome.response.body);
       return (text ? JSON.parse(text) : undefined) as T;
@@ -67,12 +86,13 @@ export async function runOnce<T>(
       throw outcome.error;
     case "store-error":
       emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
-      if (options.failOpen) return work(unguardedContext(attempt, scope));
+      if (options.failOpen) return work(callable(unguardedContext(attempt, scope)));
       throw outcome.error;
   }
   if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
   const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
+  let steps: Step | undefined;
   const context: IdempotencyContext = {
     ...unguardedContext(attempt, scope),
     recovered: outcome.recovered,
@@ -84,10 +104,20 @@ export async function runOnce<T>(
       skip = true;
     },
     transaction: claim.transaction as TransactionClient | undefined,
+    get step() {
+      steps ??= createStep(state, attempt, {
+        token: outcome.token,
+        runId: outcome.runId,
+        recorded: outcome.steps,
+        signal: claim.signal,
+        transactional: outcome.transaction !== undefined,
+      });
+      return steps;
+    },
   };
   let result: T;
   try {
-    result = await work(context);
+    result = await work(callable(context));
   } catch (error) {
     await claim.release("the work threw", { error });
     throw error;
@@ -108,7 +138,21 @@ export async function runOnce<T>(
   return result;
 }
 
-function unguardedContext(attempt: Attempt, scope: string | undefined): IdempotencyContext {
+/** The context as a function (`step`) with the context's properties, so work can be written `async (step) => ...`. */
+function callable(context: IdempotencyContext): RunContext {
+  const step = ((name: string, fn: Parameters<Step>[1]) => context.step(name, fn)) as RunContext;
+  const { step: _own, ...descriptors } = Object.getOwnPropertyDescriptors(context);
+  Object.defineProperties(step, descriptors);
+  // `step` and `local` resolve through the context's own step, made on first use.
+  Object.defineProperties(step, {
+    step: { get: () => context.step },
+    local: { value: (name: string, fn: Parameters<Step["local"]>[1]) => context.step.local(name, fn) },
+  });
+  return step;
+}
+
+/** `scope` is `null` in runs `recover()` drives: only the scope's hash is stored, so `deriveKey` cannot work. */
+function unguardedContext(attempt: Attempt, scope: string | null | undefined): IdempotencyContext {
   return {
     key: attempt.key,
     scope: attempt.scope,
@@ -116,6 +160,14 @@ function unguardedContext(attempt: Attempt, scope: string | undefined): Idempote
     token: 0,
     signal: new AbortController().signal,
     skipStore: () => {},
-    deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
+    deriveKey: (label) => {
+      if (scope === null) {
+        throw new TypeError(
+          "deriveKey() is not available in a run recover() drives (the scope is not stored); use step keys (s.key)",
+        );
+      }
+      return deriveKey({ scope, key: attempt.key }, label);
+    },
+    step: unrecordedStep(attempt.id),
   };
 }

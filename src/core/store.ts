@@ -37,6 +37,31 @@ export interface RecordMeta {
 /** Where a record is in its life: running under a lease, given up by its holder (claimable again), or done. */
 export type RecordState = "in-flight" | "released" | "completed";
 
+/**
+ * One checkpoint of a run's steps (`step(name, fn)`): kept under its record, fenced by the claim's token, expiring
+ * with the record.
+ */
+export interface StepRecord {
+  /** The step's name: unique in its run. */
+  name: string;
+  /** The step's position in its run (0, 1, ...): the order the handler first asked for its steps in. */
+  seq: number;
+  /**
+   * `started`: an attempt began the step, and its effect may be done; `done`: its result is kept; `failed`: it threw
+   * an error marked terminal, which is kept.
+   */
+  state: "started" | "done" | "failed";
+  /** JSON text: the result (`done`; absent when the step returned `undefined`) or the terminal error (`failed`). */
+  value?: string;
+}
+
+/** A registered handler's name and its JSON input, kept with a run started by `idem.run(key, name, input)`. */
+export interface StoredWork {
+  name: string;
+  /** JSON text. */
+  input: string;
+}
+
 /** One (scope, key) as a store keeps it: who holds it, its fingerprint, and the stored outcome once complete. */
 export interface IdempotencyRecord {
   /** The storage id: a hash of (scope, key). */
@@ -59,6 +84,17 @@ export interface IdempotencyRecord {
   response?: StoredResponse;
   /** What operators see about the record. */
   meta: RecordMeta;
+  /**
+   * The run's id: minted by the first claim and kept across takeovers and releases, so step keys stay stable on
+   * every retry. Absent in stores without steps.
+   */
+  runId?: string;
+  /** The run's recorded steps, in `seq` order (stores with steps). */
+  steps?: StepRecord[];
+  /** The registered handler and input the run was started with (`idem.run(key, name, input)`), for `recover()`. */
+  work?: StoredWork;
+  /** How often the stored response was replayed, as far as the engines counted (stores with `countReplays`). */
+  replays?: number;
   /** The record format version (see `RECORD_FORMAT_VERSION`). */
   version: number;
 }
@@ -71,6 +107,26 @@ export interface ClaimOptions {
   ttl: number;
   /** Stored with the record for operators. */
   meta: RecordMeta;
+  /**
+   * The run id a new record gets (stores with steps mint one when absent); a record that already has one keeps it.
+   */
+  runId?: string;
+  /** Kept on a new record only. */
+  work?: StoredWork;
+}
+
+/** A claim won. Stores with steps also say which run it continues and what that run recorded. */
+export interface ClaimedResult {
+  /** The caller holds the record now. */
+  status: "claimed";
+  /** The fencing token every later `renew`, `complete`, `release` and `saveStep` must present. */
+  token: number;
+  /** True when the claim took over a lapsed lease of an earlier holder. */
+  recovered: boolean;
+  /** The record's run id (`ClaimOptions.runId` for a new record). */
+  runId?: string;
+  /** The steps recorded by earlier attempts of the run, in `seq` order; empty or absent when there are none. */
+  steps?: StepRecord[];
 }
 
 /**
@@ -78,14 +134,7 @@ export interface ClaimOptions {
  * (`completed`, with the stored response to replay).
  */
 export type ClaimResult =
-  | {
-      /** The caller holds the record now. */
-      status: "claimed";
-      /** The fencing token every later `renew`, `complete` and `release` must present. */
-      token: number;
-      /** True when the claim took over a lapsed lease of an earlier holder. */
-      recovered: boolean;
-    }
+  | ClaimedResult
   /** Held by a live lease, or released/lapsed but claimed with a different fingerprint (the engine answers 422). */
   | {
       /** Someone else holds the record, or it cannot be taken over. */
@@ -148,6 +197,43 @@ export interface Store {
   purgeExpired(options?: { limit?: number }): Promise<number>;
   /** Releases what the store opened (not a client the user passed in). */
   close(): Promise<void>;
+  /**
+   * Records a step of the run that `token` holds, in one atomic operation: adds the step, or replaces a `started`
+   * one; a `done` or `failed` step is never replaced (the first result wins). True only if `token` still holds the
+   * claim. Optional: without it, `step()` is refused with a `TypeError`.
+   */
+  saveStep?(id: string, token: number, step: StepRecord): Promise<boolean>;
+  /**
+   * Adds replay counts (id -> replays since the last call) to the records, for operators (`oncely inspect`). The
+   * engine batches them off the request path and never waits for this; ids without a record are ignored. Optional.
+   */
+  countReplays?(counts: ReadonlyMap<string, number>): Promise<void>;
+}
+
+/** A store that records steps (`step(name, fn)`). */
+export type StepStore = Store & Required<Pick<Store, "saveStep">>;
+
+export function isStepStore(store: Store): store is StepStore {
+  return typeof store.saveStep === "function";
+}
+
+/** A store that can run a step's own writes and record the step in one transaction of its database (`step.local`). */
+export interface LocalStepStore extends StepStore {
+  /**
+   * Opens a transaction, runs `work` with its client, records the step as `done` with the JSON text `work` returns
+   * (fenced by `token`) and commits. Resolves false, rolled back, when `token` no longer holds the claim; rejects,
+   * rolled back, when `work` or the commit fails.
+   */
+  runLocalStep(
+    id: string,
+    token: number,
+    step: Pick<StepRecord, "name" | "seq">,
+    work: (transaction: unknown) => Promise<string | undefined>,
+  ): Promise<boolean>;
+}
+
+export function isLocalStepStore(store: Store): store is LocalStepStore {
+  return typeof (store as Partial<LocalStepStore>).runLocalStep === "function";
 }
 
 /** A transaction a transactional store opened for one claim: the handler's writes go through `client`. */
@@ -171,16 +257,8 @@ export interface TransactionalClaimOptions extends ClaimOptions {
 
 /** What `claimInTransaction` found: as `ClaimResult`, and a claim comes with its open transaction. */
 export type TransactionalClaimResult =
-  | {
-      /** The caller holds the record inside `transaction`. */
-      status: "claimed";
-      /** The fencing token of the claim. */
-      token: number;
-      /** True when the claim took over a lapsed lease. */
-      recovered: boolean;
-      /** The open transaction: the handler writes through it, and it commits the outcome. */
-      transaction: StoreTransaction;
-    }
+  /** The caller holds the record inside `transaction`, through which the handler writes and the outcome commits. */
+  | (ClaimedResult & { transaction: StoreTransaction })
   /** Held by an open transaction (`record` is then the last committed state, if any) or by a live lease. */
   | {
       /** Someone else holds the record. */

@@ -10,6 +10,7 @@ import {
 } from "@opentelemetry/api";
 import type { Idempotency, RouteGuard } from "../core/engine.js";
 import type { Decision, GuardInput } from "../core/guard.js";
+import type { RunOptions } from "../core/run.js";
 import { errorType } from "./error-type.js";
 import type { Instruments, TallySlot } from "./instruments.js";
 import {
@@ -171,8 +172,8 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
       return idem.options;
     },
     route: (routeOptions) => tracedGuard(idem.route(routeOptions)),
-    run(key, work, runOptions) {
-      const name = runOptions?.name ?? "run";
+    run(key: string, work: unknown, ...rest: unknown[]) {
+      const name = typeof work === "string" ? work : ((rest[0] as RunOptions | undefined)?.name ?? "run");
       let attributes = runAttributes.get(name);
       if (!attributes) {
         metricRoutes.add(name);
@@ -186,7 +187,8 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
       }
       const tracing = startTracing(runSpanName(name), attributes.span, attributes.active);
       // The work runs inside the span's context too: its own spans become children of the run's.
-      return runIn(tracing, () => idem.run(key, work, runOptions)).then(
+      const run = idem.run as (key: string, work: unknown, ...rest: unknown[]) => Promise<unknown>;
+      return runIn(tracing, () => run(key, work, ...rest)).then(
         (result) => {
           tracing.end();
           return result;
@@ -197,6 +199,8 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
         },
       );
     },
+    define: (name, handler) => idem.define(name, handler),
+    recover: (recoverOptions) => idem.recover(recoverOptions),
     close: () => idem.close(),
   };
 }

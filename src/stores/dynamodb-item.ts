@@ -1,5 +1,12 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { type IdempotencyRecord, RECORD_FORMAT_VERSION, type RecordMeta, type StoredResponse } from "../core/store.js";
+import {
+  type IdempotencyRecord,
+  RECORD_FORMAT_VERSION,
+  type RecordMeta,
+  type StepRecord,
+  type StoredResponse,
+  type StoredWork,
+} from "../core/store.js";
 
 // How records map to DynamoDB items and back, what an item weighs against DynamoDB's size limit, and the
 // expression plumbing every request shares.
@@ -30,11 +37,42 @@ export function metaItem(meta: RecordMeta): AttributeValue {
   return { M: fields };
 }
 
-/** A fresh in-flight record, as the item that replaces an expired one. */
+/** A step as the value of `steps.<name>`: `{ seq, state, value? }`. */
+export function stepItem(step: StepRecord): AttributeValue {
+  const fields: Item = { seq: n(step.seq), state: s(step.state) };
+  if (step.value !== undefined) fields.value = s(step.value);
+  return { M: fields };
+}
+
+export function workItem(work: StoredWork): AttributeValue {
+  return { M: { name: s(work.name), input: s(work.input) } };
+}
+
+/** The steps of an item's `steps` map, in `seq` order. */
+export function stepsOf(item: Item): StepRecord[] {
+  const steps: StepRecord[] = [];
+  for (const [name, value] of Object.entries(item.steps?.M ?? {})) {
+    const fields = value.M ?? {};
+    const step: StepRecord = { name, seq: Number(fields.seq?.N ?? 0), state: fields.state?.S as StepRecord["state"] };
+    if (fields.value?.S !== undefined) step.value = fields.value.S;
+    steps.push(step);
+  }
+  return steps.sort((a, b) => a.seq - b.seq);
+}
+
+/** A fresh in-flight record, as the item that replaces an expired one: a new run, with no steps. */
 export function freshItem(
   id: string,
   fingerprint: string,
-  claim: { token: number; now: number; lease: number; ttl: number; meta: RecordMeta },
+  claim: {
+    token: number;
+    now: number;
+    lease: number;
+    ttl: number;
+    meta: RecordMeta;
+    runId: string;
+    work?: StoredWork | undefined;
+  },
 ): Item {
   return {
     pk: s(id),
@@ -47,6 +85,9 @@ export function freshItem(
     ttl: ttlOf(claim.now + claim.ttl),
     meta: metaItem(claim.meta),
     version: n(RECORD_FORMAT_VERSION),
+    run_id: s(claim.runId),
+    steps: { M: {} },
+    ...(claim.work ? { work: workItem(claim.work) } : {}),
   };
 }
 
@@ -74,7 +115,15 @@ export function toRecord(item: Item): IdempotencyRecord {
     expiresAt: num("expires_at"),
     meta: meta as unknown as RecordMeta,
     version: num("version"),
+    replays: num("replays"),
   };
+  if (item.run_id?.S !== undefined) {
+    record.runId = item.run_id.S;
+    record.steps = stepsOf(item);
+  }
+  const work = item.work?.M;
+  if (work?.name?.S !== undefined && work.input?.S !== undefined)
+    record.work = { name: work.name.S, input: work.input.S };
   if (item.completed_at?.N !== undefined) record.completedAt = num("completed_at");
   if (item.status?.N !== undefined) {
     record.response = {

@@ -13,6 +13,7 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type Store,
   type StoredResponse,
 } from "../core/store.js";
@@ -29,10 +30,14 @@ import {
   named,
   responseItem,
   s,
+  stepItem,
+  stepsOf,
   toRecord,
   ttlOf,
+  workItem,
 } from "./dynamodb-item.js";
 import { loadDriver } from "./optional-driver.js";
+import { checkStep, MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
 /** What an operation works with: the client's `send` is bound to the operation's deadline. */
 type Connection = Omit<Target, "table">;
@@ -62,11 +67,23 @@ const HELD = "#token = :token AND #state = :inflight AND #expires_at > :now";
 const CLAIM =
   "SET #state = :inflight, #fingerprint = :fingerprint, #token = if_not_exists(#token, :before) + :one, " +
   "#created_at = if_not_exists(#created_at, :now), #lease_until = :lease_until, #expires_at = :expires_at, " +
-  "#ttl = :ttl, #meta = if_not_exists(#meta, :meta), #version = if_not_exists(#version, :version)";
+  "#ttl = :ttl, #meta = if_not_exists(#meta, :meta), #version = if_not_exists(#version, :version), " +
+  "#run_id = if_not_exists(#run_id, :run_id), #steps = if_not_exists(#steps, :no_steps)";
+/** Added to CLAIM when the claim carries work: a takeover keeps the work already stored. */
+const CLAIM_WORK = ", #work = if_not_exists(#work, :work)";
+/**
+ * A step is written while the token holds a live claim, and only over nothing (while the run has room) or over a
+ * started step: a done or failed step is never replaced.
+ */
+const STEP_WRITABLE = `${HELD} AND ((attribute_not_exists(#steps.#step) AND size(#steps) < :max) OR #steps.#step.#state = :started)`;
 /** The claim's takeover condition: absent, or live, released or lapsed, and claimed by the same request. */
 const CLAIMABLE =
   "attribute_not_exists(#pk) OR (#fingerprint = :fingerprint AND #expires_at > :now AND " +
   "(#state = :released OR (#state = :inflight AND #lease_until <= :now)))";
+/** Replay-count UpdateItems in flight at once. */
+const COUNT_CONCURRENCY = 16;
+/** Bounds a batch of replay counts (up to 1,000 UpdateItems): off the request path, so longer than `timeout`. */
+const COUNT_TIMEOUT = 10_000;
 /** Room left in an item for what the claim wrote (id, fingerprint, meta, times) when sizing a response. */
 const CLAIM_ROOM = 4 * 1024;
 
@@ -132,11 +149,12 @@ export class DynamoDbStore implements Store {
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", async (c) => {
-      const size = itemSize(freshItem(id, fingerprint, { ...options, token: 0, now: 0 }));
+      const runId = options.runId ?? crypto.randomUUID();
+      const size = itemSize(freshItem(id, fingerprint, { ...options, runId, token: 0, now: 0 }));
       if (size > ITEM_LIMIT) throw tooLarge("claim", size);
       // A pass settles the claim unless the record changed under it; under any contention one more pass suffices.
       for (let pass = 0; pass < 4; pass++) {
-        const result = await this.#claimOnce(c, id, fingerprint, options);
+        const result = await this.#claimOnce(c, id, fingerprint, { ...options, runId });
         if (result) return result;
       }
       throw new StoreError(this.name, "claim", "failed: the record kept changing while being claimed");
@@ -150,19 +168,26 @@ export class DynamoDbStore implements Store {
    * keeps a takeover's `created_at` and `meta`. `ReturnValues: ALL_OLD` tells a lapsed lease (recovered) from a
    * released record. A refused write returns the record that refused it (`ALL_OLD` on condition failure, or a
    * consistent read where the backend omits it). An expired record is replaced by a PutItem guarded by the token
-   * seen: its successor starts afresh, with a higher token.
+   * seen: its successor starts afresh, with a higher token. `if_not_exists` also keeps a takeover's run id, steps
+   * and work, and gives a record an earlier oncely wrote a run id and an empty `steps` map.
    */
-  async #claimOnce(c: Connection, id: string, fingerprint: string, options: ClaimOptions) {
+  async #claimOnce(c: Connection, id: string, fingerprint: string, options: ClaimOptions & { runId: string }) {
     const now = Date.now();
+    const { runId, work } = options;
     const claim = await conditional(
       c.send(
         new c.sdk.UpdateItemCommand({
-          ...this.#item(id, { UpdateExpression: CLAIM, ConditionExpression: CLAIMABLE }),
+          ...this.#item(id, {
+            UpdateExpression: work ? CLAIM + CLAIM_WORK : CLAIM,
+            ConditionExpression: CLAIMABLE,
+          }),
           ExpressionAttributeValues: {
             ...{ ":inflight": s("in-flight"), ":released": s("released"), ":fingerprint": s(fingerprint) },
             ...{ ":before": n(now - 1), ":one": n(1), ":now": n(now), ":lease_until": n(now + options.lease) },
             ...{ ":expires_at": n(now + options.ttl), ":ttl": ttlOf(now + options.ttl) },
             ...{ ":meta": metaItem(options.meta), ":version": n(RECORD_FORMAT_VERSION) },
+            ...{ ":run_id": s(runId), ":no_steps": { M: {} } },
+            ...(work ? { ":work": workItem(work) } : {}),
           },
           ReturnValues: "ALL_OLD",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
@@ -170,9 +195,11 @@ export class DynamoDbStore implements Store {
       ),
     );
     if ("output" in claim) {
-      const old = claim.output.Attributes?.pk ? toRecord(claim.output.Attributes) : undefined;
-      if (!old) return { status: "claimed", token: now, recovered: false } as const;
-      return { status: "claimed", token: old.token + 1, recovered: old.state === "in-flight" } as const;
+      const attributes = claim.output.Attributes;
+      const old = attributes?.pk ? toRecord(attributes) : undefined;
+      if (!old) return { status: "claimed", token: now, recovered: false, runId, steps: [] as StepRecord[] } as const;
+      const taken = { token: old.token + 1, recovered: old.state === "in-flight" };
+      return { status: "claimed", ...taken, runId: old.runId ?? runId, steps: stepsOf(attributes!) } as const;
     }
     const item = claim.refusedBy ?? (await this.#read(c, id));
     if (!item) return undefined;
@@ -190,7 +217,8 @@ export class DynamoDbStore implements Store {
           }),
         ),
       );
-      return "output" in replace ? ({ status: "claimed", token, recovered: false } as const) : undefined;
+      const claimed = { status: "claimed", token, recovered: false, runId, steps: [] as StepRecord[] } as const;
+      return "output" in replace ? claimed : undefined;
     }
     if (record.state === "completed") return { status: "completed", record } as const;
     const claimable = record.fingerprint === fingerprint && (record.state === "released" || record.leaseUntil <= now);
@@ -225,6 +253,81 @@ export class DynamoDbStore implements Store {
         ":released": s("released"),
         ":zero": n(0),
       })),
+    );
+  }
+
+  /**
+   * One conditional UpdateItem (`SET steps.<name> = :step`), fenced by the token and the caller's clock; a run keeps
+   * at most 1,000 steps, and the item stays within DynamoDB's 400 KB (else `RecordTooLargeError`). A refused write
+   * returns the item (or, where the backend omits it, takes a consistent read) to tell a settled step (true) from a
+   * lost claim (false).
+   */
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    checkStep(step);
+    return this.#run("saveStep", async (c) => {
+      const value = stepItem(step);
+      const size = Buffer.byteLength(step.name) + itemSize({ v: value }) + Buffer.byteLength(id) + CLAIM_ROOM;
+      if (size > ITEM_LIMIT) throw tooLarge("saveStep", size);
+      for (let pass = 0; pass < 4; pass++) {
+        const now = Date.now();
+        const input = this.#item(id, {
+          UpdateExpression: "SET #steps.#step = :step",
+          ConditionExpression: STEP_WRITABLE,
+        });
+        const written = await conditional(
+          c.send(
+            new c.sdk.UpdateItemCommand({
+              ...input,
+              ExpressionAttributeNames: { ...input.ExpressionAttributeNames, "#step": step.name },
+              ExpressionAttributeValues: {
+                ...{ ":token": n(token), ":inflight": s("in-flight"), ":now": n(now), ":step": value },
+                ...{ ":max": n(MAX_STORED_STEPS), ":started": s("started") },
+              },
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            }),
+          ),
+        );
+        if ("output" in written) return true;
+        const item = written.refusedBy ?? (await this.#read(c, id));
+        const record = item && toRecord(item);
+        if (!record || record.token !== token || record.state !== "in-flight" || record.expiresAt <= now) return false;
+        const kept = item.steps?.M?.[step.name]?.M?.state?.S;
+        if (kept !== undefined && kept !== "started") return true; // The first result wins.
+        if (kept === undefined && Object.keys(item.steps?.M ?? {}).length >= MAX_STORED_STEPS) {
+          throw tooManySteps(this.name);
+        }
+        // Writable now: the item changed between the refused write and the fallback read; try again.
+      }
+      throw new StoreError(this.name, "saveStep", "failed: the record kept changing while the step was saved");
+    });
+  }
+
+  /**
+   * One UpdateItem per id (`ADD replays :count`), 16 at a time, each on the condition that the item exists, is
+   * completed and is live: a missing id is never created, an in-flight record never touched, and the expiry stays.
+   * Refused conditions are ignored. Bounded by `timeout` or 10 s, whichever is longer.
+   */
+  countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return Promise.resolve();
+    return this.#run(
+      "countReplays",
+      async (c) => {
+        const now = Date.now();
+        const pending = [...counts];
+        const worker = async () => {
+          for (let next = pending.pop(); next; next = pending.pop()) {
+            const [id, count] = next;
+            const input = this.#item(id, {
+              UpdateExpression: "ADD #replays :count",
+              ConditionExpression: "attribute_exists(#pk) AND #state = :completed AND #expires_at > :now",
+            });
+            const values = { ":count": n(count), ":completed": s("completed"), ":now": n(now) };
+            await conditional(c.send(new c.sdk.UpdateItemCommand({ ...input, ExpressionAttributeValues: values })));
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(COUNT_CONCURRENCY, counts.size) }, worker));
+      },
+      Math.max(this.#timeout, COUNT_TIMEOUT),
     );
   }
 

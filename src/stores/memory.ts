@@ -7,9 +7,13 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type Store,
   type StoredResponse,
 } from "../core/store.js";
+
+/** The most steps one run may record; the engine enforces its own, lower, limit first. */
+const MAX_STEPS = 1_000;
 
 /** Options of `MemoryStore`: how many records it keeps and how often it sweeps expired ones. */
 export interface MemoryStoreOptions {
@@ -54,7 +58,7 @@ export class MemoryStore implements Store {
     this.#now = options.now ?? Date.now;
     const interval = toMilliseconds(options.sweepInterval ?? "1m", "sweepInterval");
     this.#sweeper = setInterval(() => this.#sweep(Number.POSITIVE_INFINITY), interval);
-    this.#sweeper.unref();
+    this.#sweeper.unref?.();
   }
 
   /** How many records are held, expired ones not yet swept included. */
@@ -67,6 +71,7 @@ export class MemoryStore implements Store {
     const existing = this.#records.get(id);
     if (!existing || existing.expiresAt <= now) {
       if (!existing) this.#makeRoom();
+      const runId = options.runId ?? crypto.randomUUID();
       // A fresh record's token starts at the clock, so it can never equal a token of an expired predecessor.
       const token = Math.max(now, (existing?.token ?? 0) + 1);
       this.#set(id, {
@@ -78,9 +83,12 @@ export class MemoryStore implements Store {
         leaseUntil: now + options.lease,
         expiresAt: now + options.ttl,
         meta: { ...options.meta },
+        runId,
+        steps: [],
+        ...(options.work ? { work: { ...options.work } } : {}),
         version: RECORD_FORMAT_VERSION,
       });
-      return { status: "claimed", token, recovered: false };
+      return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
     if (existing.state === "completed") return { status: "completed", record: copy(existing) };
     const lapsed = existing.state === "in-flight" && existing.leaseUntil <= now;
@@ -90,7 +98,8 @@ export class MemoryStore implements Store {
       existing.leaseUntil = now + options.lease;
       existing.expiresAt = Math.max(existing.expiresAt, now + options.ttl);
       this.#released.delete(id);
-      return { status: "claimed", token: existing.token, recovered: lapsed };
+      const steps = (existing.steps ?? []).map((step) => ({ ...step }));
+      return { status: "claimed", token: existing.token, recovered: lapsed, runId: existing.runId, steps };
     }
     return { status: "in-flight", record: copy(existing) };
   }
@@ -122,6 +131,30 @@ export class MemoryStore implements Store {
     record.leaseUntil = 0;
     this.#released.add(id);
     return true;
+  }
+
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    const record = this.#held(id, token);
+    if (!record) return false;
+    record.steps ??= [];
+    const steps = record.steps;
+    const at = steps.findIndex((kept) => kept.name === step.name);
+    if (at === -1) {
+      if (steps.length >= MAX_STEPS)
+        throw new StoreError("memory", "saveStep", `holds ${MAX_STEPS} steps for this run`);
+      steps.push({ ...step });
+      steps.sort((a, b) => a.seq - b.seq);
+    } else if (steps[at]!.state === "started") {
+      steps[at] = { ...step };
+    }
+    return true;
+  }
+
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    for (const [id, count] of counts) {
+      const record = this.#records.get(id);
+      if (record?.state === "completed") record.replays = (record.replays ?? 0) + count;
+    }
   }
 
   async get(id: string): Promise<IdempotencyRecord | undefined> {
@@ -208,5 +241,11 @@ function first(set: Set<string>): string | undefined {
 
 /** A copy callers may change freely; the body bytes are shared (read-only by contract) to keep replays cheap. */
 function copy(record: IdempotencyRecord): IdempotencyRecord {
-  return { ...record, meta: { ...record.meta }, response: record.response && { ...record.response } };
+  return {
+    ...record,
+    meta: { ...record.meta },
+    response: record.response && { ...record.response },
+    ...(record.steps ? { steps: record.steps.map((step) => ({ ...step })) } : {}),
+    ...(record.work ? { work: { ...record.work } } : {}),
+  };
 }

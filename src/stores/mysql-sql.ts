@@ -6,9 +6,11 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type StoredResponse,
 } from "../core/store.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
+import { MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
 // The SQL the MySQL/MariaDB store runs, one function per operation, each run through the `execute` it is given.
 
@@ -30,7 +32,20 @@ const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 100
 const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
 const COLUMNS =
   "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
-  "headers, body, kept, meta, version";
+  "headers, body, kept, meta, version, run_id, steps, work, run_created_at, replays";
+
+/**
+ * The columns steps and replay counts added, as `ADD COLUMN` clauses: `migrate()` adds the missing ones to a table an
+ * earlier oncely created. `steps` is a JSON object (name -> { seq, state, value }) kept as text, so MySQL 8 and
+ * MariaDB read it alike. `replays` counts the replays of a completed record (`countReplays`).
+ */
+export const STEP_COLUMNS = {
+  run_id: "run_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  steps: "steps MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  work: "work MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+  run_created_at: "run_created_at BIGINT NULL",
+  replays: "replays INT NOT NULL DEFAULT 0",
+} as const;
 
 export function quoteTable(table: string): string {
   if (typeof table !== "string" || !TABLE.test(table)) {
@@ -63,6 +78,11 @@ export function mysqlSchema(table = "oncely_records"): string {
   kept TINYINT NULL,
   meta TEXT CHARACTER SET utf8mb4 NOT NULL,
   version INT NOT NULL,
+  ${STEP_COLUMNS.run_id},
+  ${STEP_COLUMNS.steps},
+  ${STEP_COLUMNS.work},
+  ${STEP_COLUMNS.run_created_at},
+  ${STEP_COLUMNS.replays},
   PRIMARY KEY (id),
   INDEX expires_at (expires_at),
   INDEX created_at (created_at, id)
@@ -89,6 +109,14 @@ export interface Row {
   version: number;
   /** The server's clock when the row was read (the MySQL 8 claim's read only). */
   db_now?: number | string;
+  /** Absent in rows an earlier oncely wrote, until a claim takes them over. */
+  run_id: string | null;
+  /** JSON: `{ "<name>": { "seq": 0, "state": "done", "value": "<JSON text>" | null }, ... }`. */
+  steps: string | null;
+  work: string | null;
+  /** The `created_at` of the record the run belongs to (see the claim's upsert). */
+  run_created_at: number | string | null;
+  replays: number | string;
 }
 
 /**
@@ -97,22 +125,35 @@ export interface Row {
  * before it, so the decision is made once, first, on the old row: `claim_id` becomes this call's nonce only on a
  * takeover, and every later assignment reads the decision back from it. `expires_at` goes last, because the others
  * need its old value to tell an expired record (replaced) from a live one (taken over). When nothing is taken over,
- * no column changes.
+ * no column changes. A takeover keeps the run id, steps and work; a fresh record starts a new run. The run also
+ * remembers the `created_at` of its record: an earlier oncely, running beside this one in a rolling deploy, replaces
+ * an expired record without touching these columns, and a run whose `created_at` is not its record's is then stale
+ * (and so is a record without a run id): the takeover starts a new run instead of resuming another's steps. A record
+ * taken over has not been replayed (only a completed one is, and a completed one is only replaced once expired).
  */
 function upsertSql(t: string): string {
   const taken = "claim_id = :nonce";
   const fresh = `${taken} AND expires_at <= ${NOW}`;
   const takeable = `expires_at <= ${NOW} OR (fingerprint = :fingerprint AND (state = 'released'
       OR (state = 'in-flight' AND lease_until <= ${NOW})))`;
-  return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version)
-  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version)
+  // Read after `created_at` is assigned, and before `run_created_at` is.
+  const newRun = `${fresh} OR (${taken} AND (run_id IS NULL OR NOT (run_created_at <=> created_at)))`;
+  return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
+      run_id, steps, work, run_created_at)
+  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version,
+      :runId, NULL, :work, ${NOW})
   ON DUPLICATE KEY UPDATE
     claim_id = IF(${takeable}, :nonce, claim_id),
     recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
+    replays = IF(${taken}, 0, replays),
     token = IF(${taken}, IF(expires_at <= ${NOW}, GREATEST(${NOW}, token + 1), token + 1), token),
     created_at = IF(${fresh}, ${NOW}, created_at),
     meta = IF(${fresh}, :meta, meta),
     version = IF(${fresh}, :version, version),
+    run_id = IF(${newRun}, :runId, run_id),
+    steps = IF(${newRun}, NULL, steps),
+    work = IF(${newRun}, :work, work),
+    run_created_at = IF(${newRun}, created_at, run_created_at),
     fingerprint = IF(${taken}, :fingerprint, fingerprint),
     completed_at = IF(${taken}, NULL, completed_at),
     status = IF(${taken}, NULL, status),
@@ -140,6 +181,18 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       status = :status, headers = :headers, body = :body, kept = :kept
       WHERE ${HELD}`,
     release: `UPDATE ${t} SET state = 'released', lease_until = 0 WHERE ${HELD}`,
+    // Adds the step, or replaces a started one, in one statement: the row lock serialises a holder's concurrent
+    // steps, and each JSON_SET works on the latest document, so none is lost.
+    saveStep: `UPDATE ${t}
+      SET steps = JSON_SET(COALESCE(steps, '{}'), :path,
+        JSON_OBJECT('seq', CAST(:seq AS SIGNED), 'state', :state, 'value', :value))
+      WHERE ${HELD}
+        AND (JSON_EXTRACT(steps, :statePath) IS NULL OR JSON_UNQUOTE(JSON_EXTRACT(steps, :statePath)) = 'started')
+        AND (JSON_EXTRACT(steps, :path) IS NOT NULL OR COALESCE(JSON_LENGTH(steps), 0) < :max)`,
+    // Why a step was not written: only read after a refused saveStep.
+    stepRefusal: `SELECT JSON_UNQUOTE(JSON_EXTRACT(steps, :statePath)) AS step_state,
+        COALESCE(JSON_LENGTH(steps), 0) AS count
+      FROM ${t} WHERE ${HELD}`,
     get: `SELECT ${COLUMNS} FROM ${t} WHERE id = :id AND expires_at > ${NOW}`,
     delete: `DELETE FROM ${t} WHERE id = :id`,
     list: `SELECT ${COLUMNS} FROM ${t}
@@ -148,16 +201,51 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       ORDER BY created_at DESC, id DESC LIMIT :limit`,
     purge: `DELETE FROM ${t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT :limit`,
   };
+  /** The replay-count UPDATE for `size` ids (a power of two: few distinct statements for the server to prepare). */
+  const countReplaysSql = (size: number) => {
+    const slots = Array.from({ length: size }, (_, i) => i);
+    return `UPDATE ${t} SET replays = replays + CASE id ${slots.map((i) => `WHEN :i${i} THEN :n${i}`).join(" ")} ELSE 0 END
+      WHERE id IN (${slots.map((i) => `:i${i}`).join(", ")}) AND state = 'completed' AND expires_at > ${NOW}`;
+  };
   const affected = (result: unknown) => (result as { affectedRows: number }).affectedRows;
   const rows = (result: unknown) => result as Row[];
 
   return {
+    /**
+     * Adds the columns steps need to a table an earlier oncely created: MariaDB with `ADD COLUMN IF NOT EXISTS`,
+     * MySQL 8 (which has no such clause) one column at a time, where a column a concurrent migration added is fine.
+     */
+    async addStepColumns(execute: Execute, query: (sql: string) => Promise<unknown>): Promise<void> {
+      const [schema, name] = table.includes(".") ? table.split(".") : [null, table];
+      const found = rows(
+        await execute(
+          `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name`,
+          { schema, name: name! },
+        ),
+      ) as unknown as { name: string }[];
+      const present = new Set(found.map((column) => column.name.toLowerCase()));
+      const missing = Object.entries(STEP_COLUMNS).filter(([column]) => !present.has(column));
+      if (missing.length === 0) return;
+      if (dialect === "mariadb") {
+        await query(`ALTER TABLE ${t} ${missing.map(([, column]) => `ADD COLUMN IF NOT EXISTS ${column}`).join(", ")}`);
+        return;
+      }
+      for (const [, column] of missing) {
+        await query(`ALTER TABLE ${t} ADD COLUMN ${column}`).catch((error: { errno?: number }) => {
+          if (error?.errno !== 1060) throw error; // ER_DUP_FIELDNAME: another process added it meanwhile.
+        });
+      }
+    },
     async claim(execute: Execute, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
       const nonce = randomUUID();
+      const runId = options.runId ?? randomUUID();
       const values = {
         id,
         fingerprint,
         nonce,
+        runId,
+        work: options.work ? JSON.stringify(options.work) : null,
         lease: Math.round(options.lease),
         ttl: Math.round(options.ttl),
         meta: JSON.stringify(options.meta),
@@ -167,7 +255,8 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         const result = await execute(sql.claim, values);
         const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
         if (row?.claim_id === nonce) {
-          return { status: "claimed", token: Number(row.token), recovered: row.recovered === 1 };
+          const claimed = { token: Number(row.token), recovered: row.recovered === 1 };
+          return { status: "claimed", ...claimed, runId: row.run_id ?? runId, steps: stepsOf(row.steps) };
         }
         // Only on MySQL 8, where the read comes after the upsert: the record may have been deleted, or released,
         // lapsed or expired, since. Then it is this request's to claim, and the upsert runs again (a few times at
@@ -189,6 +278,46 @@ export function mysqlOperations(table: string, dialect: Dialect) {
     },
     async release(execute: Execute, id: string, token: number): Promise<boolean> {
       return affected(await execute(sql.release, { id, token })) === 1;
+    },
+    /**
+     * One fenced UPDATE. A refused one is followed by a read that says why: the token no longer holds (false), the
+     * step is already settled (true: the first result wins), or the run holds the most steps it may (StoreError).
+     */
+    async saveStep(execute: Execute, id: string, token: number, step: StepRecord): Promise<boolean> {
+      // Names are checked (letters, digits, "_", ".", ":", "-"), so the quoted JSON path cannot be escaped.
+      const path = `$."${step.name}"`;
+      const statePath = `${path}.state`;
+      const values = { id, token, path, statePath, seq: String(step.seq), state: step.state };
+      const written = { ...values, value: step.value ?? null, max: MAX_STORED_STEPS };
+      if (affected(await execute(sql.saveStep, written)) === 1) return true;
+      const refusal = (await execute(sql.stepRefusal, { id, token, statePath })) as {
+        step_state: string | null;
+        count: number | string;
+      }[];
+      const held = refusal[0];
+      if (!held) return false;
+      // Held now means held then (a token never holds again once it lost): the step was settled, the run full,
+      // or the write changed nothing (the same started step again, on a connection that counts changed rows).
+      if (held.step_state === null && Number(held.count) >= MAX_STORED_STEPS) throw tooManySteps("mysql");
+      return true;
+    },
+    /**
+     * Adds replay counts to live completed records: one UPDATE per 256 ids, padded with NULL ids (which match
+     * nothing) to a power of two, so at most nine statement texts are ever prepared. In-flight, missing and expired
+     * records are left alone, and no expiry moves.
+     */
+    async countReplays(execute: Execute, counts: ReadonlyMap<string, number>): Promise<void> {
+      const entries = [...counts];
+      for (let start = 0; start < entries.length; start += MAX_COUNTS_PER_STATEMENT) {
+        const chunk = entries.slice(start, start + MAX_COUNTS_PER_STATEMENT);
+        const size = 2 ** Math.ceil(Math.log2(chunk.length));
+        const values: Record<string, string | number | null> = {};
+        for (let i = 0; i < size; i++) {
+          values[`i${i}`] = chunk[i]?.[0] ?? null;
+          values[`n${i}`] = chunk[i]?.[1] ?? 0;
+        }
+        await execute(countReplaysSql(size), values);
+      }
     },
     async get(execute: Execute, id: string): Promise<IdempotencyRecord | undefined> {
       const row = rows(await execute(sql.get, { id }))[0];
@@ -223,6 +352,8 @@ function claimableNow(row: Row, fingerprint: string): boolean {
   if (row.fingerprint !== fingerprint) return false;
   return row.state === "released" || (row.state === "in-flight" && Number(row.lease_until) <= now);
 }
+/** Ids per replay-count UPDATE. */
+const MAX_COUNTS_PER_STATEMENT = 256;
 
 function toRecord(row: Row): IdempotencyRecord {
   const record: IdempotencyRecord = {
@@ -235,11 +366,26 @@ function toRecord(row: Row): IdempotencyRecord {
     expiresAt: Number(row.expires_at),
     meta: JSON.parse(row.meta),
     version: row.version,
+    replays: Number(row.replays ?? 0),
   };
+  if (row.run_id !== null) {
+    record.runId = row.run_id;
+    record.steps = stepsOf(row.steps);
+  }
+  if (row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");
     record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === 1 };
   }
   return record;
+}
+
+/** The steps of a row's `steps` JSON, in `seq` order. */
+function stepsOf(json: string | null): StepRecord[] {
+  if (json === null) return [];
+  const stored = JSON.parse(json) as Record<string, { seq: number; state: StepRecord["state"]; value: string | null }>;
+  return Object.entries(stored)
+    .map(([name, { seq, state, value }]) => ({ name, seq, state, ...(value === null ? {} : { value }) }))
+    .sort((a, b) => a.seq - b.seq);
 }

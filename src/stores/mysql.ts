@@ -12,6 +12,7 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
+  StepRecord,
   Store,
   StoredResponse,
 } from "../core/store.js";
@@ -25,6 +26,7 @@ import {
   quoteTable,
 } from "./mysql-sql.js";
 import { loadDriver } from "./optional-driver.js";
+import { checkStep } from "./step-record.js";
 
 export { mysqlSchema };
 
@@ -79,6 +81,11 @@ export class MySqlStore implements Store {
   readonly name = "mysql";
   readonly #table: string;
   readonly #timeout: number;
+  /**
+   * How long one statement may go unanswered before its connection is destroyed: well past the store timeout (after
+   * which the engine has already answered 503), so a slow but live statement still lands.
+   */
+  readonly #statementTimeout: number;
   readonly #dialect: Dialect | undefined;
   readonly #userPool: Pool | undefined;
   readonly #uri: string | undefined;
@@ -109,15 +116,21 @@ export class MySqlStore implements Store {
     this.#userPool = promisePool as Pool | undefined;
     this.#uri = uri;
     this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+    this.#statementTimeout = Math.max(3_000, 3 * this.#timeout);
   }
 
   /**
-   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`). Safe when several processes run
-   * it at once: the server's metadata lock serialises them.
+   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`), and adds the columns of steps
+   * (`run_id`, `steps`, `work`, `run_created_at`) and replay counts (`replays`) to a table an earlier oncely created. Safe when several processes run it at once: the
+   * server's metadata lock serialises them.
    */
   async migrate(): Promise<void> {
     const pool = await this.#pool();
-    await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), () => pool.query(mysqlSchema(this.#table)));
+    await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), async () => {
+      await pool.query(mysqlSchema(this.#table));
+      const ops = await this.#ops(pool);
+      await ops.addStepColumns(this.#execute(pool), (sql) => pool.query(sql));
+    });
   }
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
@@ -134,6 +147,21 @@ export class MySqlStore implements Store {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", (ops, execute) => ops.release(execute, id, token));
+  }
+
+  /**
+   * One fenced `UPDATE ... SET steps = JSON_SET(...)`, judged by the server's clock; a run keeps at most 1,000 steps.
+   * A refused write takes one read more, to tell a settled step (true) from a lost claim (false).
+   */
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    checkStep(step);
+    return this.#run("saveStep", (ops, execute) => ops.saveStep(execute, id, token, step));
+  }
+
+  /** One UPDATE per 256 ids, on live completed records only (the engine batches up to 1,000). */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", (ops, execute) => ops.countReplays(execute, counts));
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
@@ -162,8 +190,35 @@ export class MySqlStore implements Store {
   async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     const pool = await this.#pool();
-    const execute: Execute = async (sql, values) => (await pool.execute({ sql, namedPlaceholders: true }, values))[0];
+    const execute = this.#execute(pool);
     return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute));
+  }
+
+  #execute(pool: Pool): Execute {
+    return async (sql, values) => {
+      // A connection of its own per statement (as pool.execute takes one), so that a statement the network
+      // swallowed can be given up: that connection is destroyed, not returned to the pool to hang every later user
+      // and close() with it.
+      const connection = await pool.getConnection();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timedOut = false;
+      const statement = connection.execute({ sql, namedPlaceholders: true }, values);
+      try {
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new StoreError(this.name, "query", `got no answer within ${this.#statementTimeout} ms`));
+          }, this.#statementTimeout);
+        });
+        return (await Promise.race([statement, deadline]))[0];
+      } finally {
+        clearTimeout(timer);
+        if (timedOut) {
+          statement.catch(() => {}); // it fails when its connection is destroyed; nobody waits for it any more
+          connection.destroy();
+        } else connection.release();
+      }
+    };
   }
 
   /** The operations for the server's dialect; a failed detection is retried by the next operation. */

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { StoreError } from "../core/errors.js";
 import {
   type ClaimOptions,
   type ClaimResult,
@@ -6,6 +7,7 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type StoredResponse,
 } from "../core/store.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
@@ -32,6 +34,9 @@ const after = (param: string) => `${NOW} + ${param}::float8 * interval '1 millis
 const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 const HELD = `id = $1 AND token = $2 AND state = 'in-flight' AND expires_at > ${NOW}`;
 
+/** The most steps one run may record; the engine enforces its own, lower, limit first. */
+export const MAX_STEPS = 1_000;
+
 export function quoteTable(table: string): string {
   if (typeof table !== "string" || !TABLE.test(table)) {
     throw new TypeError(
@@ -44,10 +49,18 @@ export function quoteTable(table: string): string {
     .join(".");
 }
 
-/** The schema the store's `migrate()` creates, for teams that run their own migrations. */
+/**
+ * The schema the store's `migrate()` creates, for teams that run their own migrations. Safe to run again and on a
+ * table an earlier version created: it adds what is missing, and checks the catalog first, because `CREATE INDEX IF
+ * NOT EXISTS` and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` lock the table even when there is nothing to do, which
+ * would queue all traffic behind any open transaction on it at each boot. Adding a nullable column, or one with a
+ * constant default, rewrites nothing (PostgreSQL 11+).
+ */
 export function postgresSchema(table = "oncely_records"): string {
   const t = quoteTable(table);
-  const name = table.split(".").at(-1);
+  const parts = table.split(".");
+  const name = parts.at(-1);
+  const index = (suffix: string) => [...parts.slice(0, -1), `${name}_${suffix}`].map((p) => `"${p}"`).join(".");
   return `CREATE TABLE IF NOT EXISTS ${t} (
   id TEXT COLLATE "C" PRIMARY KEY,
   state TEXT NOT NULL,
@@ -63,10 +76,32 @@ export function postgresSchema(table = "oncely_records"): string {
   body BYTEA,
   kept BOOLEAN,
   meta JSONB NOT NULL,
-  version INTEGER NOT NULL
+  version INTEGER NOT NULL,
+  run_id TEXT,
+  steps JSONB NOT NULL DEFAULT '{}',
+  work JSONB,
+  run_created_at TIMESTAMPTZ,
+  replays INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS "${name}_expires_at" ON ${t} (expires_at);
-CREATE INDEX IF NOT EXISTS "${name}_created_at" ON ${t} (created_at, id);`;
+DO $oncely$ BEGIN
+  IF to_regclass('${index("expires_at")}') IS NULL THEN
+    CREATE INDEX IF NOT EXISTS "${name}_expires_at" ON ${t} (expires_at);
+  END IF;
+  IF to_regclass('${index("created_at")}') IS NULL THEN
+    CREATE INDEX IF NOT EXISTS "${name}_created_at" ON ${t} (created_at, id);
+  END IF;
+  -- Tables created before steps existed.
+  IF (SELECT count(*) FROM pg_attribute WHERE attrelid = '${t}'::regclass AND NOT attisdropped
+      AND attname IN ('run_id', 'steps', 'work', 'run_created_at')) < 4 THEN
+    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS run_id TEXT, ADD COLUMN IF NOT EXISTS steps JSONB NOT NULL DEFAULT '{}',
+      ADD COLUMN IF NOT EXISTS work JSONB, ADD COLUMN IF NOT EXISTS run_created_at TIMESTAMPTZ;
+  END IF;
+  -- Tables created before replay counts existed.
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${t}'::regclass AND NOT attisdropped
+      AND attname = 'replays') THEN
+    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS replays INTEGER NOT NULL DEFAULT 0;
+  END IF;
+END $oncely$;`;
 }
 
 export interface Row {
@@ -85,6 +120,13 @@ export interface Row {
   kept: boolean | null;
   meta: string;
   version: number;
+  run_id: string | null;
+  /** JSON text of an object of the run's steps by name. */
+  steps: string | null;
+  work: string | null;
+  /** The `created_at` of the record the run belongs to (see the claim). */
+  run_created_at: number | null;
+  replays: number;
   claimed?: boolean;
   recovered?: boolean;
   /** Kept only because the snapshot was stale, though this claim could take it: run the claim again. */
@@ -95,7 +137,8 @@ const columns = (a: string) =>
   `${a}.id, ${a}.state, ${a}.fingerprint, ${a}.token, ${a}.claim_id, ${ms(`${a}.created_at`)} AS created_at,
   ${ms(`${a}.lease_until`)} AS lease_until, ${ms(`${a}.expires_at`)} AS expires_at,
   ${ms(`${a}.completed_at`)} AS completed_at, ${a}.status, ${a}.headers::text AS headers, ${a}.body, ${a}.kept,
-  ${a}.meta::text AS meta, ${a}.version`;
+  ${a}.meta::text AS meta, ${a}.version, ${a}.run_id, ${a}.steps::text AS steps, ${a}.work::text AS work,
+  ${ms(`${a}.run_created_at`)} AS run_created_at, ${a}.replays`;
 
 /**
  * The claim, in one statement. The upsert takes the row over when it is expired (`new`: a fresh record), or released
@@ -116,6 +159,7 @@ function claimSql(t: string): string {
   const fresh = `EXISTS (SELECT FROM ${t} AS s WHERE s.ctid = r.ctid)`;
   const expired = `r.expires_at <= ${now}`;
   const takeable = `r.fingerprint = excluded.fingerprint AND (r.state = 'released' OR r.lease_until <= ${now})`;
+  const current = "r.run_id IS NOT NULL AND r.run_created_at = r.created_at";
   // Each column: its value on `new`, and on `take` when that differs; `keep` leaves every column as it is.
   const set: [column: string, onNew: string, onTake?: string][] = [
     ["state", "'in-flight'"],
@@ -130,6 +174,16 @@ function claimSql(t: string): string {
       c === "meta" || c === "version" ? `excluded.${c}` : "NULL",
       `r.${c}`,
     ]),
+    // A takeover keeps the run; a record made afresh after expiry starts a new one. So does the takeover of a
+    // record written before steps existed, or of a stale run: an earlier oncely, running beside this one in a
+    // rolling deploy, replaces an expired record without touching these columns, and the run's `run_created_at`
+    // is then not its record's `created_at`.
+    ["run_id", "excluded.run_id", `CASE WHEN ${current} THEN r.run_id ELSE excluded.run_id END`],
+    ["steps", "excluded.steps", `CASE WHEN ${current} THEN r.steps ELSE excluded.steps END`],
+    ["work", "excluded.work", `CASE WHEN ${current} THEN r.work ELSE excluded.work END`],
+    ["run_created_at", "excluded.created_at", "r.created_at"],
+    // Only a completed record is replayed, and one is only replaced once expired: a takeover has nothing to keep.
+    ["replays", "0", "r.replays"],
   ];
   const values = set.map(([c, onNew, onTake = onNew]) =>
     onTake === `r.${c}`
@@ -140,9 +194,10 @@ function claimSql(t: string): string {
   );
   return `WITH prior AS (SELECT * FROM ${t} WHERE id = $1),
 claim AS (
-  INSERT INTO ${t} AS r (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version)
+  INSERT INTO ${t} AS r (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
+    run_id, steps, work, run_created_at)
   VALUES ($1, 'in-flight', $2, (extract(epoch FROM ${NOW}) * 1000)::bigint, $3, ${NOW}, ${after("$4")},
-    ${after("$5")}, $6, $7)
+    ${after("$5")}, $6, $7, $8, '{}', $9::jsonb, ${NOW})
   ON CONFLICT (id) DO UPDATE SET (${set.map(([c]) => c).join(", ")}) = (SELECT
     ${values.join(",\n    ")}
     FROM (SELECT CASE WHEN NOT ${fresh} THEN 'keep' WHEN ${expired} THEN 'new' WHEN ${takeable} THEN 'take'
@@ -182,6 +237,27 @@ export function postgresOperations(table: string) {
         AND ($3::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $3 * interval '1 millisecond', $4::text))
       ORDER BY created_at DESC, id DESC LIMIT $5`,
     ),
+    // One statement, fenced like `complete`: adds the step, or replaces it while it is only `started` (`||` replaces
+    // a top-level key whole). A full run keeps its steps, and `saved` (is the step there now?) tells that apart. A
+    // concurrent save by the same holder waits for the row lock, then re-evaluates on the row it left: no lost update.
+    saveStep: named(
+      "saveStep",
+      `UPDATE ${t} SET steps = CASE
+          WHEN coalesce(steps -> $3::text ->> 'state', 'started') <> 'started' THEN steps
+          WHEN NOT steps ? $3::text AND (SELECT count(*) FROM jsonb_object_keys(steps)) >= ${MAX_STEPS} THEN steps
+          ELSE steps || jsonb_build_object($3::text, $4::jsonb)
+        END
+      WHERE ${HELD}
+      RETURNING steps ? $3::text AS saved`,
+    ),
+    // One statement per batch: the ids and counts arrive as two arrays. Live completed records only, so an in-flight
+    // record is never touched, no row is created, and no expiry moves.
+    countReplays: named(
+      "countReplays",
+      `UPDATE ${t} AS r SET replays = r.replays + v.n
+      FROM unnest($1::text[], $2::int[]) AS v(id, n)
+      WHERE r.id = v.id COLLATE "C" AND r.state = 'completed' AND r.expires_at > ${NOW}`,
+    ),
     // SKIP LOCKED: concurrent purges split the work, and a row a claim is taking over is left to it.
     purge: named(
       "purge",
@@ -193,7 +269,19 @@ export function postgresOperations(table: string) {
   return {
     async claim(query: Query, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
       const meta = JSON.stringify(options.meta);
-      const values = [id, fingerprint, randomUUID(), options.lease, options.ttl, meta, RECORD_FORMAT_VERSION];
+      const work = options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null;
+      const runId = options.runId ?? randomUUID();
+      const values = [
+        id,
+        fingerprint,
+        randomUUID(),
+        options.lease,
+        options.ttl,
+        meta,
+        RECORD_FORMAT_VERSION,
+        runId,
+        work,
+      ];
       let row: Row | undefined;
       // A row released, lapsed or expired while this claim waited for it is kept, not taken (see claimSql): the
       // next statement's snapshot sees it as it is. Under endless churn the last answer stands (in-flight: retry).
@@ -202,7 +290,16 @@ export function postgresOperations(table: string) {
         if (!row) throw new Error("the claim statement returned no row");
       }
       if (!row) throw new Error("the claim statement returned no row");
-      if (row.claimed) return { status: "claimed", token: Number(row.token), recovered: row.recovered === true };
+      if (row.claimed) {
+        const recovered = row.recovered === true;
+        return {
+          status: "claimed",
+          token: Number(row.token),
+          recovered,
+          runId: row.run_id ?? runId,
+          steps: toSteps(row.steps),
+        };
+      }
       const record = toRecord(row);
       return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
     },
@@ -217,6 +314,20 @@ export function postgresOperations(table: string) {
     },
     async release(query: Query, id: string, token: number): Promise<boolean> {
       return (await query({ ...sql.release, values: [id, token] })).rowCount === 1;
+    },
+    /**
+     * Records `step` if `token` holds the claim. Resolves false when it does not; rejects when the run is full.
+     */
+    async saveStep(query: Query, id: string, token: number, step: StepRecord): Promise<boolean> {
+      const body = { seq: step.seq, state: step.state, ...(step.value === undefined ? {} : { value: step.value }) };
+      const { rows } = await query({ ...sql.saveStep, values: [id, token, step.name, JSON.stringify(body)] });
+      const row = rows[0] as { saved?: boolean } | undefined;
+      if (!row) return false;
+      if (!row.saved) throw new StoreError("postgres", "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
+      return true;
+    },
+    async countReplays(query: Query, counts: ReadonlyMap<string, number>): Promise<void> {
+      await query({ ...sql.countReplays, values: [[...counts.keys()], [...counts.values()]] });
     },
     async get(query: Query, id: string): Promise<IdempotencyRecord | undefined> {
       const row = (await query({ ...sql.get, values: [id] })).rows[0];
@@ -254,11 +365,25 @@ function toRecord(row: Row): IdempotencyRecord {
     expiresAt: Number(row.expires_at),
     meta: JSON.parse(row.meta),
     version: row.version,
+    replays: Number(row.replays ?? 0),
   };
+  // A stale run (see the claim) is not this record's: its next claim starts a new one.
+  const current = row.run_id !== null && row.run_created_at !== null && Number(row.run_created_at) === record.createdAt;
+  if (current) record.runId = row.run_id!;
+  record.steps = current ? toSteps(row.steps) : [];
+  if (current && row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");
     record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === true };
   }
   return record;
+}
+
+/** The run's steps from the `steps` column (an object by name), in `seq` order. */
+function toSteps(json: string | null): StepRecord[] {
+  const byName = JSON.parse(json ?? "{}") as Record<string, Omit<StepRecord, "name">>;
+  return Object.entries(byName)
+    .map(([name, step]) => ({ name, ...step }))
+    .sort((a, b) => a.seq - b.seq);
 }

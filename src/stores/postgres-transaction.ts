@@ -1,5 +1,7 @@
 import type { Pool, PoolClient, QueryResult } from "pg";
-import type { StoredResponse, TransactionalClaimOptions, TransactionalClaimResult } from "../core/store.js";
+import { StoreError } from "../core/errors.js";
+import type { StepRecord, StoredResponse, TransactionalClaimOptions, TransactionalClaimResult } from "../core/store.js";
+import { storeCall } from "../core/store-call.js";
 import type { PostgresOperations, Query } from "./postgres-sql.js";
 
 /** PostgreSQL's code for a lock wait that ran past `lock_timeout`. */
@@ -100,4 +102,63 @@ async function rollback(client: PoolClient): Promise<void> {
   } catch (error) {
     client.release(error as Error);
   }
+}
+
+/**
+ * `step.local`: `BEGIN`, the caller's `work` on the transaction's client, then the fenced step update marking the step
+ * `done` with the JSON `work` returned, and `COMMIT`, all on one pooled connection. The fence is checked last, so the
+ * row lock is held only for the update and commit (a lease renewal never waits for the caller's work): when another
+ * holder took over meanwhile, the update matches no row and everything rolls back. A crash before `COMMIT` ends the
+ * session, which rolls the work and the checkpoint back together.
+ */
+export async function runLocalStep(
+  pool: Pool,
+  operations: PostgresOperations,
+  timeout: number,
+  id: string,
+  token: number,
+  step: Pick<StepRecord, "name" | "seq">,
+  work: (client: PoolClient) => Promise<string | undefined>,
+): Promise<boolean> {
+  const call = <T>(body: () => Promise<T>) => storeCall("postgres", "saveStep", timeout, body);
+  const client = await storeCall(
+    "postgres",
+    "saveStep",
+    timeout,
+    () => pool.connect(),
+    (late) => late.release(),
+  );
+  const query: Query = (statement) => client.query(statement);
+  try {
+    await call(() => client.query("BEGIN"));
+  } catch (error) {
+    client.release(error as Error);
+    throw error;
+  }
+  let value: string | undefined;
+  try {
+    value = await work(client);
+  } catch (error) {
+    // The caller's error: its statements may have failed, the connection has not.
+    await rollback(client);
+    throw error;
+  }
+  try {
+    const done: StepRecord = { ...step, state: "done", ...(value === undefined ? {} : { value }) };
+    if (!(await call(() => operations.saveStep(query, id, token, done)))) {
+      await rollback(client);
+      return false;
+    }
+    // PostgreSQL answers COMMIT of a transaction that an earlier error aborted with ROLLBACK, not an error.
+    const result = await call(() => client.query("COMMIT"));
+    if (result.command !== "COMMIT") {
+      throw new StoreError("postgres", "saveStep", "failed: the transaction had failed and was rolled back");
+    }
+  } catch (error) {
+    // A statement may still be running: drop the connection rather than pool it; the server then rolls back.
+    client.release(error as Error);
+    throw error;
+  }
+  client.release();
+  return true;
 }

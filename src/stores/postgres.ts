@@ -12,6 +12,8 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
+  LocalStepStore,
+  StepRecord,
   StoredResponse,
   TransactionalClaimOptions,
   TransactionalClaimResult,
@@ -20,7 +22,7 @@ import type {
 import { storeCall } from "../core/store-call.js";
 import { loadDriver } from "./optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./postgres-sql.js";
-import { claimInTransaction } from "./postgres-transaction.js";
+import { claimInTransaction, runLocalStep } from "./postgres-transaction.js";
 
 export { postgresSchema };
 
@@ -65,7 +67,7 @@ export interface PostgresStoreOptions {
  * await store.migrate();
  * const idem = createIdempotency({ store });
  */
-export class PostgresStore implements TransactionalStore {
+export class PostgresStore implements TransactionalStore, LocalStepStore {
   readonly name = "postgres";
   readonly #table: string;
   readonly #timeout: number;
@@ -97,7 +99,8 @@ export class PostgresStore implements TransactionalStore {
   }
 
   /**
-   * Creates the table and its indexes if missing. Safe when several processes run it at once: an advisory lock
+   * Creates the table and its indexes if missing, and adds the columns of steps and replay counts to a table an
+   * earlier oncely created. Safe when several processes run it at once: an advisory lock
    * serialises them, since concurrent `CREATE TABLE IF NOT EXISTS` can still collide in PostgreSQL's catalog.
    */
   async migrate(): Promise<void> {
@@ -138,6 +141,33 @@ export class PostgresStore implements TransactionalStore {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", (query) => this.#operations.release(query, id, token));
+  }
+
+  /** Records a step of the run `token` holds: one fenced `UPDATE` of the record's `steps` (see `StepRecord`). */
+  saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    return this.#run("saveStep", (query) => this.#operations.saveStep(query, id, token, step));
+  }
+
+  /**
+   * `step.local(name, (tx) => ...)`: runs `work` with a pg `PoolClient` inside `BEGIN`, records the step as done in
+   * the same transaction (fenced by `token`), and commits, so the step's writes and its checkpoint land together or
+   * not at all. Resolves false, rolled back, when another holder took the run over meanwhile.
+   */
+  async runLocalStep(
+    id: string,
+    token: number,
+    step: Pick<StepRecord, "name" | "seq">,
+    work: (transaction: PoolClient) => Promise<string | undefined>,
+  ): Promise<boolean> {
+    if (this.#closed) throw new StoreError(this.name, "saveStep", "failed: the store is closed");
+    const pool = await this.#pool();
+    return runLocalStep(pool, this.#operations, this.#timeout, id, token, step, work);
+  }
+
+  /** One `UPDATE ... FROM unnest($1, $2)` per batch, on live completed records only. */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", (query) => this.#operations.countReplays(query, counts));
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

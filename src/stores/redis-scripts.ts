@@ -1,14 +1,17 @@
 import { createHash } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import type { IdempotencyRecord, RecordState } from "../core/store.js";
+import type { IdempotencyRecord, RecordState, StepRecord } from "../core/store.js";
 
 /**
  * The Lua scripts behind `RedisStore`, and the hash layout they read and write. Each operation is one script, so it
  * is atomic and one round trip; each reads the server's clock with `TIME`, so every process judges leases and expiry
  * by one clock. One record is one hash:
  *
- * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, and once
- * completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0").
+ * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, run_id, work (JSON,
+ * when the run was started with one), step_count, one `step:<name>` field per step ("<state>:<seq>" and, when it has
+ * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0"),
+ * and replays (how often it was replayed; absent until counted).
+ * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
  */
 
 /**
@@ -28,22 +31,28 @@ local function held(key, token, now)
 end
 `;
 
-/** KEYS: record. ARGV: fingerprint, lease, ttl, meta, version. Replies {"claimed", token, recovered} or {state, hash...}. */
+/**
+ * KEYS: record. ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none). Replies
+ * {"claimed", token, recovered, run id, step field, step value, ...} or {state, hash...}.
+ */
 const CLAIM = `
 local key, fingerprint = KEYS[1], ARGV[1]
 local lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock()
-local state, holder, token, lease_until, expires_at =
-  unpack(redis.call("HMGET", key, "state", "fingerprint", "token", "lease_until", "expires_at"))
+local state, holder, token, lease_until, expires_at, run_id =
+  unpack(redis.call("HMGET", key, "state", "fingerprint", "token", "lease_until", "expires_at", "run_id"))
 if not state or tonumber(expires_at) <= now then
   -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
   local fresh = now
   if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
+  -- The DEL also drops the expired predecessor's run id, work and steps: the fresh record starts a new run.
   redis.call("DEL", key)
   redis.call("HSET", key, "state", "in-flight", "fingerprint", fingerprint, "token", fresh, "created_at", now,
-    "lease_until", now + lease, "expires_at", now + ttl, "meta", ARGV[4], "version", ARGV[5])
+    "lease_until", now + lease, "expires_at", now + ttl, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6],
+    "step_count", 0)
+  if ARGV[7] ~= "" then redis.call("HSET", key, "work", ARGV[7]) end
   redis.call("PEXPIREAT", key, now + ttl + ${EXPIRY_GRACE_MS})
-  return {"claimed", fresh, 0}
+  return {"claimed", fresh, 0, ARGV[6]}
 end
 if state ~= "completed" and holder == fingerprint then
   local lapsed = state == "in-flight" and tonumber(lease_until) <= now
@@ -51,8 +60,21 @@ if state ~= "completed" and holder == fingerprint then
     local next_token = tonumber(token) + 1
     local expires = math.max(tonumber(expires_at), now + ttl)
     redis.call("HSET", key, "state", "in-flight", "token", next_token, "lease_until", now + lease, "expires_at", expires)
+    -- A record an earlier oncely wrote has no run id: it gets one now, and keeps it from here on.
+    if not run_id then
+      run_id = ARGV[6]
+      redis.call("HSET", key, "run_id", run_id)
+    end
     redis.call("PEXPIREAT", key, expires + ${EXPIRY_GRACE_MS})
-    return {"claimed", next_token, lapsed and 1 or 0}
+    local reply = {"claimed", next_token, lapsed and 1 or 0, run_id}
+    local hash = redis.call("HGETALL", key)
+    for i = 1, #hash, 2 do
+      if string.sub(hash[i], 1, 5) == "step:" then
+        table.insert(reply, hash[i])
+        table.insert(reply, hash[i + 1])
+      end
+    end
+    return reply
   end
 end
 local record = redis.call("HGETALL", key)
@@ -83,6 +105,36 @@ return 1
 const RELEASE = `
 if not held(KEYS[1], ARGV[1], clock()) then return 0 end
 redis.call("HSET", KEYS[1], "state", "released", "lease_until", 0)
+return 1
+`;
+
+/**
+ * KEYS: record. ARGV: token, step name, step value ("<state>:<seq>[:<value>]"), most steps per run. Adds the step or
+ * replaces a started one; a done or failed step stays as it is (the first result wins). Replies 1 when the token
+ * holds the claim, 0 when it does not, -1 when the run already holds the most steps it may.
+ */
+const SAVE_STEP = `
+local key, field = KEYS[1], "step:" .. ARGV[2]
+if not held(key, ARGV[1], clock()) then return 0 end
+local existing = redis.call("HGET", key, field)
+if existing then
+  if string.sub(existing, 1, 8) ~= "started:" then return 1 end
+else
+  if tonumber(redis.call("HGET", key, "step_count") or "0") >= tonumber(ARGV[4]) then return -1 end
+  redis.call("HINCRBY", key, "step_count", 1)
+end
+redis.call("HSET", key, field, ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: record. ARGV: replays to add. Adds them to a live completed record only: a missing or expired key is never
+ * re-created as a stub, an in-flight one is left alone, and the key's expiry stays. Replies 1 when counted, else 0.
+ */
+const COUNT_REPLAYS = `
+local state, expires_at = unpack(redis.call("HMGET", KEYS[1], "state", "expires_at"))
+if state ~= "completed" or tonumber(expires_at) <= clock() then return 0 end
+redis.call("HINCRBY", KEYS[1], "replays", ARGV[1])
 return 1
 `;
 
@@ -117,6 +169,8 @@ export const scripts = {
   renew: script("renew", RENEW),
   complete: script("complete", COMPLETE),
   release: script("release", RELEASE),
+  saveStep: script("step", SAVE_STEP),
+  countReplays: script("replays", COUNT_REPLAYS),
   get: script("get", GET),
   purge: script("purge", PURGE),
 };
@@ -138,8 +192,7 @@ export function runScript(client: Redis | Cluster, script: Script, key: string, 
 
 /** Turns a flat `HGETALL` reply (field, value, ...) into a record. */
 export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
-  const hash = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < reply.length; i += 2) hash.set(reply[i]!.toString(), reply[i + 1]!);
+  const hash = toHash(reply);
   const text = (field: string) => hash.get(field)?.toString() ?? "";
   const record: IdempotencyRecord = {
     id,
@@ -151,7 +204,12 @@ export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
     expiresAt: Number(text("expires_at")),
     meta: JSON.parse(text("meta")),
     version: Number(text("version")),
+    replays: Number(text("replays") || 0),
   };
+  if (hash.has("run_id")) record.runId = text("run_id");
+  const steps = stepsOf(hash);
+  if (hash.has("run_id") || steps.length > 0) record.steps = steps;
+  if (hash.has("work")) record.work = JSON.parse(text("work"));
   if (hash.has("completed_at")) record.completedAt = Number(text("completed_at"));
   if (hash.has("status")) {
     // Reply Buffers are slices the client never writes to again (ioredis 5 and 6): no copy needed.
@@ -160,4 +218,36 @@ export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
     record.response = { status: Number(text("status")), headers, body, kept: text("kept") === "1" };
   }
   return record;
+}
+
+/** The field value of a step: "<state>:<seq>", and ":<value>" when it has one. */
+export function stepField(step: StepRecord): string {
+  const head = `${step.state}:${step.seq}`;
+  return step.value === undefined ? head : `${head}:${step.value}`;
+}
+
+/** The steps among a hash's fields, in `seq` order. */
+export function stepsOf(hash: Map<string, Buffer>): StepRecord[] {
+  const steps: StepRecord[] = [];
+  for (const [field, value] of hash) {
+    if (!field.startsWith("step:")) continue;
+    const text = value.toString();
+    const first = text.indexOf(":");
+    const second = text.indexOf(":", first + 1);
+    const step: StepRecord = {
+      name: field.slice(5),
+      seq: Number(text.slice(first + 1, second === -1 ? undefined : second)),
+      state: text.slice(0, first) as StepRecord["state"],
+    };
+    if (second !== -1) step.value = text.slice(second + 1);
+    steps.push(step);
+  }
+  return steps.sort((a, b) => a.seq - b.seq);
+}
+
+/** The pairs (field, value, ...) of a flat reply as a map. */
+export function toHash(reply: Buffer[]): Map<string, Buffer> {
+  const hash = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < reply.length; i += 2) hash.set(reply[i]!.toString(), reply[i + 1]!);
+  return hash;
 }

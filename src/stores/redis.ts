@@ -13,12 +13,14 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type StepRecord,
   type Store,
   type StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
 import { loadDriver } from "./optional-driver.js";
-import { runScript as call, defineScripts, scripts, toRecord } from "./redis-scripts.js";
+import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./redis-scripts.js";
+import { checkStep, MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
 type Client = Redis | Cluster;
 
@@ -100,10 +102,21 @@ export class RedisStore implements Store {
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", async (client) => {
       const meta = JSON.stringify(options.meta);
-      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION];
+      const runId = options.runId ?? crypto.randomUUID();
+      const work = options.work ? JSON.stringify(options.work) : "";
+      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work];
       const [tag, ...rest] = (await call(client, scripts.claim, this.#key(id), ...args)) as [Buffer, ...unknown[]];
       const status = tag.toString();
-      if (status === "claimed") return { status, token: Number(rest[0]), recovered: Number(rest[1]) === 1 };
+      if (status === "claimed") {
+        const [token, recovered, run, ...steps] = rest as [Buffer, Buffer, Buffer, ...Buffer[]];
+        return {
+          status,
+          token: Number(token),
+          recovered: Number(recovered) === 1,
+          runId: run.toString(),
+          steps: stepsOf(toHash(steps)),
+        };
+      }
       const record = toRecord(id, rest as Buffer[]);
       return status === "completed" ? { status, record } : { status: "in-flight", record };
     });
@@ -124,6 +137,37 @@ export class RedisStore implements Store {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", async (client) => isOne(await call(client, scripts.release, this.#key(id), token)));
+  }
+
+  /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
+  async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    checkStep(step);
+    return this.#run("saveStep", async (client) => {
+      const args = [token, step.name, stepField(step), MAX_STORED_STEPS];
+      const reply = Number(await call(client, scripts.saveStep, this.#key(id), ...args));
+      if (reply === -1) throw tooManySteps(this.name);
+      return reply === 1;
+    });
+  }
+
+  /**
+   * One pipeline of small scripts (HINCRBY on a live completed record; nothing else is touched or created). On a
+   * Cluster, whose pipelines stay within one slot, the scripts go out together without one.
+   */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", async (client) => {
+      const { name } = scripts.countReplays;
+      if (client.isCluster) {
+        await Promise.all([...counts].map(([id, count]) => call(client, scripts.countReplays, this.#key(id), count)));
+        return;
+      }
+      const pipeline = client.pipeline() as unknown as Record<string, (key: string, count: number) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      for (const [id, count] of counts) pipeline[name]!(this.#key(id), count);
+      for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    });
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

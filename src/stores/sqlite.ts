@@ -13,12 +13,24 @@ import {
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
-  type Store,
+  type StepRecord,
+  type StepStore,
   type StoredResponse,
 } from "../core/store.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
 import { loadDriver } from "./optional-driver.js";
-import { prepare, type Row, type Statements, sqliteSchema, TABLE, toRecord } from "./sqlite-sql.js";
+import {
+  addStepColumns,
+  MAX_STEPS,
+  prepare,
+  type Row,
+  type Statements,
+  sqliteSchema,
+  stepJson,
+  TABLE,
+  toRecord,
+  toSteps,
+} from "./sqlite-sql.js";
 
 export { sqliteSchema };
 
@@ -56,7 +68,7 @@ export interface SqliteStoreOptions {
  * @example
  * const idem = createIdempotency({ store: new SqliteStore({ path: "./oncely.db" }) });
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements StepStore {
   readonly name = "sqlite";
   readonly #table: string;
   readonly #now: () => number;
@@ -98,20 +110,22 @@ export class SqliteStore implements Store {
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", ({ db, sql }) => {
       const now = this.#now();
-      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt: now + options.ttl };
+      const runId = options.runId ?? crypto.randomUUID();
+      const work = options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null;
+      const expiresAt = now + options.ttl;
+      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt, runId, work };
       // IMMEDIATE takes the write lock up front, so the read after a refused upsert sees the row that refused it.
       return db
         .transaction((): ClaimResult => {
           const meta = JSON.stringify(options.meta);
           const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
-          if (fresh) return { status: "claimed", token: fresh.token, recovered: false };
+          if (fresh) return claimed(fresh, false);
           // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
           // after the read that tells it apart from a released record (which is not a recovery).
           const record = toRecord(sql.select.get(id) as Row);
           if (record.state === "completed") return { status: "completed", record };
           if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
-            const lapsed = sql.takeOverLapsed.get(params) as Row;
-            return { status: "claimed", token: lapsed.token, recovered: true };
+            return claimed(sql.takeOverLapsed.get(params) as Row, true);
           }
           return { status: "in-flight", record };
         })
@@ -138,6 +152,27 @@ export class SqliteStore implements Store {
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", ({ sql }) => sql.release.run({ id, token, now: this.#now() }).changes === 1);
+  }
+
+  saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
+    return this.#run("saveStep", ({ sql }) => {
+      const params = { id, token, now: this.#now(), name: step.name, step: stepJson(step) };
+      const row = sql.saveStep.get(params) as { saved: number } | undefined;
+      if (!row) return false;
+      if (!row.saved) throw new StoreError(this.name, "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
+      return true;
+    });
+  }
+
+  /** One write transaction of prepared UPDATEs; ids without a live completed record are skipped. */
+  async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.#run("countReplays", ({ db, sql }) => {
+      const now = this.#now();
+      db.transaction(() => {
+        for (const [id, count] of counts) sql.countReplays.run({ id, count, now });
+      }).immediate();
+    });
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
@@ -223,6 +258,7 @@ export class SqliteStore implements Store {
     }
     try {
       db.exec(sqliteSchema(this.#table));
+      addStepColumns(db, this.#table);
       const busyTimeout = Number(db.pragma("busy_timeout", { simple: true }));
       return { db, sql: prepare(db, this.#table), busyTimeout };
     } catch (error) {
@@ -230,4 +266,8 @@ export class SqliteStore implements Store {
       throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+function claimed(row: Pick<Row, "token" | "run_id" | "steps">, recovered: boolean): ClaimResult {
+  return { status: "claimed", token: row.token, recovered, runId: row.run_id ?? undefined, steps: toSteps(row.steps) };
 }

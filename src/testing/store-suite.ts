@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
+import { describeStepCases } from "./step-suite.js";
 import type { TestApi } from "./test-api.js";
 
 /** Options of `storeSuite`: the store under test, how to move its clock, and the test functions to run under. */
@@ -26,6 +27,10 @@ export interface StoreSuiteOptions {
   };
   /** The test functions to run under: `{ describe, it, expect, beforeAll, afterAll }`. */
   test: TestApi;
+  /** The store records steps (`saveStep`, run ids, stored work): runs the step cases too. */
+  steps?: boolean;
+  /** The store keeps replay counts (`countReplays`): runs its case too. */
+  replayCounts?: boolean;
   /** Runs inside the suite's `describe`, for a store's own cases. */
   additionalTests?: (context: { store: () => Store }) => void;
 }
@@ -358,6 +363,26 @@ export function testStore(options: StoreSuiteOptions): void {
       expect((await store.get(keep))?.state).toBe("in-flight");
     });
 
+    if (options.replayCounts) {
+      it("adds replay counts to completed records, and ignores ids it does not hold", async () => {
+        const count = (counts: Map<string, number>) => shared.countReplays!(counts);
+        const key = id();
+        const { token } = claimed(await shared.claim(key, "fp", claimOptions()));
+        expect(await shared.complete(key, token, response(new Uint8Array([1])), ttl)).toBe(true);
+        await count(new Map([[key, 2]]));
+        await count(
+          new Map([
+            [key, 3],
+            [id(), 4],
+          ]),
+        );
+        expect((await shared.get(key))?.replays).toBe(5);
+        expect((await shared.list({ limit: 1_000 })).records.find((record) => record.id === key)?.replays).toBe(5);
+      });
+    }
+    if (options.steps) {
+      describeStepCases({ test: options.test, store: () => shared, lease, ttl, pass, slack });
+    }
     options.additionalTests?.({ store: () => shared });
   });
 }

@@ -57,6 +57,8 @@ afterAll(async () => {
 });
 
 const JOBS = 25;
+/** How often the seed replays charge-2. */
+const REPLAYS = 3;
 const BINARY = Uint8Array.from([0, 1, 2, 255, 254, 65, 66]);
 const chargeBody = (key: string) => JSON.stringify({ id: `ch_${key}` });
 const jobResult = (n: number) => JSON.stringify({ n });
@@ -68,8 +70,8 @@ const SEEDED_BODY_BYTES =
   Array.from({ length: JOBS }, (_, n) => jobResult(n).length).reduce((a, b) => a + b, 0);
 
 /**
- * Writes, through the engine: two completed charges (one in scope acct_1), a binary response, a 500 (released), 25
- * jobs, and one job still running (in flight). Returns what ends the running job.
+ * Writes, through the engine: two completed charges (one in scope acct_1, the other replayed three times), a binary
+ * response, a 500 (released), 25 jobs, and one job still running (in flight). Returns what ends the running job.
  */
 async function seed(store: Store): Promise<() => Promise<void>> {
   const idem = createIdempotency({ store, scope: (request) => request.headers["x-account"] as string | undefined });
@@ -98,6 +100,7 @@ async function seed(store: Store): Promise<() => Promise<void>> {
     }).then((response) => response.status);
   expect(await post("/charges", "charge-1", { "x-account": "acct_1" })).toBe(201);
   expect(await post("/charges", "charge-2")).toBe(201);
+  for (let n = 0; n < REPLAYS; n++) expect(await post("/charges", "charge-2")).toBe(201);
   expect(await post("/files", "bin-1")).toBe(200);
   expect(await post("/fail", "fail-1")).toBe(500);
   await server.close();
@@ -105,6 +108,13 @@ async function seed(store: Store): Promise<() => Promise<void>> {
   let finish!: () => void;
   const running = idem.run("slow-1", () => new Promise<void>((resolve) => (finish = resolve)));
   await new Promise((resolve) => setTimeout(resolve, 50));
+  // The engine writes replay counts off the request path, within a second.
+  const replaysOf = async (key: string) =>
+    (await store.list({ limit: 1_000 })).records.find((record) => record.meta.key === key)?.replays;
+  for (const deadline = Date.now() + 5_000; (await replaysOf("charge-2")) !== REPLAYS; ) {
+    if (Date.now() > deadline) throw new Error(`charge-2 shows ${await replaysOf("charge-2")} replays`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return async () => {
     finish();
     await running;
@@ -139,7 +149,7 @@ for (const backend of backends) {
           method: "POST",
           path: "/charges",
           leaseUntil: null,
-          replays: null,
+          replays: 0,
           version: 1,
           response: {
             status: 201,
@@ -168,6 +178,12 @@ for (const backend of backends) {
         const byId = await cli("inspect", "--id", match![1]!, "--json");
         expect(byId.code).toBe(0);
         expect(JSON.parse(byId.stdout)).toMatchObject({ key: "charge-1", id: match![1] });
+      });
+
+      it("shows how often the stored response was replayed", async ({ expect }) => {
+        const { code, stdout } = await cli("inspect", "charge-2", "--json");
+        expect(code).toBe(0);
+        expect(JSON.parse(stdout)).toMatchObject({ key: "charge-2", replays: REPLAYS });
       });
 
       it("shows a binary body as base64 in JSON", async ({ expect }) => {
@@ -288,7 +304,7 @@ for (const backend of backends) {
         expect(stdout).toMatch(/^created +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+(ms|s).* ago\)$/m);
         expect(stdout).toMatch(/^expires +\S+Z \(in 23h 5\dm\)$/m);
         expect(stdout).toMatch(/^fingerprint +[\w-]{43}$/m);
-        expect(stdout).toMatch(/^replays +not counted/m);
+        expect(stdout).toMatch(new RegExp(`^replays +${REPLAYS}$`, "m"));
         expect(stdout).toMatch(/^status +201$/m);
         expect(stdout).toMatch(/^headers +content-type: application\/json$/m);
         expect(stdout).toMatch(/^ +x-request-id: r-charge-2$/m);

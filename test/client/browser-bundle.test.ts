@@ -34,7 +34,7 @@ describe("oncely/client runs in browsers and React Native", () => {
     });
   }
 
-  it("the check can fail: the server entry, which uses node:crypto, does not bundle for the browser", async () => {
-    await expect(bundleForBrowser("src/index.ts")).rejects.toThrow(/node:/);
+  it("the check can fail: the node:http adapter, which uses node:stream, does not bundle for the browser", async () => {
+    await expect(bundleForBrowser("src/http/node.ts")).rejects.toThrow(/node:/);
   });
 });

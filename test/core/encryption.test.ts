@@ -98,7 +98,7 @@ describe("the response cipher", () => {
 
   it("refuses a sealed response moved to another record, or altered", () => {
     const sealed = cipher.seal("id-1", response);
-    expect(cipher.open("id-1", sealed)).toEqual({ ...response, body: Buffer.from([1, 2, 3]) });
+    expect(cipher.open("id-1", sealed)).toEqual(response);
     expect(() => cipher.open("id-2", sealed)).toThrow(DecryptionError);
     const altered = Buffer.from(sealed.body);
     altered[20] = altered[20]! ^ 1;

@@ -37,7 +37,34 @@ testStore({
   name: "dynamodb (dynalite)",
   create,
   test: { describe, it: within400Kb, expect, beforeAll, afterAll },
+  steps: true,
+  replayCounts: true,
   additionalTests: ({ store }) => {
+    it("counts replays with conditional ADDs: no item created, in-flight ones untouched, expiry kept, a fresh record at 0", async () => {
+      const complete = async (id: string, ttl: number) => {
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        expect(await store().complete(id, claim.token, response(1), ttl)).toBe(true);
+      };
+      await complete("counted", 10_000);
+      await complete("short", 300);
+      expect((await store().claim("counting-running", "fp", opts)).status).toBe("claimed");
+      const expiresAt = (await store().get("counted"))?.expiresAt;
+      const ids = ["counted", "short", "counting-running", "counting-absent"];
+      await store().countReplays!(new Map(ids.map((id) => [id, 2])));
+      await store().countReplays!(new Map([["counted", 1]]));
+      expect(await store().get("counted")).toMatchObject({ replays: 3, expiresAt });
+      expect((await store().get("short"))?.replays).toBe(2);
+      expect((await store().get("counting-running"))?.replays).toBe(0);
+      expect((await store().list({ limit: 1_000 })).records.map((record) => record.id)).not.toContain(
+        "counting-absent",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await store().countReplays!(new Map([["short", 5]]));
+      expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+      expect((await store().get("short"))?.replays).toBe(0);
+    });
+
     it("refuses a record over 400 KB with a RecordTooLargeError, before writing or from DynamoDB's answer", async () => {
       const claim = await store().claim("big", "fp", { ...opts, meta: { key: "k", path: `/${"a".repeat(8000)}` } });
       if (claim.status !== "claimed") throw new Error("not claimed");
@@ -124,6 +151,125 @@ testStore({
       const missing = new DynamoDbStore({ client, table: "no_such_table" });
       await expect(missing.get("id")).rejects.toThrow(/not found \(table "no_such_table"/);
       expect(await (await create()).enableTtl()).toMatchObject({ enabled: false });
+    });
+
+    it("records a step in one UpdateItem, and a takeover returns the run's steps from its one UpdateItem", async () => {
+      const sent: string[] = [];
+      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+      counting.middlewareStack.add(
+        (next, context) => (args) => {
+          sent.push(context.commandName!.replace("Command", ""));
+          return next(args);
+        },
+        { step: "initialize" },
+      );
+      const store = await create({ client: counting });
+      const runId = randomUUID();
+      const work = { name: "checkout", input: '{"sku":"é"}' };
+      const first = await store.claim("id", "fp", { ...opts, runId, work });
+      if (first.status !== "claimed") throw new Error("not claimed");
+      sent.length = 0;
+      expect(await store.saveStep("id", first.token, { name: "a.b:c-1", seq: 0, state: "done", value: "{}" })).toBe(
+        true,
+      );
+      expect(await store.saveStep("id", first.token, { name: "x", seq: 1, state: "started" })).toBe(true);
+      await store.release("id", first.token);
+      const second = await store.claim("id", "fp", { ...opts, runId: randomUUID() });
+      expect(second).toEqual({
+        ...{ status: "claimed", token: first.token + 1, recovered: false, runId },
+        steps: [
+          { name: "a.b:c-1", seq: 0, state: "done", value: "{}" },
+          { name: "x", seq: 1, state: "started" },
+        ],
+      });
+      expect(sent).toEqual(["UpdateItem", "UpdateItem", "UpdateItem", "UpdateItem"]);
+      expect((await store.get("id"))?.work).toEqual(work);
+      counting.destroy();
+    });
+
+    it("takes over an item an earlier oncely wrote (no run id, no steps map): it gets both", async () => {
+      const table = `oncely_${randomUUID().slice(0, 8)}`;
+      const legacy = await create({ table });
+      const now = Date.now();
+      const { PutItemCommand } = await import("@aws-sdk/client-dynamodb");
+      // The item layout of oncely before steps.
+      await client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: {
+            ...{ pk: { S: "old" }, state: { S: "released" }, fingerprint: { S: "fp" }, token: { N: "7" } },
+            ...{ created_at: { N: String(now) }, lease_until: { N: "0" }, expires_at: { N: String(now + 10_000) } },
+            ...{
+              ttl: { N: String(Math.ceil(now / 1000) + 400) },
+              meta: { M: { key: { S: "k" } } },
+              version: { N: "1" },
+            },
+          },
+        }),
+      );
+      expect((await legacy.get("old"))?.runId).toBeUndefined();
+      const runId = randomUUID();
+      expect(await legacy.claim("old", "fp", { ...opts, runId })).toEqual({
+        ...{ status: "claimed", token: 8, recovered: false, runId },
+        steps: [],
+      });
+      expect(await legacy.saveStep("old", 8, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+      expect(await legacy.get("old")).toMatchObject({
+        runId,
+        steps: [{ name: "a", seq: 0, state: "done", value: "1" }],
+      });
+    });
+
+    it("refuses a step that would take the item over 400 KB with a RecordTooLargeError, and keeps the item", async () => {
+      const steps = store() as DynamoDbStore;
+      const claim = await steps.claim("big-steps", "fp", opts);
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      const step = (name: string, seq: number, kb: number) => ({
+        ...{ name, seq, state: "done" as const },
+        value: JSON.stringify("x".repeat(kb * 1024)),
+      });
+      await expect(steps.saveStep("big-steps", claim.token, step("huge", 0, 400))).rejects.toThrow(
+        /would be about \d+ bytes/,
+      );
+      expect(await steps.saveStep("big-steps", claim.token, step("a", 0, 250))).toBe(true);
+      const refused = await steps
+        .saveStep("big-steps", claim.token, step("b", 1, 200))
+        .catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RecordTooLargeError);
+      expect((await steps.get("big-steps"))?.steps?.map((kept) => kept.name)).toEqual(["a"]);
+    });
+
+    it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
+      const table = `oncely_${randomUUID().slice(0, 8)}`;
+      const store = await create({ table });
+      const claim = await store.claim("many", "fp", { ...opts, lease: 60_000, ttl: 60_000 });
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      const step = (seq: number) => ({ name: `s${seq}`, seq, state: "started" as const });
+      // 999 steps written straight into the item (a thousand saves one by one take dynalite tens of seconds here).
+      const { UpdateItemCommand } = await import("@aws-sdk/client-dynamodb");
+      const map = Object.fromEntries(
+        Array.from({ length: 999 }, (_, seq) => [
+          `s${seq}`,
+          { M: { seq: { N: String(seq) }, state: { S: "started" } } },
+        ]),
+      );
+      await client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { pk: { S: "many" } },
+          UpdateExpression: "SET steps = :steps",
+          ExpressionAttributeValues: { ":steps": { M: map } },
+        }),
+      );
+      expect(await store.saveStep("many", claim.token, step(999))).toBe(true);
+      await expect(store.saveStep("many", claim.token, step(1000))).rejects.toThrow(/1000 steps/);
+      const settled = { ...step(3), state: "done" as const, value: "3" };
+      expect(await store.saveStep("many", claim.token, settled)).toBe(true);
+      expect(await store.saveStep("many", claim.token, { ...step(3), state: "started" })).toBe(true);
+      const record = await store.get("many");
+      expect(record?.steps).toHaveLength(1000);
+      expect(record?.steps?.[3]).toEqual(settled);
+      await expect(store.saveStep("many", claim.token, { ...step(0), name: "a b" })).rejects.toThrow(TypeError);
     });
 
     it("validates its options", () => {

@@ -10,6 +10,8 @@ testStore({
     now += ms;
   },
   test: { describe, it, expect, beforeAll, afterAll },
+  steps: true,
+  replayCounts: true,
   additionalTests: () => {
     it("evicts completed records first when full, and refuses a claim when only live claims remain", async () => {
       const store = new MemoryStore({ maxEntries: 2, now: () => now });

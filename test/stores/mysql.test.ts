@@ -12,6 +12,28 @@ import { serviceAvailable, services } from "../support/services.js";
 const uri = services.mysql.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
 const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
+/** The table oncely created before steps (`git show main:src/stores/mysql-sql.ts`), for the upgrade tests. */
+const oldSchema = (table: string) => `CREATE TABLE \`${table}\` (
+  id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  state VARCHAR(16) CHARACTER SET ascii NOT NULL,
+  fingerprint VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  token BIGINT NOT NULL,
+  claim_id CHAR(36) CHARACTER SET ascii NOT NULL,
+  recovered TINYINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  completed_at BIGINT NULL,
+  status SMALLINT NULL,
+  headers MEDIUMTEXT CHARACTER SET utf8mb4 NULL,
+  body LONGBLOB NULL,
+  kept TINYINT NULL,
+  meta TEXT CHARACTER SET utf8mb4 NOT NULL,
+  version INT NOT NULL,
+  PRIMARY KEY (id),
+  INDEX expires_at (expires_at),
+  INDEX created_at (created_at, id)
+) ENGINE=InnoDB`;
 const storeModule = fileURLToPath(new URL("../../src/stores/mysql.ts", import.meta.url));
 
 if (await serviceAvailable("mysql")) {
@@ -31,14 +53,125 @@ if (await serviceAvailable("mysql")) {
   });
   const test = { describe, it, expect, beforeAll, afterAll };
 
+  /** A table made by the old schema, holding a released and a completed record the old version wrote. */
+  const oldTable = async () => {
+    const name = table();
+    await pool.query(oldSchema(name));
+    const now = Date.now();
+    const columns = "id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version";
+    await pool.query(
+      `INSERT INTO \`${name}\` (${columns}, completed_at, status, headers, body, kept) VALUES
+      ('released', 'released', 'fp', 7, 'x', ?, 0, ?, '{"key":"k"}', 1, NULL, NULL, NULL, NULL, NULL),
+      ('done', 'completed', 'fp', 3, 'x', ?, 0, ?, '{"key":"k"}', 1, ?, 201, '[]', X'00ff', 1)`,
+      [...[now, now + 60_000], ...[now, now + 60_000, now]],
+    );
+    return name;
+  };
+
+  for (const dialect of ["mariadb", "mysql"] as const) {
+    describe(`mysql store (${dialect} dialect) on a table an earlier oncely created`, () => {
+      it("adds the step columns at migrate(), keeps the old records, and gives a taken-over one a run id", async () => {
+        const name = await oldTable();
+        const store = new MySqlStore({ pool, table: name, dialect });
+        // Twice at once, as two processes booting together would.
+        await Promise.all([store.migrate(), new MySqlStore({ pool, table: name, dialect }).migrate()]);
+        const [columns] = await pool.query(`SHOW COLUMNS FROM \`${name}\``);
+        expect((columns as { Field: string }[]).map((column) => column.Field)).toEqual(
+          expect.arrayContaining(["run_id", "steps", "work", "replays"]),
+        );
+        const done = await store.get("done");
+        expect(done).toMatchObject({
+          state: "completed",
+          token: 3,
+          response: { status: 201, body: Buffer.from([0, 255]) },
+        });
+        expect(done?.runId).toBeUndefined();
+        expect(done?.replays).toBe(0);
+        await store.countReplays(new Map([["done", 2]]));
+        expect((await store.get("done"))?.replays).toBe(2);
+        expect((await store.claim("done", "fp", opts)).status).toBe("completed");
+        const runId = randomUUID();
+        const claim = await store.claim("released", "fp", { ...opts, runId });
+        expect(claim).toEqual({ status: "claimed", token: 8, recovered: false, runId, steps: [] });
+        expect(await store.saveStep("released", 8, { name: "a", seq: 0, state: "done", value: '"x"' })).toBe(true);
+        expect(await store.release("released", 8)).toBe(true);
+        const again = await store.claim("released", "fp", { ...opts, runId: randomUUID() });
+        expect(again).toEqual({
+          ...{ status: "claimed", token: 9, recovered: false, runId },
+          steps: [{ name: "a", seq: 0, state: "done", value: '"x"' }],
+        });
+        await store.migrate();
+      });
+
+      it("starts a new run where an earlier oncely re-created an expired record (its upsert keeps the columns)", async () => {
+        const name = table();
+        const store = new MySqlStore({ pool, table: name, dialect });
+        await store.migrate();
+        const claim = await store.claim("id", "fp", { ...opts, runId: "stale-run" });
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        expect(await store.saveStep("id", claim.token, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+        // What the earlier version's upsert leaves after replacing the expired record, then releasing it: a new
+        // created_at, token and expiry, and run_id, steps and work as they were.
+        await pool.query(
+          `UPDATE \`${name}\` SET state = 'released', token = token + 1, lease_until = 0, created_at = created_at + 5000,
+            expires_at = expires_at + 5000 WHERE id = 'id'`,
+        );
+        const runId = randomUUID();
+        const taken = await store.claim("id", "fp", { ...opts, runId });
+        expect(taken).toMatchObject({ status: "claimed", runId, steps: [] });
+        if (taken.status !== "claimed") throw new Error("not claimed");
+        expect(await store.release("id", taken.token)).toBe(true);
+        // From here the run is this record's: kept across takeovers again.
+        expect(await store.claim("id", "fp", { ...opts, runId: randomUUID() })).toMatchObject({ runId, steps: [] });
+      });
+    });
+  }
+
   // The MySQL 8 path (the same upsert, then a read) also runs on MariaDB, so the suite covers it here too.
-  testStore({ name: "mysql (MySQL 8 path, on MariaDB)", create: () => create("mysql"), test });
+  testStore({
+    name: "mysql (MySQL 8 path, on MariaDB)",
+    create: () => create("mysql"),
+    test,
+    steps: true,
+    replayCounts: true,
+  });
 
   testStore({
     name: "mysql (MariaDB, RETURNING)",
     create: () => create(),
     test,
+    steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
+      it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
+        const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);
+        const complete = async (id: string, ttl: number) => {
+          const claim = await store().claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
+        };
+        for (const id of ids.slice(0, 299)) await complete(id, 60_000);
+        await complete("short", 300);
+        expect((await store().claim("running", "fp", opts)).status).toBe("claimed");
+        const expiresAt = (await store().get("r5"))?.expiresAt;
+        const counts = new Map(ids.map((id, i) => [id, i + 1]));
+        counts.set("running", 7);
+        counts.set("short", 1);
+        await store().countReplays!(counts);
+        await store().countReplays!(new Map([["r0", 1]]));
+        const records = new Map((await store().list({ limit: 1_000 })).records.map((record) => [record.id, record]));
+        expect(ids.slice(0, 299).map((id) => records.get(id)?.replays)).toEqual(
+          ids.slice(0, 299).map((_, i) => (i === 0 ? 2 : i + 1)),
+        );
+        expect(records.get("r299")).toBeUndefined();
+        expect(records.get("running")?.replays).toBe(0);
+        expect(records.get("r5")?.expiresAt).toBe(expiresAt);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await store().countReplays!(new Map([["short", 5]]));
+        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+        expect((await store().get("short"))?.replays).toBe(0);
+      });
+
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
         const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())! })];
@@ -54,15 +187,16 @@ if (await serviceAvailable("mysql")) {
 
       it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
         await store().get("warm-up");
-        const execute = vi.spyOn(pool, "execute");
+        // Each statement takes a pooled connection of its own (so a swallowed one can be destroyed): count those.
+        const statements = vi.spyOn(pool, "getConnection");
         const query = vi.spyOn(pool, "query");
         const id = randomUUID();
         const claim = await store().claim(id, "fp", opts);
         if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
         expect((await store().claim(id, "fp", opts)).status).toBe("completed");
-        expect(execute).toHaveBeenCalledTimes(3);
+        expect(statements).toHaveBeenCalledTimes(3);
         expect(query).not.toHaveBeenCalled();
-        execute.mockRestore();
+        statements.mockRestore();
         query.mockRestore();
       });
 
@@ -110,6 +244,27 @@ if (await serviceAvailable("mysql")) {
         expect((error as Error).message).toMatch(/^\[oncely\] \[mysql\] claim failed: /);
         expect(Date.now() - started).toBeLessThan(2000);
         await down.close();
+      });
+
+      it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
+        const id = randomUUID();
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        const step = (seq: number) => ({ name: `s${seq}`, seq, state: "started" as const });
+        for (let from = 0; from < 1000; from += 100) {
+          const batch = Array.from({ length: 100 }, (_, i) => store().saveStep!(id, claim.token, step(from + i)));
+          expect((await Promise.all(batch)).every(Boolean)).toBe(true);
+        }
+        await expect(store().saveStep!(id, claim.token, step(1000))).rejects.toThrow(/1000 steps/);
+        // A started step can still settle at the bound, and saving it again changes nothing and still holds.
+        const settled = { ...step(3), state: "done" as const, value: "3" };
+        expect(await store().saveStep!(id, claim.token, settled)).toBe(true);
+        expect(await store().saveStep!(id, claim.token, step(4))).toBe(true);
+        const record = await store().get(id);
+        expect(record?.steps).toHaveLength(1000);
+        expect(record?.steps?.[3]).toEqual(settled);
+        await expect(store().saveStep!(id, claim.token, { ...step(0), name: "a'b" })).rejects.toThrow(TypeError);
+        await expect(store().saveStep!(id, claim.token, { ...step(0), name: 'a"b' })).rejects.toThrow(TypeError);
       });
 
       it("validates its options", () => {

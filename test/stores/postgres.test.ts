@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { createIdempotency, type RunContext } from "../../src/index.js";
 import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
 import { testStore } from "../../src/testing/index.js";
 import { serviceAvailable, services } from "../support/services.js";
@@ -37,7 +38,32 @@ if (await serviceAvailable("postgres")) {
     name: "postgres",
     create: () => create(),
     test: { describe, it, expect, beforeAll, afterAll },
+    steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
+      it("counts replays in one statement, live completed records only; a record made afresh starts at 0", async () => {
+        const complete = async (id: string, ttl: number) => {
+          const claim = await store().claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
+        };
+        await complete("counted", 60_000);
+        await complete("short", 300);
+        expect((await store().claim("counting-running", "fp", opts)).status).toBe("claimed");
+        const expiresAt = (await store().get("counted"))?.expiresAt;
+        const ids = ["counted", "short", "counting-running", "counting-absent"];
+        await store().countReplays!(new Map(ids.map((id) => [id, 2])));
+        await store().countReplays!(new Map([["counted", 1]]));
+        expect(await store().get("counted")).toMatchObject({ replays: 3, expiresAt });
+        expect((await store().get("short"))?.replays).toBe(2);
+        expect((await store().get("counting-running"))?.replays).toBe(0);
+        expect(await store().get("counting-absent")).toBeUndefined();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await store().countReplays!(new Map([["short", 5]]));
+        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
+        expect((await store().get("short"))?.replays).toBe(0);
+      });
+
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = new pg.Pool({ connectionString: url, max: 10 });
         const stores = [store(), new PostgresStore({ pool: other, table: tables[0] })];
@@ -107,6 +133,159 @@ if (await serviceAvailable("postgres")) {
         expect((error as Error).message).toMatch(/^\[oncely\] \[postgres\] claim failed: /);
         expect(Date.now() - started).toBeLessThan(2000);
         await down.close();
+      });
+
+      it("adds the step columns to a table an earlier version created, and never locks the table once it has them", async () => {
+        const name = table();
+        // The schema of the store before steps existed.
+        await pool.query(`CREATE TABLE "${name}" (
+          id TEXT COLLATE "C" PRIMARY KEY, state TEXT NOT NULL, fingerprint TEXT NOT NULL, token BIGINT NOT NULL,
+          claim_id UUID NOT NULL, created_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ,
+          expires_at TIMESTAMPTZ NOT NULL, completed_at TIMESTAMPTZ, status INTEGER, headers JSONB, body BYTEA,
+          kept BOOLEAN, meta JSONB NOT NULL, version INTEGER NOT NULL);
+          CREATE INDEX "${name}_expires_at" ON "${name}" (expires_at);
+          CREATE INDEX "${name}_created_at" ON "${name}" (created_at, id);
+          INSERT INTO "${name}" (id, state, fingerprint, token, claim_id, created_at, expires_at, meta, version)
+            VALUES ('old', 'released', 'fp', 7, gen_random_uuid(), now(), now() + interval '1 minute', '{"key":"k"}', 1)`);
+        const stores = Array.from({ length: 3 }, () => new PostgresStore({ pool, table: name }));
+        await Promise.all(stores.map((s) => s.migrate()));
+        const [upgraded] = stores as [PostgresStore];
+        expect(await upgraded.get("old")).toMatchObject({ state: "released", token: 7, steps: [], replays: 0 });
+        // The old record gets a run id at its first takeover, and records steps from then on.
+        expect(await upgraded.claim("old", "fp", { ...opts, runId: "run-1" })).toMatchObject({
+          status: "claimed",
+          token: 8,
+          runId: "run-1",
+          steps: [],
+        });
+        expect(await upgraded.saveStep("old", 8, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+        expect((await upgraded.get("old"))?.steps).toEqual([{ name: "a", seq: 0, state: "done", value: "1" }]);
+        // A transaction using the table (as a transactional route's would) does not hold a later boot's migrate up.
+        const holder = await pool.connect();
+        await holder.query(`BEGIN; UPDATE "${name}" SET token = token WHERE id = 'old'`);
+        const migrated = await Promise.race([
+          upgraded.migrate().then(() => "migrated"),
+          new Promise((resolve) => setTimeout(resolve, 3_000, "blocked")),
+        ]);
+        await holder.query("ROLLBACK");
+        holder.release();
+        expect(migrated).toBe("migrated");
+      });
+
+      it("starts a new run when an earlier oncely re-created the expired record beside this one (rolling deploy)", async () => {
+        const id = randomUUID();
+        const work = { name: "w", input: "1" };
+        const first = await store().claim(id, "fp", { ...opts, ttl: 60_000, runId: "run-old", work });
+        if (first.status !== "claimed") throw new Error("not claimed");
+        expect(await store().saveStep!(id, first.token, { name: "charge", seq: 0, state: "done", value: "1" })).toBe(
+          true,
+        );
+        // What the earlier version's claim does to an expired record, then its release: the run columns untouched.
+        await pool.query(
+          `UPDATE "${tables[0]}" SET state = 'released', token = token + 1, lease_until = NULL,
+            created_at = date_trunc('milliseconds', now()) + interval '1 second',
+            expires_at = now() + interval '1 minute' WHERE id = $1`,
+          [id],
+        );
+        const record = await store().get(id);
+        expect(record).toMatchObject({ state: "released", steps: [] });
+        expect(record?.runId).toBeUndefined();
+        expect(record?.work).toBeUndefined();
+        const taken = await store().claim(id, "fp", { ...opts, runId: "run-new" });
+        expect(taken).toMatchObject({ status: "claimed", runId: "run-new", steps: [] });
+        // From then on the run is the record's own, and a takeover keeps it.
+        if (taken.status !== "claimed") throw new Error("not claimed");
+        expect(await store().saveStep!(id, taken.token, { name: "a", seq: 0, state: "done", value: "2" })).toBe(true);
+        expect(await store().release(id, taken.token)).toBe(true);
+        expect(await store().claim(id, "fp", { ...opts, runId: "run-other" })).toMatchObject({
+          runId: "run-new",
+          steps: [{ name: "a", seq: 0, state: "done", value: "2" }],
+        });
+      });
+
+      it("records a step in one statement, and refuses the 1,001st step of a run with a StoreError", async () => {
+        const id = randomUUID();
+        const claim = await store().claim(id, "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        const query = vi.spyOn(pool, "query");
+        expect(await store().saveStep!(id, claim.token, { name: "s0", seq: 0, state: "started" })).toBe(true);
+        expect(query).toHaveBeenCalledTimes(1);
+        query.mockRestore();
+        const full = Object.fromEntries(Array.from({ length: 1_000 }, (_, seq) => [`s${seq}`, { seq, state: "done" }]));
+        await pool.query(`UPDATE "${tables[0]}" SET steps = $2 WHERE id = $1`, [id, JSON.stringify(full)]);
+        const refused = store().saveStep!(id, claim.token, { name: "s1000", seq: 1_000, state: "started" });
+        await expect(refused).rejects.toThrow(StoreError);
+        await expect(refused).rejects.toThrow(/saveStep failed: the run holds 1000 steps already/);
+        expect(await store().saveStep!(id, claim.token, { name: "s999", seq: 999, state: "done" })).toBe(true);
+        expect((await store().get(id))?.steps).toHaveLength(1_000);
+      });
+
+      describe("step.local: the step's writes and its checkpoint in one transaction", () => {
+        const stock = `oncely_test_stock_${randomUUID().slice(0, 8)}`;
+        beforeAll(async () => {
+          await pool.query(`CREATE TABLE "${stock}" (run TEXT NOT NULL, note TEXT NOT NULL)`);
+        });
+        afterAll(async () => {
+          await pool.query(`DROP TABLE IF EXISTS "${stock}"`);
+        });
+        const notes = async (run: string) =>
+          (await pool.query(`SELECT note FROM "${stock}" WHERE run = $1`, [run])).rows.map((row) => row.note);
+        const write = (run: string, note: string) => async (client: unknown) => {
+          await (client as pg.PoolClient).query(`INSERT INTO "${stock}" (run, note) VALUES ($1, $2)`, [run, note]);
+          return JSON.stringify({ note });
+        };
+        const local = () => store() as PostgresStore;
+
+        it("commits the writes with the step, and rolls both back when the work throws", async () => {
+          const id = randomUUID();
+          const claim = await local().claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          const failing = local().runLocalStep(id, claim.token, { name: "a", seq: 0 }, async (client) => {
+            await write(id, "rolled back")(client);
+            throw new Error("boom");
+          });
+          await expect(failing).rejects.toThrow("boom");
+          expect(await notes(id)).toEqual([]);
+          expect((await local().get(id))?.steps).toEqual([]);
+          expect(await local().runLocalStep(id, claim.token, { name: "a", seq: 0 }, write(id, "kept"))).toBe(true);
+          expect(await notes(id)).toEqual(["kept"]);
+          expect((await local().get(id))?.steps).toEqual([
+            { name: "a", seq: 0, state: "done", value: '{"note":"kept"}' },
+          ]);
+        });
+
+        it("rolls the writes back and resolves false when another holder took the run over meanwhile", async () => {
+          const id = randomUUID();
+          const claim = await local().claim(id, "fp", { ...opts, lease: 200 });
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          const held = local().runLocalStep(id, claim.token, { name: "a", seq: 0 }, async (client) => {
+            const json = await write(id, "stale")(client);
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            expect((await local().claim(id, "fp", opts)).status).toBe("claimed");
+            return json;
+          });
+          expect(await held).toBe(false);
+          expect(await notes(id)).toEqual([]);
+          expect((await local().get(id))?.steps).toEqual([]);
+        });
+
+        it("gives step.local a pg client through the engine, and a retry replays the step without writing again", async () => {
+          const idem = createIdempotency({ store: local() });
+          const key = randomUUID();
+          let fail = true;
+          const work = async (step: RunContext) => {
+            const reserved = await step.local("reserve", async (tx: unknown) => {
+              await (tx as pg.PoolClient).query(`INSERT INTO "${stock}" (run, note) VALUES ($1, 'reserved')`, [key]);
+              return { held: 1 };
+            });
+            if (fail) throw new Error("crash after the step");
+            return reserved;
+          };
+          await expect(idem.run(key, work)).rejects.toThrow("crash after the step");
+          fail = false;
+          expect(await idem.run(key, work)).toEqual({ held: 1 });
+          expect(await notes(key)).toEqual(["reserved"]);
+        });
       });
 
       it("validates its options", () => {

@@ -33,6 +33,8 @@ if (await serviceAvailable("redis")) {
     name: "redis",
     create: () => new RedisStore({ client, prefix: prefix() }),
     test: { describe, it, expect, beforeAll, afterAll },
+    steps: true,
+    replayCounts: true,
     additionalTests: ({ store }) => {
       it("sends one command per operation: claim, complete, get and a replay", async () => {
         const own = new Redis(url);
@@ -104,6 +106,75 @@ if (await serviceAvailable("redis")) {
         await expect(theirs.get("id")).rejects.toThrow(StoreTimeoutError);
         expect(Date.now() - started).toBeLessThan(1000);
         queueing.disconnect();
+      });
+
+      it("takes over a record an earlier oncely wrote (no run id): it gets the offered run id and keeps it", async () => {
+        const keyPrefix = prefix();
+        const legacy = new RedisStore({ client, prefix: keyPrefix });
+        const now = Number((await client.time())[0]) * 1000;
+        // The hash layout of oncely before steps: no run_id, step_count or step fields.
+        await client.hset(`${keyPrefix}{old}`, {
+          ...{ state: "released", fingerprint: "fp", token: 7, created_at: now, lease_until: 0 },
+          ...{ expires_at: now + 10_000, meta: JSON.stringify({ key: "k" }), version: 1 },
+        });
+        expect((await legacy.get("old"))?.runId).toBeUndefined();
+        const runId = randomUUID();
+        const claim = await legacy.claim("old", "fp", { ...opts, runId });
+        expect(claim).toEqual({ status: "claimed", token: 8, recovered: false, runId, steps: [] });
+        expect(await legacy.saveStep("old", 8, { name: "a", seq: 0, state: "done", value: "1" })).toBe(true);
+        expect(await legacy.release("old", 8)).toBe(true);
+        const again = await legacy.claim("old", "fp", { ...opts, runId: randomUUID() });
+        expect(again).toEqual({
+          ...{ status: "claimed", token: 9, recovered: false, runId },
+          steps: [{ name: "a", seq: 0, state: "done", value: "1" }],
+        });
+        expect(await legacy.get("old")).toMatchObject({ runId, steps: [{ name: "a" }] });
+      });
+
+      it("counts replays in one pipeline: never creates a key, leaves in-flight records and every expiry alone", async () => {
+        const keyPrefix = prefix();
+        const counting = new RedisStore({ client, prefix: keyPrefix });
+        await counting.complete("done", await claimed(counting, "done"), ok, 10_000);
+        await claimed(counting, "running");
+        const ttls = async () => Promise.all(["done", "running"].map((id) => client.pttl(`${keyPrefix}{${id}}`)));
+        const before = await ttls();
+        await counting.countReplays(
+          new Map([
+            ["done", 2],
+            ["running", 5],
+            ["absent", 1],
+          ]),
+        );
+        expect((await counting.get("done"))?.replays).toBe(2);
+        expect(await client.hget(`${keyPrefix}{running}`, "replays")).toBeNull();
+        expect((await counting.get("running"))?.replays).toBe(0);
+        expect(await client.exists(`${keyPrefix}{absent}`)).toBe(0);
+        const after = await ttls();
+        for (const [i, ttl] of after.entries()) expect(ttl).toBeLessThanOrEqual(before[i]!);
+        // A client with its own keyPrefix and string replies counts the same.
+        const prefixed = new Redis(url, { keyPrefix: prefix(), stringNumbers: true });
+        const inner = new RedisStore({ client: prefixed, prefix: "p:" });
+        await inner.complete("a", await claimed(inner, "a"), ok, 10_000);
+        await inner.countReplays(new Map([["a", 3]]));
+        await inner.countReplays(new Map([["a", 1]]));
+        expect((await inner.get("a"))?.replays).toBe(4);
+        prefixed.disconnect();
+      });
+
+      it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
+        const token = await claimed(store() as RedisStore, "many");
+        const step = (seq: number) => ({ name: `s${seq}`, seq, state: "started" as const });
+        const saved = await Promise.all(
+          Array.from({ length: 1000 }, (_, seq) => store().saveStep!("many", token, step(seq))),
+        );
+        expect(saved.every(Boolean)).toBe(true);
+        await expect(store().saveStep!("many", token, step(1000))).rejects.toThrow(StoreError);
+        // A started step can still settle at the bound.
+        expect(await store().saveStep!("many", token, { ...step(3), state: "done", value: "3" })).toBe(true);
+        const record = await store().get("many");
+        expect(record?.steps).toHaveLength(1000);
+        expect(record?.steps?.[3]).toEqual({ name: "s3", seq: 3, state: "done", value: "3" });
+        await expect(store().saveStep!("many", token, { ...step(0), name: 'a"b' })).rejects.toThrow(TypeError);
       });
 
       it("validates its options", async () => {

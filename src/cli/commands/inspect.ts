@@ -206,7 +206,7 @@ function render(
     ["format", `v${detail.version}`],
     [
       "replays",
-      detail.replays === null ? paint.dim("not counted: the store keeps no replay count yet") : String(detail.replays),
+      detail.replays === null ? paint.dim("not counted by this store") : String(detail.replays),
     ],
   );
   const response = detail.response;
