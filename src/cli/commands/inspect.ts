@@ -204,10 +204,7 @@ function render(
     ["fingerprint", detail.fingerprint],
     ["token", String(detail.token)],
     ["format", `v${detail.version}`],
-    [
-      "replays",
-      detail.replays === null ? paint.dim("not counted by this store") : String(detail.replays),
-    ],
+    ["replays", detail.replays === null ? paint.dim("not counted by this store") : String(detail.replays)],
   );
   const response = detail.response;
   if (!response || !record.response) {
