@@ -2,8 +2,10 @@
  * Issue 8's crash storm: four processes, each a real HTTP server with its own engine, share one store; a driver
  * sends every intent through `oncely/client` (one key per intent, retried through kills) while a chaos loop kills
  * workers with SIGKILL, at random moments and at four deliberate points (before the claim, inside the handler, after
- * the effect before `complete`, after `complete` before the response), and restarts them on the same port. Every run
- * of the handler writes one row to a PostgreSQL ledger, so duplicates and lost intents are counted from the database.
+ * the effect before `complete`, after `complete` before the response), and restarts them on the same port (a warm
+ * spare, forked ahead, takes the dead worker's port). Every run of the handler writes one row to a PostgreSQL ledger,
+ * so duplicates and lost intents are counted from the database; each worker's window log (window-log.ts) says which
+ * effects a kill caught after they were written and before their outcome was stored.
  *
  * - PostgreSQL transactional mode (the ledger row commits with the claim and the response): no duplicate, no lost
  *   intent, over at least 200 kills (1,000 in a soak run).
