@@ -19,16 +19,38 @@ describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim w
 
   /** A store whose next claim upsert is followed, before the claim's read, by `between`. */
   async function storeWith(between: { run?: () => Promise<unknown> }) {
-    const execute: mysql.Pool["execute"] = (async (statement: { sql: string }, values: unknown) => {
-      const result = await pool.execute(statement as never, values as never);
+    // The store's own pool, with every statement's connection watched for the claim's upsert.
+    const interfere = async (statement: { sql: string }, result: unknown) => {
       const run = between.run;
       if (run && statement.sql.startsWith("INSERT")) {
         between.run = undefined;
         await run();
       }
       return result;
-    }) as never;
-    const store = new MySqlStore({ pool: { execute, query: pool.query.bind(pool) } as never, table, dialect: "mysql" });
+    };
+    const watched = (connection: mysql.PoolConnection) =>
+      new Proxy(connection, {
+        get(target, name) {
+          if (name === "execute") {
+            return (statement: { sql: string }, values: unknown) =>
+              target.execute(statement as never, values as never).then((result) => interfere(statement, result));
+          }
+          const value = Reflect.get(target, name, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+    const own = new Proxy(pool, {
+      get(target, name) {
+        if (name === "getConnection") return () => target.getConnection().then(watched);
+        if (name === "execute") {
+          return (statement: { sql: string }, values: unknown) =>
+            target.execute(statement as never, values as never).then((result) => interfere(statement, result));
+        }
+        const value = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const store = new MySqlStore({ pool: own, table, dialect: "mysql" });
     await store.migrate();
     return store;
   }
