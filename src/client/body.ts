@@ -1,3 +1,4 @@
+import { concat } from "../core/bytes.js";
 import { BodyNotReplayableError } from "./errors.js";
 
 /** The header methods used here; `Headers` and axios's `AxiosHeaders` both have them. */
@@ -70,13 +71,7 @@ async function readAll(chunks: AsyncIterable<Uint8Array | string>, limit: number
     if (size > limit) throw new BodyNotReplayableError(limit);
     parts.push(bytes);
   }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.byteLength;
-  }
-  return all;
+  return concat(parts);
 }
 
 function isAsyncIterable(value: unknown): boolean {

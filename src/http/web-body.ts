@@ -1,3 +1,4 @@
+import { concat } from "../core/bytes.js";
 import { RequestTooLargeError } from "../core/errors.js";
 
 /**
@@ -23,14 +24,7 @@ export async function readWebBody(request: Request, limit: number): Promise<Uint
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0];
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return chunks.length === 1 ? chunks[0] : concat(chunks);
 }
 
 /** Statuses whose responses must not carry a body (a fetch `Response` refuses one). */

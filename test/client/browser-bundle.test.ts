@@ -26,8 +26,8 @@ describe("oncely/client runs in browsers and React Native", () => {
       const result = await bundleForBrowser(entry, { external: ["axios", "ky"] });
       expect(result.errors).toEqual([]);
       const inputs = Object.keys(result.metafile!.inputs);
-      // Only the client itself, and the one dependency-free engine file it shares (duration parsing).
-      for (const input of inputs) expect(input).toMatch(/^src\/client\/|^src\/core\/duration\.ts$/);
+      // Only the client itself, and the dependency-free engine files it shares (durations, byte arrays).
+      for (const input of inputs) expect(input).toMatch(/^src\/client\/|^src\/core\/(duration|bytes)\.ts$/);
       const code = result.outputFiles![0]!.text;
       expect(code).not.toMatch(/["']node:/);
       expect(code).not.toMatch(/\brequire\(|\bBuffer\b|\bprocess\./);
