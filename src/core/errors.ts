@@ -181,6 +181,7 @@ export class ClaimLostError extends OncelyError {
  * asks for its steps in another order): a recorded result is never handed to a different step.
  */
 export class StepMismatchError extends OncelyError {
+  /** Always `"StepMismatchError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StepMismatchError";
   override readonly code = "step_mismatch";
   override readonly status = 500;
@@ -189,6 +190,7 @@ export class StepMismatchError extends OncelyError {
 
 /** Thrown by `step()` when a run would record more steps, or a larger result, than `steps` allows. */
 export class StepLimitError extends OncelyError {
+  /** Always `"StepLimitError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StepLimitError";
   override readonly code = "step_limit";
   override readonly status = 500;
@@ -208,6 +210,7 @@ export class StepLimitError extends OncelyError {
  * });
  */
 export class TerminalError extends Error {
+  /** Always `"TerminalError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "TerminalError";
   /** JSON data recorded with the error and given back on every retry. */
   readonly details?: unknown;

@@ -7,6 +7,7 @@ import type { IdempotencyRecord } from "./store.js";
 /** A handler registered with `idem.define(name, handler)`. */
 export type RegisteredWork = (input: never, step: RunContext) => unknown;
 
+/** Options of `idem.recover()`. */
 export interface RecoverOptions {
   /** The most runs driven in one call. @default 100 */
   limit?: number;

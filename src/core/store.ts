@@ -57,6 +57,7 @@ export interface StepRecord {
 
 /** A registered handler's name and its JSON input, kept with a run started by `idem.run(key, name, input)`. */
 export interface StoredWork {
+  /** The name the handler was registered under with `idem.define`. */
   name: string;
   /** JSON text. */
   input: string;
@@ -213,6 +214,7 @@ export interface Store {
 /** A store that records steps (`step(name, fn)`). */
 export type StepStore = Store & Required<Pick<Store, "saveStep">>;
 
+/** True when `store` records steps (it has `saveStep`). */
 export function isStepStore(store: Store): store is StepStore {
   return typeof store.saveStep === "function";
 }
@@ -232,6 +234,7 @@ export interface LocalStepStore extends StepStore {
   ): Promise<boolean>;
 }
 
+/** True when `store` can run `step.local` (it has `runLocalStep`). */
 export function isLocalStepStore(store: Store): store is LocalStepStore {
   return typeof (store as Partial<LocalStepStore>).runLocalStep === "function";
 }
@@ -258,7 +261,10 @@ export interface TransactionalClaimOptions extends ClaimOptions {
 /** What `claimInTransaction` found: as `ClaimResult`, and a claim comes with its open transaction. */
 export type TransactionalClaimResult =
   /** The caller holds the record inside `transaction`, through which the handler writes and the outcome commits. */
-  | (ClaimedResult & { transaction: StoreTransaction })
+  | (ClaimedResult & {
+      /** The open transaction: the handler writes through it, and it commits the outcome. */
+      transaction: StoreTransaction;
+    })
   /** Held by an open transaction (`record` is then the last committed state, if any) or by a live lease. */
   | {
       /** Someone else holds the record. */
