@@ -184,7 +184,22 @@ export class MySqlStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     const own = await this.#ownPool?.catch(() => undefined);
-    await own?.end();
+    if (!own) return;
+    // pool.end() sends QUIT on every connection and waits for each to close, which one the network swallowed never
+    // does: after the store timeout (a live server answers QUIT at once; a statement still running by then was
+    // already answered 503), what is left is cut off.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      own.end().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.#timeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ended) destroySockets(own);
   }
 
   async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
@@ -215,7 +230,8 @@ export class MySqlStore implements Store {
         clearTimeout(timer);
         if (timedOut) {
           statement.catch(() => {}); // it fails when its connection is destroyed; nobody waits for it any more
-          connection.destroy();
+          connection.destroy(); // out of the pool; mysql2 then only ends the socket, which a dead peer never closes
+          socketOf(connection)?.destroy();
         } else connection.release();
       }
     };
@@ -254,4 +270,17 @@ export class MySqlStore implements Store {
     const mysql = module.default ?? module;
     return mysql.createPool({ uri: this.#uri, connectionLimit: 10, connectTimeout: this.#timeout });
   }
+}
+
+type WithSocket = { stream?: { destroy(): void } };
+
+/** The socket under a mysql2 promise connection (mysql2 offers no forced close; these fields have long been stable). */
+function socketOf(connection: unknown): WithSocket["stream"] {
+  return (connection as { connection?: WithSocket }).connection?.stream;
+}
+
+/** Cuts off every connection of a mysql2 promise pool, for a close() that cannot wait on a dead peer. */
+function destroySockets(pool: Pool): void {
+  const core = (pool as unknown as { pool?: { _allConnections?: { toArray(): WithSocket[] } } }).pool;
+  for (const connection of core?._allConnections?.toArray() ?? []) connection.stream?.destroy();
 }
