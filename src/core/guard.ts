@@ -26,7 +26,7 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
-import { createStep, type Step } from "./steps.js";
+import { lazyStep } from "./steps.js";
 import type { StoredResponse } from "./store.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
@@ -227,7 +227,7 @@ function execute(
   if (recovered) emitFor(state, attempt, "recovered", { token });
   const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
-  let steps: Step | undefined;
+  const step = lazyStep(state, attempt, outcome, claim);
   const context: IdempotencyContext = {
     key: attempt.key,
     scope: attempt.scope,
@@ -241,16 +241,8 @@ function execute(
     },
     deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
     transaction: claim.transaction as TransactionClient | undefined,
-    // Made on first use: most handlers never take a step.
     get step() {
-      steps ??= createStep(state, attempt, {
-        token,
-        runId: outcome.runId,
-        recorded: outcome.steps,
-        signal: claim.signal,
-        transactional: outcome.transaction !== undefined,
-      });
-      return steps;
+      return step();
     },
   };
   return {

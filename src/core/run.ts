@@ -6,7 +6,7 @@ import { deriveKey } from "./derive-key.js";
 import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
-import { createStep, type Step, unrecordedStep } from "./steps.js";
+import { lazyStep, type Step, unrecordedStep } from "./steps.js";
 import type { StoredWork } from "./store.js";
 
 /** Options of one `idem.run` call. */
@@ -92,9 +92,12 @@ export async function runAttempt<T>(
   if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
   const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
-  let steps: Step | undefined;
+  const step = lazyStep(state, attempt, outcome, claim);
+  // Field by field, not a spread of the unguarded context: that would make its abort signal and step for nothing.
   const context: IdempotencyContext = {
-    ...unguardedContext(attempt, scope),
+    key: attempt.key,
+    scope: attempt.scope,
+    deriveKey: keyDeriver(attempt, scope),
     recovered: outcome.recovered,
     token: outcome.token,
     get signal() {
@@ -105,14 +108,7 @@ export async function runAttempt<T>(
     },
     transaction: claim.transaction as TransactionClient | undefined,
     get step() {
-      steps ??= createStep(state, attempt, {
-        token: outcome.token,
-        runId: outcome.runId,
-        recorded: outcome.steps,
-        signal: claim.signal,
-        transactional: outcome.transaction !== undefined,
-      });
-      return steps;
+      return step();
     },
   };
   let result: T;
@@ -151,7 +147,7 @@ function callable(context: IdempotencyContext): RunContext {
   return step;
 }
 
-/** `scope` is `null` in runs `recover()` drives: only the scope's hash is stored, so `deriveKey` cannot work. */
+/** The context of work run without a claim (`failOpen` while the store is down). */
 function unguardedContext(attempt: Attempt, scope: string | null | undefined): IdempotencyContext {
   return {
     key: attempt.key,
@@ -160,14 +156,19 @@ function unguardedContext(attempt: Attempt, scope: string | null | undefined): I
     token: 0,
     signal: new AbortController().signal,
     skipStore: () => {},
-    deriveKey: (label) => {
-      if (scope === null) {
-        throw new TypeError(
-          "deriveKey() is not available in a run recover() drives (the scope is not stored); use step keys (s.key)",
-        );
-      }
-      return deriveKey({ scope, key: attempt.key }, label);
-    },
+    deriveKey: keyDeriver(attempt, scope),
     step: unrecordedStep(attempt.id),
+  };
+}
+
+/** `scope` is `null` in runs `recover()` drives: only the scope's hash is stored, so `deriveKey` cannot work. */
+function keyDeriver(attempt: Attempt, scope: string | null | undefined): IdempotencyContext["deriveKey"] {
+  return (label) => {
+    if (scope === null) {
+      throw new TypeError(
+        "deriveKey() is not available in a run recover() drives (the scope is not stored); use step keys (s.key)",
+      );
+    }
+    return deriveKey({ scope, key: attempt.key }, label);
   };
 }

@@ -167,6 +167,29 @@ export function createStep(state: EngineState, attempt: Attempt, claim: StepClai
   return step;
 }
 
+/**
+ * The `step` of a claimed attempt, made on first use (most handlers never take a step): the run id and recorded
+ * steps come from the claim, the abort signal from its holder.
+ */
+export function lazyStep(
+  state: EngineState,
+  attempt: Attempt,
+  outcome: { token: number; runId?: string; steps?: readonly StepRecord[]; transaction?: unknown },
+  claim: { readonly signal: AbortSignal },
+): () => Step {
+  let step: Step | undefined;
+  return () => {
+    step ??= createStep(state, attempt, {
+      token: outcome.token,
+      runId: outcome.runId,
+      recorded: outcome.steps,
+      signal: claim.signal,
+      transactional: outcome.transaction !== undefined,
+    });
+    return step;
+  };
+}
+
 /** A step's downstream key: from the run id (unique per record, kept across takeovers) and the step name. */
 export function stepKey(runId: string, name: string): string {
   return `oncely-step-${hashParts(["oncely:step:v1", runId, name])}`;
