@@ -15,8 +15,8 @@ import {
   resolveRetryOptions,
   withCallOverrides,
 } from "./options.js";
-import { type AttemptOutcome, type ResponseFacts, wantsProblemBody } from "./policy.js";
-import { isJsonContentType, problemDetails } from "./problem.js";
+import type { AttemptOutcome, ResponseFacts } from "./policy.js";
+import { responseFacts } from "./problem.js";
 import { type RetryCall, RUNNING, retryCall } from "./retry-call.js";
 import { sleep } from "./signals.js";
 
@@ -94,19 +94,15 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
     if (!state) {
       const method = (config.method ?? "get").toUpperCase();
       const headerKey = config.headers.get(settings.header);
-      const { key, intent } = await resolveKey({
-        method,
-        headerKey: typeof headerKey === "string" ? headerKey : undefined,
-        call: config.idempotency,
-      });
+      const key = await resolveKey(method, typeof headerKey === "string" ? headerKey : undefined, config.idempotency);
       if (key !== undefined) config.headers.set(settings.header, key);
       config.data = await replayableBody(config.data, config.headers, maxBodyBytes);
       const callSettings = withCallOverrides(settings, config.idempotency);
       const timeout = config.timeout ? config.timeout : callSettings.timeout;
-      state = new AxiosCall(retryCall(callSettings, method, key, intent), timeout);
+      state = new AxiosCall(retryCall(callSettings, method, key, config.idempotency?.intent), timeout);
       (config as unknown as Record<string, unknown>)[STATE] = state;
     }
-    const { deadline } = state.call.beginAttempt();
+    const deadline = state.call.beginAttempt();
     state.deadlineBound = deadline < state.timeout;
     const limit = Math.min(state.timeout, deadline);
     // axios takes 0 for "no timeout"; a finite limit is at least 1 ms.
@@ -118,10 +114,9 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
     async function retryResponse(response) {
       const state = stateOf(response.config);
       if (!state) return response;
-      const outcome: AttemptOutcome = { kind: "response", response: responseFacts(response) };
-      const step = await state.call.next(outcome, response);
-      if (step.action === "throw") throw step.error;
-      if (step.action === "retry") return retry(response.config, step.delay);
+      const outcome: AttemptOutcome = { response: await axiosResponseFacts(response) };
+      const delay = await state.call.next(outcome, response);
+      if (delay !== undefined) return retry(response.config, delay);
       recordInfo(response, state.call.info(outcome));
       return response;
     },
@@ -130,15 +125,14 @@ export function withIdempotency<T extends AxiosInstance>(instance: T, options: A
       const state = config ? stateOf(config) : undefined;
       if (!config || !state || isOncelyClientError(error) || error.code === "ERR_CANCELED") throw error;
       let outcome: AttemptOutcome;
-      if (error.response) outcome = { kind: "response", response: responseFacts(error.response) };
+      if (error.response) outcome = { response: await axiosResponseFacts(error.response) };
       else if (error.code && TIMEOUT_CODES.has(error.code)) {
-        if (state.deadlineBound) throw state.call.deadlineError(error, undefined, RUNNING);
-        outcome = { kind: "timeout", error };
-      } else if (error.code && NETWORK_CODES.has(error.code)) outcome = { kind: "network", error };
+        if (state.deadlineBound) throw state.call.deadlineError(RUNNING, error);
+        outcome = { error };
+      } else if (error.code && NETWORK_CODES.has(error.code)) outcome = { error };
       else throw error;
-      const step = await state.call.next(outcome, error.response, error);
-      if (step.action === "throw") throw step.error;
-      if (step.action === "retry") return retry(config, step.delay);
+      const delay = await state.call.next(outcome, error.response, error);
+      if (delay !== undefined) return retry(config, delay);
       if (error.response) recordInfo(error.response, state.call.info(outcome));
       throw error;
     },
@@ -163,12 +157,11 @@ function stateOf(config: InternalAxiosRequestConfig): AxiosCall | undefined {
   return state instanceof AxiosCall ? state : undefined;
 }
 
-function responseFacts(response: AxiosResponse): ResponseFacts {
+function axiosResponseFacts(response: AxiosResponse): Promise<ResponseFacts> {
   const headers = response.headers as Record<string, unknown> & { get?: (name: string) => unknown };
   const header = (name: string) => {
     const value = typeof headers.get === "function" ? headers.get(name) : headers[name.toLowerCase()];
     return value === undefined || value === null ? null : String(value);
   };
-  const wanted = wantsProblemBody(response.status) && isJsonContentType(header("content-type"));
-  return { status: response.status, header, problem: wanted ? problemDetails(response.data) : undefined };
+  return responseFacts(response.status, header, () => response.data);
 }

@@ -21,11 +21,20 @@ interface HeaderBag {
  * const body = await replayableBody(init.body, headers, 1_048_576);
  */
 export async function replayableBody(body: unknown, headers: HeaderBag, limit: number): Promise<BodyInit | undefined> {
-  if (body === null || body === undefined) return undefined;
+  if (body == null) return undefined;
   if (typeof FormData !== "undefined" && body instanceof FormData) return serialiseFormData(body, headers);
-  if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) return readAll(iterate(body), limit);
-  if (isAsyncIterable(body) && !(typeof Blob !== "undefined" && body instanceof Blob)) {
-    return readAll(body as AsyncIterable<Uint8Array | string>, limit);
+  if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
+    // Not `for await`: Safari's streams are not async iterable.
+    const reader = body.getReader();
+    return readAll(() => reader.read(), limit);
+  }
+  if (
+    typeof body === "object" &&
+    Symbol.asyncIterator in body &&
+    !(typeof Blob !== "undefined" && body instanceof Blob)
+  ) {
+    const iterator = (body as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
+    return readAll(() => iterator.next(), limit);
   }
   return body as BodyInit;
 }
@@ -48,32 +57,18 @@ async function serialiseFormData(form: FormData, headers: HeaderBag): Promise<Bo
   }
 }
 
-async function* iterate(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-async function readAll(chunks: AsyncIterable<Uint8Array | string>, limit: number): Promise<Uint8Array<ArrayBuffer>> {
-  const encoder = new TextEncoder();
+/** Reads chunks from `next` (a stream reader's `read`, an iterator's `next`) until done, up to `limit` bytes. */
+async function readAll(
+  next: () => Promise<IteratorResult<Uint8Array | string, unknown>>,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
   const parts: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of chunks) {
-    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
+  for (let chunk = await next(); !chunk.done; chunk = await next()) {
+    const bytes = typeof chunk.value === "string" ? new TextEncoder().encode(chunk.value) : chunk.value;
     size += bytes.byteLength;
     if (size > limit) throw new BodyNotReplayableError(limit);
     parts.push(bytes);
   }
   return concat(parts);
-}
-
-function isAsyncIterable(value: unknown): boolean {
-  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }

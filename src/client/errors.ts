@@ -25,13 +25,14 @@ export class OncelyClientError extends Error {
   /** How many attempts were sent before the call ended. */
   declare readonly attempts: number;
 
-  constructor(message: string, context: ClientErrorContext = {}) {
+  /** @param fields the subclass's own fields (`status`, `deadline`, ...), set on the error as they are */
+  constructor(message: string, context: ClientErrorContext = {}, fields?: object) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.idempotencyKey = context.idempotencyKey;
-    this.attempts = context.attempts ?? 0;
-    Object.defineProperty(this, BRAND, { value: true });
+    Object.assign(this, { idempotencyKey: context.idempotencyKey, attempts: context.attempts ?? 0 }, fields);
   }
 }
+// On the prototype, so every subclass instance carries it without a per-instance property.
+(OncelyClientError.prototype as unknown as Record<symbol, boolean>)[BRAND] = true;
 
 /** True for any `oncely/client` error, across realms and duplicate installs (a global symbol, not `instanceof`). */
 export function isOncelyClientError(value: unknown): value is OncelyClientError {
@@ -73,9 +74,7 @@ export class IdempotencyRequestError extends OncelyClientError {
 
   constructor(status: number, problem: ProblemDetails, context: ClientErrorContext) {
     const why = problem.detail ?? problem.title ?? problem.type ?? "no detail given";
-    super(`The server refused the Idempotency-Key with ${status}: ${why}`, context);
-    this.status = status;
-    this.problem = problem;
+    super(`The server refused the key with ${status}: ${why}`, context, { status, problem });
   }
 }
 
@@ -92,14 +91,13 @@ export class RetryDeadlineError extends OncelyClientError {
   /** The status of the last response, when the last attempt got one (a 503 asking to wait too long, say). */
   declare readonly lastStatus?: number;
 
+  /** @param context.reason why the deadline ended the call, when it is not simply "time ran out" */
   constructor(deadline: number, context: ClientErrorContext & { lastStatus?: number; reason?: string }) {
-    super(
-      `The call did not get a final answer within its ${deadline} ms deadline` +
-        ` (${context.attempts ?? 0} attempt${context.attempts === 1 ? "" : "s"}${context.reason ? `; ${context.reason}` : ""})`,
-      context,
-    );
-    this.deadline = deadline;
-    this.lastStatus = context.lastStatus;
+    const why = context.reason ? `; ${context.reason}` : "";
+    super(`No final answer within the ${deadline} ms deadline (attempts: ${context.attempts ?? 0}${why})`, context, {
+      deadline,
+      lastStatus: context.lastStatus,
+    });
   }
 }
 
@@ -124,8 +122,7 @@ export class AttemptTimeoutError extends OncelyClientError {
   declare readonly timeout: number;
 
   constructor(timeout: number, context: ClientErrorContext = {}) {
-    super(`The attempt got no response within ${timeout} ms`, context);
-    this.timeout = timeout;
+    super(`The attempt got no response within ${timeout} ms`, context, { timeout });
   }
 }
 
@@ -141,11 +138,6 @@ export class BodyNotReplayableError extends OncelyClientError {
   declare readonly limit: number;
 
   constructor(limit: number, context: ClientErrorContext = {}) {
-    super(
-      `A stream body over ${limit} bytes cannot be sent again on a retry: send bytes, a string or a Blob, ` +
-        "or raise `maxBodyBytes`",
-      context,
-    );
-    this.limit = limit;
+    super(`A stream body over ${limit} bytes (\`maxBodyBytes\`) cannot be sent again on a retry`, context, { limit });
   }
 }

@@ -1,5 +1,5 @@
 import { replayableBody } from "./body.js";
-import { RetryDeadlineError } from "./errors.js";
+import { AttemptTimeoutError } from "./errors.js";
 import { recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
 import {
@@ -12,7 +12,7 @@ import {
 } from "./options.js";
 import type { AttemptOutcome } from "./policy.js";
 import { fetchResponseFacts } from "./problem.js";
-import { retryCall, type Step } from "./retry-call.js";
+import { retryCall } from "./retry-call.js";
 import { sleep } from "./signals.js";
 
 /** A fetch implementation: the platform's, or one you inject (a mock, a fetch with a proxy agent). */
@@ -64,61 +64,49 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
   const resolveKey = createKeyResolver(settings);
 
   return async function idempotentFetch(input, init = {}) {
-    const { idempotencyKey, intent, retries, deadline, timeout, ...fetchInit } = init;
-    const callSettings = withCallOverrides(settings, { retries, deadline, timeout });
-    const request = await prepareRequest(input, fetchInit, maxBodyBytes);
-    const { headers, signal } = request;
-    const method = request.method.toUpperCase();
-    const resolved = await resolveKey({
-      method,
-      headerKey: headers.get(settings.header),
-      call: { idempotencyKey, intent },
-    });
-    const { key } = resolved;
+    const callSettings = withCallOverrides(settings, init);
+    const { url, method, headers, signal, fetchInit } = await prepareRequest(input, init, maxBodyBytes);
+    const key = await resolveKey(method, headers.get(settings.header), init);
     if (key !== undefined) headers.set(settings.header, key);
-    const call = retryCall(callSettings, method, key, resolved.intent);
+    const call = retryCall(callSettings, method, key, init.intent);
 
     for (;;) {
       call.beginAttempt();
       const attempt = call.attemptSignal(signal);
       let response: Response | undefined;
       let outcome: AttemptOutcome;
-      let step: Step;
+      let delay: number | undefined;
       try {
         try {
-          response = await send(request.url, { ...request.init, headers, signal: attempt.signal });
-          outcome = { kind: "response", response: await fetchResponseFacts(response) };
+          response = await send(url, { ...fetchInit, headers, signal: attempt.signal });
+          outcome = { response: await fetchResponseFacts(response) };
         } catch (error) {
-          attempt.settle(false);
-          const { cause } = attempt;
-          if (cause === "caller") throw signal?.reason ?? error;
-          if (cause === "deadline") {
-            const reason: unknown = attempt.signal.reason;
-            throw reason instanceof RetryDeadlineError ? reason : call.deadlineError(error);
+          const { aborted, reason } = attempt.signal;
+          // Worth another attempt: our own timeout, or a network failure (fetch reports every one, and nothing else
+          // once the request is valid, as a TypeError). The caller's abort, the deadline and the rest end the call.
+          if (aborted ? !(reason instanceof AttemptTimeoutError) : !(error instanceof TypeError)) {
+            throw aborted ? reason : error;
           }
-          // fetch reports every network failure, and nothing else once the request is valid, as a TypeError.
-          if (cause !== "timeout" && !(error instanceof TypeError)) throw error;
           if (response) cancel(response);
           response = undefined;
-          outcome = cause ? { kind: "timeout", error: attempt.signal.reason } : { kind: "network", error };
+          outcome = { error: aborted ? reason : error };
         }
-        step = await call.next(outcome, response);
+        // The attempt has its answer: its timers stop, so none aborts the body the caller is about to read.
+        attempt.settle(true);
+        delay = await call.next(outcome, response);
       } catch (error) {
         attempt.settle(false);
         if (response) cancel(response);
         throw error;
       }
-      // "return" is only ever the verdict on a response.
-      if (step.action === "return" && response) {
-        attempt.settle(true);
+      // `undefined` is only ever the verdict on a response.
+      if (delay === undefined && response) {
         recordInfo(response, call.info(outcome));
         return response;
       }
       attempt.settle(false);
       if (response) cancel(response);
-      if (step.action === "throw") throw step.error;
-      if (step.action !== "retry") throw (outcome as { error: unknown }).error;
-      await sleep(step.delay, signal);
+      await sleep(delay!, signal);
     }
   };
 }
@@ -139,15 +127,7 @@ export const idempotentFetch: IdempotentFetch = (input, init) => {
 // Created on first use, so importing the module does no work and needs no crypto (React Native imports it too).
 let defaultClient: IdempotentFetch | undefined;
 
-interface PreparedRequest {
-  url: string;
-  method: string;
-  headers: Headers;
-  /** Everything fetch needs but `headers` and `signal`, with a body that can be sent again. */
-  init: RequestInit;
-  signal: AbortSignal | undefined;
-}
-
+/** Everything fetch needs from a `Request` given as input, but its URL, method, headers, body and signal. */
 const REQUEST_FIELDS = [
   "cache",
   "credentials",
@@ -159,32 +139,29 @@ const REQUEST_FIELDS = [
 ] as const;
 
 /**
- * Resolves input and init to what every attempt sends. A `Request` is taken apart (its body read once), and the
- * URL, method and headers are checked here, so that a TypeError from fetch later can only mean a network failure.
+ * Resolves input and init to what every attempt sends: `fetchInit` (with a body that can be sent again) plus
+ * `headers` and a signal of its own. A `Request` is taken apart (its body read once), and the URL, method, headers
+ * and body are checked here, so that a TypeError from fetch later can only mean a network failure.
  */
-async function prepareRequest(input: RequestInfo | URL, init: RequestInit, limit: number): Promise<PreparedRequest> {
+async function prepareRequest(input: RequestInfo | URL, callInit: IdempotentRequestInit, limit: number) {
+  const { idempotencyKey, intent, retries, deadline, timeout, ...init } = callInit;
   const source = input instanceof Request ? input : undefined;
-  const url = source ? source.url : String(input);
-  const method = init.method ?? source?.method ?? "GET";
+  const fetchInit: RequestInit = {};
+  if (source) for (const field of REQUEST_FIELDS) (fetchInit as Record<string, unknown>)[field] = source[field];
+  Object.assign(fetchInit, init);
+  fetchInit.method ??= source?.method ?? "GET";
+  const method = fetchInit.method.toUpperCase();
   const headers = new Headers(init.headers ?? source?.headers);
-  // Throws fetch's own TypeError for a bad URL, method or header before the first attempt.
-  const checked = new Request(url, { method, headers });
-  const rest: RequestInit = {};
-  if (source) for (const field of REQUEST_FIELDS) (rest as Record<string, unknown>)[field] = source[field];
-  Object.assign(rest, init);
-  const body = await replayableBody(init.body !== undefined ? init.body : source?.body, headers, limit);
-  if (body !== undefined && (checked.method === "GET" || checked.method === "HEAD")) {
-    throw new TypeError(`A ${checked.method} request cannot have a body`);
-  }
-  return {
-    url: checked.url,
-    method,
+  fetchInit.body = (await replayableBody(init.body !== undefined ? init.body : source?.body, headers, limit)) ?? null;
+  // Throws fetch's own TypeError for a bad URL, method or header, or a GET or HEAD with a body, before the first
+  // attempt.
+  const { url } = new Request(source?.url ?? String(input), {
+    method: fetchInit.method,
     headers,
-    init: { ...rest, method, body: body ?? null },
-    signal: init.signal ?? source?.signal ?? undefined,
-  };
+    body: fetchInit.body,
+  });
+  return { url, method, headers, signal: init.signal ?? source?.signal ?? undefined, fetchInit };
 }
-
 /** Frees a response the caller will never see (an unread body holds its connection). */
 function cancel(response: Response): void {
   response.body?.cancel().catch(() => {});

@@ -1,23 +1,13 @@
-import type { CallOptions, RetrySettings } from "./options.js";
-
-/** What a call says about its key. */
-export interface KeyRequest {
-  /** Upper-case method. */
-  method: string;
-  /** A key the caller put in the request's headers themselves. */
-  headerKey?: string | null;
-  call?: Pick<CallOptions, "idempotencyKey" | "intent">;
-}
+import { type CallOptions, expected, type RetrySettings } from "./options.js";
 
 /**
  * Decides each call's key: the caller's own (`idempotencyKey`, or the header already set), the pending key of its
  * `intent`, or a new one for methods in `methods`. Concurrent calls under one intent (a double click) share one key.
  */
-export function createKeyResolver<R>(settings: RetrySettings<R>) {
+export function createKeyResolver<R>({ keyStore, generateKey, methods }: RetrySettings<R>) {
   const resolving = new Map<string, Promise<string>>();
 
   async function keyForIntent(intent: string, own: string | undefined): Promise<string> {
-    const { keyStore, generateKey } = settings;
     let stored: string | undefined;
     try {
       stored = own === undefined ? await keyStore.get(intent) : undefined;
@@ -35,28 +25,29 @@ export function createKeyResolver<R>(settings: RetrySettings<R>) {
     return key;
   }
 
-  return async function resolveKey(request: KeyRequest): Promise<{ key: string | undefined; intent?: string }> {
-    const own = request.call?.idempotencyKey;
-    const intent = request.call?.intent;
-    if (own === false) return { key: undefined };
-    if (own !== undefined && typeof own !== "string")
-      throw new TypeError("Expected `idempotencyKey` to be a string or false");
-    const explicit = own ?? request.headerKey ?? undefined;
-    if (intent === undefined) {
-      if (explicit !== undefined) return { key: explicit };
-      return { key: settings.methods.has(request.method) ? settings.generateKey() : undefined };
-    }
-    if (typeof intent !== "string" || intent === "") throw new TypeError("Expected `intent` to be a non-empty string");
+  /**
+   * @param method upper case
+   * @param headerKey a key the caller put in the request's headers themselves
+   * @returns the key to send on every attempt, `undefined` for none
+   */
+  return async function resolveKey(
+    method: string,
+    headerKey: string | null | undefined,
+    { idempotencyKey: own, intent }: CallOptions = {},
+  ): Promise<string | undefined> {
+    if (own === false) return undefined;
+    if (own !== undefined && typeof own !== "string") expected("idempotencyKey", "a string or false");
+    const explicit = own ?? headerKey ?? undefined;
+    if (intent === undefined) return explicit ?? (methods.has(method) ? generateKey() : undefined);
+    if (typeof intent !== "string" || intent === "") expected("intent", "a non-empty string");
     let pending = resolving.get(intent);
     if (!pending || explicit !== undefined) {
-      pending = keyForIntent(intent, explicit);
-      resolving.set(intent, pending);
-      const settled = pending;
-      const done = () => {
-        if (resolving.get(intent) === settled) resolving.delete(intent);
-      };
+      const settled = keyForIntent(intent, explicit);
+      const done = () => resolving.get(intent) === settled && resolving.delete(intent);
       settled.then(done, done);
+      resolving.set(intent, settled);
+      pending = settled;
     }
-    return { key: await pending, intent };
+    return pending;
   };
 }

@@ -21,12 +21,8 @@ export interface KeyStore {
  * const client = createClient({ keyStore: memoryKeyStore() });
  */
 export function memoryKeyStore(): KeyStore {
-  const keys = new Map<string, string>();
-  return {
-    get: (intent) => keys.get(intent),
-    set: (intent, key) => void keys.set(intent, key),
-    delete: (intent) => void keys.delete(intent),
-  };
+  // A Map already has get, set and delete with these meanings (its `set` and `delete` return values go unused).
+  return new Map<string, string>() as unknown as KeyStore;
 }
 
 /**
@@ -70,36 +66,37 @@ export interface StorageKeyStoreOptions {
  */
 export function storageKeyStore(storage?: StorageLike, options: StorageKeyStoreOptions = {}): KeyStore {
   const target = storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
-  if (!target || typeof target.getItem !== "function" || typeof target.setItem !== "function") {
+  if (typeof target?.getItem !== "function" || typeof target.setItem !== "function") {
     throw new TypeError("Expected `storage` to be a Storage such as localStorage or AsyncStorage");
   }
-  const prefix = options.prefix ?? "oncely:key:";
+  const { prefix = "oncely:key:", now = Date.now } = options;
   if (typeof prefix !== "string") throw new TypeError("Expected `prefix` to be a string");
   const maxAge = toMilliseconds(options.maxAge ?? "24h", "maxAge");
-  const now = options.now ?? Date.now;
+  const remove = (intent: string) => target.removeItem(prefix + intent);
 
   return {
     async get(intent) {
       const raw = await target.getItem(prefix + intent);
-      if (raw === null || raw === undefined) return undefined;
+      if (raw == null) return undefined;
       const entry = parseEntry(raw);
       if (entry && now() - entry.at <= maxAge) return entry.key;
-      await target.removeItem(prefix + intent);
+      await remove(intent);
       return undefined;
     },
     async set(intent, key) {
       await target.setItem(prefix + intent, JSON.stringify({ key, at: now() }));
     },
     async delete(intent) {
-      await target.removeItem(prefix + intent);
+      await remove(intent);
     },
   };
 }
 
+/** The entry written by `set`, or `undefined` for anything else (another app's value, a hand edit). */
 function parseEntry(raw: string): { key: string; at: number } | undefined {
   try {
-    const value = JSON.parse(raw) as { key?: unknown; at?: unknown };
-    return typeof value.key === "string" && typeof value.at === "number" ? { key: value.key, at: value.at } : undefined;
+    const { key, at } = JSON.parse(raw);
+    return typeof key === "string" && typeof at === "number" ? { key, at } : undefined;
   } catch {
     return undefined;
   }

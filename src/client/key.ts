@@ -17,12 +17,10 @@ export function randomKey(): string {
   throw new TypeError("No crypto.randomUUID or crypto.getRandomValues here: pass `generateKey`, or polyfill them");
 }
 
-/** RFC 9562 version 4 layout: 122 random bits, version and variant bits set. */
+/** RFC 9562 version 4 layout: 122 random bits, version and variant bits set, hex in 8-4-4-4-12 groups. */
 function uuidFromBytes(bytes: Uint8Array): string {
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  return Array.from(
-    bytes,
-    (byte, i) => (i > 3 && i < 11 && !(i & 1) ? "-" : "") + byte.toString(16).padStart(2, "0"),
-  ).join("");
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return hex.replace(/^(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-");
 }

@@ -4,7 +4,7 @@
  * @module oncely/client/ky
  */
 import ky, { isForceRetryError, isHTTPError, isTimeoutError, type KyInstance, type Options } from "ky";
-import { AttemptTimeoutError, isOncelyClientError, RetryDeadlineError } from "./errors.js";
+import { AttemptTimeoutError, isOncelyClientError, OncelyClientError, RetryDeadlineError } from "./errors.js";
 import { recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
 import { type CallOptions, checkFetch, type RetryOptions, resolveRetryOptions, withCallOverrides } from "./options.js";
@@ -94,8 +94,9 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
       return response;
     } catch (error) {
       attempt.settle(false);
-      if (attempt.cause === "timeout" || attempt.cause === "deadline") throw attempt.signal.reason;
-      throw error;
+      const { aborted, reason } = attempt.signal;
+      // Our timeout or the deadline (the caller's abort is ky's to report).
+      throw aborted && reason instanceof OncelyClientError ? reason : error;
     }
   }
 
@@ -122,13 +123,9 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
           if (!call) {
             const method = request.method.toUpperCase();
             const own = (context as KyIdempotencyContext).idempotency;
-            const { key, intent } = await resolveKey({
-              method,
-              headerKey: request.headers.get(settings.header),
-              call: own,
-            });
+            const key = await resolveKey(method, request.headers.get(settings.header), own);
             if (key !== undefined) request.headers.set(settings.header, key);
-            call = retryCall(withCallOverrides(settings, own), method, key, intent);
+            call = retryCall(withCallOverrides(settings, own), method, key, own?.intent);
             calls.set(context, call);
           }
           call.beginAttempt();
@@ -139,10 +136,9 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
         async function judgeResponse(_request, normalized, response) {
           const call = calls.get(normalized.context);
           if (!call) return;
-          const outcome: AttemptOutcome = { kind: "response", response: await fetchResponseFacts(response) };
-          const step = await call.next(outcome, response);
-          if (step.action === "throw") throw step.error;
-          if (step.action === "retry") return owner.retry({ delay: step.delay, code: FORCED });
+          const outcome: AttemptOutcome = { response: await fetchResponseFacts(response) };
+          const delay = await call.next(outcome, response);
+          if (delay !== undefined) return owner.retry({ delay, code: FORCED });
           recordInfo(response, call.info(outcome));
           return response;
         },
@@ -152,14 +148,12 @@ function kyOptions(options: KyIdempotencyOptions, owner: Pick<KyInstance, "retry
           if (isForceRetryError(error) && error.code === FORCED) return;
           const call = calls.get(normalized.context);
           if (!call) return;
-          const outcome: AttemptOutcome = { kind: isAttemptTimeout(error) ? "timeout" : "network", error };
-          const step = await call.next(outcome);
-          if (step.action === "throw") throw step.error;
-          if (step.action !== "retry") throw error;
+          // Throws unless the error is worth another attempt: errors are never the call's answer.
+          const delay = (await call.next({ error })) as number;
           // After a timeout of ky's own, its internal signal (part of this one) is already aborted; the caller's
           // abort then still stops the next attempt before it is sent.
           const signal = normalized.signal?.aborted ? undefined : (normalized.signal ?? undefined);
-          await sleep(step.delay, signal);
+          await sleep(delay, signal);
         },
       ],
     },

@@ -115,6 +115,7 @@ export function expected(name: string, what: string): never {
 }
 
 const NONNEGATIVE = { allowZero: true };
+const isFunction = (value: unknown) => typeof value === "function";
 
 /**
  * Validates and defaults the shared options once, at setup: a typo fails when the client is created, naming the
@@ -122,55 +123,63 @@ const NONNEGATIVE = { allowZero: true };
  */
 export function resolveRetryOptions<R>(options: RetryOptions<R> = {}): RetrySettings<R> {
   if (typeof options !== "object" || options === null) expected("options", "an object");
-  const base = toMilliseconds(options.backoff?.base ?? 500, "backoff.base", NONNEGATIVE);
-  const cap = toMilliseconds(options.backoff?.cap ?? 10_000, "backoff.cap", NONNEGATIVE);
+  const {
+    backoff = {},
+    header = "Idempotency-Key",
+    methods = ["POST", "PATCH"],
+    keyStore = memoryKeyStore(),
+    onRetry,
+    generateKey = randomKey,
+  } = options;
+  const base = toMilliseconds(backoff.base ?? 500, "backoff.base", NONNEGATIVE);
+  const cap = toMilliseconds(backoff.cap ?? 10_000, "backoff.cap", NONNEGATIVE);
   if (cap < base) expected("backoff.cap", `at least \`backoff.base\` (${cap} < ${base} ms)`);
-  const { header = "Idempotency-Key", methods = ["POST", "PATCH"], keyStore = memoryKeyStore() } = options;
+  // An HTTP token (RFC 9110 §5.6.2): anything else is refused by fetch on every request.
   if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~\w-]+$/.test(header)) {
-    expected("header", `a header name such as "Idempotency-Key", got ${String(header)}`);
+    expected("header", `a header name, got ${String(header)}`);
   }
-  if (!Array.isArray(methods) || methods.some((method) => typeof method !== "string" || !method)) {
-    expected("methods", 'an array of HTTP methods such as ["POST", "PATCH"]');
+  if (!Array.isArray(methods) || !methods.every((method) => typeof method === "string" && method)) {
+    expected("methods", 'an array of methods such as ["POST"]');
   }
-  for (const name of ["onRetry", "generateKey"] as const) {
-    if (options[name] !== undefined && typeof options[name] !== "function") expected(name, "a function");
-  }
-  for (const method of ["get", "set", "delete"] as const) {
-    if (typeof keyStore[method] !== "function") expected("keyStore", "a KeyStore with get, set and delete");
-  }
+  if (onRetry !== undefined && !isFunction(onRetry)) expected("onRetry", "a function");
+  if (!isFunction(generateKey)) expected("generateKey", "a function");
+  if (![keyStore.get, keyStore.set, keyStore.delete].every(isFunction)) expected("keyStore", "{ get, set, delete }");
+  const defaults = { retries: 3, deadline: 60_000, timeout: 10_000 };
+  const methodSet = new Set(methods.map((method) => method.toUpperCase()));
   return withCallOverrides(
-    {
-      backoff: { base, cap },
-      onRetry: options.onRetry,
-      keyStore,
-      generateKey: options.generateKey ?? randomKey,
-      header,
-      methods: new Set(methods.map((method) => method.toUpperCase())),
-    } as unknown as RetrySettings<R>,
-    { retries: options.retries ?? 3, deadline: options.deadline ?? 60_000, timeout: options.timeout ?? 10_000 },
+    { ...defaults, backoff: { base, cap }, onRetry, keyStore, generateKey, header, methods: methodSet },
+    options,
   );
 }
 
-/** The client's settings with one call's overrides applied (validated the same way). */
+/** The settings with the overrides in `call` (the client's own options, or one call's) applied and validated. */
 export function withCallOverrides<R>(settings: RetrySettings<R>, call: CallOptions = {}): RetrySettings<R> {
   const { retries = settings.retries, deadline = settings.deadline, timeout = settings.timeout } = call;
-  if (typeof retries !== "number" || !Number.isInteger(retries) || retries < 0) {
-    expected("retries", `a non-negative integer, got ${JSON.stringify(retries)}`);
-  }
-  return { ...settings, retries, deadline: limitOf(deadline, "deadline"), timeout: limitOf(timeout, "timeout") };
+  return {
+    ...settings,
+    retries: count(retries, "retries"),
+    deadline: limitOf(deadline, "deadline"),
+    timeout: limitOf(timeout, "timeout"),
+  };
 }
 
 /** The `fetch` option, checked; the platform's fetch (looked up on every call, so later polyfills count) without it. */
 export function checkFetch<F>(fetch: F | undefined): F {
-  if (fetch !== undefined && typeof fetch !== "function") expected("fetch", "a function with fetch's signature");
+  if (fetch !== undefined && !isFunction(fetch)) expected("fetch", "a function with fetch's signature");
   return fetch ?? (((input: RequestInfo, init: RequestInit) => globalThis.fetch(input, init)) as F);
 }
 
 /** The `maxBodyBytes` option, checked. @default 1 MiB, the server's default `maxRequestBytes` */
 export function checkBodyLimit(limit: unknown = 1_048_576): number {
-  if (!Number.isInteger(limit) || (limit as number) < 0)
-    expected("maxBodyBytes", `a non-negative integer, got ${limit}`);
-  return limit as number;
+  return count(limit, "maxBodyBytes");
+}
+
+/** A count (`retries`, `maxBodyBytes`): a non-negative integer. */
+function count(value: unknown, option: string): number {
+  if (!Number.isInteger(value) || (value as number) < 0) {
+    expected(option, `a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return value as number;
 }
 
 /** A duration, or `false`/`Infinity` for "no limit". */

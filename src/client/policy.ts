@@ -6,9 +6,7 @@ import { parseRetryAfter } from "./retry-after.js";
 /** Every problem type oncely answers with starts with this. */
 export const ONCELY_PROBLEM_PREFIX = "urn:oncely:problem:";
 /** oncely's answer while another request with the same key is running. */
-export const IN_FLIGHT_PROBLEM = "urn:oncely:problem:in-flight";
-/** Stripe's error code for the same situation. */
-export const STRIPE_KEY_IN_USE = "idempotency_key_in_use";
+export const IN_FLIGHT_PROBLEM = `${ONCELY_PROBLEM_PREFIX}in-flight`;
 
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once, so they are retried without a key. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -21,11 +19,8 @@ export interface ResponseFacts {
   problem?: ProblemDetails;
 }
 
-/** What one attempt ended with. */
-export type AttemptOutcome =
-  | { kind: "response"; response: ResponseFacts }
-  | { kind: "network"; error: unknown }
-  | { kind: "timeout"; error: unknown };
+/** What one attempt ended with: a response, or the error of an attempt that got none (network failure, timeout). */
+export type AttemptOutcome = { response: ResponseFacts; error?: undefined } | { response?: undefined; error: unknown };
 
 /** The policy's verdict on one attempt, before limits and the deadline are applied. */
 export type Verdict =
@@ -33,11 +28,6 @@ export type Verdict =
   | { verdict: "rejected"; status: number; problem: ProblemDetails }
   | { verdict: "retry"; retryAfter?: number }
   | { verdict: "not-retryable" };
-
-/** The statuses whose bodies the policy reads (everything else is decided on status and headers alone). */
-export function wantsProblemBody(status: number): boolean {
-  return status === 400 || status === 409 || status === 422;
-}
 
 /**
  * Decides whether an attempt's outcome is worth another attempt. Retrying is only ever considered for a request that
@@ -47,22 +37,22 @@ export function wantsProblemBody(status: number): boolean {
  * @param keyed whether the request carried an Idempotency-Key
  * @param method the request method, upper case
  */
-export function judge(outcome: AttemptOutcome, method: string, keyed: boolean, now = Date.now()): Verdict {
-  if (outcome.kind !== "response") return keyed || IDEMPOTENT_METHODS.has(method) ? { verdict: "retry" } : NOT;
-  const { response } = outcome;
-  const { status } = response;
+export function judge({ response }: AttemptOutcome, method: string, keyed: boolean, now = Date.now()): Verdict {
+  const retriable = keyed || IDEMPOTENT_METHODS.has(method);
+  if (!response) return { verdict: retriable ? "retry" : "not-retryable" };
+  const { status, problem } = response;
   if (isReplayed(response)) return FINAL;
-  if ((status === 400 || status === 422) && response.problem && isIdempotencyProblem(response.problem)) {
-    return { verdict: "rejected", status, problem: response.problem };
+  if ((status === 400 || status === 422) && problem && isIdempotencyProblem(problem)) {
+    return { verdict: "rejected", status, problem };
   }
-  if (!keyed && !IDEMPOTENT_METHODS.has(method)) return FINAL;
   const retryable =
     status === 408 ||
     status === 429 ||
     // 501 and 505 say the server will never handle this request, however often it is sent.
     (status >= 500 && status <= 599 && status !== 501 && status !== 505) ||
+    // Only a keyed request can be "in flight" on the server.
     (status === 409 && keyed && isInFlightConflict(response));
-  if (!retryable) return FINAL;
+  if (!retriable || !retryable) return FINAL;
   return {
     verdict: "retry",
     retryAfter: parseRetryAfter(response.header("retry-after"), now, response.header("date")),
@@ -71,29 +61,26 @@ export function judge(outcome: AttemptOutcome, method: string, keyed: boolean, n
 
 /** `Idempotent-Replayed: true` (or the structured-field boolean `?1`): the server answered from its stored record. */
 export function isReplayed(response: ResponseFacts): boolean {
-  const value = response.header("idempotent-replayed")?.trim().toLowerCase();
-  return value === "true" || value === "?1";
+  return /^\s*(true|\?1)\s*$/i.test(response.header("idempotent-replayed") ?? "");
 }
 
 /**
- * A 409 that means "a request with this key is still running": oncely's problem type, Stripe's error code, or,
- * from any other server, a 409 that carries `Retry-After`. Any other 409 is the API's own conflict, and final.
+ * A 409 that means "a request with this key is still running": oncely's problem type, Stripe's error code
+ * (`idempotency_key_in_use`), or, from any other server, a 409 that carries `Retry-After`. Any other 409 is the
+ * API's own conflict, and final.
  */
-export function isInFlightConflict(response: ResponseFacts): boolean {
-  const problem = response.problem;
-  if (problem?.type === IN_FLIGHT_PROBLEM || problem?.code === STRIPE_KEY_IN_USE) return true;
-  return response.header("retry-after") != null;
+export function isInFlightConflict({ problem, header }: ResponseFacts): boolean {
+  return (
+    problem?.type === IN_FLIGHT_PROBLEM || problem?.code === "idempotency_key_in_use" || header("retry-after") != null
+  );
 }
 
 /**
  * A 400/422 about the Idempotency-Key itself rather than the request's content: oncely's problem types, Stripe's
  * `idempotency_error`, or a problem whose type, title or code names idempotency (the IETF draft's examples do).
  */
-export function isIdempotencyProblem(problem: ProblemDetails): boolean {
-  // Stripe's type for every refused key, `idempotency_error`, is one of those.
-  if (problem.type?.startsWith(ONCELY_PROBLEM_PREFIX)) return true;
-  return [problem.type, problem.title, problem.code].some((field) => field !== undefined && /idempoten/i.test(field));
+export function isIdempotencyProblem({ type, title, code }: ProblemDetails): boolean {
+  return !!type?.startsWith(ONCELY_PROBLEM_PREFIX) || /idempoten/i.test([type, title, code].join(" "));
 }
 
 const FINAL: Verdict = { verdict: "final" };
-const NOT: Verdict = { verdict: "not-retryable" };

@@ -26,13 +26,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Why an attempt's signal fired. */
-export type AbortCause = "caller" | "timeout" | "deadline";
-
-/** The signal of one attempt, and which of its causes fired first. */
+/** The signal of one attempt. */
 export interface AttemptSignal {
+  /** Aborts with the caller's reason, or with the reason of the first limit that passed. */
   readonly signal: AbortSignal;
-  readonly cause: AbortCause | undefined;
   /**
    * Stops the timers. With `followCaller`, the caller's signal keeps aborting this one (so aborting after the call
    * resolved still cancels reading the response body, as with plain fetch); otherwise the link is removed too.
@@ -41,46 +38,25 @@ export interface AttemptSignal {
 }
 
 /**
- * The signal of one attempt: aborts when the caller's signal does, when the attempt's own timeout passes, or when the
- * call's deadline does, and remembers which came first.
+ * The signal of one attempt: aborts when the caller's signal does, or when the first of `limits` passes. Its reason
+ * says which: the caller's own, or the limit's (a timeout error, a deadline error).
  *
- * @param timeout ms until the attempt times out (Infinity: never)
- * @param deadline ms until the call's deadline (Infinity: never)
- * @param reasons the abort reasons to use for a timeout and for the deadline
+ * @param limits `[ms, reason]` pairs; `Infinity` never fires, and on a tie the one listed first wins
  */
-export function attemptSignal(
-  parent: AbortSignal | undefined,
-  timeout: number,
-  deadline: number,
-  reasons: { timeout: () => unknown; deadline: () => unknown },
-): AttemptSignal {
+export function attemptSignal(parent: AbortSignal | undefined, limits: [number, () => unknown][]): AttemptSignal {
   const controller = new AbortController();
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const abort = (cause: AbortCause, reason: unknown) => {
-    if (attempt.signal.aborted) return;
-    attempt.cause = cause;
-    attempt.settle(false);
-    controller.abort(reason);
-  };
-  const onParentAbort = () => abort("caller", parent?.reason);
-  const arm = (ms: number, cause: AbortCause, reason: () => unknown) => {
-    timers.push(later(() => abort(cause, reason()), ms));
-  };
-  const attempt: { -readonly [K in keyof AttemptSignal]: AttemptSignal[K] } = {
-    signal: controller.signal,
-    cause: undefined,
+  const { signal } = controller;
+  const follow = () => controller.abort(parent?.reason);
+  if (parent?.aborted) follow();
+  else parent?.addEventListener("abort", follow, { once: true });
+  const timers = limits.map(
+    ([ms, reason]) => Number.isFinite(ms) && later(() => signal.aborted || controller.abort(reason()), ms),
+  );
+  return {
+    signal,
     settle(followCaller) {
-      for (const timer of timers) clearTimeout(timer);
-      if (!followCaller) parent?.removeEventListener("abort", onParentAbort);
+      for (const timer of timers) if (timer) clearTimeout(timer);
+      if (!followCaller) parent?.removeEventListener("abort", follow);
     },
   };
-  if (parent?.aborted) {
-    abort("caller", parent.reason);
-  } else {
-    parent?.addEventListener("abort", onParentAbort, { once: true });
-    // The earlier of the two decides; on a tie the deadline wins (it is armed first), since it ends the whole call.
-    if (Number.isFinite(deadline)) arm(deadline, "deadline", reasons.deadline);
-    if (Number.isFinite(timeout) && timeout < deadline) arm(timeout, "timeout", reasons.timeout);
-  }
-  return attempt;
 }

@@ -75,11 +75,10 @@ describe("backoffDelay (full jitter)", () => {
 
 describe("judge", () => {
   const response = (status: number, headers: Record<string, string> = {}, body?: unknown): AttemptOutcome => ({
-    kind: "response",
     response: { status, header: (name) => headers[name] ?? null, problem: body ? problemDetails(body) : undefined },
   });
-  const network: AttemptOutcome = { kind: "network", error: new TypeError("fetch failed") };
-  const timeout: AttemptOutcome = { kind: "timeout", error: new Error("timeout") };
+  const network: AttemptOutcome = { error: new TypeError("fetch failed") };
+  const timeout: AttemptOutcome = { error: new Error("timeout") };
   const inFlight = { type: IN_FLIGHT_PROBLEM };
 
   it.each([
