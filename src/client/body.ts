@@ -22,17 +22,15 @@ interface HeaderBag {
  */
 export async function replayableBody(body: unknown, headers: HeaderBag, limit: number): Promise<BodyInit | undefined> {
   if (body == null) return undefined;
-  if (typeof FormData !== "undefined" && body instanceof FormData) return serialiseFormData(body, headers);
+  // FormData and Blob are globals wherever fetch is; ReadableStream is missing from React Native.
+  if (body instanceof FormData) return serialiseFormData(body, headers);
   if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
     // Not `for await`: Safari's streams are not async iterable.
     const reader = body.getReader();
     return readAll(() => reader.read(), limit);
   }
-  if (
-    typeof body === "object" &&
-    Symbol.asyncIterator in body &&
-    !(typeof Blob !== "undefined" && body instanceof Blob)
-  ) {
+  // A Blob is sent again as it is, even where a runtime makes it async iterable.
+  if (typeof body === "object" && Symbol.asyncIterator in body && !(body instanceof Blob)) {
     const iterator = (body as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
     return readAll(() => iterator.next(), limit);
   }

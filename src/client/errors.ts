@@ -121,7 +121,7 @@ export class AttemptTimeoutError extends OncelyClientError {
   /** The per-attempt timeout, in milliseconds. */
   declare readonly timeout: number;
 
-  constructor(timeout: number, context: ClientErrorContext = {}) {
+  constructor(timeout: number, context?: ClientErrorContext) {
     super(`The attempt got no response within ${timeout} ms`, context, { timeout });
   }
 }
@@ -137,7 +137,7 @@ export class BodyNotReplayableError extends OncelyClientError {
   /** The `maxBodyBytes` the stream went over. */
   declare readonly limit: number;
 
-  constructor(limit: number, context: ClientErrorContext = {}) {
+  constructor(limit: number, context?: ClientErrorContext) {
     super(`A stream body over ${limit} bytes (\`maxBodyBytes\`) cannot be sent again on a retry`, context, { limit });
   }
 }

@@ -74,9 +74,10 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
       call.beginAttempt();
       const attempt = call.attemptSignal(signal);
       let response: Response | undefined;
-      let outcome: AttemptOutcome;
+      let answer: Response | undefined;
       let delay: number | undefined;
       try {
+        let outcome: AttemptOutcome;
         try {
           response = await send(url, { ...fetchInit, headers, signal: attempt.signal });
           outcome = { response: await fetchResponseFacts(response) };
@@ -87,26 +88,25 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
           if (aborted ? !(reason instanceof AttemptTimeoutError) : !(error instanceof TypeError)) {
             throw aborted ? reason : error;
           }
-          if (response) cancel(response);
-          response = undefined;
           outcome = { error: aborted ? reason : error };
         }
-        // The attempt has its answer: its timers stop, so none aborts the body the caller is about to read.
+        // The attempt is over: its timers stop, so none can abort the body the caller may be about to read.
         attempt.settle(true);
-        delay = await call.next(outcome, response);
-      } catch (error) {
-        attempt.settle(false);
-        if (response) cancel(response);
-        throw error;
+        delay = await call.next(outcome, outcome.response && response);
+        // `undefined` is only ever the verdict on a response: it is the call's answer.
+        if (delay === undefined) {
+          answer = response!;
+          recordInfo(answer, call.info(outcome));
+          return answer;
+        }
+      } finally {
+        // Anything but the answer: unlink the caller's signal, and free the connection an unread body holds.
+        if (!answer) {
+          attempt.settle(false);
+          response?.body?.cancel().catch(() => {});
+        }
       }
-      // `undefined` is only ever the verdict on a response.
-      if (delay === undefined && response) {
-        recordInfo(response, call.info(outcome));
-        return response;
-      }
-      attempt.settle(false);
-      if (response) cancel(response);
-      await sleep(delay!, signal);
+      await sleep(delay, signal);
     }
   };
 }
@@ -161,8 +161,4 @@ async function prepareRequest(input: RequestInfo | URL, callInit: IdempotentRequ
     body: fetchInit.body,
   });
   return { url, method, headers, signal: init.signal ?? source?.signal ?? undefined, fetchInit };
-}
-/** Frees a response the caller will never see (an unread body holds its connection). */
-function cancel(response: Response): void {
-  response.body?.cancel().catch(() => {});
 }

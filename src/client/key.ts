@@ -14,7 +14,7 @@ export function randomKey(): string {
   const crypto = (globalThis as { crypto?: Partial<Crypto> }).crypto;
   if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
   if (typeof crypto?.getRandomValues === "function") return uuidFromBytes(crypto.getRandomValues(new Uint8Array(16)));
-  throw new TypeError("No crypto.randomUUID or crypto.getRandomValues here: pass `generateKey`, or polyfill them");
+  throw new TypeError("No crypto.getRandomValues here: pass `generateKey`, or polyfill it");
 }
 
 /** RFC 9562 version 4 layout: 122 random bits, version and variant bits set, hex in 8-4-4-4-12 groups. */

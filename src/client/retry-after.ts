@@ -16,14 +16,12 @@ export function parseRetryAfter(
   now: number = Date.now(),
   responseDate?: string | null,
 ): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (text === "") return undefined;
+  const text = value?.trim() ?? "";
   if (DELTA_SECONDS.test(text)) return Math.ceil(Number(text) * 1000);
   // Every HTTP-date form names a day or a month; without letters, Date.parse would take "-1" for a year.
   const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(at)) return undefined;
-  const sent = responseDate ? Date.parse(responseDate) : Number.NaN;
+  const sent = Date.parse(responseDate ?? "");
   // `Date` has one-second resolution and is never later than the moment the server wrote it, so measuring from it
   // can only lengthen the wait, never shorten it.
   const reference = Number.isNaN(sent) ? now : Math.min(sent, now);

@@ -50,7 +50,8 @@ export interface RetryCall<R> {
   next(outcome: AttemptOutcome, response?: R, cause?: unknown): Promise<number | undefined>;
 }
 
-const now = (): number => globalThis.performance?.now?.() ?? Date.now();
+/** A monotonic clock: the deadline must not move when the wall clock is set. */
+const now = () => performance.now();
 /** Why a deadline error ended an attempt that had not answered yet. */
 export const RUNNING = "an attempt was still running";
 
