@@ -190,6 +190,25 @@ describe("a pending intent across a reload", () => {
     expect(keys[0]).toBeDefined();
     expect(keys[1]).toBe(keys[0]);
   });
+  it("a slow store clearing the intent does not let the attempt's timeout cut off the returned body", async () => {
+    // The final answer clears the intent before the call resolves; an AsyncStorage can take longer than `timeout`.
+    const storage = asyncStorage();
+    const slow: StorageLike = {
+      getItem: async (name) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return storage.getItem(name);
+      },
+      setItem: storage.setItem,
+      removeItem: storage.removeItem,
+    };
+    server.script("slow-store", { status: 200, body: '{"whole":"body"}' });
+    const response = await fast({ keyStore: storageKeyStore(slow), timeout: 100 })(`${server.url}/script/slow-store`, {
+      method: "POST",
+      intent: "slow",
+    });
+    expect(await response.json()).toEqual({ whole: "body" });
+    expect(storage.items.size).toBe(0);
+  });
 });
 
 describe("a double click", () => {
