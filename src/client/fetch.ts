@@ -153,12 +153,8 @@ async function prepareRequest(input: RequestInfo | URL, callInit: IdempotentRequ
   const method = fetchInit.method.toUpperCase();
   const headers = new Headers(init.headers ?? source?.headers);
   fetchInit.body = (await replayableBody(init.body !== undefined ? init.body : source?.body, headers, limit)) ?? null;
-  // Throws fetch's own TypeError for a bad URL, method or header, or a GET or HEAD with a body, before the first
-  // attempt.
-  const { url } = new Request(source?.url ?? String(input), {
-    method: fetchInit.method,
-    headers,
-    body: fetchInit.body,
-  });
+  // fetch builds this same Request from its arguments: doing it here throws fetch's own TypeError for a bad URL,
+  // method, header or mode, or a GET or HEAD with a body, before the first attempt.
+  const { url } = new Request(source?.url ?? String(input), { ...fetchInit, headers });
   return { url, method, headers, signal: init.signal ?? source?.signal ?? undefined, fetchInit };
 }

@@ -13,10 +13,6 @@ import { type AttemptSignal, attemptSignal } from "./signals.js";
 
 /** One logical call across all its attempts, as `retryCall` makes it. */
 export interface RetryCall<R> {
-  /** The key sent on every attempt, `undefined` when none is sent. */
-  readonly key: string | undefined;
-  /** Attempts started so far. */
-  attempts: number;
   /**
    * Starts an attempt; returns the milliseconds left before the deadline. Throws `RetryDeadlineError` instead when
    * none are left (a wait that ended on time can still be followed by a late event loop): no attempt starts after
@@ -66,10 +62,12 @@ export function retryCall<R>(
   intent?: string,
 ): RetryCall<R> {
   const started = now();
+  /** Attempts started so far. */
+  let attempts = 0;
   const remaining = () => settings.deadline - (now() - started);
   /** The last finished attempt's error or status, for a deadline error raised before the next attempt. */
   let last: { error?: unknown; status?: number } = {};
-  const context = (cause?: unknown): ClientErrorContext => ({ idempotencyKey: key, attempts: call.attempts, cause });
+  const context = (cause?: unknown): ClientErrorContext => ({ idempotencyKey: key, attempts, cause });
 
   /** Removes the intent's key, unless another call already replaced it with a newer one. */
   async function forgetIntent(): Promise<void> {
@@ -82,12 +80,10 @@ export function retryCall<R>(
   }
 
   const call: RetryCall<R> = {
-    key,
-    attempts: 0,
     beginAttempt() {
       const left = remaining();
       if (left <= 0) throw call.deadlineError();
-      call.attempts += 1;
+      attempts += 1;
       return left;
     },
     // The deadline is listed first: on a tie it wins, since it ends the whole call.
@@ -101,7 +97,7 @@ export function retryCall<R>(
     info: ({ response }) => ({
       idempotencyKey: key,
       replayed: !!response && isReplayed(response),
-      attempts: call.attempts,
+      attempts,
     }),
     async next(outcome, response, cause) {
       const verdict = judge(outcome, method, key !== undefined);
@@ -113,17 +109,17 @@ export function retryCall<R>(
         throw new IdempotencyRequestError(verdict.status, verdict.problem, context(cause));
       }
       last = { error, status: outcome.response?.status };
-      if (call.attempts > settings.retries) {
+      if (attempts > settings.retries) {
         if (outcome.response) return undefined;
         throw new RetriesExhaustedError(context(error));
       }
       const { retryAfter } = verdict;
       // Never earlier than the server asked; the jittered backoff still spreads clients out when it is the longer.
-      const delay = Math.max(retryAfter ?? 0, backoffDelay(call.attempts, settings.backoff));
+      const delay = Math.max(retryAfter ?? 0, backoffDelay(attempts, settings.backoff));
       if (delay >= remaining()) {
         throw call.deadlineError(retryAfter === undefined ? undefined : `the server asked to wait ${retryAfter} ms`);
       }
-      await settings.onRetry?.({ attempt: call.attempts, delay, key, error, response, retryAfter });
+      await settings.onRetry?.({ attempt: attempts, delay, key, error, response, retryAfter });
       return delay;
     },
   };

@@ -207,6 +207,9 @@ describe("createClient options", () => {
     const client = createClient({ fetch });
     await expect(client("not a url", { method: "POST" })).rejects.toBeInstanceOf(TypeError);
     await expect(client("http://127.0.0.1:1/x", { method: "GET", body: "x" })).rejects.toBeInstanceOf(TypeError);
+    await expect(client("http://127.0.0.1:1/x", { method: "POST", mode: "navigate" })).rejects.toBeInstanceOf(
+      TypeError,
+    );
     expect(fetch).not.toHaveBeenCalled();
   });
 
