@@ -1,3 +1,4 @@
+import { sealedKeyId } from "../core/encryption.js";
 import type { IdempotencyRecord, StoredResponse } from "../core/store.js";
 import { type BodyPreview, previewBody } from "./body-preview.js";
 import { UsageError } from "./errors.js";
@@ -46,16 +47,6 @@ export interface RecordDetail extends Omit<RecordSummary, "response"> {
         body: { size: number; truncated: boolean; text: string } | { size: number; truncated: boolean; base64: string };
       })
     | null;
-}
-
-/** The encryption marker a sealed response carries as its only header (see src/core/encryption.ts). */
-const SEALED = "oncely-sealed";
-
-/** The key id a sealed response names, or undefined when it is stored in clear. */
-export function sealedKeyId(response: StoredResponse): string | undefined {
-  const [only] = response.headers;
-  if (response.headers.length !== 1 || only?.[0] !== SEALED) return undefined;
-  return only[1].split(";")[1] ?? "";
 }
 
 /** "POST /charges", or the job name of an `idem.run` record. */

@@ -184,7 +184,11 @@ export function eventFor(status: number): IdempotencyEventType {
   return status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
 }
 
-function completed(state: EngineState, attempt: Attempt, record: IdempotencyRecord): ClaimOutcome {
+function completed(
+  state: EngineState,
+  attempt: Attempt,
+  record: IdempotencyRecord,
+): ClaimOutcome | Promise<ClaimOutcome> {
   const response = record.response;
   if (!response?.kept) {
     return refuse(
@@ -195,12 +199,13 @@ function completed(state: EngineState, attempt: Attempt, record: IdempotencyReco
     );
   }
   if (!state.cipher) return { kind: "replay", response };
-  try {
-    return { kind: "replay", response: state.cipher.open(attempt.id, response) };
-  } catch (error) {
-    if (error instanceof DecryptionError) return refuse(error);
-    throw error;
-  }
+  return state.cipher.open(attempt.id, response).then(
+    (opened): ClaimOutcome => ({ kind: "replay", response: opened }),
+    (error: unknown) => {
+      if (error instanceof DecryptionError) return refuse(error);
+      throw error;
+    },
+  );
 }
 
 function mismatch(attempt: Attempt): OncelyError {
@@ -265,8 +270,8 @@ export class HeldClaim implements ClaimHolder {
     if (this.#settled) return undefined;
     this.#stop();
     const { state, attempt } = this;
-    const write = (outcome: StoredResponse) => {
-      const sealed = state.cipher ? state.cipher.seal(attempt.id, outcome) : outcome;
+    const write = async (outcome: StoredResponse) => {
+      const sealed = state.cipher ? await state.cipher.seal(attempt.id, outcome) : outcome;
       return timed(state, attempt, "complete", () =>
         state.store.complete(attempt.id, this.token, sealed, this.options.ttl),
       );

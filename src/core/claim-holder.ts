@@ -1,6 +1,5 @@
 import { type Attempt, type ClaimOutcome, type EngineState, HeldClaim } from "./claim-flow.js";
 import type { IdempotencyEvent } from "./events.js";
-import { HeldTransaction } from "./held-transaction.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { StoredResponse } from "./store.js";
 
@@ -20,13 +19,19 @@ export interface ClaimHolder {
   release(reason: string, extra?: Partial<IdempotencyEvent>): Promise<void>;
 }
 
+/**
+ * The holder of a claim just made. A plain claim's comes at once; a transaction's after its code is loaded (only
+ * transactional routes need it, so the core bundle does not carry it).
+ */
 export function holdClaim(
   state: EngineState,
   attempt: Attempt,
   outcome: Extract<ClaimOutcome, { kind: "execute" }>,
   options: ResolvedRouteOptions,
-): ClaimHolder {
-  return outcome.transaction
-    ? new HeldTransaction(state, attempt, outcome.token, options, outcome.transaction)
-    : new HeldClaim(state, attempt, outcome.token, options);
+): ClaimHolder | Promise<ClaimHolder> {
+  const { transaction, token } = outcome;
+  if (!transaction) return new HeldClaim(state, attempt, token, options);
+  return import("./held-transaction.js").then(
+    ({ HeldTransaction }) => new HeldTransaction(state, attempt, token, options, transaction),
+  );
 }

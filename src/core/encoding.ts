@@ -1,33 +1,4 @@
-import { nodeBuiltin } from "./node-builtins.js";
 import type { ResponseData } from "./response.js";
-
-type Decoder = (body: Uint8Array) => Uint8Array | Promise<Uint8Array>;
-
-/** Node's zlib where the runtime has it; else the web's DecompressionStream, which has no brotli. */
-const DECODERS: Record<string, Decoder> = (() => {
-  const zlib = nodeBuiltin("node:zlib");
-  if (zlib) {
-    return {
-      gzip: zlib.gunzipSync,
-      "x-gzip": zlib.gunzipSync,
-      deflate: zlib.inflateSync,
-      br: zlib.brotliDecompressSync,
-    };
-  }
-  return webDecoders();
-})();
-
-/** Decoders on the web's DecompressionStream (gzip and deflate; no brotli), for runtimes without node:zlib. */
-export function webDecoders(): Record<string, Decoder> {
-  if (typeof DecompressionStream !== "function") return {};
-  const stream =
-    (format: "gzip" | "deflate"): Decoder =>
-    (body) =>
-      new Response(new Blob([body as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream(format)))
-        .arrayBuffer()
-        .then((buffer) => new Uint8Array(buffer));
-  return { gzip: stream("gzip"), "x-gzip": stream("gzip"), deflate: stream("deflate") };
-}
 
 /**
  * A stored body compressed for the first client (say `compression()` ran before oncely) is decoded before it is
@@ -39,7 +10,7 @@ export async function fitEncoding(response: ResponseData, acceptEncoding: string
   if (index === -1) return response;
   const coding = response.headers[index]![1].trim().toLowerCase();
   if (coding === "identity" || accepts(acceptEncoding, coding)) return response;
-  const decode = DECODERS[coding];
+  const decode = (await import("./decoders.js")).DECODERS[coding];
   if (!decode) return response;
   const headers = response.headers.filter(([name]) => name !== "content-encoding");
   return { ...response, headers, body: await decode(response.body) };

@@ -1,5 +1,3 @@
-import { concat } from "./bytes.js";
-import { DecryptionError } from "./errors.js";
 import { nodeBuiltin } from "./node-builtins.js";
 import type { StoredResponse } from "./store.js";
 
@@ -18,65 +16,42 @@ export interface EncryptionOptions {
 }
 
 /** The one stored header of a sealed response: the format version and the key id. Everything else is sealed. */
-const MARKER = "oncely-sealed";
-const FORMAT = "v1";
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
+export const MARKER = "oncely-sealed";
 const KEY_ID = /^[\w.:-]{1,64}$/;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export interface ResponseCipher {
   /** Seals status-bearing content (headers and body) of a kept response; bound to the record `id`. */
-  seal(id: string, response: StoredResponse): StoredResponse;
+  seal(id: string, response: StoredResponse): Promise<StoredResponse>;
   /** Opens what `seal` made; returns responses that were never sealed unchanged. */
-  open(id: string, response: StoredResponse): StoredResponse;
+  open(id: string, response: StoredResponse): Promise<StoredResponse>;
 }
 
-/** Validates the options (a `TypeError` names what is wrong) and returns the cipher the engine uses. */
+/** The cipher once its code is loaded. */
+export type SyncCipher = { [Method in keyof ResponseCipher]: (id: string, response: StoredResponse) => StoredResponse };
+
+/**
+ * Validates the options (a `TypeError` names what is wrong) and returns the cipher the engine uses. The AES-GCM code
+ * itself is loaded when the first sealed response is written or read: apps without `encryption` never carry it.
+ */
 export function createResponseCipher(options: EncryptionOptions): ResponseCipher {
-  const crypto = nodeBuiltin("node:crypto");
-  if (!crypto)
+  if (!nodeBuiltin("node:crypto"))
     throw new TypeError("`encryption` needs node:crypto (Node.js, Bun, Deno, or Workers with Node compatibility)");
-  const { createCipheriv, createDecipheriv, randomBytes } = crypto;
   const keys = validKeys(options);
   const current = options.current;
-  const currentKey = keys.get(current)!;
+  let loading: Promise<SyncCipher> | undefined;
+  const cipher = () => (loading ??= import("./aes-gcm.js").then(({ aesGcmCipher }) => aesGcmCipher(keys, current)));
   return {
-    seal(id, response) {
-      if (!response.kept) return response;
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv("aes-256-gcm", currentKey, iv);
-      // The record id is authenticated data: a sealed response copied into another record does not open there.
-      cipher.setAAD(encoder.encode(id));
-      const plain = concat([encoder.encode(`${JSON.stringify(response.headers)}\n`), response.body]);
-      const sealed = concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { status: response.status, headers: [[MARKER, `${FORMAT};${current}`]], body: sealed, kept: true };
-    },
-    open(id, response) {
-      const marker = response.headers.length === 1 && response.headers[0]![0] === MARKER ? response.headers[0]![1] : "";
-      if (!marker) return response;
-      const [format, keyId = ""] = marker.split(";");
-      const key = keys.get(keyId);
-      if (format !== FORMAT || !key) {
-        throw new DecryptionError(`The stored response was sealed with key "${keyId}", which is not configured`);
-      }
-      const body = response.body;
-      try {
-        const decipher = createDecipheriv("aes-256-gcm", key, body.subarray(0, IV_BYTES));
-        decipher.setAAD(encoder.encode(id));
-        decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-        const plain = concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]);
-        const newline = plain.indexOf(10);
-        const headers = JSON.parse(decoder.decode(plain.subarray(0, newline))) as [string, string][];
-        return { status: response.status, headers, body: plain.subarray(newline + 1), kept: true };
-      } catch (error) {
-        throw new DecryptionError(`The stored response did not decrypt with key "${keyId}": it was altered`, {
-          cause: error,
-        });
-      }
-    },
+    seal: async (id, response) => (response.kept ? (await cipher()).seal(id, response) : response),
+    open: async (id, response) =>
+      sealedKeyId(response) === undefined ? response : (await cipher()).open(id, response),
   };
+}
+
+/** The key id a sealed response names, or undefined when it was not sealed. */
+export function sealedKeyId(response: StoredResponse): string | undefined {
+  const [only] = response.headers;
+  if (response.headers.length !== 1 || only?.[0] !== MARKER) return undefined;
+  return only[1].split(";")[1] ?? "";
 }
 
 function validKeys(options: EncryptionOptions): Map<string, Uint8Array> {

@@ -10,10 +10,12 @@ import {
   resolveRouteOptions,
 } from "./options.js";
 import { RateLimiter } from "./rate-limiter.js";
-import { type RecoverOptions, type RecoverReport, type RegisteredWork, recoverRuns } from "./recover.js";
+import type { RecoverOptions, RecoverReport, RegisteredWork } from "./recover.js";
 import { replayCounterFor } from "./replay-counter.js";
-import { type RunContext, type RunOptions, runOnce } from "./run.js";
+import type { RunContext, RunOptions } from "./run.js";
 import type { Store } from "./store.js";
+
+type RunArguments<T> = Parameters<typeof import("./run.js").runOnce<T>>;
 
 /** A route's guard: validated options plus the one call adapters make per request. */
 export interface RouteGuard {
@@ -125,7 +127,9 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return { options: resolved, begin: (input) => begin(state, resolved, routeSettings, input) };
     },
+    // `run` and `recover` load their code on first use: an app that only guards HTTP routes never does.
     run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
+      const runOnce = async (...args: RunArguments<T>) => (await import("./run.js")).runOnce<T>(...args);
       if (typeof work === "function") return runOnce(state, base, key, work, rest[0] as RunOptions | undefined);
       const handler = handlers.get(work);
       if (!handler)
@@ -149,7 +153,8 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       if (handlers.has(name)) throw new TypeError(`A handler is already defined as "${name}"`);
       handlers.set(name, handler as RegisteredWork);
     },
-    recover: (recoverOptions) => recoverRuns(state, base, handlers, recoverOptions),
+    recover: async (recoverOptions) =>
+      (await import("./recover.js")).recoverRuns(state, base, handlers, recoverOptions),
     close: async () => {
       await state.replays?.flush();
       await store.close();

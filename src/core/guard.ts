@@ -7,7 +7,7 @@ import {
   eventFor,
   notKept,
 } from "./claim-flow.js";
-import { holdClaim } from "./claim-holder.js";
+import { type ClaimHolder, holdClaim } from "./claim-holder.js";
 import type { IdempotencyContext, TransactionClient } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
@@ -189,8 +189,12 @@ export async function begin(
       if (options.failOpen) return PASS;
       return { action: "respond", response: problemResponse(outcome.error, input.path) };
     }
-    case "execute":
-      return execute(state, options, attempt, request, scope, outcome);
+    case "execute": {
+      const claim = holdClaim(state, attempt, outcome, options);
+      // No await for a plain claim's holder, which comes at once: every tick shows on this path.
+      if (!(claim instanceof Promise)) return execute(state, options, attempt, request, scope, outcome, claim);
+      return execute(state, options, attempt, request, scope, outcome, await claim);
+    }
   }
 }
 
@@ -222,10 +226,10 @@ function execute(
   request: IdempotencyRequest,
   scope: string | undefined,
   outcome: Extract<ClaimOutcome, { kind: "execute" }>,
+  claim: ClaimHolder,
 ): Decision {
   const { token, recovered } = outcome;
   if (recovered) emitFor(state, attempt, "recovered", { token });
-  const claim = holdClaim(state, attempt, outcome, options);
   let skip = false;
   const step = lazyStep(state, attempt, outcome, claim);
   const context: IdempotencyContext = {

@@ -39,7 +39,7 @@ export class HeldTransaction implements ClaimHolder {
     this.#settled = true;
     const { state, attempt } = this;
     try {
-      const sealed = state.cipher ? state.cipher.seal(attempt.id, response) : response;
+      const sealed = state.cipher ? await state.cipher.seal(attempt.id, response) : response;
       await timed(state, attempt, "commit", () => this.store.commit(sealed, this.options.ttl));
     } catch (error) {
       emitFor(state, attempt, "store-error", {

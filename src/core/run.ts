@@ -90,7 +90,7 @@ export async function runAttempt<T>(
       throw outcome.error;
   }
   if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
-  const claim = holdClaim(state, attempt, outcome, options);
+  const claim = await holdClaim(state, attempt, outcome, options);
   let skip = false;
   const step = lazyStep(state, attempt, outcome, claim);
   // Field by field, not a spread of the unguarded context: that would make its abort signal and step for nothing.

@@ -11,8 +11,9 @@ import {
   visibleLength,
 } from "../../src/cli/format.js";
 import { StoreDriverMissingError } from "../../src/cli/open-store.js";
-import { recordSummary, routeMatcher, sealedKeyId } from "../../src/cli/record-view.js";
+import { recordSummary, routeMatcher } from "../../src/cli/record-view.js";
 import { StoreUrlError } from "../../src/cli/store-url.js";
+import { sealedKeyId } from "../../src/core/encryption.js";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import type { IdempotencyRecord } from "../../src/core/store.js";
 

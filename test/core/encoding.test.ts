@@ -1,6 +1,7 @@
 import { deflateSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { fitEncoding, webDecoders } from "../../src/core/encoding.js";
+import { webDecoders } from "../../src/core/decoders.js";
+import { fitEncoding } from "../../src/core/encoding.js";
 
 const text = new TextEncoder().encode(JSON.stringify({ id: "ch_1", note: "é€".repeat(500) }));
 

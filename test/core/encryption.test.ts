@@ -96,18 +96,19 @@ describe("the response cipher", () => {
     kept: true,
   };
 
-  it("refuses a sealed response moved to another record, or altered", () => {
-    const sealed = cipher.seal("id-1", response);
-    expect(cipher.open("id-1", sealed)).toEqual(response);
-    expect(() => cipher.open("id-2", sealed)).toThrow(DecryptionError);
+  it("refuses a sealed response moved to another record, or altered", async () => {
+    const sealed = await cipher.seal("id-1", response);
+    expect(await cipher.open("id-1", sealed)).toEqual(response);
+    await expect(cipher.open("id-2", sealed)).rejects.toThrow(DecryptionError);
     const altered = Buffer.from(sealed.body);
     altered[20] = altered[20]! ^ 1;
-    expect(() => cipher.open("id-1", { ...sealed, body: altered })).toThrow(/altered/);
+    await expect(cipher.open("id-1", { ...sealed, body: altered })).rejects.toThrow(/altered/);
   });
 
-  it("leaves a not-kept outcome as it is (there is nothing but its status)", () => {
+  it("leaves a not-kept outcome, and a response never sealed, as they are", async () => {
     const notKept = { status: 201, headers: [], body: new Uint8Array(0), kept: false };
-    expect(cipher.seal("id", notKept)).toBe(notKept);
+    expect(await cipher.seal("id", notKept)).toBe(notKept);
+    expect(await cipher.open("id", response)).toBe(response);
   });
 
   it("validates its options with a TypeError that says what is wrong", () => {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createResponseCipher } from "../../core/encryption.js";
+import { createResponseCipher, sealedKeyId } from "../../core/encryption.js";
 import { isOncelyError } from "../../core/errors.js";
 import { hashParts } from "../../core/hash.js";
 import { parseIdempotencyKey } from "../../core/key.js";
@@ -8,7 +8,7 @@ import { hexDump } from "../body-preview.js";
 import { ExitCode, NotFoundError, UsageError } from "../errors.js";
 import { bytes, fields, type Palette, timestamp } from "../format.js";
 import { addStoreOptions, collect, exitCodesHelp, wholeNumber } from "../options.js";
-import { type RecordDetail, recordDetail, routeMatcher, routeOf, sealedKeyId } from "../record-view.js";
+import { type RecordDetail, recordDetail, routeMatcher, routeOf } from "../record-view.js";
 import {
   type CliIo,
   type ReadStore,
@@ -95,7 +95,7 @@ async function inspect(
   if (matchesRoute && !matchesRoute(record)) {
     throw new NotFoundError(`no record for ${asked} on ${options.route}: the key was used on ${routeOf(record)}`);
   }
-  const { opened, failure } = open(record, cipher);
+  const { opened, failure } = await open(record, cipher);
   const detail = recordDetail(record, {
     bodyBytes: options.bodyBytes,
     ...(opened ? { opened } : {}),
@@ -169,13 +169,13 @@ function cipherFrom(values: string[] = []): ReturnType<typeof createResponseCiph
   }
 }
 
-function open(
+async function open(
   record: IdempotencyRecord,
   cipher: ReturnType<typeof createResponseCipher> | undefined,
-): { opened?: StoredResponse; failure?: string } {
+): Promise<{ opened?: StoredResponse; failure?: string }> {
   if (!record.response || !cipher || sealedKeyId(record.response) === undefined) return {};
   try {
-    return { opened: cipher.open(record.id, record.response) };
+    return { opened: await cipher.open(record.id, record.response) };
   } catch (error) {
     return { failure: (error as Error).message };
   }

@@ -1,9 +1,10 @@
 import { type Command, Option } from "commander";
+import { sealedKeyId } from "../../core/encryption.js";
 import type { IdempotencyRecord, RecordState } from "../../core/store.js";
 import { ExitCode } from "../errors.js";
 import { bytes, plural, relativeTime, table } from "../format.js";
 import { addStoreOptions, duration, exitCodesHelp, wholeNumber } from "../options.js";
-import { recordSummary, routeMatcher, routeOf, sealedKeyId } from "../record-view.js";
+import { recordSummary, routeMatcher, routeOf } from "../record-view.js";
 import { type CliIo, type Session, type StoreCommandOptions, scanPages, withSession } from "../session.js";
 
 interface ListCommandOptions extends StoreCommandOptions {

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
+import { sealedKeyId } from "../../core/encryption.js";
 import type { IdempotencyRecord, RecordState } from "../../core/store.js";
 import { ExitCode } from "../errors.js";
 import { bytes, fields, timestamp } from "../format.js";
 import { addStoreOptions, exitCodesHelp, wholeNumber } from "../options.js";
-import { routeOf, sealedKeyId } from "../record-view.js";
+import { routeOf } from "../record-view.js";
 import { type CliIo, type Session, type StoreCommandOptions, scanPages, withSession } from "../session.js";
 
 interface StatsOptions extends StoreCommandOptions {
