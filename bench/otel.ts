@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
+import { median } from "./measure.js";
 
 /**
  * What tracing and metrics cost: Express + oncely (memory store) without OpenTelemetry, with the SDK on (and a server
@@ -136,11 +137,6 @@ for (const mode of modes) {
   }
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const summary = modes.map((mode) => {
   const [oncely, sdk, otel] = configurations.map((c) => ({
     rps: median(results[mode][c].map((m) => m.rps)),

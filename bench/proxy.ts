@@ -10,6 +10,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { cpuMicroseconds, median } from "./measure.js";
 
 /**
  * What `oncely proxy` costs: the throughput of a bare node:http upstream reached directly, through the proxy with
@@ -174,12 +175,6 @@ function configFile(route: string): string {
   return file;
 }
 
-/** utime + stime of a process, µs (Linux /proc; clock ticks of 10 ms). */
-function cpuMicroseconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
 function tsx(): string {
   return createRequire(import.meta.url).resolve("tsx");
 }
@@ -221,11 +216,6 @@ async function cleanRedis(prefix: string): Promise<void> {
 }
 
 function writeSection(configurations: Configuration[], results: Map<Configuration, Measurement[]>): void {
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  };
   const summary = (configuration: Configuration) => {
     const measured = results.get(configuration)!;
     return {

@@ -4,14 +4,18 @@ import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import autocannon from "autocannon";
+import { cpuMicroseconds, median } from "./measure.js";
 
 /**
  * Throughput of the same app bare and behind oncely, for new keys and for replays: on the memory store through
- * Express and Hono, then on every durable store through Express. Measured in one run so the ratios compare like with
- * like (load generator and server share the machine's cores). `BENCH_DURATION` (seconds per measurement, default 8)
- * and `BENCH_STORES` (comma-separated, default all) narrow a run.
+ * Express and Hono, then on every durable store through Express. Every configuration is measured once per round, the
+ * rounds interleaved, and the tables show medians: the load generator and the server share the machine's cores, and
+ * the machine's other load changes from minute to minute. `BENCH_DURATION` (seconds per measurement, default 8),
+ * `BENCH_ROUNDS` (default 3) and `BENCH_STORES` (comma-separated, default all) narrow a run.
  */
 const duration = Number(process.env.BENCH_DURATION ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const warmUp = 2;
 const connections = 50;
 const body = JSON.stringify({ amount: 1000, currency: "eur" });
 const durableStores = ["sqlite", "redis", "postgres", "mysql", "dynamodb"] as const;
@@ -34,6 +38,8 @@ async function reachable(port: number): Promise<boolean> {
 
 interface Measurement {
   rate: number;
+  /** The server process's CPU time per request, µs. */
+  cpu: number;
   /** Non-2xx answers and socket errors: reported in the results, never hidden. */
   failures: number;
 }
@@ -54,30 +60,36 @@ async function measure(framework: Framework, store: StoreName | "bare", mode?: M
       body,
     });
   }
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/charges`,
-    method: "POST",
-    connections,
-    duration,
-    body,
-    headers,
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          headers: {
-            ...headers,
-            ...(mode === "new keys" ? { "idempotency-key": randomUUID() } : {}),
-            ...(mode === "replays" ? { "idempotency-key": replayKey } : {}),
-          },
-        }),
-      },
-    ],
-  });
+  const load = (seconds: number) =>
+    autocannon({
+      url: `http://127.0.0.1:${port}/charges`,
+      method: "POST",
+      connections,
+      duration: seconds,
+      body,
+      headers,
+      requests: [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            headers: {
+              ...headers,
+              ...(mode === "new keys" ? { "idempotency-key": randomUUID() } : {}),
+              ...(mode === "replays" ? { "idempotency-key": replayKey } : {}),
+            },
+          }),
+        },
+      ],
+    });
+  // Not counted: a fresh process spends its first thousands of requests compiling.
+  await load(warmUp);
+  const before = cpuMicroseconds(child.pid!);
+  const result = await load(duration);
+  const cpu = (cpuMicroseconds(child.pid!) - before) / Math.max(1, result.requests.total);
   // The server drops its tables and files on disconnect; wait for that before the next measurement starts.
   child.disconnect();
   await once(child, "exit");
-  return { rate: result.requests.average, failures: result.errors + result.non2xx };
+  return { rate: result.requests.average, cpu, failures: result.errors + result.non2xx };
 }
 
 /** dynalite (a local DynamoDB) in its own process, so it does not share the load generator's event loop. */
@@ -89,51 +101,81 @@ async function startDynalite(): Promise<{ endpoint: string; process: ChildProces
   return { endpoint: `http://127.0.0.1:${port}`, process: child };
 }
 
-const ratio = ({ rate, failures }: Measurement, bare: Measurement) =>
-  `${rate.toFixed(0)} (${(rate / bare.rate).toFixed(2)}x)${failures ? `, ${failures} failed` : ""}`;
-const frameworkRows: string[] = [];
-const storeRows: string[] = [];
 let dynamodbEndpoint = "";
 let dynalite: ChildProcess | undefined;
+const cells = new Map<string, Measurement[]>();
+const record = (cell: string, measured: Measurement) => {
+  cells.set(cell, [...(cells.get(cell) ?? []), measured]);
+  const failed = measured.failures ? `, ${measured.failures} failed` : "";
+  console.log(`${cell}: ${measured.rate.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request${failed}`);
+};
 
-const bare: Partial<Record<Framework, Measurement>> = {};
-for (const framework of ["express", "hono"] as const) {
-  bare[framework] = await measure(framework, "bare");
-  if (!chosen.has("memory")) continue;
-  const fresh = await measure(framework, "memory", "new keys");
-  const replays = await measure(framework, "memory", "replays");
-  const line = `| ${framework} | ${bare[framework]!.rate.toFixed(0)} | ${ratio(fresh, bare[framework]!)} | ${ratio(replays, bare[framework]!)} |`;
-  console.log(line);
-  frameworkRows.push(line);
-}
-
+const storesToRun: StoreName[] = [];
 for (const store of durableStores) {
   if (!chosen.has(store)) continue;
   const port = services[store];
   if (port !== undefined && !(await reachable(port))) {
     console.log(`${store}: not reachable on 127.0.0.1:${port}, skipped`);
-    storeRows.push(`| ${store} | not reachable, skipped | |`);
     continue;
   }
-  if (store === "dynamodb") {
-    const started = await startDynalite();
-    dynamodbEndpoint = started.endpoint;
-    dynalite = started.process;
+  storesToRun.push(store);
+}
+if (storesToRun.includes("dynamodb")) {
+  const started = await startDynalite();
+  dynamodbEndpoint = started.endpoint;
+  dynalite = started.process;
+}
+
+for (let round = 1; round <= rounds; round++) {
+  console.log(`round ${round} of ${rounds}`);
+  for (const framework of ["express", "hono"] as const) {
+    if (framework === "hono" && !chosen.has("memory")) continue;
+    record(`${framework} bare`, await measure(framework, "bare"));
+    if (!chosen.has("memory")) continue;
+    record(`${framework} memory new keys`, await measure(framework, "memory", "new keys"));
+    record(`${framework} memory replays`, await measure(framework, "memory", "replays"));
   }
-  const fresh = await measure("express", store, "new keys");
-  const replays = await measure("express", store, "replays");
-  const line = `| ${store} | ${ratio(fresh, bare.express!)} | ${ratio(replays, bare.express!)} |`;
-  console.log(line);
-  storeRows.push(line);
+  for (const store of storesToRun) {
+    record(`express ${store} new keys`, await measure("express", store, "new keys"));
+    record(`express ${store} replays`, await measure("express", store, "replays"));
+  }
 }
 dynalite?.kill();
+
+const measured = (cell: string) => cells.get(cell) ?? [];
+const failures = (cell: string) => measured(cell).reduce((sum, m) => sum + m.failures, 0);
+/** Median rate and CPU of a cell; the ratio is the median of each round's ratio to the bare app of that round. */
+const summary = (cell: string, bare: string) => {
+  const ratio = median(measured(cell).map((m, round) => m.rate / measured(bare)[round]!.rate));
+  const failed = failures(cell) ? `, ${failures(cell)} failed` : "";
+  const rate = median(measured(cell).map((m) => m.rate)).toFixed(0);
+  return `${rate} (${ratio.toFixed(2)}x), ${median(measured(cell).map((m) => m.cpu)).toFixed(0)} µs${failed}`;
+};
+const bareCell = (framework: Framework) =>
+  `${median(measured(`${framework} bare`).map((m) => m.rate)).toFixed(0)}, ${median(measured(`${framework} bare`).map((m) => m.cpu)).toFixed(0)} µs`;
+const frameworkRows = chosen.has("memory")
+  ? (["express", "hono"] as const).map(
+      (framework) =>
+        `| ${framework} | ${bareCell(framework)} | ${summary(`${framework} memory new keys`, `${framework} bare`)} | ${summary(`${framework} memory replays`, `${framework} bare`)} |`,
+    )
+  : [];
+const storeRows = durableStores
+  .filter((store) => chosen.has(store))
+  .map((store) =>
+    storesToRun.includes(store)
+      ? `| ${store} | ${summary(`express ${store} new keys`, "express bare")} | ${summary(`express ${store} replays`, "express bare")} |`
+      : `| ${store} | not reachable, skipped | |`,
+  );
 
 const report = `# Benchmark results
 
 \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${connections} connections,
-${duration} s per run, autocannon and the app on the same 2-core machine (compare the ratios, not the absolute
-figures). A failure count follows any run that had non-2xx answers or socket errors. "new keys" sends a fresh Idempotency-Key per request (claim + complete), "replays" sends one key throughout
-(answered from the store). Requests per second, average; the ratio is to the bare app of the same framework.
+${rounds} rounds of ${duration} s per configuration (after ${warmUp} s of warm-up each), the configurations interleaved
+within each round. Autocannon and the app share the same 2-core machine: compare the ratios, not the absolute figures.
+"new keys" sends a fresh Idempotency-Key per request (claim + complete), "replays" sends one key throughout (answered
+from the store). Each cell: requests per second and, in brackets, the ratio to the bare app of the same framework
+(medians over the rounds), then the server's CPU time per request (median), which says what a request costs even where
+the load generator limits throughput. A failure count follows any cell with non-2xx answers or socket errors.
 
 ## Adapters, on the memory store
 
@@ -141,7 +183,7 @@ figures). A failure count follows any run that had non-2xx answers or socket err
 | --- | --- | --- | --- |
 ${frameworkRows.join("\n")}
 
-## Stores, through Express (bare Express: ${bare.express!.rate.toFixed(0)} req/s)
+## Stores, through Express (bare Express: ${bareCell("express")})
 
 The durable stores run on the local servers (PostgreSQL 15, MariaDB 10.11, Redis 7, SQLite in WAL mode on the local
 disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoDB itself).

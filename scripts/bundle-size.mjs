@@ -1,0 +1,63 @@
+// The bundle sizes users pay for, checked against limits (`npm run size`; `npm run check` runs it too). Each entry is
+// bundled as an app would bundle it (esbuild, browser platform, ESM, minified, code splitting on) and measured
+// min+brotli. "loaded" is the entry and every chunk it imports statically, which is what loads before the first
+// call; chunks behind a dynamic import() (steps, idem.run, recover, encryption, transactions, body decoding) load
+// only when used and are reported apart. Run after `npm run build`: it measures dist/.
+import { fileURLToPath } from "node:url";
+import { brotliCompressSync, constants } from "node:zlib";
+import { build } from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const checks = [
+  { name: "oncely/client (every export)", entry: "dist/client/index.js", limit: 4.6 },
+  {
+    name: "oncely: createIdempotency + MemoryStore",
+    entry: "dist/index.js",
+    names: "{ createIdempotency, MemoryStore }",
+    limit: 10,
+  },
+];
+
+const kB = (bytes) => (bytes / 1000).toFixed(2);
+const brotli = (bytes) => brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).byteLength;
+
+let failed = false;
+for (const check of checks) {
+  const outdir = "/bundle-size";
+  const result = await build({
+    stdin: { contents: `export ${check.names ?? "*"} from "./${check.entry}";`, resolveDir: root },
+    bundle: true,
+    minify: true,
+    format: "esm",
+    splitting: true,
+    platform: "browser",
+    outdir,
+    write: false,
+    metafile: true,
+  });
+  const files = new Map(
+    result.outputFiles.map((file) => [file.path.slice(file.path.indexOf(outdir) + outdir.length + 1), file.contents]),
+  );
+  const outputs = new Map(
+    Object.entries(result.metafile.outputs).map(([path, output]) => [path.slice(path.lastIndexOf("/") + 1), output]),
+  );
+  const loaded = new Set();
+  const visit = (name) => {
+    if (loaded.has(name)) return;
+    loaded.add(name);
+    for (const { path, kind } of outputs.get(name).imports)
+      if (kind === "import-statement") visit(path.slice(path.lastIndexOf("/") + 1));
+  };
+  visit("stdin.js");
+  const joined = (names) => Buffer.concat(names.map((name) => files.get(name)));
+  const loadedSize = brotli(joined([...loaded]));
+  const lazy = [...files.keys()].filter((name) => !loaded.has(name));
+  const lazyText = lazy.length ? `; ${lazy.length} chunks on demand: ${kB(brotli(joined(lazy)))} kB` : "";
+  const over = loadedSize > check.limit * 1000;
+  failed ||= over;
+  console.log(`${over ? "✖" : "✔"} ${check.name}: ${kB(loadedSize)} kB loaded (limit ${check.limit} kB)${lazyText}`);
+}
+if (failed) {
+  console.error("A bundle grew past its limit: shrink it, or raise the limit in scripts/bundle-size.mjs and say why.");
+  process.exit(1);
+}
