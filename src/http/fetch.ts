@@ -44,14 +44,11 @@ export function withIdempotency<Rest extends unknown[]>(
       await decision.abandon(error);
       throw error;
     }
+    const headers = headerEntries(response.headers);
     const body = new Uint8Array(await response.arrayBuffer());
-    const replacement = await decision.finish({
-      status: response.status,
-      headers: headerEntries(response.headers),
-      body,
-    });
+    const replacement = await decision.finish({ status: response.status, headers, body });
     if (replacement) return webResponse(replacement.status, replacement.headers, replacement.body);
-    return webResponse(response.status, response.headers, body);
+    return webResponse(response.status, headers, body);
   };
 }
 

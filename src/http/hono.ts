@@ -9,6 +9,7 @@ import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
 import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
+import type { IdempotencyRequest } from "../core/request.js";
 import { headerEntries, readWebBody, webResponse } from "./web-body.js";
 
 declare module "hono" {
@@ -35,7 +36,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
       method: c.req.method,
       path: c.req.path,
       query: queryStart === -1 ? "" : url.slice(queryStart + 1),
-      headers: c.req.header(),
+      headers: nodeHeaders(c.env) ?? c.req.header(),
       raw: c,
       // Hono caches what `c.req.arrayBuffer()` reads, so the handler can still parse the body. Touching
       // `c.req.raw.body` instead would make @hono/node-server build a full Request and slow every request down.
@@ -62,16 +63,24 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
       return;
     }
     const response = c.res;
+    const headers = headerEntries(response.headers);
     const body = new Uint8Array(await response.arrayBuffer());
-    const replacement = await decision.finish({
-      status: response.status,
-      headers: headerEntries(response.headers),
-      body,
-    });
+    const replacement = await decision.finish({ status: response.status, headers, body });
     // Clearing first skips Hono merging the old headers into a response that already carries them.
     c.res = undefined as unknown as Response;
     c.res = replacement
       ? webResponse(replacement.status, replacement.headers, replacement.body)
-      : webResponse(response.status, response.headers, body);
+      : webResponse(response.status, headers, body);
   };
+}
+
+/**
+ * Node's own parsed headers, on @hono/node-server (its documented `c.env.incoming`). Asking Hono for every header
+ * (`c.req.header()`) makes that server build a fetch `Headers` for each request, which costs more than oncely's own
+ * work on a replay. Both join a repeated header with ", ".
+ */
+function nodeHeaders(env: unknown): IdempotencyRequest["headers"] | undefined {
+  const incoming = (env as { incoming?: { headers?: unknown; on?: unknown } } | undefined)?.incoming;
+  if (typeof incoming?.headers !== "object" || typeof incoming.on !== "function") return undefined;
+  return incoming.headers as IdempotencyRequest["headers"];
 }

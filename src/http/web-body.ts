@@ -31,11 +31,25 @@ export async function readWebBody(request: Request, limit: number): Promise<Uint
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /** A fetch `Response` from engine parts. */
-export function webResponse(status: number, headers: HeadersInit, body: Uint8Array): Response {
+export function webResponse(status: number, headers: readonly [string, string][], body: Uint8Array): Response {
   return new Response(NULL_BODY_STATUS.has(status) || body.byteLength === 0 ? null : (body as BodyInit), {
     status,
-    headers,
+    headers: headersInit(headers),
   });
+}
+
+/**
+ * The headers as a plain record when no name repeats, else as the pairs. Any fetch takes either; @hono/node-server
+ * writes a record straight to the socket, but first copies pairs (or a `Headers`) into a new `Headers`, which costs
+ * more than the rest of a replay.
+ */
+function headersInit(pairs: readonly [string, string][]): HeadersInit {
+  const record: Record<string, string> = Object.create(null);
+  for (const [name, value] of pairs) {
+    if (name in record) return pairs as [string, string][];
+    record[name] = value;
+  }
+  return record;
 }
 
 /** A fetch `Response`'s headers as an ordered list (`set-cookie` kept apart, as fetch keeps it). */
