@@ -9,8 +9,7 @@ import { connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
-import { cpuMicroseconds, median } from "./measure.js";
+import { cpuMicroseconds, median, postLoad } from "./measure.js";
 
 /**
  * What `oncely proxy` costs: the throughput of a bare node:http upstream reached directly, through the proxy with
@@ -102,26 +101,8 @@ async function measure(configuration: Configuration, upstream: ChildProcess, ups
     await fetch(url, { method: "POST", headers: { ...headers, "idempotency-key": replayKey }, body });
   }
   const pid = (proxy ?? upstream).pid!;
-  const load = (seconds: number) =>
-    autocannon({
-      url,
-      method: "POST",
-      connections,
-      duration: seconds,
-      body,
-      headers,
-      requests: [
-        {
-          setupRequest: (request) => ({
-            ...request,
-            headers: {
-              ...headers,
-              "idempotency-key": configuration.mode === "new keys" ? randomUUID() : replayKey,
-            },
-          }),
-        },
-      ],
-    });
+  const key = () => (configuration.mode === "new keys" ? randomUUID() : replayKey);
+  const load = (seconds: number) => postLoad({ url, body, connections, seconds, key });
   // A second of warm-up, not counted: a fresh process spends its first thousands of requests compiling.
   await load(1);
   const before = cpuMicroseconds(pid);

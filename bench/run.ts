@@ -3,8 +3,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import autocannon from "autocannon";
-import { cpuMicroseconds, median } from "./measure.js";
+import { cpuMicroseconds, median, postLoad } from "./measure.js";
 
 /**
  * Throughput of the same app bare and behind oncely, for new keys and for replays: on the memory store through
@@ -60,27 +59,9 @@ async function measure(framework: Framework, store: StoreName | "bare", mode?: M
       body,
     });
   }
+  const key = () => (mode === "new keys" ? randomUUID() : mode === "replays" ? replayKey : undefined);
   const load = (seconds: number) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}/charges`,
-      method: "POST",
-      connections,
-      duration: seconds,
-      body,
-      headers,
-      requests: [
-        {
-          setupRequest: (request) => ({
-            ...request,
-            headers: {
-              ...headers,
-              ...(mode === "new keys" ? { "idempotency-key": randomUUID() } : {}),
-              ...(mode === "replays" ? { "idempotency-key": replayKey } : {}),
-            },
-          }),
-        },
-      ],
-    });
+    postLoad({ url: `http://127.0.0.1:${port}/charges`, body, connections, seconds, key });
   // Not counted: a fresh process spends its first thousands of requests compiling.
   await load(warmUp);
   const before = cpuMicroseconds(child.pid!);
