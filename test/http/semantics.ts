@@ -56,6 +56,17 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       { method: "GET", path: "/charges", handle: charge("get") },
       { method: "POST", path: "/other", handle: charge("other") },
       { method: "POST", path: "/required", options: { required: true }, handle: charge("required") },
+      {
+        method: "POST",
+        path: "/repeated-headers",
+        handle: async () =>
+          json(201, { ok: true }, [
+            ["set-cookie", "a=1"],
+            ["set-cookie", "b=2"],
+            ["link", "</a>; rel=a"],
+            ["link", "</b>; rel=b"],
+          ]),
+      },
       { method: "POST", path: "/small-body", options: { maxRequestBytes: 100 }, handle: charge("small-body") },
       { method: "POST", path: "/limited", options: { rateLimit: { max: 3, window: "1m" } }, handle: charge("limited") },
       // 200 concurrent duplicates are more than the default per-key rate limit (100 per 10 s) lets through.
@@ -187,6 +198,18 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(retry.headers.get("set-cookie")).toBeNull();
       expect(runs.get("charges")).toBe(before);
       expect(events.findLast((e) => e.key === key)).toMatchObject({ type: "replayed", status: 201 });
+    });
+
+    it("keeps a repeated response header, on the first answer and on replays", async () => {
+      const key = newKey();
+      const first = await post("/repeated-headers", key);
+      expect(first.status).toBe(201);
+      expect(first.headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+      expect(first.headers.get("link")).toBe("</a>; rel=a, </b>; rel=b");
+      const retry = await post("/repeated-headers", key);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(retry.headers.get("link")).toBe("</a>; rel=a, </b>; rel=b");
+      expect(retry.headers.get("set-cookie")).toBeNull();
     });
 
     it("ignores JSON key order and whitespace, and query parameter order", async () => {
