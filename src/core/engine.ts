@@ -15,8 +15,6 @@ import { replayCounterFor } from "./replay-counter.js";
 import type { RunContext, RunOptions } from "./run.js";
 import type { Store } from "./store.js";
 
-type RunArguments<T> = Parameters<typeof import("./run.js").runOnce<T>>;
-
 /** A route's guard: validated options plus the one call adapters make per request. */
 export interface RouteGuard {
   /** The route's options after validation and defaults (durations in ms). */
@@ -127,9 +125,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return { options: resolved, begin: (input) => begin(state, resolved, routeSettings, input) };
     },
-    // `run` and `recover` load their code on first use: an app that only guards HTTP routes never does.
     run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
-      const runOnce = async (...args: RunArguments<T>) => (await import("./run.js")).runOnce<T>(...args);
       if (typeof work === "function") return runOnce(state, base, key, work, rest[0] as RunOptions | undefined);
       const handler = handlers.get(work);
       if (!handler)
@@ -153,6 +149,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       if (handlers.has(name)) throw new TypeError(`A handler is already defined as "${name}"`);
       handlers.set(name, handler as RegisteredWork);
     },
+    // Loaded on first use, as `idem.run`'s code: an app that only guards HTTP routes never needs either.
     recover: async (recoverOptions) =>
       (await import("./recover.js")).recoverRuns(state, base, handlers, recoverOptions),
     close: async () => {
@@ -160,4 +157,9 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
       await store.close();
     },
   };
+}
+
+/** `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. */
+async function runOnce<T>(...args: Parameters<typeof import("./run.js").runOnce<T>>): Promise<T> {
+  return (await import("./run.js")).runOnce<T>(...args);
 }
