@@ -176,6 +176,6 @@ ${storeRows.join("\n")}
 // Sections other benchmarks write between their own markers (bench/otel.ts: `<!-- otel -->`) are kept.
 const results = new URL("./RESULTS.md", import.meta.url);
 const previous = existsSync(results) ? readFileSync(results, "utf8") : "";
-const kept = previous.match(/<!-- (\w+) -->[\s\S]*?<!-- \/\1 -->/g) ?? [];
+const kept = previous.match(/<!-- ([\w-]+) -->[\s\S]*?<!-- \/\1 -->/g) ?? [];
 writeFileSync(results, [report, ...kept].join("\n") + (kept.length ? "\n" : ""));
 console.log("\nwritten to bench/RESULTS.md");

@@ -11,6 +11,7 @@ import {
   type Store,
   type StoredResponse,
 } from "../core/store.js";
+import { OldestEntry } from "./oldest-entry.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
 const MAX_STEPS = 1_000;
@@ -42,9 +43,12 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements Store {
   readonly name = "memory";
   readonly #records = new Map<string, IdempotencyRecord>();
-  /** Ids of completed and of released records, oldest first: the eviction order. */
-  readonly #completed = new Set<string>();
-  readonly #released = new Set<string>();
+  /** Completed and released records by id, oldest first: the eviction order. */
+  readonly #completed = new Map<string, IdempotencyRecord>();
+  readonly #released = new Map<string, IdempotencyRecord>();
+  readonly #oldestRecord = new OldestEntry(this.#records);
+  readonly #oldestCompleted = new OldestEntry(this.#completed);
+  readonly #oldestReleased = new OldestEntry(this.#released);
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #sweeper: ReturnType<typeof setInterval>;
@@ -70,11 +74,13 @@ export class MemoryStore implements Store {
     const now = this.#now();
     const existing = this.#records.get(id);
     if (!existing || existing.expiresAt <= now) {
-      if (!existing) this.#makeRoom();
+      // A record replacing an expired one under the same id is new: it goes to the end of the eviction order.
+      if (existing) this.#remove(id);
+      else this.#makeRoom();
       const runId = options.runId ?? crypto.randomUUID();
       // A fresh record's token starts at the clock, so it can never equal a token of an expired predecessor.
       const token = Math.max(now, (existing?.token ?? 0) + 1);
-      this.#set(id, {
+      const record: IdempotencyRecord = {
         id,
         state: "in-flight",
         fingerprint,
@@ -85,9 +91,10 @@ export class MemoryStore implements Store {
         meta: { ...options.meta },
         runId,
         steps: [],
-        ...(options.work ? { work: { ...options.work } } : {}),
         version: RECORD_FORMAT_VERSION,
-      });
+      };
+      if (options.work) record.work = { ...options.work };
+      this.#records.set(id, record);
       return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
     if (existing.state === "completed") return { status: "completed", record: copy(existing) };
@@ -120,7 +127,7 @@ export class MemoryStore implements Store {
     record.completedAt = now;
     record.expiresAt = now + ttl;
     record.response = { ...response, headers: response.headers.map(([n, v]) => [n, v]), body: response.body.slice() };
-    this.#completed.add(id);
+    this.#completed.set(id, record);
     return true;
   }
 
@@ -129,7 +136,7 @@ export class MemoryStore implements Store {
     if (!record) return false;
     record.state = "released";
     record.leaseUntil = 0;
-    this.#released.add(id);
+    this.#released.set(id, record);
     return true;
   }
 
@@ -200,12 +207,6 @@ export class MemoryStore implements Store {
     return this.#records.delete(id);
   }
 
-  #set(id: string, record: IdempotencyRecord): void {
-    this.#completed.delete(id);
-    this.#released.delete(id);
-    this.#records.set(id, record);
-  }
-
   #sweep(limit: number): number {
     const now = this.#now();
     let removed = 0;
@@ -221,22 +222,17 @@ export class MemoryStore implements Store {
 
   #makeRoom(): void {
     if (this.#records.size < this.#maxEntries) return;
-    const [oldestId, oldest] = this.#records.entries().next().value ?? [];
-    if (oldestId !== undefined && oldest && oldest.expiresAt <= this.#now()) {
-      this.#remove(oldestId);
+    const oldest = this.#oldestRecord.get();
+    if (oldest && oldest[1].expiresAt <= this.#now()) {
+      this.#remove(oldest[0]);
       return;
     }
-    const victim = first(this.#completed) ?? first(this.#released);
+    const victim = this.#oldestCompleted.get() ?? this.#oldestReleased.get();
     if (victim === undefined) {
       throw new StoreError("memory", "claim", `is full: all ${this.#maxEntries} records are live claims`);
     }
-    this.#remove(victim);
+    this.#remove(victim[0]);
   }
-}
-
-function first(set: Set<string>): string | undefined {
-  for (const id of set) return id;
-  return undefined;
 }
 
 /** A copy callers may change freely; the body bytes are shared (read-only by contract) to keep replays cheap. */
