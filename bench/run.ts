@@ -1,16 +1,18 @@
-import { type ChildProcess, fork, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { cpuMicroseconds, median, postLoad } from "./measure.js";
+import { cpuMicroseconds, median, postLoad, serverLauncher } from "./measure.js";
 
 /**
  * Throughput of the same app bare and behind oncely, for new keys and for replays: on the memory store through
- * Express and Hono, then on every durable store through Express. Every configuration is measured once per round, the
+ * Express and Hono, then on every durable store through Express, then the other idempotency libraries on npm through
+ * Express on their in-memory stores. Every configuration is measured once per round, the
  * rounds interleaved, and the tables show medians: the load generator and the server share the machine's cores, and
  * the machine's other load changes from minute to minute. `BENCH_DURATION` (seconds per measurement, default 8),
- * `BENCH_ROUNDS` (default 3) and `BENCH_STORES` (comma-separated, default all) narrow a run.
+ * `BENCH_ROUNDS` (default 3) and `BENCH_STORES` (comma-separated, default all; "others" for the other libraries)
+ * narrow a run.
  */
 const duration = Number(process.env.BENCH_DURATION ?? 8);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -18,11 +20,18 @@ const warmUp = 2;
 const connections = 50;
 const body = JSON.stringify({ amount: 1000, currency: "eur" });
 const durableStores = ["sqlite", "redis", "postgres", "mysql", "dynamodb"] as const;
-const chosen = new Set(process.env.BENCH_STORES?.split(",") ?? ["memory", ...durableStores]);
+const chosen = new Set(process.env.BENCH_STORES?.split(",") ?? ["memory", ...durableStores, "others"]);
+// Plain JavaScript, as server.mjs loads it; only the names are needed here.
+const librariesModule: string = "./other-libraries.mjs";
+const { otherLibraries } = (await import(librariesModule)) as { otherLibraries: Record<string, unknown> };
+const libraries = chosen.has("others") ? Object.keys(otherLibraries) : [];
+const launcher = serverLauncher();
 
 type Mode = "new keys" | "replays";
 type Framework = "express" | "hono";
 type StoreName = "memory" | (typeof durableStores)[number];
+/** What guards the app: nothing ("bare"), oncely on a store, or another library (bench/other-libraries.mjs). */
+type Guard = StoreName | "bare" | (string & {});
 
 const services: Partial<Record<StoreName, number>> = { redis: 6379, postgres: 5432, mysql: 3306 };
 
@@ -43,10 +52,11 @@ interface Measurement {
   failures: number;
 }
 
-async function measure(framework: Framework, store: StoreName | "bare", mode?: Mode): Promise<Measurement> {
+async function measure(framework: Framework, guard: Guard, mode?: Mode): Promise<Measurement> {
   const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const child = fork(new URL("./server.mjs", import.meta.url).pathname, [framework, store, String(port)], {
-    env: { ...process.env, BENCH_DYNAMODB_ENDPOINT: dynamodbEndpoint },
+  const child = launcher.start(new URL("./server.mjs", import.meta.url).pathname, [framework, guard, String(port)], {
+    ...process.env,
+    BENCH_DYNAMODB_ENDPOINT: dynamodbEndpoint,
   });
   await once(child, "message");
   const replayKey = randomUUID();
@@ -116,9 +126,9 @@ for (let round = 1; round <= rounds; round++) {
     record(`${framework} memory new keys`, await measure(framework, "memory", "new keys"));
     record(`${framework} memory replays`, await measure(framework, "memory", "replays"));
   }
-  for (const store of storesToRun) {
-    record(`express ${store} new keys`, await measure("express", store, "new keys"));
-    record(`express ${store} replays`, await measure("express", store, "replays"));
+  for (const guard of [...storesToRun, ...libraries] as Guard[]) {
+    record(`express ${guard} new keys`, await measure("express", guard, "new keys"));
+    record(`express ${guard} replays`, await measure("express", guard, "replays"));
   }
 }
 dynalite?.kill();
@@ -147,12 +157,30 @@ const storeRows = durableStores
       ? `| ${store} | ${summary(`express ${store} new keys`, "express bare")} | ${summary(`express ${store} replays`, "express bare")} |`
       : `| ${store} | not reachable, skipped | |`,
   );
+const libraryRows = libraries.map(
+  (library) =>
+    `| ${library} ${installedVersion(library)} | ${summary(`express ${library} new keys`, "express bare")} | ${summary(`express ${library} replays`, "express bare")} |`,
+);
+const oncelyRow = chosen.has("memory")
+  ? [
+      `| oncely (MemoryStore) | ${summary("express memory new keys", "express bare")} | ${summary("express memory replays", "express bare")} |`,
+    ]
+  : [];
+
+function installedVersion(name: string): string {
+  const manifest = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+}
 
 const report = `# Benchmark results
 
 \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${connections} connections,
 ${rounds} rounds of ${duration} s per configuration (after ${warmUp} s of warm-up each), the configurations interleaved
-within each round. Autocannon and the app share the same 2-core machine: compare the ratios, not the absolute figures.
+within each round. ${
+  launcher.pinned
+    ? "The app runs pinned to CPU 0 and autocannon to the other CPUs (taskset), so the app's CPU limits each run."
+    : "Autocannon and the app share the machine's CPUs unpinned (no taskset here)."
+} Compare the ratios, not the absolute figures.
 "new keys" sends a fresh Idempotency-Key per request (claim + complete), "replays" sends one key throughout (answered
 from the store). Each cell: requests per second and, in brackets, the ratio to the bare app of the same framework
 (medians over the rounds), then the server's CPU time per request (median), which says what a request costs even where
@@ -172,7 +200,24 @@ disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoD
 | store | oncely, new keys | oncely, replays |
 | --- | --- | --- |
 ${storeRows.join("\n")}
-`;
+${
+  libraryRows.length
+    ? `
+## Other libraries on npm, through Express (bare Express: ${bareCell("express")})
+
+Each on its own in-memory store, set up as its README shows (bench/other-libraries.mjs), in the same run. They do
+less per request than oncely, which is part of what they cost:
+- express-idempotency finds a record, then creates one: two requests with a new key can both run the handler. It
+  has no lease (a crash leaves the key in progress), and compares each retry's whole request with deep-equal.
+- @node-idempotency/core claims with set-if-not-exists, but does not capture the response: the app hands it the
+  JSON body, which it stores and replays as JSON (no bytes, no headers). No lease, no release when the handler throws.
+
+| library | new keys | replays |
+| --- | --- | --- |
+${[...oncelyRow, ...libraryRows].join("\n")}
+`
+    : ""
+}`;
 // Sections other benchmarks write between their own markers (bench/otel.ts: `<!-- otel -->`) are kept.
 const results = new URL("./RESULTS.md", import.meta.url);
 const previous = existsSync(results) ? readFileSync(results, "utf8") : "";

@@ -7,11 +7,14 @@ import { Hono } from "hono";
 import { idempotency as expressIdempotency } from "../dist/http/express.js";
 import { idempotency as honoIdempotency } from "../dist/http/hono.js";
 import { createIdempotency } from "../dist/index.js";
+import { otherLibraries } from "./other-libraries.mjs";
 import { createStore } from "./stores.mjs";
 
-// `store` is "bare" for the app without oncely.
+// `store` is "bare" for the app without oncely, or the name of another library (bench/other-libraries.mjs), which
+// then runs on Express in oncely's place.
 const [framework, storeName, port] = process.argv.slice(2);
-const opened = storeName === "bare" ? undefined : await createStore(storeName);
+const other = otherLibraries[storeName]?.();
+const opened = storeName === "bare" || other ? undefined : await createStore(storeName);
 // Replays hammer one key on purpose here, so the per-key rate limit is off. A short ttl lets what the networked
 // stores keep expire on its own.
 const idem = opened ? createIdempotency({ store: opened.store, rateLimit: false, ttl: "5m" }) : undefined;
@@ -19,7 +22,13 @@ let n = 0;
 const charge = (body) => ({ id: `ch_${++n}`, amount: body?.amount ?? 0, currency: "eur" });
 
 let server;
-if (framework === "express") {
+if (other) {
+  const app = express();
+  app.post("/charges", express.json(), other.middleware, (req, res) => {
+    if (!other.answered(req)) res.status(201).json(charge(req.body));
+  });
+  server = createServer(app).listen(Number(port), "127.0.0.1");
+} else if (framework === "express") {
   const app = express();
   app.post("/charges", express.json(), ...(idem ? [expressIdempotency(idem)] : []), (req, res) => {
     res.status(201).json(charge(req.body));
