@@ -53,12 +53,11 @@ interface Measurement {
 }
 
 async function measure(framework: Framework, guard: Guard, mode?: Mode): Promise<Measurement> {
-  const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const child = launcher.start(new URL("./server.mjs", import.meta.url).pathname, [framework, guard, String(port)], {
+  const child = launcher.start(new URL("./server.mjs", import.meta.url).pathname, [framework, guard], {
     ...process.env,
     BENCH_DYNAMODB_ENDPOINT: dynamodbEndpoint,
   });
-  await once(child, "message");
+  const [{ port }] = (await once(child, "message")) as [{ port: number }];
   const replayKey = randomUUID();
   const headers = { "content-type": "application/json" };
   // The replay key's first request runs alone: 50 connections starting at once would otherwise meet it in flight.

@@ -12,7 +12,7 @@ import { createStore } from "./stores.mjs";
 
 // `store` is "bare" for the app without oncely, or the name of another library (bench/other-libraries.mjs), which
 // then runs on Express in oncely's place.
-const [framework, storeName, port] = process.argv.slice(2);
+const [framework, storeName] = process.argv.slice(2);
 const other = otherLibraries[storeName]?.();
 const opened = storeName === "bare" || other ? undefined : await createStore(storeName);
 // Replays hammer one key on purpose here, so the per-key rate limit is off. A short ttl lets what the networked
@@ -27,20 +27,21 @@ if (other) {
   app.post("/charges", express.json(), other.middleware, (req, res) => {
     if (!other.answered(req)) res.status(201).json(charge(req.body));
   });
-  server = createServer(app).listen(Number(port), "127.0.0.1");
+  server = createServer(app).listen(0, "127.0.0.1");
 } else if (framework === "express") {
   const app = express();
   app.post("/charges", express.json(), ...(idem ? [expressIdempotency(idem)] : []), (req, res) => {
     res.status(201).json(charge(req.body));
   });
-  server = createServer(app).listen(Number(port), "127.0.0.1");
+  server = createServer(app).listen(0, "127.0.0.1");
 } else {
   const app = new Hono();
   if (idem) app.use("/charges", honoIdempotency(idem));
   app.post("/charges", async (c) => c.json(charge(await c.req.json()), 201));
-  server = serve({ fetch: app.fetch, port: Number(port), hostname: "127.0.0.1" });
+  server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
 }
-server.on("listening", () => process.send?.("ready"));
+// Port 0: the system picks a free one (a random pick can meet a port the load generator's sockets still hold).
+server.on("listening", () => process.send?.({ port: server.address().port }));
 process.on("disconnect", async () => {
   server.close();
   await opened?.cleanup().catch((error) => console.error(`cleanup of ${storeName} failed: ${error.message}`));
