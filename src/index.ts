@@ -1,9 +1,16 @@
 /**
- * The engine: `createIdempotency`, the store contract, `MemoryStore`, errors, events and `deriveKey`.
+ * The engine: `createIdempotency`, the store contract, `MemoryStore`, errors, events (and their log fields) and
+ * `deriveKey`.
  *
  * @module oncely
  */
 export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
+export {
+  type DecisionFields,
+  type DecisionLogOptions,
+  decisionFields,
+  decisionLevel,
+} from "./core/decision-fields.js";
 export { deriveKey } from "./core/derive-key.js";
 export { type Duration, toMilliseconds } from "./core/duration.js";
 export type { EncryptionOptions } from "./core/encryption.js";

@@ -1,5 +1,4 @@
-import type { IdempotencyEvent } from "../../src/index.js";
-import { type DecisionLogOptions, decisionFields, decisionLevel } from "./decision-fields.js";
+import { type DecisionLogOptions, decisionFields, decisionLevel, type IdempotencyEvent } from "../../src/index.js";
 
 /**
  * An `onEvent` that writes one JSON line per decision to standard output, for a platform that collects stdout

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
-import type { IdempotencyEvent } from "../../src/index.js";
-import { type DecisionLogOptions, decisionFields, decisionLevel } from "./decision-fields.js";
+import { type DecisionLogOptions, decisionFields, decisionLevel, type IdempotencyEvent } from "../../src/index.js";
 
 /**
  * An `onEvent` that writes one pino line per decision, the fields under `oncely`:

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { DecisionFields } from "../../examples/logging/decision-fields.js";
+import type { DecisionFields } from "../../src/index.js";
 import { type DrivenDecisions, SECRET } from "../support/decision-app.js";
 
 const sha256Prefix = async (key: string) => {

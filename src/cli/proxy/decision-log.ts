@@ -1,39 +1,19 @@
-import { hash } from "node:crypto";
-import type { IdempotencyEvent, IdempotencyEventType } from "../../core/events.js";
+import { type DecisionLogOptions, decisionFields, decisionLevel } from "../../core/decision-fields.js";
+import type { IdempotencyEvent } from "../../core/events.js";
 import type { ProxyLogEntry } from "./proxy.js";
 
 // The proxy's log: one JSON line per line of output, on stdout, in the shape of the README's logging recipe
-// (`{"time","level","msg","oncely":{decision, route, key_hash, ...}}`), so the same jq filters read an app's log
-// and the proxy's. Keys appear as the first 16 hex characters of their SHA-256 unless raw keys are asked for;
-// bodies never appear (events do not carry them).
-
-export interface DecisionLogOptions {
-  /** Log the Idempotency-Key beside its hash. @default false */
-  rawKey?: boolean;
-}
+// (`{"time","level","msg","oncely":{decision, route, key_hash, ...}}`, the package's `decisionFields`), so the same
+// jq filters read an app's log and the proxy's.
 
 /** Writes one line (the caller adds nothing: the line ends with "\n"). */
 export type WriteLine = (line: string) => void;
 
 /** An `onEvent` that writes one JSON line per decision. */
-export function logDecisions(write: WriteLine, { rawKey = false }: DecisionLogOptions = {}) {
+export function logDecisions(write: WriteLine, options: DecisionLogOptions = {}) {
   return function logDecision(event: IdempotencyEvent): void {
-    const fields: Record<string, unknown> = {
-      decision: event.type,
-      route: event.route,
-      duration_ms: round(event.duration),
-    };
-    if (event.key !== undefined) {
-      fields.key_hash = hash("sha256", event.key, "hex").slice(0, 16);
-      if (rawKey) fields.key = event.key;
-    }
-    if (event.scope !== undefined) fields.scope_hash = event.scope;
-    if (event.status !== undefined) fields.status = event.status;
-    if (event.token !== undefined) fields.token = event.token;
-    if (event.storeDuration !== undefined) fields.store_duration_ms = round(event.storeDuration);
-    if (event.reason !== undefined) fields.reason = event.reason;
-    if (event.error !== undefined) fields.error_type = errorType(event.error);
-    writeJson(write, { level: levelOf(event.type), msg: `oncely ${event.type} ${event.route}`, oncely: fields });
+    const fields = decisionFields(event, options);
+    writeJson(write, { level: decisionLevel(event.type), msg: `oncely ${event.type} ${event.route}`, oncely: fields });
   };
 }
 
@@ -47,19 +27,6 @@ export function logProxy(write: WriteLine) {
 function writeJson(write: WriteLine, entry: Record<string, unknown>): void {
   write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 }
-
-/** `store-error`: oncely could not do its job; `fenced`: a result was not stored. Every other decision is routine. */
-function levelOf(type: IdempotencyEventType): "info" | "warn" | "error" {
-  return type === "store-error" ? "error" : type === "fenced" ? "warn" : "info";
-}
-
-/** The error's code or class name; never its message, which may quote what the request carried. */
-function errorType(error: unknown): string {
-  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
-  return typeof code === "string" ? code : typeof name === "string" ? name : "unknown";
-}
-
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
  * Coalesces the lines written within one turn of the event loop into one write: under load a line per decision is
