@@ -51,16 +51,17 @@ export function postLoad(options: {
 
 /**
  * Where taskset exists and there are two CPUs or more, moves this process (the load generator, all its threads) off
- * CPU 0 and returns
- * a function that starts a server pinned to CPU 0, with an IPC channel as `fork` gives. Each then has a core of its
- * own, and the server's CPU, not the scheduler's choices, limits a run. Elsewhere servers are forked unpinned.
+ * CPU 0 and returns a function that starts a server pinned to CPU 0, with an IPC channel as `fork` gives. Each then
+ * has a core of its own, and the server's CPU, not the scheduler's choices, limits a run. Elsewhere servers are forked
+ * unpinned.
  */
 export function serverLauncher(): {
   pinned: boolean;
   start: (script: string, args: string[], env: NodeJS.ProcessEnv) => ChildProcess;
 } {
   const cpus = availableParallelism();
-  const moved = cpus >= 2 && spawnSync("taskset", ["-a", "-p", "-c", `1-${cpus - 1}`, String(process.pid)]).status === 0;
+  const moved =
+    cpus >= 2 && spawnSync("taskset", ["-a", "-p", "-c", `1-${cpus - 1}`, String(process.pid)]).status === 0;
   if (!moved) return { pinned: false, start: (script, args, env) => fork(script, args, { env }) };
   return {
     pinned: true,
