@@ -11,6 +11,7 @@ import {
   RetryDeadlineError,
   type RetryInfo,
 } from "../../src/client/index.js";
+import { rejection, until } from "./scenarios.js";
 import { startServer, type TestServer } from "./server.js";
 
 let server: TestServer;
@@ -27,23 +28,6 @@ const json = (value: unknown): RequestInit => ({
   headers: { "content-type": "application/json" },
   body: JSON.stringify(value),
 });
-
-async function until(condition: () => boolean, what: string, ms = 5_000) {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to reject");
-}
 
 describe("effect done, answer lost", () => {
   it("retries with the same key: one effect, and the client ends with the stored answer, marked replayed", async () => {
