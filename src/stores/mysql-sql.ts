@@ -22,6 +22,9 @@ export type Execute = (
   values: Record<string, string | number | boolean | Buffer | null>,
 ) => Promise<unknown>;
 
+/** Runs `work` in one transaction on one connection, its statements through the `execute` it is given. */
+export type Transact = <T>(work: (execute: Execute) => Promise<T>) => Promise<T>;
+
 export const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
@@ -165,7 +168,7 @@ function upsertSql(t: string): string {
     expires_at = IF(${taken}, IF(expires_at <= ${NOW}, ${NOW} + :ttl, GREATEST(expires_at, ${NOW} + :ttl)), expires_at)`;
 }
 
-/** The store's operations on `table` for `dialect`, each one statement (MySQL 8: a claim adds one read). */
+/** The store's operations on `table` for `dialect`, each one statement (MySQL 8: a claim is a transaction of two). */
 export function mysqlOperations(table: string, dialect: Dialect) {
   const t = quoteTable(table);
   const upsert = upsertSql(t);
@@ -237,7 +240,19 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         });
       }
     },
-    async claim(execute: Execute, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
+    /**
+     * On MySQL 8 the upsert and the read that follows it run in one transaction (`transact`): the upsert's row lock
+     * keeps a delete or another claim out until the read is done. Read apart, a delete landing between them removed
+     * a record this call had just created, and the call, finding no row, created it again: the delete had answered
+     * `true` for a record that was still there.
+     */
+    async claim(
+      execute: Execute,
+      id: string,
+      fingerprint: string,
+      options: ClaimOptions,
+      transact: Transact,
+    ): Promise<ClaimResult> {
       const nonce = randomUUID();
       const runId = options.runId ?? randomUUID();
       const values = {
@@ -252,16 +267,21 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         version: RECORD_FORMAT_VERSION,
       };
       for (let attempt = 1; ; attempt++) {
-        const result = await execute(sql.claim, values);
-        const row = dialect === "mariadb" ? rows(result)[0] : rows(await execute(sql.select, { id }))[0];
+        const row =
+          dialect === "mariadb"
+            ? rows(await execute(sql.claim, values))[0]
+            : await transact(async (inTransaction) => {
+                await inTransaction(sql.claim, values);
+                return rows(await inTransaction(sql.select, { id }))[0];
+              });
         if (row?.claim_id === nonce) {
           const claimed = { token: Number(row.token), recovered: row.recovered === 1 };
           return { status: "claimed", ...claimed, runId: row.run_id ?? runId, steps: stepsOf(row.steps) };
         }
-        // Only on MySQL 8, where the read comes after the upsert: the record may have been deleted, or released,
-        // lapsed or expired, since. Then it is this request's to claim, and the upsert runs again (a few times at
+        // Only on MySQL 8, where the read is judged by the clock of its own statement: the holder's lease may have
+        // lapsed since the upsert. Then it is this request's to claim, and the upsert runs again (a few times at
         // most; under endless churn the last answer stands).
-        if (dialect === "mysql" && attempt < 3 && (!row || claimableNow(row, fingerprint))) continue;
+        if (dialect === "mysql" && attempt < 3 && row && claimableNow(row, fingerprint)) continue;
         if (!row) throw new Error("the record was deleted while being claimed");
         const record = toRecord(row);
         return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };

@@ -3,7 +3,7 @@
  *
  * @module oncely/stores/mysql
  */
-import type { Pool } from "mysql2/promise";
+import type { Pool, PoolConnection } from "mysql2/promise";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import { StoreError } from "../core/errors.js";
 import type {
@@ -54,7 +54,8 @@ export interface MySqlStoreOptions {
   table?: string;
   /**
    * The server's SQL dialect. On MariaDB a claim is one statement (`INSERT ... ON DUPLICATE KEY UPDATE ...
-   * RETURNING`); MySQL 8 has no `RETURNING`, so a claim there reads the row in a second statement.
+   * RETURNING`); MySQL 8 has no `RETURNING`, so a claim there reads the row in a second statement, in one
+   * transaction with the first.
    * @default detected from `SELECT VERSION()` on first use
    */
   dialect?: Dialect;
@@ -134,7 +135,9 @@ export class MySqlStore implements Store {
   }
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.#run("claim", (ops, execute) => ops.claim(execute, id, fingerprint, options));
+    return this.#run("claim", (ops, execute, pool) =>
+      ops.claim(execute, id, fingerprint, options, (work) => this.#transaction(pool, work)),
+    );
   }
 
   renew(id: string, token: number, lease: number): Promise<boolean> {
@@ -202,11 +205,14 @@ export class MySqlStore implements Store {
     if (!ended) destroySockets(own);
   }
 
-  async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
+  async #run<T>(
+    operation: string,
+    body: (ops: MySqlOperations, execute: Execute, pool: Pool) => Promise<T>,
+  ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     const pool = await this.#pool();
     const execute = this.#execute(pool);
-    return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute));
+    return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute, pool));
   }
 
   #execute(pool: Pool): Execute {
@@ -215,26 +221,57 @@ export class MySqlStore implements Store {
       // swallowed can be given up: that connection is destroyed, not returned to the pool to hang every later user
       // and close() with it.
       const connection = await pool.getConnection();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let timedOut = false;
-      const statement = connection.execute({ sql, namedPlaceholders: true }, values);
       try {
-        const deadline = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            timedOut = true;
-            reject(new StoreError(this.name, "query", `got no answer within ${this.#statementTimeout} ms`));
-          }, this.#statementTimeout);
-        });
-        return (await Promise.race([statement, deadline]))[0];
+        return await this.#bounded(connection, () => connection.execute({ sql, namedPlaceholders: true }, values));
       } finally {
-        clearTimeout(timer);
-        if (timedOut) {
-          statement.catch(() => {}); // it fails when its connection is destroyed; nobody waits for it any more
-          connection.destroy(); // out of the pool; mysql2 then only ends the socket, which a dead peer never closes
-          socketOf(connection)?.destroy();
-        } else connection.release();
+        if (!lost.has(connection)) connection.release();
       }
     };
+  }
+
+  /** Runs `work`'s statements in one transaction on one connection (the MySQL 8 claim: its upsert, then its read). */
+  async #transaction<T>(pool: Pool, work: (execute: Execute) => Promise<T>): Promise<T> {
+    const connection = await pool.getConnection();
+    const query = (sql: string) => this.#bounded(connection, () => connection.query(sql));
+    try {
+      await query("START TRANSACTION");
+      const result = await work((sql, values) =>
+        this.#bounded(connection, () => connection.execute({ sql, namedPlaceholders: true }, values)),
+      );
+      await query("COMMIT");
+      return result;
+    } catch (error) {
+      if (!lost.has(connection)) await query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      if (!lost.has(connection)) connection.release();
+    }
+  }
+
+  /**
+   * One statement on `connection`, given up after the statement timeout: the connection is then destroyed (and
+   * marked lost, so nobody returns it to the pool), since mysql2 would otherwise only end a socket a dead peer never
+   * closes.
+   */
+  async #bounded(connection: PoolConnection, statement: () => Promise<[unknown, unknown]>): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const running = statement();
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          lost.add(connection);
+          reject(new StoreError(this.name, "query", `got no answer within ${this.#statementTimeout} ms`));
+        }, this.#statementTimeout);
+      });
+      return (await Promise.race([running, deadline]))[0];
+    } finally {
+      clearTimeout(timer);
+      if (lost.has(connection)) {
+        running.catch(() => {}); // it fails when its connection is destroyed; nobody waits for it any more
+        connection.destroy();
+        socketOf(connection)?.destroy();
+      }
+    }
   }
 
   /** The operations for the server's dialect; a failed detection is retried by the next operation. */
@@ -271,6 +308,9 @@ export class MySqlStore implements Store {
     return mysql.createPool({ uri: this.#uri, connectionLimit: 10, connectTimeout: this.#timeout });
   }
 }
+
+/** Connections given up after a statement timeout: destroyed, never released to the pool again. */
+const lost = new WeakSet<PoolConnection>();
 
 type WithSocket = { stream?: { destroy(): void } };
 

@@ -5,9 +5,11 @@ import { MySqlStore } from "../../src/stores/mysql.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 // Found by the model-based store test (test/reliability/store-model) on the MySQL 8 path (upsert, then a read; run
-// on MariaDB here): a delete landing between the claim's upsert and its read made the claim throw "the record was
-// deleted while being claimed" (a 503 for the request), and a release landing there made it answer `in-flight` with
-// the released record, same fingerprint, which the contract makes claimable at once. Both are now claimed.
+// on MariaDB here), twice. First: a delete landing between the claim's upsert and its read made the claim throw (a 503
+// for the request), and a release landing there made it answer `in-flight` for a record the contract makes
+// claimable. Then, with the claim upserting again on finding its row gone: a delete landing there removed the record
+// the claim had just made, answered `true`, and the claim made the record again. Now the upsert and the read are one
+// transaction: a change aimed between them waits for the claim to commit, and lands after it.
 describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim whose read sees a later change", () => {
   const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
   const table = `oncely_regress_${randomUUID().slice(0, 8)}`;
@@ -17,14 +19,18 @@ describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim w
   });
   const options = { lease: 60_000, ttl: 120_000, meta: { key: "k" } };
 
-  /** A store whose next claim upsert is followed, before the claim's read, by `between`. */
-  async function storeWith(between: { run?: () => Promise<unknown> }) {
+  /**
+   * A store whose next claim upsert is followed by `between.run`, started from another connection and given 150 ms
+   * to land before the claim reads; `between.landed` is its outcome.
+   */
+  async function storeWith(between: Between) {
     // The store's own pool, with every statement's connection watched for the claim's upsert.
     const interfere = async (statement: { sql: string }, result: unknown) => {
       const run = between.run;
       if (run && statement.sql.startsWith("INSERT")) {
         between.run = undefined;
-        await run();
+        between.landed = run();
+        await new Promise((resolve) => setTimeout(resolve, 150));
       }
       return result;
     };
@@ -55,24 +61,30 @@ describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim w
     return store;
   }
 
-  it("claims an id whose record was deleted right after its upsert, instead of failing", async () => {
-    const between: { run?: () => Promise<unknown> } = {};
+  it("a delete aimed between a new claim's upsert and its read lands after the claim: the record is gone", async () => {
+    const between: Between = {};
     const store = await storeWith(between);
-    const first = await store.claim("deleted", "fp", options);
-    expect(first.status).toBe("claimed");
-    between.run = () => pool.execute(`DELETE FROM \`${table}\` WHERE id = 'deleted'`);
-    const second = await store.claim("deleted", "fp", options);
-    expect(second).toMatchObject({ status: "claimed", recovered: false });
+    between.run = () => new MySqlStore({ pool, table, dialect: "mysql" }).delete("deleted");
+    expect(await store.claim("deleted", "fp", options)).toMatchObject({ status: "claimed", recovered: false });
+    expect(await between.landed).toBe(true);
+    expect(await store.get("deleted")).toBeUndefined();
   });
 
-  it("claims a record released right after its upsert found it in flight, instead of answering in-flight", async () => {
-    const between: { run?: () => Promise<unknown> } = {};
+  it("a release aimed between a claim's upsert and its read lands after it: in flight, then claimable", async () => {
+    const between: Between = {};
     const store = await storeWith(between);
     const first = await store.claim("released", "fp", options);
     if (first.status !== "claimed") throw new Error("not claimed");
     between.run = () => store.release("released", first.token);
-    const second = await store.claim("released", "fp", options);
-    expect(second).toMatchObject({ status: "claimed", recovered: false });
-    if (second.status === "claimed") expect(second.token).toBeGreaterThan(first.token);
+    expect((await store.claim("released", "fp", options)).status).toBe("in-flight");
+    expect(await between.landed).toBe(true);
+    const third = await store.claim("released", "fp", options);
+    expect(third).toMatchObject({ status: "claimed", recovered: false });
+    if (third.status === "claimed") expect(third.token).toBeGreaterThan(first.token);
   });
 });
+
+interface Between {
+  run?: () => Promise<unknown>;
+  landed?: Promise<unknown>;
+}
