@@ -1,5 +1,5 @@
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
-import { sha256 } from "./sha256.js";
+import { keyHash } from "./key-hash.js";
 
 /** Options of `decisionFields`. */
 export interface DecisionLogOptions {
@@ -50,7 +50,7 @@ export interface DecisionFields {
 export function decisionFields(event: IdempotencyEvent, { rawKey = false }: DecisionLogOptions = {}): DecisionFields {
   const fields: DecisionFields = { decision: event.type, route: event.route, duration_ms: round(event.duration) };
   if (event.key !== undefined) {
-    fields.key_hash = hexPrefix(sha256(event.key));
+    fields.key_hash = keyHash(event.key);
     if (rawKey) fields.key = event.key;
   }
   if (event.scope !== undefined) fields.scope_hash = event.scope;
@@ -76,15 +76,3 @@ function errorType(error: unknown): string {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
-
-const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/**
- * The first 16 hex characters (64 bits) of a base64url digest, as `sha256sum | cut -c1-16` prints them: people
- * search logs with the shell's tools. 11 base64url characters hold 66 bits; the 16 hex characters are their first 64.
- */
-function hexPrefix(base64url: string): string {
-  let bits = 0n;
-  for (const char of base64url.slice(0, 11)) bits = (bits << 6n) | BigInt(BASE64URL.indexOf(char));
-  return (bits >> 2n).toString(16).padStart(16, "0");
-}

@@ -19,6 +19,12 @@ export function portableSha256(data: string | Uint8Array): string {
   return toBase64Url(digest(typeof data === "string" ? encoder.encode(data) : data));
 }
 
+/** The same digest as lower-case hex, as `sha256sum` prints it (see `keyHash`), for runtimes without `node:crypto`. */
+export function portableSha256Hex(data: string | Uint8Array): string {
+  const bytes = digest(typeof data === "string" ? encoder.encode(data) : data);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** The first 32 bits of the fractional parts of the square (H) and cube (K) roots of the first 64 primes. */
 let K: Uint32Array | undefined;
 let H: Uint32Array | undefined;

@@ -8,7 +8,7 @@
  *
  * @module oncely/otel
  */
-export { keyHash } from "./key-hash.js";
+export { keyHash } from "../core/key-hash.js";
 export {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,

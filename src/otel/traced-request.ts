@@ -1,7 +1,7 @@
 import { type Attributes, createContextKey, type Span, SpanStatusCode } from "@opentelemetry/api";
 import type { IdempotencyEvent } from "../core/events.js";
+import { keyHash } from "../core/key-hash.js";
 import { errorType } from "./error-type.js";
-import { keyHash } from "./key-hash.js";
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_RESPONSE_STATUS_CODE,

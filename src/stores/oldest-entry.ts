@@ -13,9 +13,9 @@ export class OldestEntry<K, V> {
   constructor(readonly map: Map<K, V>) {}
 
   /**
-   * The oldest entry whose key still maps to the same value. An entry deleted and set again moves to the end, behind
-   * the iterator, so it is not seen again; if it was the one last returned and comes back with the same value, it is
-   * still taken for the oldest.
+   * The oldest entry whose key still maps to the same value. An entry deleted and set again moves to the end, where
+   * the iterator meets it again in its new place; if it was the one last returned and comes back with the same value,
+   * it is taken for the oldest at once.
    */
   get(): [K, V] | undefined {
     for (;;) {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { utf8Length } from "../../src/core/hash.js";
-import { portableSha256 } from "../../src/core/sha256.js";
+import { portableSha256, portableSha256Hex } from "../../src/core/sha256.js";
 
 const nodeSha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("base64url");
 
@@ -14,6 +14,16 @@ describe("the portable SHA-256 (runtimes without node:crypto)", () => {
       const data = Uint8Array.from({ length }, (_, i) => (i * 31 + length) & 255);
       expect(portableSha256(data)).toBe(nodeSha256(data));
     }
+  });
+
+  it("gives the hex digest sha256sum prints, for the key hashes in logs and traces", () => {
+    expect(portableSha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (text) => {
+        return portableSha256Hex(text) === createHash("sha256").update(text).digest("hex");
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("matches Node's digest on random bytes and strings", () => {
