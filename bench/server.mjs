@@ -11,7 +11,7 @@ import { otherLibraries } from "./other-libraries.mjs";
 import { createStore } from "./stores.mjs";
 
 // `store` is "bare" for the app without oncely, or the name of another library (bench/other-libraries.mjs), which
-// then runs on Express in oncely's place.
+// then guards the Express app in oncely's place.
 const [framework, storeName] = process.argv.slice(2);
 const other = otherLibraries[storeName]?.();
 const opened = storeName === "bare" || other ? undefined : await createStore(storeName);
@@ -22,16 +22,11 @@ let n = 0;
 const charge = (body) => ({ id: `ch_${++n}`, amount: body?.amount ?? 0, currency: "eur" });
 
 let server;
-if (other) {
+if (framework === "express") {
+  const guard = other ? [other.middleware] : idem ? [expressIdempotency(idem)] : [];
   const app = express();
-  app.post("/charges", express.json(), other.middleware, (req, res) => {
-    if (!other.answered(req)) res.status(201).json(charge(req.body));
-  });
-  server = createServer(app).listen(0, "127.0.0.1");
-} else if (framework === "express") {
-  const app = express();
-  app.post("/charges", express.json(), ...(idem ? [expressIdempotency(idem)] : []), (req, res) => {
-    res.status(201).json(charge(req.body));
+  app.post("/charges", express.json(), ...guard, (req, res) => {
+    if (!other?.answered(req)) res.status(201).json(charge(req.body));
   });
   server = createServer(app).listen(0, "127.0.0.1");
 } else {
