@@ -282,7 +282,8 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         // lapsed since the upsert. Then it is this request's to claim, and the upsert runs again (a few times at
         // most; under endless churn the last answer stands).
         if (dialect === "mysql" && attempt < 3 && row && claimableNow(row, fingerprint)) continue;
-        if (!row) throw new Error("the record was deleted while being claimed");
+        // Neither path can lose the row: RETURNING hands it back, and on MySQL 8 the transaction holds it until read.
+        if (!row) throw new Error("the claim's statement left no row to read");
         const record = toRecord(row);
         return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
       }
