@@ -5,32 +5,12 @@ import Koa, { type Context, type DefaultState, type Next } from "koa";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { idempotency } from "../../src/http/koa.js";
 import { createIdempotency, type IdempotencyContext, type IdempotencyEvent, MemoryStore } from "../../src/index.js";
-import type { RunningServer, SpecResponse } from "./app-spec.js";
+import type { RunningServer } from "./app-spec.js";
+import { startKoa } from "./apps.js";
 import { describeHttpSemantics } from "./semantics.js";
 import { listen, readStream } from "./servers.js";
 
-function respond(ctx: Context, out: SpecResponse) {
-  ctx.status = out.status;
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of out.headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
-  for (const [name, values] of grouped) ctx.set(name, values.length === 1 ? values[0]! : values);
-  ctx.body = typeof out.body === "string" ? out.body : Buffer.from(out.body);
-}
-
-describeHttpSemantics("koa", async (idem, routes) => {
-  const app = new Koa();
-  app.silent = true;
-  const router = new Router();
-  for (const route of routes) {
-    router[route.method.toLowerCase() as "post"](route.path, idempotency(idem, route.options), async (ctx) => {
-      // No body parser: the handler reads the request stream oncely left readable.
-      const context: IdempotencyContext | undefined = ctx.state.idempotency;
-      respond(ctx, await route.handle({ body: await readStream(ctx.req), context }));
-    });
-  }
-  app.use(router.routes());
-  return listen(createServer(app.callback()));
-});
+describeHttpSemantics("koa", startKoa);
 
 describe("koa: types", () => {
   it("types ctx.state.idempotency", () => {

@@ -5,12 +5,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
-import mysql from "mysql2/promise";
-import pg from "pg";
 import { DynamoDbStore } from "../../src/stores/dynamodb.js";
-import { MySqlStore } from "../../src/stores/mysql.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import {
+  createMySqlTable,
+  createPostgresTable,
+  deleteRedisPrefix,
+  dropMySqlTable,
+  dropPostgresTable,
+} from "../support/scratch.js";
 import { type ServiceName, services } from "../support/services.js";
 import { dynaliteCredentials, type StoreConfig } from "./store-config.js";
 
@@ -58,62 +60,33 @@ export function redisBackend(): Backend {
     async setUp() {
       return { kind: "redis", url: services.redis.url, prefix };
     },
-    async tearDown() {
-      const client = new Redis(services.redis.url);
-      try {
-        const stream = client.scanStream({ match: `${prefix}*`, count: 1000 });
-        for await (const keys of stream as AsyncIterable<string[]>) if (keys.length > 0) await client.unlink(...keys);
-      } finally {
-        client.disconnect();
-      }
-    },
+    tearDown: () => deleteRedisPrefix(prefix),
   };
 }
 
 export function postgresBackend(): Backend {
   const table = uniqueName();
-  const connectionString = services.postgres.url;
   return {
     name: "postgres",
     service: "postgres",
     async setUp() {
-      const store = new PostgresStore({ connectionString, table });
-      await store.migrate();
-      await store.close();
-      return { kind: "postgres", connectionString, table };
+      await createPostgresTable(table);
+      return { kind: "postgres", connectionString: services.postgres.url, table };
     },
-    async tearDown() {
-      const client = new pg.Client({ connectionString });
-      await client.connect();
-      try {
-        await client.query(`DROP TABLE IF EXISTS "${table}"`);
-      } finally {
-        await client.end();
-      }
-    },
+    tearDown: () => dropPostgresTable(table),
   };
 }
 
 export function mysqlBackend(): Backend {
   const table = uniqueName();
-  const uri = services.mysql.url;
   return {
     name: "mysql (MariaDB)",
     service: "mysql",
     async setUp() {
-      const store = new MySqlStore({ uri, table });
-      await store.migrate();
-      await store.close();
-      return { kind: "mysql", uri, table };
+      await createMySqlTable(table);
+      return { kind: "mysql", uri: services.mysql.url, table };
     },
-    async tearDown() {
-      const connection = await mysql.createConnection({ uri });
-      try {
-        await connection.query(`DROP TABLE IF EXISTS \`${table}\``);
-      } finally {
-        await connection.end();
-      }
-    },
+    tearDown: () => dropMySqlTable(table),
   };
 }
 

@@ -1,25 +1,18 @@
-import { createServer, type Server } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
-import Router from "@koa/router";
+import { createServer } from "node:http";
 import { Controller, Get, Patch, Post, Put, Req, Res, type Type } from "@nestjs/common";
 import type { RequestHandler } from "express";
 import express5 from "express";
 import express4 from "express4";
 import fastify5, { type FastifyInstance, type FastifyRequest } from "fastify";
 import fastify4 from "fastify4";
-import { Hono } from "hono";
-import Koa, { type Context } from "koa";
 import { idempotency as expressIdempotency } from "../../../src/http/express.js";
 import { idempotency as fastifyIdempotency } from "../../../src/http/fastify.js";
-import { withIdempotency as fetchIdempotency } from "../../../src/http/fetch.js";
-import { idempotency as honoIdempotency } from "../../../src/http/hono.js";
-import { idempotency as koaIdempotency } from "../../../src/http/koa.js";
 import { Idempotent, OncelyModule } from "../../../src/http/nest.js";
-import { withIdempotency as nodeIdempotency } from "../../../src/http/node.js";
 import type { IdempotencyContext } from "../../../src/index.js";
 import type { RouteSpec, RunningServer, SpecResponse, StartServer } from "../../http/app-spec.js";
+import { startFetch, startHono, startKoa, startNode } from "../../http/apps.js";
 import { appModule, startNest } from "../../http/nest-apps.js";
-import { listen, readStream, toWebResponse, writeNode } from "../../http/servers.js";
+import { listen, readStream, writeNode } from "../../http/servers.js";
 
 /**
  * Every adapter, serving the given routes on a real 127.0.0.1 socket, each in its framework's usual setup: Express
@@ -116,94 +109,6 @@ const startFastify =
       },
     };
   };
-
-const startKoa: StartServer = async (idem, routes) => {
-  const app = new Koa();
-  app.silent = true;
-  const router = new Router();
-  for (const route of routes) {
-    router[route.method.toLowerCase() as "post"](route.path, koaIdempotency(idem, route.options), async (ctx) => {
-      const context: IdempotencyContext | undefined = ctx.state.idempotency;
-      const out = await route.handle({ body: await readStream(ctx.req), context });
-      respondKoa(ctx, out);
-    });
-  }
-  app.use(router.routes());
-  return listen(createServer(app.callback()));
-};
-
-function respondKoa(ctx: Context, out: SpecResponse) {
-  ctx.status = out.status;
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of out.headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
-  for (const [name, values] of grouped) ctx.set(name, values.length === 1 ? values[0]! : values);
-  ctx.body = typeof out.body === "string" ? out.body : Buffer.from(out.body);
-}
-
-const startHono: StartServer = async (idem, routes) => {
-  const app = new Hono();
-  for (const route of routes) {
-    app.on(route.method, route.path, honoIdempotency(idem, route.options), async (c) =>
-      toWebResponse(
-        await route.handle({ body: new Uint8Array(await c.req.arrayBuffer()), context: c.get("idempotency") }),
-      ),
-    );
-  }
-  app.onError((_error, c) => c.text("internal error", 500));
-  return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
-};
-
-const startFetch: StartServer = async (idem, routes) => {
-  const handlers = new Map(
-    routes.map((route) => [
-      `${route.method} ${route.path}`,
-      fetchIdempotency(
-        idem,
-        async (request, context) =>
-          toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
-        route.options,
-      ),
-    ]),
-  );
-  const server = createAdaptorServer({
-    fetch: async (request: Request) => {
-      const handler = handlers.get(`${request.method} ${new URL(request.url).pathname}`);
-      if (!handler) return new Response(null, { status: 404 });
-      try {
-        return await handler(request);
-      } catch {
-        return new Response("internal error", { status: 500 });
-      }
-    },
-  }) as Server;
-  return listen(server);
-};
-
-const startNode: StartServer = async (idem, routes) => {
-  const handlers = new Map(
-    routes.map((route) => [
-      `${route.method} ${route.path}`,
-      nodeIdempotency(
-        idem,
-        async (req, res, context) => writeNode(res, await route.handle({ body: await readStream(req), context })),
-        route.options,
-      ),
-    ]),
-  );
-  return listen(
-    createServer((req, res) => {
-      const handler = handlers.get(`${req.method} ${(req.url ?? "/").split("?")[0]}`);
-      if (!handler) {
-        res.statusCode = 404;
-        return res.end();
-      }
-      handler(req, res).catch(() => {
-        if (!res.headersSent) res.statusCode = 500;
-        res.end();
-      });
-    }),
-  );
-};
 
 interface NestRequest {
   body?: unknown;

@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
-import mysql from "mysql2/promise";
-import pg from "pg";
 import type { Store } from "../../../src/core/store.js";
 import { MySqlStore } from "../../../src/stores/mysql.js";
 import { PostgresStore } from "../../../src/stores/postgres.js";
 import { RedisStore } from "../../../src/stores/redis.js";
+import {
+  createMySqlTable,
+  createPostgresTable,
+  deleteRedisPrefix,
+  dropMySqlTable,
+  dropPostgresTable,
+} from "../../support/scratch.js";
 import { type ServiceName, services } from "../../support/services.js";
 
 /**
@@ -37,15 +41,7 @@ export function redisBackend(): NetworkedBackend {
     target: services.redis,
     async setUp() {},
     open: ({ host, port }, timeout) => new RedisStore({ url: `redis://${host}:${port}`, prefix, timeout }),
-    async tearDown() {
-      const client = new Redis(services.redis.url);
-      try {
-        const stream = client.scanStream({ match: `${prefix}*`, count: 1000 });
-        for await (const keys of stream as AsyncIterable<string[]>) if (keys.length > 0) await client.unlink(...keys);
-      } finally {
-        client.disconnect();
-      }
-    },
+    tearDown: () => deleteRedisPrefix(prefix),
   };
 }
 
@@ -56,22 +52,10 @@ export function postgresBackend(): NetworkedBackend {
     name: "postgres",
     service: "postgres",
     target: services.postgres,
-    async setUp() {
-      const store = new PostgresStore({ connectionString: url, table });
-      await store.migrate();
-      await store.close();
-    },
+    setUp: () => createPostgresTable(table),
     open: ({ host, port }, timeout) =>
       new PostgresStore({ connectionString: withAddress(url, host, port), table, timeout }),
-    async tearDown() {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`DROP TABLE IF EXISTS "${table}"`);
-      } finally {
-        await client.end();
-      }
-    },
+    tearDown: () => dropPostgresTable(table),
   };
 }
 
@@ -82,20 +66,9 @@ export function mysqlBackend(): NetworkedBackend {
     name: "mysql (MariaDB)",
     service: "mysql",
     target: services.mysql,
-    async setUp() {
-      const store = new MySqlStore({ uri: url, table });
-      await store.migrate();
-      await store.close();
-    },
+    setUp: () => createMySqlTable(table),
     open: ({ host, port }, timeout) => new MySqlStore({ uri: withAddress(url, host, port), table, timeout }),
-    async tearDown() {
-      const connection = await mysql.createConnection({ uri: url });
-      try {
-        await connection.query(`DROP TABLE IF EXISTS \`${table}\``);
-      } finally {
-        await connection.end();
-      }
-    },
+    tearDown: () => dropMySqlTable(table),
   };
 }
 

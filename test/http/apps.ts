@@ -1,0 +1,106 @@
+import { createServer, type Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import Router from "@koa/router";
+import { Hono } from "hono";
+import Koa, { type Context } from "koa";
+import type { Idempotency } from "../../src/core/engine.js";
+import { withIdempotency as fetchIdempotency } from "../../src/http/fetch.js";
+import { idempotency as honoIdempotency } from "../../src/http/hono.js";
+import { idempotency as koaIdempotency } from "../../src/http/koa.js";
+import { withIdempotency as nodeIdempotency } from "../../src/http/node.js";
+import type { IdempotencyContext } from "../../src/index.js";
+import type { RouteSpec, SpecResponse, StartServer } from "./app-spec.js";
+import { listen, readStream, serveNode, toWebResponse, writeNode } from "./servers.js";
+
+// The spec routes served by the adapters that need no body parser in front: the semantics suite and the fuzz test
+// both start them from here. Each handler reads the body the adapter left readable.
+
+/** The routes as a Hono app (no server): tests run it on @hono/node-server with or without Node bindings. */
+export function honoApp(idem: Idempotency, routes: RouteSpec[]): Hono {
+  const app = new Hono();
+  for (const route of routes) {
+    app.on(route.method, route.path, honoIdempotency(idem, route.options), async (c) =>
+      toWebResponse(
+        await route.handle({ body: new Uint8Array(await c.req.arrayBuffer()), context: c.get("idempotency") }),
+      ),
+    );
+  }
+  app.onError((_error, c) => c.text("internal error", 500));
+  return app;
+}
+
+export const startHono: StartServer = async (idem, routes) =>
+  listen(createAdaptorServer({ fetch: honoApp(idem, routes).fetch }) as Server);
+
+export const startFetch: StartServer = async (idem, routes) => {
+  const handlers = new Map(
+    routes.map((route) => [
+      `${route.method} ${route.path}`,
+      fetchIdempotency(
+        idem,
+        async (request, context) =>
+          toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
+        route.options,
+      ),
+    ]),
+  );
+  // @hono/node-server only turns node:http into fetch Requests here; no Hono routing is involved.
+  const server = createAdaptorServer({
+    fetch: async (request: Request) => {
+      const handler = handlers.get(`${request.method} ${new URL(request.url).pathname}`);
+      if (!handler) return new Response(null, { status: 404 });
+      try {
+        return await handler(request);
+      } catch {
+        return new Response("internal error", { status: 500 });
+      }
+    },
+  }) as Server;
+  return listen(server);
+};
+
+export const startNode: StartServer = async (idem, routes) => {
+  const handlers = new Map(
+    routes.map((route) => [
+      `${route.method} ${route.path}`,
+      nodeIdempotency(
+        idem,
+        async (req, res, context) => writeNode(res, await route.handle({ body: await readStream(req), context })),
+        route.options,
+      ),
+    ]),
+  );
+  return serveNode((req, res) => {
+    const handler = handlers.get(`${req.method} ${(req.url ?? "/").split("?")[0]}`);
+    if (!handler) {
+      res.statusCode = 404;
+      return res.end();
+    }
+    handler(req, res).catch(() => {
+      if (!res.headersSent) res.statusCode = 500;
+      res.end();
+    });
+  });
+};
+
+export const startKoa: StartServer = async (idem, routes) => {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  for (const route of routes) {
+    router[route.method.toLowerCase() as "post"](route.path, koaIdempotency(idem, route.options), async (ctx) => {
+      const context: IdempotencyContext | undefined = ctx.state.idempotency;
+      respondKoa(ctx, await route.handle({ body: await readStream(ctx.req), context }));
+    });
+  }
+  app.use(router.routes());
+  return listen(createServer(app.callback()));
+};
+
+function respondKoa(ctx: Context, out: SpecResponse) {
+  ctx.status = out.status;
+  const grouped = new Map<string, string[]>();
+  for (const [name, value] of out.headers) grouped.set(name, [...(grouped.get(name) ?? []), value]);
+  for (const [name, values] of grouped) ctx.set(name, values.length === 1 ? values[0]! : values);
+  ctx.body = typeof out.body === "string" ? out.body : Buffer.from(out.body);
+}
