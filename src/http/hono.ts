@@ -3,7 +3,7 @@
  *
  * @module oncely/hono
  */
-import type { MiddlewareHandler } from "hono";
+import type { HonoRequest, MiddlewareHandler } from "hono";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
@@ -47,7 +47,9 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
         // Without a Content-Length only reading tells the size: read a clone up to the limit, so an endless chunked
         // upload is refused near the limit instead of buffered whole; the handler still reads the original.
         if (c.req.header("content-length") === undefined) return readWebBody(c.req.raw, limit);
-        return new Uint8Array(await c.req.arrayBuffer());
+        const body = new Uint8Array(await c.req.arrayBuffer());
+        shareAsText(c.req.bodyCache, body);
+        return body;
       },
     };
     const decision = await guard.begin(input);
@@ -72,6 +74,26 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
       ? webResponse(replacement.status, replacement.headers, replacement.body)
       : webResponse(response.status, headers, body);
   };
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * Lets `c.req.json()` and `c.req.text()` decode the bytes oncely read, when first asked. Hono otherwise builds them
+ * from its cached `ArrayBuffer` through a new fetch `Response`, which on Node.js 20 costs more than the rest of a
+ * request. Hono's own validator fills this cache the same way. `TextDecoder` decodes as `Response.text()` does
+ * (UTF-8, byte order mark dropped, invalid bytes replaced).
+ */
+function shareAsText(cache: HonoRequest["bodyCache"], body: Uint8Array): void {
+  let text: Promise<string> | undefined;
+  Object.defineProperty(cache, "text", {
+    configurable: true,
+    enumerable: true,
+    get: () => (text ??= Promise.resolve(utf8.decode(body))),
+    set: (value: Promise<string>) => {
+      text = value;
+    },
+  });
 }
 
 /**
