@@ -130,7 +130,6 @@ export async function acquire(
               lease: options.lease,
               ttl: options.ttl,
               meta: attempt.meta,
-              runId: crypto.randomUUID(),
               ...(attempt.work ? { work: attempt.work } : {}),
             }),
           );
@@ -170,7 +169,7 @@ function claimInTransaction(
 ): Promise<TransactionalClaimResult> {
   const store = state.store as TransactionalStore;
   const wait = options.onInFlight === "wait" ? Math.max(0, Math.floor(deadline - performance.now())) : 0;
-  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, runId: crypto.randomUUID(), wait };
+  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, wait };
   return timed(state, attempt, "claim", () => store.claimInTransaction(attempt.id, attempt.fingerprint, claimOptions), {
     extraTime: wait,
     onLate: (late) => {
