@@ -32,6 +32,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
   return async function idempotency(c, next) {
     const url = c.req.url;
     const queryStart = url.indexOf("?");
+    let read: Uint8Array | undefined;
     const input: GuardInput = {
       method: c.req.method,
       path: c.req.path,
@@ -47,17 +48,17 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
         // Without a Content-Length only reading tells the size: read a clone up to the limit, so an endless chunked
         // upload is refused near the limit instead of buffered whole; the handler still reads the original.
         if (c.req.header("content-length") === undefined) return readWebBody(c.req.raw, limit);
-        const body = new Uint8Array(await c.req.arrayBuffer());
-        shareAsText(c.req.bodyCache, body);
-        return body;
+        read = new Uint8Array(await c.req.arrayBuffer());
+        return read;
       },
     };
     const decision = await guard.begin(input);
-    if (decision.action === "pass") return next();
     if (decision.action === "respond") {
       const { status, headers, body } = decision.response;
       return webResponse(status, headers, body);
     }
+    if (read) shareAsText(c.req.bodyCache, read);
+    if (decision.action === "pass") return next();
     c.set("idempotency", decision.context);
     await next();
     if (c.error) {
