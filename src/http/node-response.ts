@@ -32,12 +32,17 @@ export function captureNodeResponse(
   // Set before the handler ran (CORS, a request id): kept if its answer is replaced, unlike the handler's own.
   const outer = res.getHeaders();
   const chunks: Buffer[] = [];
+  // Set once the app ends the response. From then on what it writes or ends (a second `end` from an error path, say)
+  // is dropped, as after a real end: reaching the socket, it would go out before the held response and turn that
+  // response's own end into a write after end, which crashes the process.
+  let ended = false;
   const toBuffer = (chunk: unknown, encoding?: unknown) =>
     typeof chunk === "string"
       ? Buffer.from(chunk, (encoding as BufferEncoding) ?? "utf8")
       : Buffer.from(chunk as Uint8Array);
 
   res.writeHead = function writeHead(status: number, ...rest: unknown[]) {
+    if (ended) return res;
     res.statusCode = status;
     const [messageOrHeaders, maybeHeaders] = rest;
     if (typeof messageOrHeaders === "string") res.statusMessage = messageOrHeaders;
@@ -53,6 +58,7 @@ export function captureNodeResponse(
   } as WriteHead;
   res.flushHeaders = () => {};
   res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (ended) return false;
     if (chunk !== undefined && chunk !== null)
       chunks.push(toBuffer(chunk, typeof encoding === "string" ? encoding : undefined));
     const done = typeof encoding === "function" ? encoding : callback;
@@ -60,21 +66,26 @@ export function captureNodeResponse(
     return true;
   } as Write;
   res.end = function end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (ended) return res;
+    ended = true;
     const done = [chunk, encoding, callback].find((arg) => typeof arg === "function") as (() => void) | undefined;
     if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
       chunks.push(toBuffer(chunk, typeof encoding === "string" ? encoding : undefined));
     }
-    Object.assign(res, originals);
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     settle({ status: res.statusCode, headers: headerList(res), body }).then(
       (replacement) => {
+        Object.assign(res, originals);
         if (!replacement) return res.end(body, done);
         for (const name of res.getHeaderNames()) res.removeHeader(name);
         for (const [name, value] of Object.entries(outer)) if (value !== undefined) res.setHeader(name, value);
         sendNodeResponse(res, replacement);
         done?.();
       },
-      () => res.end(body, done),
+      () => {
+        Object.assign(res, originals);
+        res.end(body, done);
+      },
     );
     return res;
   } as End;
