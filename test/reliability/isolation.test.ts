@@ -110,8 +110,22 @@ const key = fc
     }),
   )
   .filter((k) => !k.startsWith('"'));
+/**
+ * True when no object in `value` has a `__proto__` or `constructor` key. Fastify (and Nest on Fastify) refuse such
+ * JSON with a 400 of their own before oncely sees it (secure-json-parse's prototype-poisoning guard), and fast-check's
+ * `jsonValue` does generate `__proto__` keys (seed 180480848 found one).
+ */
+function frameworksAccept(value: unknown): boolean {
+  if (Array.isArray(value)) return value.every(frameworksAccept);
+  if (typeof value !== "object" || value === null) return true;
+  return Object.keys(value).every(
+    (name) =>
+      name !== "__proto__" && name !== "constructor" && frameworksAccept((value as Record<string, unknown>)[name]),
+  );
+}
+const body = fc.jsonValue({ maxDepth: 3 }).filter(frameworksAccept);
 const pair = fc
-  .record({ a: tenant, b: tenant, key, x: fc.jsonValue({ maxDepth: 3 }), y: fc.jsonValue({ maxDepth: 3 }) })
+  .record({ a: tenant, b: tenant, key, x: body, y: body })
   .filter(({ a, b, x, y }) => a !== b && JSON.stringify(x) !== JSON.stringify(y));
 
 const isolationPlan: { backend: BackendName; adapters: Adapter[]; runs: number }[] = [
