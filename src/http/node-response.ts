@@ -76,7 +76,7 @@ export function captureNodeResponse(
     settle({ status: res.statusCode, headers: headerList(res), body }).then(
       (replacement) => {
         Object.assign(res, originals);
-        if (!replacement) return res.end(body, done);
+        if (!replacement) return endHeld(res, body, done);
         for (const name of res.getHeaderNames()) res.removeHeader(name);
         for (const [name, value] of Object.entries(outer)) if (value !== undefined) res.setHeader(name, value);
         sendNodeResponse(res, replacement);
@@ -84,11 +84,26 @@ export function captureNodeResponse(
       },
       () => {
         Object.assign(res, originals);
-        res.end(body, done);
+        endHeld(res, body, done);
       },
     );
     return res;
   } as End;
+}
+
+/**
+ * Sends the response the app wrote, held back until now. A Content-Length that disagrees with the held body is made to
+ * match it. Without oncely, headers are on the wire after the first write, and an error path that comes later (Express's
+ * finalhandler, an error middleware, Nest's exception filter) sees `headersSent` and gives up; while oncely holds the
+ * response it answers instead, declaring the length of its own error page only. The bytes past that length would be
+ * read as the start of the next response on the connection.
+ */
+function endHeld(res: ServerResponse, body: Buffer, done: (() => void) | undefined): void {
+  const declared = res.getHeader("content-length");
+  if (declared !== undefined && body.byteLength > 0 && Number(declared) !== body.byteLength) {
+    res.setHeader("content-length", body.byteLength);
+  }
+  res.end(body, done);
 }
 
 function headerList(res: ServerResponse): [string, string][] {
