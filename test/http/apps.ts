@@ -32,17 +32,19 @@ export function honoApp(idem: Idempotency, routes: RouteSpec[]): Hono {
 export const startHono: StartServer = async (idem, routes) =>
   listen(createAdaptorServer({ fetch: honoApp(idem, routes).fetch }) as Server);
 
+/** Each route's handler under "METHOD /path", for the servers below that route by hand. */
+function byRoute<H>(routes: RouteSpec[], wrap: (route: RouteSpec) => H): Map<string, H> {
+  return new Map(routes.map((route) => [`${route.method} ${route.path}`, wrap(route)]));
+}
+
 export const startFetch: StartServer = async (idem, routes) => {
-  const handlers = new Map(
-    routes.map((route) => [
-      `${route.method} ${route.path}`,
-      fetchIdempotency(
-        idem,
-        async (request, context) =>
-          toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
-        route.options,
-      ),
-    ]),
+  const handlers = byRoute(routes, (route) =>
+    fetchIdempotency(
+      idem,
+      async (request, context) =>
+        toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
+      route.options,
+    ),
   );
   // @hono/node-server only turns node:http into fetch Requests here; no Hono routing is involved.
   const server = createAdaptorServer({
@@ -60,15 +62,12 @@ export const startFetch: StartServer = async (idem, routes) => {
 };
 
 export const startNode: StartServer = async (idem, routes) => {
-  const handlers = new Map(
-    routes.map((route) => [
-      `${route.method} ${route.path}`,
-      nodeIdempotency(
-        idem,
-        async (req, res, context) => writeNode(res, await route.handle({ body: await readStream(req), context })),
-        route.options,
-      ),
-    ]),
+  const handlers = byRoute(routes, (route) =>
+    nodeIdempotency(
+      idem,
+      async (req, res, context) => writeNode(res, await route.handle({ body: await readStream(req), context })),
+      route.options,
+    ),
   );
   return serveNode((req, res) => {
     const handler = handlers.get(`${req.method} ${(req.url ?? "/").split("?")[0]}`);

@@ -8,13 +8,17 @@ import { services } from "./services.js";
 // Tests that share a server give each run a table or key prefix of its own: these make one with the store's own
 // schema and remove it again, over a direct connection of their own (never through a proxy a test put in between).
 
-export async function createPostgresTable(table: string): Promise<void> {
-  const store = new PostgresStore({ connectionString: services.postgres.url, table });
+/** Creates the store's table through its own `migrate()`, then closes the store. */
+async function migrateOnce(store: { migrate(): Promise<void>; close(): Promise<void> }): Promise<void> {
   try {
     await store.migrate();
   } finally {
     await store.close();
   }
+}
+
+export function createPostgresTable(table: string): Promise<void> {
+  return migrateOnce(new PostgresStore({ connectionString: services.postgres.url, table }));
 }
 
 export async function dropPostgresTable(table: string): Promise<void> {
@@ -27,13 +31,8 @@ export async function dropPostgresTable(table: string): Promise<void> {
   }
 }
 
-export async function createMySqlTable(table: string): Promise<void> {
-  const store = new MySqlStore({ uri: services.mysql.url, table });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
+export function createMySqlTable(table: string): Promise<void> {
+  return migrateOnce(new MySqlStore({ uri: services.mysql.url, table }));
 }
 
 export async function dropMySqlTable(table: string): Promise<void> {
