@@ -3,6 +3,7 @@ import type { EncryptionOptions } from "./encryption.js";
 import type { IdempotencyEvent } from "./events.js";
 import type { IdempotencyRequest } from "./request.js";
 import { isTransactionalStore, type Store } from "./store.js";
+import { rejectUnknownOptions } from "./unknown-options.js";
 
 /** Options that may be set once on `createIdempotency` and overridden per route. */
 export interface RouteOptions {
@@ -178,11 +179,11 @@ const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyL
 
 /** Applies defaults and validates, throwing a `TypeError` that names the option. */
 export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteOptions): ResolvedRouteOptions {
-  for (const name of Object.keys(options)) {
-    if (!ROUTE_OPTION_NAMES.has(name) && (base || !GLOBAL_OPTION_NAMES.has(name))) {
-      throw new TypeError(`Unknown idempotency option \`${name}\``);
-    }
-  }
+  rejectUnknownOptions(
+    "idempotency",
+    options,
+    base ? ROUTE_OPTION_NAMES : [...ROUTE_OPTION_NAMES, ...GLOBAL_OPTION_NAMES],
+  );
   const pick = <K extends keyof ResolvedRouteOptions>(key: K, fallback: ResolvedRouteOptions[K]) =>
     base ? base[key] : fallback;
   const resolved: ResolvedRouteOptions = {

@@ -125,6 +125,17 @@ describe("engine", () => {
     expect(() => idem.route({ lease: -1 })).toThrow(/`lease`/);
     expect(() => idem.route({ ttl: "1h", store } as never)).toThrow(/Unknown idempotency option `store`/);
   });
+
+  it("refuses a misspelt option with the name it was probably meant to be", () => {
+    const store = new MemoryStore();
+    expect(() => createIdempotency({ store, requierd: true } as never)).toThrow(
+      /Unknown idempotency option `requierd`; did you mean `required`\?/,
+    );
+    expect(() => createIdempotency({ store, fingerprintheaders: ["x"] } as never)).toThrow(
+      /did you mean `fingerprintHeaders`/,
+    );
+    expect(() => createIdempotency({ store, banana: 1 } as never)).toThrow(/Unknown idempotency option `banana`$/);
+  });
 });
 
 describe("idem.run", () => {
