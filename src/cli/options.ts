@@ -36,6 +36,18 @@ export function duration(value: string): number {
   }
 }
 
+/** The syntax of an HTTP header name (RFC 9110 §5.1, a token). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * A header name, lower-cased: HTTP names are case-insensitive and Node.js hands every incoming name over in lower
+ * case, so `X-Account-Id` as a user writes it must find `x-account-id`.
+ */
+export function headerName(value: string): string {
+  if (!HEADER_NAME.test(value)) throw new InvalidArgumentError('Expected a header name such as "X-Account-Id".');
+  return value.toLowerCase();
+}
+
 /** Collects a repeatable option's values in order. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

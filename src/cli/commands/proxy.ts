@@ -4,7 +4,7 @@ import { StoreError } from "../../core/errors.js";
 import type { Store } from "../../core/store.js";
 import { type ErrorLineContext, ExitCode, errorLine, exitCodeFor, UsageError } from "../errors.js";
 import { openStore } from "../open-store.js";
-import { collect, duration, exitCodesHelp, wholeNumber } from "../options.js";
+import { collect, duration, exitCodesHelp, headerName, wholeNumber } from "../options.js";
 import { loadProxyConfig, type RouteConfig, routeFromFlag, toProxyRoute } from "../proxy/config.js";
 import { batchedWriter, logDecisions, logProxy } from "../proxy/decision-log.js";
 import { checkHealth } from "../proxy/health.js";
@@ -55,7 +55,11 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
     )
     .option("-r, --route <rule>", 'a route to guard: "POST /charges", "POST /charges/*" (repeatable)', collect)
     .option("-c, --config <file>", "a JSON file of routes with their options (see below)")
-    .option("--scope-header <name>", "the header naming the principal (account, API key); stored only hashed")
+    .option(
+      "--scope-header <name>",
+      "the header naming the principal (account, API key), any case; stored only hashed",
+      headerName,
+    )
     .option("--ttl <duration>", 'how long responses are kept: "24h" (default), "7d"', duration)
     .option("--required", "answer 400 to a guarded request without an Idempotency-Key")
     .addOption(

@@ -3,6 +3,7 @@ import { toMilliseconds } from "../../core/duration.js";
 import type { RouteOptions } from "../../core/options.js";
 import { headerValue } from "../../core/request.js";
 import { UsageError } from "../errors.js";
+import { HEADER_NAME } from "../options.js";
 import type { ProxyRoute } from "./proxy.js";
 import { parseRoutePattern } from "./routes.js";
 
@@ -39,8 +40,6 @@ export type RouteDefaults = Pick<RouteConfig, "ttl" | "required" | "scopeHeader"
 
 type Field = (value: unknown, where: string) => unknown;
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 const duration: Field = (value, where) => {
   try {
     return toMilliseconds(value, where);
@@ -60,8 +59,9 @@ const bytes: Field = (value, where) => {
 };
 const header: Field = (value, where) => {
   if (typeof value !== "string" || !HEADER_NAME.test(value)) {
-    throw new UsageError(`${where}: expected a header name such as "x-account-id", got ${show(value)}`);
+    throw new UsageError(`${where}: expected a header name such as "X-Account-Id", got ${show(value)}`);
   }
+  // Matched as HTTP matches names: Node.js hands the proxy every incoming name in lower case.
   return value.toLowerCase();
 };
 const headers: Field = (value, where) => {
@@ -172,7 +172,10 @@ export function toProxyRoute(config: RouteConfig, defaults: RouteDefaults): Prox
   const options: RouteOptions = { ...rest };
   // The header's value goes to the engine as is: it stores and logs only a hash of it (and of the key with it),
   // and `oncely inspect KEY --scope VALUE` then finds the record by the same value.
-  if (scopeHeader) options.scope = (request) => headerValue(request, scopeHeader);
+  if (scopeHeader) {
+    const name = scopeHeader.toLowerCase();
+    options.scope = (request) => headerValue(request, name);
+  }
   return { route, options };
 }
 
