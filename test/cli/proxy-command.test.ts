@@ -101,7 +101,7 @@ for (const backend of backends) {
         expect((await fetch(`${proxy.url}/orders`)).status).toBe(201);
         const health = await fetch(`${proxy.url}/.oncely/health`);
         expect(health.status).toBe(200);
-        expect(await health.json()).toMatchObject({ status: "ok", store: backend.name });
+        expect(await health.json()).toEqual({ status: "ok" });
 
         upstream.next("/charges/slow", "hang");
         const cut = post("/charges/slow", "cli-slow");

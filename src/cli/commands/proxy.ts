@@ -42,7 +42,8 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
         'Route patterns: "*" is one path segment, a final "**" the rest ("POST /charges/**"). The first rule that ' +
         "matches wins, and the pattern is the route's name in events and logs.\n\n" +
         "Logs: one JSON line per decision on stdout (keys as SHA-256 prefixes). Health: GET --health-path answers " +
-        "200 while the store answers, 503 otherwise. SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +
+        '200 {"status":"ok"} while the store answers, 503 otherwise, and nothing more (the cause goes to the log). ' +
+        "SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +
         "for requests under way (a second signal stops the wait), release the claims of those still running, exit 0.",
     )
     .requiredOption("--upstream <url>", "the service to proxy to: http://127.0.0.1:3000 (a path is put in front)")

@@ -8,7 +8,7 @@ import { RequestAbort } from "./abort.js";
 import { upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";
 import { upstreamRequestHeaders } from "./headers.js";
-import { checkHealth } from "./health.js";
+import { checkHealth, type HealthReport } from "./health.js";
 import { passThrough } from "./pass-through.js";
 import { readRequestBody } from "./request-body.js";
 import { sendJson, sendProblem } from "./respond.js";
@@ -38,7 +38,10 @@ export interface ProxyOptions {
   routes: readonly ProxyRoute[];
   /** The longest wait for the upstream's response headers, and between two chunks of its body, ms. @default 30_000 */
   upstreamTimeout?: number;
-  /** Where `GET` answers the proxy's health. @default "/.oncely/health" */
+  /**
+   * Where `GET` answers the proxy's health: `200 {"status":"ok"}`, or `503` with `unavailable` or `draining`, and
+   * nothing more; why the store failed goes to `log`. @default "/.oncely/health"
+   */
   healthPath?: string;
   /** How long the health probe waits for the store, ms. @default 1_000 */
   healthTimeout?: number;
@@ -95,6 +98,18 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   const upstream: Upstream = connectUpstream({ url: options.upstream, timeout: options.upstreamTimeout ?? 30_000 });
   const pending = new Set<Pending>();
   let draining = false;
+  let lastHealthError: string | undefined;
+
+  // A failing probe is logged with its cause once, not once per probe (an orchestrator asks every few seconds),
+  // and again when the cause changes or the store answers again.
+  function logHealth(report: HealthReport): void {
+    if (report.status === "unavailable" && report.error !== lastHealthError) {
+      log?.({ level: "error", msg: "oncely health check failed", proxy: { store: report.store, error: report.error } });
+    } else if (report.status === "ok" && lastHealthError !== undefined) {
+      log?.({ level: "info", msg: "oncely health check passed", proxy: { store: report.store } });
+    }
+    if (report.status !== "draining") lastHealthError = report.error;
+  }
 
   async function serve(req: IncomingMessage, res: ServerResponse, abort: RequestAbort): Promise<void> {
     const url = req.url ?? "/";
@@ -103,7 +118,8 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
     const method = (req.method ?? "GET").toUpperCase();
     if (path === healthPath && (method === "GET" || method === "HEAD")) {
       const report = await checkHealth(idem.store, healthTimeout, draining);
-      return sendJson(res, report.status === "ok" ? 200 : 503, report, method === "HEAD");
+      logHealth(report);
+      return sendJson(res, report.status === "ok" ? 200 : 503, { status: report.status }, method === "HEAD");
     }
     if (draining) return sendProblem(res, shuttingDown(), path);
     const headers = upstreamRequestHeaders(req.headers, {
