@@ -5,7 +5,7 @@ import type { Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 import { RequestAbort } from "./abort.js";
-import { upstreamFailure } from "./errors.js";
+import { HopByHopKeyError, upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";
 import { upstreamRequestHeaders } from "./headers.js";
 import { checkHealth, type HealthReport } from "./health.js";
@@ -45,6 +45,8 @@ export interface ProxyOptions {
   healthPath?: string;
   /** How long the health probe waits for the store, ms. @default 1_000 */
   healthTimeout?: number;
+  /** The request header that carries the key, as the engine reads it. @default "idempotency-key" */
+  keyHeader?: string;
   /** Receives what the proxy did beside the engine's decisions (an upstream failure, a request cut by shutdown). */
   log?: (entry: ProxyLogEntry) => void;
 }
@@ -94,6 +96,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   const { idem, log } = options;
   const healthPath = options.healthPath ?? "/.oncely/health";
   const healthTimeout = options.healthTimeout ?? 1_000;
+  const keyHeader = (options.keyHeader ?? "idempotency-key").toLowerCase();
   const routes = options.routes.map((route) => compileRoute(idem, route));
   const upstream: Upstream = connectUpstream({ url: options.upstream, timeout: options.upstreamTimeout ?? 30_000 });
   const pending = new Set<Pending>();
@@ -129,11 +132,19 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
     const route = findRoute(routes, method, path);
     let body: Uint8Array | undefined;
     if (route) {
+      if (req.headers[keyHeader] !== undefined && headers[keyHeader] === undefined) {
+        const error = new HopByHopKeyError(
+          `The Connection header names ${keyHeader}, which then would not be forwarded`,
+        );
+        return sendProblem(res, error, path);
+      }
       const input: GuardInput = {
         method,
         path,
         query: queryStart === -1 ? "" : url.slice(queryStart + 1),
-        headers: req.headers,
+        // The headers as they will be forwarded, not as received: a header the upstream never sees (hop-by-hop, or
+        // named in Connection) must not decide the scope or the fingerprint.
+        headers,
         raw: req,
         readBody: async (limit) => {
           body = await readRequestBody(req, limit);
