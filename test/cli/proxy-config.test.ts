@@ -9,7 +9,16 @@ import { parseRoutePattern } from "../../src/cli/proxy/routes.js";
 describe("proxy route patterns", () => {
   it.each([
     ["POST /charges", "/charges", true],
-    ["POST /charges", "/charges/", false],
+    // Matched in the routing form: Express's default router takes /charges/ and /Charges for /charges, others
+    // collapse doubled slashes or decode %2F, so the rule guards every spelling some upstream routes there.
+    ["POST /charges", "/charges/", true],
+    ["POST /charges", "/Charges", true],
+    ["POST /charges", "//charges", true],
+    ["POST /charges/*/capture", "/charges/ch_1%2Fcapture", true],
+    ["POST /files/*", "/files/a%2Fb", true],
+    ["POST /charges/*/capture", "/charges%2Fch_1%2Fcapture", true],
+    ["POST /charges", "/x/..%2fcharges", true],
+    ["POST /Charges/*", "/charges/ch_1", true],
     ["POST /charges", "/charges/x", false],
     ["POST /charges/*", "/charges/ch_1", true],
     ["POST /charges/*", "/charges/", false],

@@ -40,7 +40,10 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
         "(Idempotent-Replayed: true), 409 while it runs, 422 for a different request under the same key. Every other " +
         "request passes through untouched, streamed both ways.\n\n" +
         'Route patterns: "*" is one path segment, a final "**" the rest ("POST /charges/**"). The first rule that ' +
-        "matches wins, and the pattern is the route's name in events and logs.\n\n" +
+        "matches wins, and the pattern is the route's name in events and logs. A rule matches every spelling some " +
+        "router takes for its path (any case, a trailing or doubled slash, %2F decoded or not). The target is read " +
+        "once: absolute-form becomes origin-form, dot segments are resolved, and the proxy matches and forwards that " +
+        "same path.\n\n" +
         "Logs: one JSON line per decision on stdout (keys as SHA-256 prefixes). Health: GET --health-path answers " +
         '200 {"status":"ok"} while the store answers, 503 otherwise, and nothing more (the cause goes to the log). ' +
         "SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +

@@ -38,6 +38,17 @@ export class HopByHopKeyError extends OncelyError {
   override readonly title = "Idempotency-Key named in Connection";
 }
 
+/**
+ * The request target is not one the proxy forwards: the asterisk form (`OPTIONS *`), the authority form (`CONNECT`),
+ * or an absolute URL that is not http(s). Answered `400`.
+ */
+export class BadRequestTargetError extends OncelyError {
+  override readonly name = "BadRequestTargetError";
+  override readonly code = "bad_request_target";
+  override readonly status = 400;
+  override readonly title = "The request target cannot be forwarded";
+}
+
 /** undici's error codes for a timeout; everything else that fails below HTTP is a bad gateway. */
 const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
 

@@ -5,7 +5,7 @@ import type { Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 import { RequestAbort } from "./abort.js";
-import { HopByHopKeyError, upstreamFailure } from "./errors.js";
+import { BadRequestTargetError, HopByHopKeyError, upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";
 import { upstreamRequestHeaders } from "./headers.js";
 import { checkHealth, type HealthReport } from "./health.js";
@@ -13,6 +13,7 @@ import { passThrough } from "./pass-through.js";
 import { readRequestBody } from "./request-body.js";
 import { sendJson, sendProblem } from "./respond.js";
 import { findRoute, parseRoutePattern, type RoutePattern } from "./routes.js";
+import { readRequestTarget } from "./target.js";
 import { connectUpstream, type Upstream } from "./upstream.js";
 
 /** One guarded route: `"POST /charges/*"` and the engine's options for it. */
@@ -115,10 +116,13 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse, abort: RequestAbort): Promise<void> {
-    const url = req.url ?? "/";
-    const queryStart = url.indexOf("?");
-    const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const method = (req.method ?? "GET").toUpperCase();
+    const target = readRequestTarget(req.url ?? "/");
+    if (!target) {
+      const error = new BadRequestTargetError("Send the request target in origin-form, as in POST /charges");
+      return sendProblem(res, error);
+    }
+    const { path, url } = target;
     if (path === healthPath && (method === "GET" || method === "HEAD")) {
       const report = await checkHealth(idem.store, healthTimeout, draining);
       logHealth(report);
@@ -128,6 +132,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
     const headers = upstreamRequestHeaders(req.headers, {
       address: req.socket.remoteAddress,
       protocol: (req.socket as TLSSocket).encrypted ? "https" : "http",
+      host: target.authority ?? req.headers.host,
     });
     const route = findRoute(routes, method, path);
     let body: Uint8Array | undefined;
@@ -141,7 +146,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       const input: GuardInput = {
         method,
         path,
-        query: queryStart === -1 ? "" : url.slice(queryStart + 1),
+        query: target.query,
         // The headers as they will be forwarded, not as received: a header the upstream never sees (hop-by-hop, or
         // named in Connection) must not decide the scope or the fingerprint.
         headers,
@@ -155,9 +160,9 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
       if (decision.action === "execute") {
         const outcome = await forwardGuarded(upstream, {
-          req,
           res,
           path,
+          url,
           headers,
           decision,
           signal: abort,
@@ -171,7 +176,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       }
     }
     try {
-      await passThrough(upstream, { req, res, headers, body, signal: abort });
+      await passThrough(upstream, { req, res, url, headers, body, signal: abort });
     } catch (error) {
       // Once the answer has begun, or the client has gone, there is no one to tell: the connection is dropped.
       if (res.headersSent || res.destroyed) return void res.destroy();
