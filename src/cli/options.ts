@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { toMilliseconds } from "../core/duration.js";
+import { credentialName } from "./proxy/scope.js";
 import { DEFAULT_STORE_URL } from "./store-url.js";
 
 // Options and value parsers shared by the commands. A value that does not parse is a usage error, reported by
@@ -46,6 +47,15 @@ export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export function headerName(value: string): string {
   if (!HEADER_NAME.test(value)) throw new InvalidArgumentError('Expected a header name such as "X-Account-Id".');
   return value.toLowerCase();
+}
+
+/** A `--credential-header`: a header name (lower-cased) or `cookie:NAME`. */
+export function credentialHeader(value: string, previous: string[] = []): string[] {
+  const name = credentialName(value, HEADER_NAME);
+  if (name === undefined) {
+    throw new InvalidArgumentError('Expected a header name such as "Authorization", or "cookie:NAME" for one cookie.');
+  }
+  return [...previous, name];
 }
 
 /** Collects a repeatable option's values in order. */

@@ -263,7 +263,15 @@ describe("oncely proxy: usage", { timeout: 60_000 }, () => {
   it.concurrent("documents itself in --help", async () => {
     const result = await runCli(["proxy", "--help"]);
     expect(result.code).toBe(0);
-    for (const text of ["--upstream <url>", "--route <rule>", "Config file", "--drain-timeout", "Exit codes:"]) {
+    for (const text of [
+      "--upstream <url>",
+      "--route <rule>",
+      "Config file",
+      "--drain-timeout",
+      "Exit codes:",
+      "--credential-header",
+      "--no-credential-scope",
+    ]) {
       expect(result.stdout).toContain(text);
     }
   });

@@ -69,6 +69,46 @@ describe("oncely proxy: header names as people write them", { timeout: 60_000 },
     }
   });
 
+  it("scopes by --credential-header X-Api-Key and cookie:sid instead of Authorization", async () => {
+    const upstream = await countingUpstream();
+    const proxy = await spawnProxy([
+      ...["--upstream", upstream.url, "--port", "0", "--store", "memory:", "--route", "POST /charges"],
+      ...["--credential-header", "X-Api-Key", "--credential-header", "cookie:sid"],
+    ]);
+    try {
+      const post = (headers: Record<string, string>) =>
+        rawRequest(`${proxy.url}/charges`, {
+          method: "POST",
+          headers: { "Idempotency-Key": "cred-key", ...headers },
+          body: "{}",
+        });
+      await post({ "X-Api-Key": "key_A", Cookie: "sid=s1; theme=dark" });
+      expect((await post({ "x-api-key": "key_B", cookie: "sid=s1" })).headers["idempotent-replayed"]).toBeUndefined();
+      expect((await post({ "x-api-key": "key_A", cookie: "sid=s2" })).headers["idempotent-replayed"]).toBeUndefined();
+      expect((await post({ "X-API-KEY": "key_A", cookie: "theme=light; sid=s1" })).headers).toMatchObject({
+        "idempotent-replayed": "true",
+      });
+      // Authorization is no longer part of the scope once other credentials are named.
+      const withBearer = await post({ "x-api-key": "key_A", cookie: "sid=s1", authorization: "Bearer other" });
+      expect(withBearer.headers["idempotent-replayed"]).toBe("true");
+      expect(upstream.runs.get("/charges")).toBe(3);
+    } finally {
+      await proxy.stop("SIGTERM");
+      await upstream.close();
+    }
+  });
+
+  it("refuses --credential-header with --no-credential-scope, in one line", async () => {
+    const result = await runCli([
+      ...["proxy", "--upstream", "http://127.0.0.1:9", "--store", "memory:", "--route", "POST /x"],
+      ...["--credential-header", "cookie:sid", "--no-credential-scope"],
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "oncely: --credential-header and --no-credential-scope contradict each other: pass one\n",
+    );
+  });
+
   it("refuses a --scope-header that is not a header name, in one line", async () => {
     const result = await runCli([
       "proxy",

@@ -33,6 +33,85 @@ describe("oncely proxy: tenant isolation", () => {
   const proxyWith = (config: Omit<RouteConfig, "route">) =>
     startProxy({ upstream: upstream.url, routes: [toProxyRoute({ route: "POST /charges", ...config }, {})] });
 
+  const charge = (front: { url: string }, key: string, headers: Record<string, string>) =>
+    rawRequest(`${front.url}/charges`, { method: "POST", headers: { "idempotency-key": key, ...headers }, body: "{}" });
+
+  describe("the default scope: the caller's credential", () => {
+    it("never replays an account's answer to a caller without its credential, nor theirs to the account", async () => {
+      const front = await proxyWith({ scopeHeader: "x-account-id" });
+      try {
+        const before = runs.length;
+        // Someone without credentials names account A: the upstream refuses them, and that 403 is theirs only.
+        const probe = await charge(front, "cred-1", { "x-account-id": "acct_A" });
+        expect(probe.status).toBe(403);
+        const own = await charge(front, "cred-1", { "x-account-id": "acct_A", authorization: "Bearer tok_A" });
+        expect(own.status).toBe(201);
+        expect(own.headers["idempotent-replayed"]).toBeUndefined();
+        // And once A has a stored 201, the same key and account without A's token does not get it.
+        const again = await charge(front, "cred-1", { "x-account-id": "acct_A", authorization: "Bearer tok_A" });
+        expect(again.headers["idempotent-replayed"]).toBe("true");
+        const thief = await charge(front, "cred-1", { "x-account-id": "acct_A" });
+        expect(thief.status).toBe(403);
+        const other = await charge(front, "cred-1", { "x-account-id": "acct_A", authorization: "Bearer tok_B" });
+        expect(other.status).toBe(403);
+        expect(runs.length - before).toBe(3);
+      } finally {
+        await front.close();
+      }
+    });
+
+    it("scopes by Authorization with no scope header configured", async () => {
+      const front = await proxyWith({});
+      try {
+        const before = runs.length;
+        const a = { "x-account-id": "acct_A", authorization: "Bearer tok_A" };
+        expect((await charge(front, "cred-2", a)).status).toBe(201);
+        expect((await charge(front, "cred-2", { "x-account-id": "acct_A" })).status).toBe(403);
+        expect((await charge(front, "cred-2", { ...a, authorization: "Bearer tok_B" })).status).toBe(403);
+        expect((await charge(front, "cred-2", a)).headers["idempotent-replayed"]).toBe("true");
+        expect(runs.length - before).toBe(3);
+      } finally {
+        await front.close();
+      }
+    });
+
+    it("takes other credential headers, any case, and one cookie by name", async () => {
+      const front = await proxyWith({ scopeHeader: "x-account-id", credentialHeaders: ["X-Api-Key", "cookie:sid"] });
+      try {
+        const before = runs.length;
+        const a = { "x-account-id": "acct_A", "x-api-key": "key_A" };
+        expect((await charge(front, "cred-3", a)).status).toBe(403);
+        expect((await charge(front, "cred-3", { ...a, "x-api-key": "key_B" })).headers["idempotent-replayed"]).toBe(
+          undefined,
+        );
+        expect((await charge(front, "cred-3", a)).headers["idempotent-replayed"]).toBe("true");
+        // A session cookie: other cookies may change between retries, the session may not.
+        const session = { "x-account-id": "acct_A", cookie: "theme=dark; sid=s1" };
+        await charge(front, "cred-4", session);
+        expect((await charge(front, "cred-4", { ...session, cookie: "sid=s1; seen=2" })).headers).toMatchObject({
+          "idempotent-replayed": "true",
+        });
+        expect((await charge(front, "cred-4", { ...session, cookie: "sid=s2" })).headers["idempotent-replayed"]).toBe(
+          undefined,
+        );
+        expect(runs.length - before).toBe(4);
+      } finally {
+        await front.close();
+      }
+    });
+
+    it("can be turned off (credentialHeaders: []): then the scope header alone is the scope", async () => {
+      const front = await proxyWith({ scopeHeader: "x-account-id", credentialHeaders: [] });
+      try {
+        await charge(front, "cred-5", { "x-account-id": "acct_A", authorization: "Bearer tok_A" });
+        const anonymous = await charge(front, "cred-5", { "x-account-id": "acct_A" });
+        expect(anonymous.headers["idempotent-replayed"]).toBe("true");
+      } finally {
+        await front.close();
+      }
+    });
+  });
+
   describe("headers named in Connection", () => {
     it("are not the scope: a scope header the upstream never sees cannot put its answer in that account", async () => {
       const front = await proxyWith({ scopeHeader: "x-account-id" });
