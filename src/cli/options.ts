@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { toMilliseconds } from "../core/duration.js";
+import { credentialName } from "./proxy/scope.js";
 import { DEFAULT_STORE_URL } from "./store-url.js";
 
 // Options and value parsers shared by the commands. A value that does not parse is a usage error, reported by
@@ -34,6 +35,27 @@ export function duration(value: string): number {
   } catch {
     throw new InvalidArgumentError('Expected a duration such as "30m", "24h" or "7d".');
   }
+}
+
+/** The syntax of an HTTP header name (RFC 9110 §5.1, a token). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * A header name, lower-cased: HTTP names are case-insensitive and Node.js hands every incoming name over in lower
+ * case, so `X-Account-Id` as a user writes it must find `x-account-id`.
+ */
+export function headerName(value: string): string {
+  if (!HEADER_NAME.test(value)) throw new InvalidArgumentError('Expected a header name such as "X-Account-Id".');
+  return value.toLowerCase();
+}
+
+/** A `--credential-header`: a header name (lower-cased) or `cookie:NAME`. */
+export function credentialHeader(value: string, previous: string[] = []): string[] {
+  const name = credentialName(value, HEADER_NAME);
+  if (name === undefined) {
+    throw new InvalidArgumentError('Expected a header name such as "Authorization", or "cookie:NAME" for one cookie.');
+  }
+  return [...previous, name];
 }
 
 /** Collects a repeatable option's values in order. */

@@ -101,7 +101,7 @@ for (const backend of backends) {
         expect((await fetch(`${proxy.url}/orders`)).status).toBe(201);
         const health = await fetch(`${proxy.url}/.oncely/health`);
         expect(health.status).toBe(200);
-        expect(await health.json()).toMatchObject({ status: "ok", store: backend.name });
+        expect(await health.json()).toEqual({ status: "ok" });
 
         upstream.next("/charges/slow", "hang");
         const cut = post("/charges/slow", "cli-slow");
@@ -263,7 +263,15 @@ describe("oncely proxy: usage", { timeout: 60_000 }, () => {
   it.concurrent("documents itself in --help", async () => {
     const result = await runCli(["proxy", "--help"]);
     expect(result.code).toBe(0);
-    for (const text of ["--upstream <url>", "--route <rule>", "Config file", "--drain-timeout", "Exit codes:"]) {
+    for (const text of [
+      "--upstream <url>",
+      "--route <rule>",
+      "Config file",
+      "--drain-timeout",
+      "Exit codes:",
+      "--credential-header",
+      "--no-credential-scope",
+    ]) {
       expect(result.stdout).toContain(text);
     }
   });

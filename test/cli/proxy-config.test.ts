@@ -9,7 +9,16 @@ import { parseRoutePattern } from "../../src/cli/proxy/routes.js";
 describe("proxy route patterns", () => {
   it.each([
     ["POST /charges", "/charges", true],
-    ["POST /charges", "/charges/", false],
+    // Matched in the routing form: Express's default router takes /charges/ and /Charges for /charges, others
+    // collapse doubled slashes or decode %2F, so the rule guards every spelling some upstream routes there.
+    ["POST /charges", "/charges/", true],
+    ["POST /charges", "/Charges", true],
+    ["POST /charges", "//charges", true],
+    ["POST /charges/*/capture", "/charges/ch_1%2Fcapture", true],
+    ["POST /files/*", "/files/a%2Fb", true],
+    ["POST /charges/*/capture", "/charges%2Fch_1%2Fcapture", true],
+    ["POST /charges", "/x/..%2fcharges", true],
+    ["POST /Charges/*", "/charges/ch_1", true],
     ["POST /charges", "/charges/x", false],
     ["POST /charges/*", "/charges/ch_1", true],
     ["POST /charges/*", "/charges/", false],
@@ -54,7 +63,7 @@ describe("proxy config file", () => {
         routes: [
           { route: "POST /charges", required: true, scopeHeader: "X-Account-Id", ttl: "7d" },
           { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["Stripe-Account"] },
-          { route: "POST /a", rateLimit: false },
+          { route: "POST /a", rateLimit: false, credentialHeaders: ["X-Api-Key", "Cookie:sid"] },
           { route: "POST /b", rateLimit: { max: 5, window: "1m" } },
         ],
       }),
@@ -62,7 +71,7 @@ describe("proxy config file", () => {
     expect(loadProxyConfig(file)).toEqual([
       { route: "POST /charges", required: true, scopeHeader: "x-account-id", ttl: 604_800_000 },
       { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["stripe-account"] },
-      { route: "POST /a", rateLimit: false },
+      { route: "POST /a", rateLimit: false, credentialHeaders: ["x-api-key", "cookie:sid"] },
       { route: "POST /b", rateLimit: { max: 5, window: 60_000 } },
     ]);
   });
@@ -84,6 +93,8 @@ describe("proxy config file", () => {
     ],
     [{ routes: [{ route: "POST /x", scopeHeader: "bad header" }] }, "routes[0].scopeHeader: expected a header name"],
     [{ routes: [{ route: "POST /x", onInFlight: "queue" }] }, 'routes[0].onInFlight: expected "reject" or "wait"'],
+    [{ routes: [{ route: "POST /x", credentialHeaders: "cookie" }] }, "routes[0].credentialHeaders: expected an array"],
+    [{ routes: [{ route: "POST /x", credentialHeaders: ["cookie:"] }] }, "routes[0].credentialHeaders[0]: expected"],
     [{ routes: [{ route: "POST /x", maxResponseBytes: -1 }] }, "routes[0].maxResponseBytes: expected a whole number"],
     [{ routes: [{ route: "POST /x", tll: "1h" }] }, 'routes[0]: unknown field "tll"; expected route, ttl'],
     [{ routes: [{ route: "POST /x", rateLimit: true }] }, 'routes[0].rateLimit: expected false or { "max": 100'],
@@ -124,7 +135,15 @@ describe("proxy config file", () => {
       raw: undefined,
     });
     expect(scope).toBe("acct_1");
-    expect(toProxyRoute(routeFromFlag("POST /x"), {}).options).toEqual({});
+    // By default the caller's Authorization is part of the scope, hashed; a route may opt out with [].
+    const request = { method: "POST", path: "/x", query: "", body: undefined, raw: undefined };
+    const byCredential = toProxyRoute(routeFromFlag("POST /x"), {}).options!.scope!;
+    expect(await byCredential({ ...request, headers: {} })).toBeUndefined();
+    const scoped = await byCredential({ ...request, headers: { authorization: "Bearer secret_token" } });
+    expect(scoped?.startsWith("\u0000")).toBe(true);
+    expect(scoped).toHaveLength(44);
+    expect(scoped).not.toContain("secret_token");
+    expect(toProxyRoute(routeFromFlag("POST /x"), { credentialHeaders: [] }).options).toEqual({});
   });
 
   it("refuses a bad --route as a usage error", () => {

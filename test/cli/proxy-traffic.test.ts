@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ProxyLogEntry } from "../../src/cli/proxy/proxy.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { type Listening, listen, rawRequest, sleep, startProxy, until } from "./proxy/harness.js";
@@ -204,20 +205,29 @@ describe("oncely proxy: traffic", () => {
   it("answers its health: 200 while the store answers, 503 when it does not, and passes other methods on", async () => {
     const front = await startProxy({ upstream: upstream.url, routes: [{ route: "POST /charges" }] });
     const down = createIdempotency({ store: new RedisStore({ url: "redis://127.0.0.1:1", timeout: 200 }) });
+    const logged: ProxyLogEntry[] = [];
     const broken = await startProxy({
       upstream: upstream.url,
       idem: down,
       healthPath: "/healthz",
       healthTimeout: 300,
       routes: [{ route: "POST /charges" }],
+      log: (entry) => logged.push(entry),
     });
     try {
       const ok = await fetch(`${front.url}/.oncely/health`);
       expect(ok.status).toBe(200);
-      expect(await ok.json()).toMatchObject({ status: "ok", store: "memory" });
+      expect(await ok.json()).toEqual({ status: "ok" });
+      // Any client can ask: the answer says up or down, never which store, where it lives or why it failed.
       const bad = await fetch(`${broken.url}/healthz`);
       expect(bad.status).toBe(503);
-      expect(await bad.json()).toMatchObject({ status: "unavailable", store: "redis" });
+      const text = await bad.text();
+      expect(JSON.parse(text)).toEqual({ status: "unavailable" });
+      for (const internal of ["redis", "127.0.0.1", "ECONNREFUSED", ":1"]) expect(text).not.toContain(internal);
+      // The operator's log has the cause.
+      const entry = logged.find((line) => line.msg === "oncely health check failed");
+      expect(entry).toMatchObject({ level: "error", proxy: { store: "redis" } });
+      expect(JSON.stringify(entry)).toMatch(/127\.0\.0\.1:1|ECONNREFUSED|within 300 ms/);
       const before = seen.length;
       await fetch(`${front.url}/.oncely/health`, { method: "POST", body: "{}" });
       expect(seen.length).toBe(before + 1);

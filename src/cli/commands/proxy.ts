@@ -4,7 +4,7 @@ import { StoreError } from "../../core/errors.js";
 import type { Store } from "../../core/store.js";
 import { type ErrorLineContext, ExitCode, errorLine, exitCodeFor, UsageError } from "../errors.js";
 import { openStore } from "../open-store.js";
-import { collect, duration, exitCodesHelp, wholeNumber } from "../options.js";
+import { collect, credentialHeader, duration, exitCodesHelp, headerName, wholeNumber } from "../options.js";
 import { loadProxyConfig, type RouteConfig, routeFromFlag, toProxyRoute } from "../proxy/config.js";
 import { batchedWriter, logDecisions, logProxy } from "../proxy/decision-log.js";
 import { checkHealth } from "../proxy/health.js";
@@ -21,6 +21,8 @@ interface ProxyCommandOptions {
   route?: string[];
   config?: string;
   scopeHeader?: string;
+  credentialHeader?: string[];
+  credentialScope: boolean;
   ttl?: number;
   required?: boolean;
   upstreamTimeout: number;
@@ -40,9 +42,18 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
         "(Idempotent-Replayed: true), 409 while it runs, 422 for a different request under the same key. Every other " +
         "request passes through untouched, streamed both ways.\n\n" +
         'Route patterns: "*" is one path segment, a final "**" the rest ("POST /charges/**"). The first rule that ' +
-        "matches wins, and the pattern is the route's name in events and logs.\n\n" +
+        "matches wins, and the pattern is the route's name in events and logs. A rule matches every spelling some " +
+        "router takes for its path (any case, a trailing or doubled slash, %2F decoded or not). The target is read " +
+        "once: absolute-form becomes origin-form, dot segments are resolved, and the proxy matches and forwards that " +
+        "same path.\n\n" +
+        "Scope: a stored response is replayed only to a caller with the same credential. By default a record " +
+        "belongs to (the --scope-header value, a hash of the Authorization header): a caller without the token never " +
+        "gets the account's answer, and the upstream's refusal of that caller is never stored for the account. Name " +
+        'what your upstream checks with --credential-header (X-Api-Key, "cookie:session"); --no-credential-scope ' +
+        "scopes by --scope-header alone.\n\n" +
         "Logs: one JSON line per decision on stdout (keys as SHA-256 prefixes). Health: GET --health-path answers " +
-        "200 while the store answers, 503 otherwise. SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +
+        '200 {"status":"ok"} while the store answers, 503 otherwise, and nothing more (the cause goes to the log). ' +
+        "SIGTERM or SIGINT: stop accepting, wait up to --drain-timeout " +
         "for requests under way (a second signal stops the wait), release the claims of those still running, exit 0.",
     )
     .requiredOption("--upstream <url>", "the service to proxy to: http://127.0.0.1:3000 (a path is put in front)")
@@ -55,7 +66,17 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
     )
     .option("-r, --route <rule>", 'a route to guard: "POST /charges", "POST /charges/*" (repeatable)', collect)
     .option("-c, --config <file>", "a JSON file of routes with their options (see below)")
-    .option("--scope-header <name>", "the header naming the principal (account, API key); stored only hashed")
+    .option(
+      "--scope-header <name>",
+      "the header naming the principal (account, API key), any case; stored only hashed",
+      headerName,
+    )
+    .option(
+      "--credential-header <name>",
+      'what the upstream checks to know the caller (repeatable; "cookie:NAME" for one cookie); default Authorization',
+      credentialHeader,
+    )
+    .option("--no-credential-scope", "scope by --scope-header alone: a replay may reach a caller without credentials")
     .option("--ttl <duration>", 'how long responses are kept: "24h" (default), "7d"', duration)
     .option("--required", "answer 400 to a guarded request without an Idempotency-Key")
     .addOption(
@@ -80,11 +101,14 @@ export function registerProxy(program: Command, io: CliIo, setExit: (code: numbe
     .option("--log-raw-keys", "log Idempotency-Keys beside their hashes")
     .addHelpText(
       "after",
-      "\nConfig file (--config), JSON; --scope-header, --ttl and --required apply to routes that set none:\n" +
+      "\nConfig file (--config), JSON; --scope-header, --credential-header, --ttl and --required apply to routes\n" +
+        "that set none:\n" +
         '  { "routes": [\n' +
-        '      { "route": "POST /charges", "required": true, "scopeHeader": "x-account-id" },\n' +
+        '      { "route": "POST /charges", "required": true, "scopeHeader": "X-Account-Id" },\n' +
+        '      { "route": "POST /carts/*/checkout", "credentialHeaders": ["cookie:session"] },\n' +
         '      { "route": "POST /charges/*/refunds", "ttl": "7d", "onInFlight": "wait" } ] }\n' +
-        "  Route fields: route, ttl, lease, required, scopeHeader, onInFlight, waitTimeout,\n" +
+        "  Route fields: route, ttl, lease, required, scopeHeader, credentialHeaders ([] to opt out),\n" +
+        "  onInFlight, waitTimeout,\n" +
         "  maxRequestBytes, maxResponseBytes (1 MiB: larger responses are delivered, not kept),\n" +
         '  fingerprintHeaders, rateLimit (false, or { "max": 100, "window": "10s" } per key).\n' +
         "\nExamples:\n" +
@@ -128,7 +152,15 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
         onEvent: logDecisions(write, { rawKey: options.logRawKeys === true }),
       }),
     );
-    const defaults = { ttl: options.ttl, required: options.required, scopeHeader: options.scopeHeader };
+    if (!options.credentialScope && options.credentialHeader) {
+      throw new UsageError("--credential-header and --no-credential-scope contradict each other: pass one");
+    }
+    const defaults = {
+      ttl: options.ttl,
+      required: options.required,
+      scopeHeader: options.scopeHeader,
+      credentialHeaders: options.credentialScope ? options.credentialHeader : [],
+    };
     proxy = usage(() =>
       createProxy({
         idem: idem!,

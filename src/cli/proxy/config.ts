@@ -1,17 +1,19 @@
 import { readFileSync } from "node:fs";
 import { toMilliseconds } from "../../core/duration.js";
 import type { RouteOptions } from "../../core/options.js";
-import { headerValue } from "../../core/request.js";
 import { UsageError } from "../errors.js";
+import { HEADER_NAME } from "../options.js";
 import type { ProxyRoute } from "./proxy.js";
 import { parseRoutePattern } from "./routes.js";
+import { credentialName, DEFAULT_CREDENTIALS, proxyScope } from "./scope.js";
 
 // The proxy's config file: which routes to guard and how, as JSON. Every mistake is one line naming the file, the
 // route and the field, and exits as a usage error before anything is opened.
 //
 // {
 //   "routes": [
-//     { "route": "POST /charges", "required": true, "scopeHeader": "x-account-id" },
+//     { "route": "POST /charges", "required": true, "scopeHeader": "X-Account-Id" },
+//     { "route": "POST /carts/*/checkout", "credentialHeaders": ["cookie:session"] },
 //     { "route": "POST /charges/*/refunds", "ttl": "7d", "onInFlight": "wait" }
 //   ]
 // }
@@ -25,6 +27,13 @@ export interface RouteConfig {
   required?: boolean;
   /** The request header whose value is the scope (the account or API key); the engine stores only its hash. */
   scopeHeader?: string;
+  /**
+   * What the upstream checks to know the caller (header names, or `cookie:NAME` for one cookie): a record belongs to
+   * the scope header's value and a hash of these, so a replay never goes to a caller without the same credential.
+   * `[]` scopes by the scope header alone.
+   * @default ["authorization"]
+   */
+  credentialHeaders?: string[];
   onInFlight?: "reject" | "wait";
   waitTimeout?: number;
   maxRequestBytes?: number;
@@ -34,12 +43,10 @@ export interface RouteConfig {
   rateLimit?: false | { max: number; window: number };
 }
 
-/** What `--ttl`, `--required` and `--scope-header` set for every route that does not set its own. */
-export type RouteDefaults = Pick<RouteConfig, "ttl" | "required" | "scopeHeader">;
+/** What `--ttl`, `--required`, `--scope-header` and `--credential-header` set for routes that set none. */
+export type RouteDefaults = Pick<RouteConfig, "ttl" | "required" | "scopeHeader" | "credentialHeaders">;
 
 type Field = (value: unknown, where: string) => unknown;
-
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const duration: Field = (value, where) => {
   try {
@@ -60,13 +67,26 @@ const bytes: Field = (value, where) => {
 };
 const header: Field = (value, where) => {
   if (typeof value !== "string" || !HEADER_NAME.test(value)) {
-    throw new UsageError(`${where}: expected a header name such as "x-account-id", got ${show(value)}`);
+    throw new UsageError(`${where}: expected a header name such as "X-Account-Id", got ${show(value)}`);
   }
+  // Matched as HTTP matches names: Node.js hands the proxy every incoming name in lower case.
   return value.toLowerCase();
 };
 const headers: Field = (value, where) => {
   if (!Array.isArray(value)) throw new UsageError(`${where}: expected an array of header names, got ${show(value)}`);
   return value.map((name, index) => header(name, `${where}[${index}]`));
+};
+const credentials: Field = (value, where) => {
+  if (!Array.isArray(value)) throw new UsageError(`${where}: expected an array of header names, got ${show(value)}`);
+  return value.map((entry, index) => {
+    const name = typeof entry === "string" ? credentialName(entry, HEADER_NAME) : undefined;
+    if (name === undefined) {
+      throw new UsageError(
+        `${where}[${index}]: expected a header name such as "Authorization" or "cookie:session", got ${show(entry)}`,
+      );
+    }
+    return name;
+  });
 };
 const inFlight: Field = (value, where) => {
   if (value !== "reject" && value !== "wait") {
@@ -92,6 +112,7 @@ const FIELDS: Record<Exclude<keyof RouteConfig, "route">, Field> = {
   lease: duration,
   required: boolean,
   scopeHeader: header,
+  credentialHeaders: credentials,
   onInFlight: inFlight,
   waitTimeout: duration,
   maxRequestBytes: bytes,
@@ -168,11 +189,10 @@ export function routeFromFlag(rule: string): RouteConfig {
 /** The engine's options for a configured route, with the command line's defaults under the route's own. */
 export function toProxyRoute(config: RouteConfig, defaults: RouteDefaults): ProxyRoute {
   const merged: RouteConfig = { ...withoutUndefined(defaults), ...config };
-  const { route, scopeHeader, ...rest } = merged;
+  const { route, scopeHeader, credentialHeaders, ...rest } = merged;
   const options: RouteOptions = { ...rest };
-  // The header's value goes to the engine as is: it stores and logs only a hash of it (and of the key with it),
-  // and `oncely inspect KEY --scope VALUE` then finds the record by the same value.
-  if (scopeHeader) options.scope = (request) => headerValue(request, scopeHeader);
+  const scope = proxyScope(scopeHeader?.toLowerCase(), credentialHeaders ?? DEFAULT_CREDENTIALS);
+  if (scope) options.scope = scope;
   return { route, options };
 }
 

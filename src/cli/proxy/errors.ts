@@ -26,6 +26,29 @@ export class ShuttingDownError extends OncelyError {
   override readonly title = "The proxy is shutting down";
 }
 
+/**
+ * A guarded request's `Connection` header names the key header: the key is then for this hop only and would not
+ * reach the upstream, so the proxy refuses the request (`400`) rather than run it unguarded or guard a request the
+ * upstream sees without its key.
+ */
+export class HopByHopKeyError extends OncelyError {
+  override readonly name = "HopByHopKeyError";
+  override readonly code = "hop_by_hop_key";
+  override readonly status = 400;
+  override readonly title = "Idempotency-Key named in Connection";
+}
+
+/**
+ * The request target is not one the proxy forwards: the asterisk form (`OPTIONS *`), the authority form (`CONNECT`),
+ * or an absolute URL that is not http(s). Answered `400`.
+ */
+export class BadRequestTargetError extends OncelyError {
+  override readonly name = "BadRequestTargetError";
+  override readonly code = "bad_request_target";
+  override readonly status = 400;
+  override readonly title = "The request target cannot be forwarded";
+}
+
 /** undici's error codes for a timeout; everything else that fails below HTTP is a bad gateway. */
 const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
 

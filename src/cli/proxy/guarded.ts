@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Decision } from "../../core/guard.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 import { bufferStream } from "../../http/stream-body.js";
@@ -12,9 +12,10 @@ import type { Upstream } from "./upstream.js";
 type Execute = Extract<Decision, { action: "execute" }>;
 
 export interface GuardedRequest {
-  req: IncomingMessage;
   res: ServerResponse;
   path: string;
+  /** The target to send upstream, in origin-form. */
+  url: string;
   headers: HeaderRecord;
   decision: Execute;
   /** Aborted by a shutdown that stopped waiting for this request. */
@@ -37,14 +38,14 @@ export type GuardedOutcome =
  * so that the client's retry is answered with it.
  */
 export async function forwardGuarded(upstream: Upstream, request: GuardedRequest): Promise<GuardedOutcome> {
-  const { req, res, decision } = request;
+  const { res, decision } = request;
   let status: number;
   let headers: HeaderRecord;
   let buffered: Awaited<ReturnType<typeof bufferStream>>;
   try {
     const response = await upstream.request({
       method: decision.request.method,
-      url: req.url ?? "/",
+      url: request.url,
       headers: request.headers,
       body: decision.request.body ?? null,
       signal: request.signal,

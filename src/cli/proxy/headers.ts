@@ -39,6 +39,8 @@ export interface ForwardedFrom {
   address: string | undefined;
   /** `http` or `https`: how the client reached the proxy. */
   protocol: string;
+  /** The host the client asked for: an absolute-form target's authority, else its `Host` header. */
+  host: string | undefined;
 }
 
 /**
@@ -53,7 +55,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, from: Forwa
   const forwardedFor = joined(out["x-forwarded-for"]);
   if (from.address) out["x-forwarded-for"] = forwardedFor ? `${forwardedFor}, ${from.address}` : from.address;
   if (out["x-forwarded-proto"] === undefined) out["x-forwarded-proto"] = from.protocol;
-  if (out["x-forwarded-host"] === undefined && headers.host) out["x-forwarded-host"] = headers.host;
+  if (out["x-forwarded-host"] === undefined && from.host) out["x-forwarded-host"] = from.host;
   const via = joined(out.via);
   out.via = via ? `${via}, 1.1 oncely` : "1.1 oncely";
   return out;

@@ -1,6 +1,9 @@
 import type { Store } from "../../core/store.js";
 
-/** What the health endpoint answers, as JSON. */
+/**
+ * What a health probe found. The endpoint answers only `status` (any client can ask, and the store's name, address
+ * and error are the operator's business); the rest goes to the proxy's log.
+ */
 export interface HealthReport {
   /** `ok` (200); `unavailable` when the store cannot be read, `draining` while shutting down (503). */
   status: "ok" | "unavailable" | "draining";

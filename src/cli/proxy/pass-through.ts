@@ -9,6 +9,8 @@ import type { Upstream } from "./upstream.js";
 export interface PassThroughRequest {
   req: IncomingMessage;
   res: ServerResponse;
+  /** The target to send upstream, in origin-form. */
+  url: string;
   headers: HeaderRecord;
   /** The body, when the proxy already read it (a guarded route that let the request through after reading). */
   body: Uint8Array | undefined;
@@ -29,7 +31,7 @@ export async function passThrough(upstream: Upstream, request: PassThroughReques
   try {
     const response = await upstream.request({
       method: req.method ?? "GET",
-      url: req.url ?? "/",
+      url: request.url,
       headers: request.headers,
       body: request.body ?? requestBody(req),
       signal: request.signal,

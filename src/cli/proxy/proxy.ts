@@ -5,14 +5,15 @@ import type { Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 import { RequestAbort } from "./abort.js";
-import { upstreamFailure } from "./errors.js";
+import { BadRequestTargetError, HopByHopKeyError, upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";
 import { upstreamRequestHeaders } from "./headers.js";
-import { checkHealth } from "./health.js";
+import { checkHealth, type HealthReport } from "./health.js";
 import { passThrough } from "./pass-through.js";
 import { readRequestBody } from "./request-body.js";
 import { sendJson, sendProblem } from "./respond.js";
 import { findRoute, parseRoutePattern, type RoutePattern } from "./routes.js";
+import { readRequestTarget } from "./target.js";
 import { connectUpstream, type Upstream } from "./upstream.js";
 
 /** One guarded route: `"POST /charges/*"` and the engine's options for it. */
@@ -38,10 +39,15 @@ export interface ProxyOptions {
   routes: readonly ProxyRoute[];
   /** The longest wait for the upstream's response headers, and between two chunks of its body, ms. @default 30_000 */
   upstreamTimeout?: number;
-  /** Where `GET` answers the proxy's health. @default "/.oncely/health" */
+  /**
+   * Where `GET` answers the proxy's health: `200 {"status":"ok"}`, or `503` with `unavailable` or `draining`, and
+   * nothing more; why the store failed goes to `log`. @default "/.oncely/health"
+   */
   healthPath?: string;
   /** How long the health probe waits for the store, ms. @default 1_000 */
   healthTimeout?: number;
+  /** The request header that carries the key, as the engine reads it. @default "idempotency-key" */
+  keyHeader?: string;
   /** Receives what the proxy did beside the engine's decisions (an upstream failure, a request cut by shutdown). */
   log?: (entry: ProxyLogEntry) => void;
 }
@@ -91,33 +97,59 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
   const { idem, log } = options;
   const healthPath = options.healthPath ?? "/.oncely/health";
   const healthTimeout = options.healthTimeout ?? 1_000;
+  const keyHeader = (options.keyHeader ?? "idempotency-key").toLowerCase();
   const routes = options.routes.map((route) => compileRoute(idem, route));
   const upstream: Upstream = connectUpstream({ url: options.upstream, timeout: options.upstreamTimeout ?? 30_000 });
   const pending = new Set<Pending>();
   let draining = false;
+  let lastHealthError: string | undefined;
+
+  // A failing probe is logged with its cause once, not once per probe (an orchestrator asks every few seconds),
+  // and again when the cause changes or the store answers again.
+  function logHealth(report: HealthReport): void {
+    if (report.status === "unavailable" && report.error !== lastHealthError) {
+      log?.({ level: "error", msg: "oncely health check failed", proxy: { store: report.store, error: report.error } });
+    } else if (report.status === "ok" && lastHealthError !== undefined) {
+      log?.({ level: "info", msg: "oncely health check passed", proxy: { store: report.store } });
+    }
+    if (report.status !== "draining") lastHealthError = report.error;
+  }
 
   async function serve(req: IncomingMessage, res: ServerResponse, abort: RequestAbort): Promise<void> {
-    const url = req.url ?? "/";
-    const queryStart = url.indexOf("?");
-    const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const method = (req.method ?? "GET").toUpperCase();
+    const target = readRequestTarget(req.url ?? "/");
+    if (!target) {
+      const error = new BadRequestTargetError("Send the request target in origin-form, as in POST /charges");
+      return sendProblem(res, error);
+    }
+    const { path, url } = target;
     if (path === healthPath && (method === "GET" || method === "HEAD")) {
       const report = await checkHealth(idem.store, healthTimeout, draining);
-      return sendJson(res, report.status === "ok" ? 200 : 503, report, method === "HEAD");
+      logHealth(report);
+      return sendJson(res, report.status === "ok" ? 200 : 503, { status: report.status }, method === "HEAD");
     }
     if (draining) return sendProblem(res, shuttingDown(), path);
     const headers = upstreamRequestHeaders(req.headers, {
       address: req.socket.remoteAddress,
       protocol: (req.socket as TLSSocket).encrypted ? "https" : "http",
+      host: target.authority ?? req.headers.host,
     });
     const route = findRoute(routes, method, path);
     let body: Uint8Array | undefined;
     if (route) {
+      if (req.headers[keyHeader] !== undefined && headers[keyHeader] === undefined) {
+        const error = new HopByHopKeyError(
+          `The Connection header names ${keyHeader}, which then would not be forwarded`,
+        );
+        return sendProblem(res, error, path);
+      }
       const input: GuardInput = {
         method,
         path,
-        query: queryStart === -1 ? "" : url.slice(queryStart + 1),
-        headers: req.headers,
+        query: target.query,
+        // The headers as they will be forwarded, not as received: a header the upstream never sees (hop-by-hop, or
+        // named in Connection) must not decide the scope or the fingerprint.
+        headers,
         raw: req,
         readBody: async (limit) => {
           body = await readRequestBody(req, limit);
@@ -128,9 +160,9 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
       if (decision.action === "execute") {
         const outcome = await forwardGuarded(upstream, {
-          req,
           res,
           path,
+          url,
           headers,
           decision,
           signal: abort,
@@ -144,7 +176,7 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
       }
     }
     try {
-      await passThrough(upstream, { req, res, headers, body, signal: abort });
+      await passThrough(upstream, { req, res, url, headers, body, signal: abort });
     } catch (error) {
       // Once the answer has begun, or the client has gone, there is no one to tell: the connection is dropped.
       if (res.headersSent || res.destroyed) return void res.destroy();

@@ -4,7 +4,7 @@ import { problemResponse } from "../../core/response.js";
 import { sendNodeResponse } from "../../http/node-response.js";
 
 /** Answers with the engine's problem+json for `error`, unless an answer has already begun (then drops it). */
-export function sendProblem(res: ServerResponse, error: OncelyError, path: string): void {
+export function sendProblem(res: ServerResponse, error: OncelyError, path?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,9 +1,11 @@
+import { routingForms } from "./target.js";
+
 // Which requests the proxy guards: "METHOD /path/pattern" rules, matched in the order given, first match wins.
 //
-// Patterns are matched segment by segment against the request path as sent (still percent-encoded, without the
-// query string): a literal segment matches itself (case-sensitive), `*` matches exactly one non-empty segment, and a
-// final `**` matches one or more remaining segments ("/charges/**" matches "/charges/a" and "/charges/a/capture",
-// not "/charges"). A trailing slash is significant, as it is to most routers' strict mode.
+// Patterns are matched segment by segment against the request path in its routing forms (see target.ts: case,
+// doubled and trailing slashes ignored, an escaped "/" kept and decoded, as some router would), without the query
+// string: a literal segment matches itself, `*` matches exactly one non-empty segment, and a final `**` matches one
+// or more remaining segments ("/charges/**" matches "/charges/a" and "/charges/a/capture", not "/charges").
 
 /** A parsed route rule: the method it guards, its pattern, and the pattern as written (the recorded route name). */
 export interface RoutePattern {
@@ -13,7 +15,7 @@ export interface RoutePattern {
   pattern: string;
   /** `METHOD /pattern`: what events, logs and records name the route. */
   name: string;
-  /** True when `path` (no query string) matches the pattern. */
+  /** True when `path` (no query string) matches the pattern, in the routing form of both. */
   matches(path: string): boolean;
 }
 
@@ -54,7 +56,9 @@ export function parseRoutePattern(rule: string): RoutePattern {
       );
     }
   });
-  return { method, pattern, name: `${method} ${pattern}`, matches: compile(segments) };
+  const test = compile(routingForms(pattern)[0]!.split("/").slice(1));
+  const matches = (path: string) => routingForms(path).some(test);
+  return { method, pattern, name: `${method} ${pattern}`, matches };
 }
 
 function compile(segments: readonly string[]): (path: string) => boolean {
