@@ -19,7 +19,7 @@ const text = new TextDecoder();
  * The HTTP semantics of DESIGN.md §1, one test per row, over real sockets. Every adapter runs this module.
  */
 export function describeHttpSemantics(adapter: string, start: StartServer, capabilities: HttpCapabilities = {}) {
-  const can = { handlerContext: true, transactional: true, ...capabilities };
+  const can = { handlerContext: true, transactional: true, bodyBytes: true, ...capabilities };
   describe(`HTTP semantics: ${adapter}`, () => {
     let server: RunningServer;
     let store: FailingCommitStore;
@@ -165,7 +165,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
           ...(key === undefined ? {} : { "idempotency-key": key }),
           ...headers,
         },
-        body: typeof body === "string" ? body : JSON.stringify(body),
+        body: typeof body === "string" || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body),
       });
     const problem = async (response: Response) => {
       expect(response.headers.get("content-type")).toBe("application/problem+json");
@@ -243,6 +243,38 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const retry = await post("/charges", key, { amount: 100 });
       expect(await retry.text()).toBe(firstBody);
       expect(events.some((e) => e.key === key && e.type === "mismatch")).toBe(true);
+    });
+
+    it("answers 422 when the key is reused with a body that some parser reads differently", async () => {
+      const before = runs.get("charges") ?? 0;
+      let accepted = 0;
+      for (const [name, first, second, parsedAlike] of PARSER_SENSITIVE_BODIES) {
+        const key = newKey();
+        const answer = await post("/charges", key, first);
+        if (answer.status === 400 && !can.bodyBytes) {
+          // The framework's parser refused it (Fastify 4 refuses invalid UTF-8) before oncely ran: nothing to merge.
+          expect(answer.headers.get("content-type"), name).not.toBe("application/problem+json");
+          continue;
+        }
+        expect(answer.status, name).toBe(201);
+        accepted++;
+        const reused = await post("/charges", key, second);
+        if (can.bodyBytes || !parsedAlike) {
+          expect(reused.status, name).toBe(422);
+        } else {
+          // Only the parsed value reached oncely, and the handler reads that same value: the merge is safe for it.
+          expect(reused.headers.get("idempotent-replayed"), name).toBe("true");
+        }
+      }
+      expect(runs.get("charges")).toBe(before + accepted);
+    });
+
+    it("answers 422 when the key is reused with a query that is not percent-encoded UTF-8", async () => {
+      const key = newKey();
+      expect((await post("/charges?a=%FF", key)).status).toBe(201);
+      expect((await post("/charges?a=%FE", key)).status).toBe(422);
+      expect((await post("/charges?a=%EF%BF%BD", key)).status).toBe(422);
+      expect((await post("/charges?a=%FF", key)).headers.get("idempotent-replayed")).toBe("true");
     });
 
     it("passes unguarded methods and requests without a key straight through", async () => {
@@ -465,6 +497,25 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 }
 
 const BINARY = new Uint8Array(256).map((_, i) => 255 - i);
+
+const bytes = (...parts: (string | number[])[]) =>
+  new Uint8Array(
+    Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part)))),
+  );
+
+/**
+ * JSON bodies that one mainstream parser or another reads as different requests, with whether `JSON.parse` (what a
+ * framework's parser runs) reads the two alike.
+ */
+const PARSER_SENSITIVE_BODIES: [string, string | Uint8Array, string | Uint8Array, boolean][] = [
+  ["integers beyond 2^53", '{"n":10000000000000001}', '{"n":10000000000000000}', true],
+  ["decimals beyond a double", '{"n":0.1000000000000000000001}', '{"n":0.1}', true],
+  ["numbers beyond a double", '{"n":1e400}', '{"n":1e401}', true],
+  ["a repeated key", '{"to":"alice","to":"mallory"}', '{"to":"mallory"}', true],
+  ["a repeated key, deep", '{"a":[{"to":"alice","to":"mallory"}]}', '{"a":[{"to":"mallory"}]}', true],
+  ["invalid UTF-8 in a string", bytes('{"to":"', [0xff], '"}'), bytes('{"to":"', [0xfe], '"}'), true],
+  ["lone surrogate escapes", '{"to":"\\ud800"}', '{"to":"\\ud801"}', false],
+];
 
 async function until(condition: () => boolean, timeout = 5000) {
   const deadline = Date.now() + timeout;
