@@ -26,6 +26,7 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import { scopeText } from "./scope.js";
 import { lazyStep } from "./steps.js";
 import type { StoredResponse } from "./store.js";
 
@@ -135,7 +136,7 @@ export async function begin(
     raw: input.raw,
   };
 
-  const scope = options.scope ? await options.scope(request) : undefined;
+  const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
   const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
   const id = hashParts(["oncely:id:v1", scope ?? "", key]);
   if (settings.limiter && options.rateLimit) {

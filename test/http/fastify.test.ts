@@ -186,7 +186,7 @@ for (const [name, factory] of versions) {
       app.post(
         "/scoped-by-hook",
         {
-          config: { idempotency: { scope: (req) => (req.raw as FastifyRequest & { account?: string }).account } },
+          config: { idempotency: { scope: (req) => (req.raw as FastifyRequest & { account: string }).account } },
           preHandler: async (request) => {
             (request as FastifyRequest & { account?: string }).account = request.headers["x-account"] as string;
           },

@@ -130,8 +130,26 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       {
         method: "POST",
         path: "/scoped",
-        options: { scope: (req) => req.headers["x-account"] as string | undefined },
+        options: { scope: (req) => req.headers["x-account"] as string },
         handle: charge("scoped"),
+      },
+      {
+        method: "POST",
+        path: "/scoped-by-number",
+        // "n:42" scopes by the number 42, "42" by the string: the same scope.
+        options: {
+          scope: (req) => {
+            const account = req.headers["x-account"] as string;
+            return account.startsWith("n:") ? Number(account.slice(2)) : account;
+          },
+        },
+        handle: charge("scoped-by-number"),
+      },
+      {
+        method: "POST",
+        path: "/scope-invalid",
+        options: { scope: (req) => INVALID_SCOPES[req.headers["x-scope"] as string] as string },
+        handle: charge("scope-invalid"),
       },
     ];
 
@@ -479,6 +497,28 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(await aAgain.text()).toContain('"amount\\":1');
     });
 
+    it('scopes by a number as by its decimal text: a user id 42 and "42" are one scope', async () => {
+      const key = newKey();
+      const first = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "n:42" });
+      expect(first.status).toBe(201);
+      const asText = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "42" });
+      expect(asText.headers.get("idempotent-replayed")).toBe("true");
+      const other = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "n:43" });
+      expect(other.status).toBe(201);
+      expect(other.headers.get("idempotent-replayed")).toBeNull();
+      expect(runs.get("scoped-by-number")).toBe(2);
+    });
+
+    it("answers 500, without internals, when scope returns no principal, and never runs the handler", async () => {
+      for (const name of Object.keys(INVALID_SCOPES)) {
+        const response = await post("/scope-invalid", newKey(), { amount: 1 }, { "x-scope": name });
+        expect(response.status, name).toBe(500);
+        const body = await response.text();
+        expect(body, name).not.toMatch(/RangeError|offset|\n\s+at /);
+      }
+      expect(runs.get("scope-invalid")).toBeUndefined();
+    });
+
     it("never stores request credentials or Set-Cookie", async () => {
       const key = newKey();
       await post(
@@ -497,6 +537,16 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 }
 
 const BINARY = new Uint8Array(256).map((_, i) => 255 - i);
+
+/** What `scope` functions return by mistake: each is refused on the request. */
+const INVALID_SCOPES: Record<string, unknown> = {
+  undefined: undefined,
+  "empty string": "",
+  object: { id: 1 },
+  boolean: true,
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+};
 
 const bytes = (...parts: (string | number[])[]) =>
   new Uint8Array(

@@ -172,7 +172,7 @@ export function toProxyRoute(config: RouteConfig, defaults: RouteDefaults): Prox
   const options: RouteOptions = { ...rest };
   // The header's value goes to the engine as is: it stores and logs only a hash of it (and of the key with it),
   // and `oncely inspect KEY --scope VALUE` then finds the record by the same value.
-  if (scopeHeader) options.scope = (request) => headerValue(request, scopeHeader);
+  if (scopeHeader) options.scope = (request) => headerValue(request, scopeHeader) ?? "";
   return { route, options };
 }
 
