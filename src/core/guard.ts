@@ -1,3 +1,4 @@
+import { parsedBodySize } from "./body-size.js";
 import {
   type Attempt,
   acquire,
@@ -116,7 +117,13 @@ export async function begin(
     if (body === undefined && input.parsedBody === undefined && input.readBody) {
       body = await input.readBody(options.maxRequestBytes);
     }
-    if (body && body.byteLength > options.maxRequestBytes) throw new RequestTooLargeError("");
+    // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
+    const size = body
+      ? body.byteLength
+      : input.parsedBody === undefined
+        ? 0
+        : parsedBodySize(input.headers, input.parsedBody);
+    if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
   } catch (error) {
     if (!(error instanceof RequestTooLargeError)) throw error;
     const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {

@@ -352,6 +352,27 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(small.headers.get("idempotent-replayed")).toBeNull();
     });
 
+    it("answers 413 for a chunked body (no Content-Length) over maxRequestBytes", async () => {
+      const key = newKey();
+      const runsOfSmallBody = runs.get("small-body") ?? 0;
+      const chunks = [`{"blob":"${"x".repeat(300)}`, `${"y".repeat(300)}"}`];
+      const tooBig = await fetch(`${server.url}/small-body`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: new ReadableStream({
+          pull(controller) {
+            const chunk = chunks.shift();
+            if (chunk === undefined) controller.close();
+            else controller.enqueue(new TextEncoder().encode(chunk));
+          },
+        }),
+        duplex: "half",
+      } as RequestInit);
+      expect(tooBig.status).toBe(413);
+      expect((await problem(tooBig)).type).toBe("urn:oncely:problem:request-too-large");
+      expect(runs.get("small-body") ?? 0).toBe(runsOfSmallBody);
+    });
+
     it("releases the key when the handler throws: a retry runs it again", async () => {
       const key = newKey();
       expect((await post("/throws", key)).status).toBe(500);
