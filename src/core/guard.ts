@@ -1,3 +1,4 @@
+import { parsedBodySize } from "./body-size.js";
 import {
   type Attempt,
   acquire,
@@ -26,6 +27,7 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import { scopeText } from "./scope.js";
 import { lazyStep } from "./steps.js";
 import type { StoredResponse } from "./store.js";
 
@@ -115,7 +117,13 @@ export async function begin(
     if (body === undefined && input.parsedBody === undefined && input.readBody) {
       body = await input.readBody(options.maxRequestBytes);
     }
-    if (body && body.byteLength > options.maxRequestBytes) throw new RequestTooLargeError("");
+    // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
+    const size = body
+      ? body.byteLength
+      : input.parsedBody === undefined
+        ? 0
+        : parsedBodySize(input.headers, input.parsedBody);
+    if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
   } catch (error) {
     if (!(error instanceof RequestTooLargeError)) throw error;
     const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
@@ -135,7 +143,7 @@ export async function begin(
     raw: input.raw,
   };
 
-  const scope = options.scope ? await options.scope(request) : undefined;
+  const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
   const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
   const id = hashParts(["oncely:id:v1", scope ?? "", key]);
   if (settings.limiter && options.rateLimit) {

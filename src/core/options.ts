@@ -5,6 +5,9 @@ import type { IdempotencyRequest } from "./request.js";
 import { isTransactionalStore, type Store } from "./store.js";
 import { rejectUnknownOptions } from "./unknown-options.js";
 
+/** What `scope` may return: a principal's id. A number becomes its decimal text. */
+export type ScopeValue = string | number | bigint;
+
 /** Options that may be set once on `createIdempotency` and overridden per route. */
 export interface RouteOptions {
   /**
@@ -33,9 +36,19 @@ export interface RouteOptions {
    * The principal (account, API key, tenant) a request belongs to. Records are stored per (scope, key), so one
    * principal can never replay or detect another's. Without it every client shares one key space: set it whenever
    * keys come from more than one principal. Only a hash of it is stored.
+   *
+   * It returns a string, a number or a bigint; a number becomes its decimal text, so `42` and `"42"` are one scope.
+   * Anything else (`undefined`, `""`, an object, `NaN`) throws a `TypeError` on that request, which your framework
+   * answers 500: a scope that names no principal would silently share one key space between tenants. Return a
+   * constant such as `"anonymous"` for requests that have no principal.
+   *
+   * It receives oncely's request (`{ method, path, query, headers, body, raw }`, the same shape from every adapter),
+   * not the framework's: what your auth middleware set is on `request.raw`, which is Express's `req`, Fastify's
+   * `request`, Koa's `ctx`, Hono's `c`, the fetch `Request`, node's `IncomingMessage`, or Nest's platform request.
+   * @example scope: (request) => request.raw.user.id // Express, after the middleware that sets req.user
    * @default undefined (one shared scope)
    */
-  scope?: (request: IdempotencyRequest) => string | undefined | Promise<string | undefined>;
+  scope?: (request: IdempotencyRequest) => ScopeValue | Promise<ScopeValue>;
   /**
    * Computes the request fingerprint. The default hashes method, path, sorted query, canonical body and the
    * headers in `fingerprintHeaders`.

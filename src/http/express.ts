@@ -10,6 +10,7 @@ import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
 import { nodeInput } from "./node.js";
 import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
+import { withParsedBody } from "./parsed-body.js";
 
 declare global {
   namespace Express {
@@ -48,11 +49,5 @@ function expressInput(req: Request): GuardInput {
   // A body parser that ran before oncely consumed the stream: fingerprint what it parsed. Otherwise oncely reads the
   // stream itself (Express 4's json() leaves `req.body = {}` without reading a body of another type).
   const consumed = req.readableEnded || (req.complete && !req.readable);
-  if (!consumed) return input;
-  const body = req.body as unknown;
-  const parsed: GuardInput = { ...input, readBody: undefined };
-  if (body === undefined) return parsed;
-  if (Buffer.isBuffer(body)) return { ...parsed, body };
-  if (typeof body === "string") return { ...parsed, body: Buffer.from(body) };
-  return { ...parsed, parsedBody: body };
+  return consumed ? withParsedBody(input, req.body) : input;
 }

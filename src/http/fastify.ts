@@ -110,7 +110,7 @@ function guardRoute(route: FastifyRouteOptions, guard: RouteGuard): void {
   async function oncelyPreHandler(request: FastifyRequest, reply: FastifyReply) {
     const { guard } = holder;
     if (!guard) return;
-    const decision = await guard.begin(fastifyInput(request, guard.options.maxRequestBytes));
+    const decision = await guard.begin(fastifyInput(request));
     if (decision.action === "pass") return;
     if (decision.action === "respond") {
       pending.set(request, { kind: "answered", bare: lacksContentType(decision.response) });
@@ -178,7 +178,7 @@ async function oncelyOnResponse(request: FastifyRequest) {
 }
 
 /** The engine's view of a Fastify request, in `preHandler`: Fastify has parsed the body (or had no parser run). */
-function fastifyInput(request: FastifyRequest, limit: number): GuardInput {
+function fastifyInput(request: FastifyRequest): GuardInput {
   const url = request.url;
   const queryStart = url.indexOf("?");
   const input: GuardInput = {
@@ -207,7 +207,7 @@ function fastifyInput(request: FastifyRequest, limit: number): GuardInput {
       },
     };
   }
-  return withParsedBody(input, request.headers, body, limit);
+  return withParsedBody(input, body);
 }
 
 function isReadable(value: unknown): value is AsyncIterable<unknown> {

@@ -36,9 +36,8 @@ declare module "koa" {
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions): Middleware {
   const guard = idem.route(options);
-  const limit = guard.options.maxRequestBytes;
   return async function idempotency(ctx, next) {
-    const decision = await guard.begin(koaInput(ctx, limit));
+    const decision = await guard.begin(koaInput(ctx));
     if (decision.action === "pass") return next();
     if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
     ctx.state.idempotency = decision.context;
@@ -74,7 +73,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
 }
 
 /** The engine's view of a Koa request. */
-function koaInput(ctx: Context, limit: number): GuardInput {
+function koaInput(ctx: Context): GuardInput {
   const url = ctx.originalUrl;
   const queryStart = url.indexOf("?");
   const input: GuardInput = {
@@ -91,7 +90,7 @@ function koaInput(ctx: Context, limit: number): GuardInput {
   if (!(req.readableEnded || (req.complete && !req.readable))) {
     return { ...input, readBody: (max) => readNodeBody(req, max) };
   }
-  return withParsedBody(input, ctx.headers, (ctx.request as { body?: unknown }).body, limit);
+  return withParsedBody(input, (ctx.request as { body?: unknown }).body);
 }
 
 /** Installs `captureNodeResponse` on `res` and returns a function that takes it off again. */

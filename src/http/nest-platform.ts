@@ -4,6 +4,7 @@ import type { GuardInput } from "../core/guard.js";
 import type { ResponseData } from "../core/response.js";
 import { nodeInput } from "./node.js";
 import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
+import { withParsedBody } from "./parsed-body.js";
 
 /**
  * What the Nest integration needs from the HTTP platform under Nest (Express or Fastify): the engine's view of the
@@ -13,7 +14,7 @@ export interface NestHttpExchange {
   /** The platform's node:http request; marks a request as handled by oncely, whoever applied the interceptor. */
   readonly incoming: IncomingMessage;
   /** The engine's view of the request; a body Nest already parsed is used as parsed, or as raw bytes (`rawBody`). */
-  input(maxRequestBytes: number): GuardInput;
+  input(): GuardInput;
   /** Makes the context reachable as `req.idempotency` (Express `req`, Fastify `request`). */
   expose(context: IdempotencyContext): void;
   /** Writes a replay or a problem directly, and makes what Nest (or another interceptor) sends afterwards a no-op. */
@@ -60,7 +61,7 @@ function isFastifyReply(response: unknown): response is FastifyReplyLike {
 function expressExchange(req: ExpressRequestLike, res: ServerResponse): NestHttpExchange {
   return {
     incoming: req,
-    input: (limit) => parsedInput(req, req, req.originalUrl ?? req.url, req.body, req.rawBody, limit),
+    input: () => parsedInput(req, req, req.originalUrl ?? req.url, req.body, req.rawBody),
     expose: (context) => {
       req.idempotency = context;
     },
@@ -78,7 +79,7 @@ function fastifyExchange(request: FastifyRequestLike, reply: FastifyReplyLike): 
   const raw = reply.raw;
   return {
     incoming: request.raw,
-    input: (limit) => parsedInput(request.raw, request, request.raw.url, request.body, request.rawBody, limit),
+    input: () => parsedInput(request.raw, request, request.raw.url, request.body, request.rawBody),
     expose: (context) => {
       request.idempotency = context;
     },
@@ -107,8 +108,7 @@ function fastifyExchange(request: FastifyRequestLike, reply: FastifyReplyLike): 
 /**
  * Nest's body parser (Express's json/urlencoded, Fastify's content-type parsers) has usually consumed the stream by
  * the time an interceptor runs. The fingerprint then uses the exact bytes where Nest kept them (`rawBody: true`),
- * else the parsed body, canonicalised. A parsed body gives no byte count, so its declared Content-Length is checked
- * against `maxRequestBytes` (by handing the engine the reader, which refuses it before reading).
+ * else the parsed body, canonicalised; the engine measures either against `maxRequestBytes`.
  */
 function parsedInput(
   incoming: IncomingMessage,
@@ -116,18 +116,11 @@ function parsedInput(
   url: string | undefined,
   body: unknown,
   rawBody: unknown,
-  maxRequestBytes: number,
 ): GuardInput {
   const input: GuardInput = { ...nodeInput(incoming, url), raw: request };
   const consumed = incoming.readableEnded || (incoming.complete && !incoming.readable);
   if (!consumed) return input; // no parser ran: oncely reads the body (bounded) and leaves it readable
-  if (Number(incoming.headers["content-length"]) > maxRequestBytes) return input;
-  const parsed: GuardInput = { ...input, readBody: undefined };
-  if (rawBody instanceof Uint8Array) return { ...parsed, body: rawBody };
-  if (body === undefined) return parsed;
-  if (body instanceof Uint8Array) return { ...parsed, body };
-  if (typeof body === "string") return { ...parsed, body: Buffer.from(body) };
-  return { ...parsed, parsedBody: body };
+  return withParsedBody(input, rawBody instanceof Uint8Array ? rawBody : body);
 }
 
 /** Turns the named methods of one response object into no-ops that return it (own properties; the class is intact). */

@@ -155,7 +155,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const exchange = nestHttpExchange(http.getRequest(), http.getResponse());
     if (guarded.has(exchange.incoming)) return next.handle();
     guarded.add(exchange.incoming);
-    return from(guard.begin(exchange.input(guard.options.maxRequestBytes))).pipe(
+    return from(guard.begin(exchange.input())).pipe(
       mergeMap((decision) => {
         if (decision.action === "pass") return next.handle();
         if (decision.action === "respond") {

@@ -74,24 +74,26 @@ const SEEDED_BODY_BYTES =
  * response, a 500 (released), 25 jobs, and one job still running (in flight). Returns what ends the running job.
  */
 async function seed(store: Store): Promise<() => Promise<void>> {
-  const idem = createIdempotency({ store, scope: (request) => request.headers["x-account"] as string | undefined });
-  const server = await serveNode(
-    withIdempotency(idem, (req, res) => {
-      const key = String(req.headers["idempotency-key"]);
-      if (req.url === "/files") {
-        res.setHeader("content-type", "application/octet-stream");
-        res.end(BINARY);
-      } else if (req.url === "/fail") {
-        res.statusCode = 500;
-        res.end("boom");
-      } else {
-        res.statusCode = 201;
-        res.setHeader("content-type", "application/json");
-        res.setHeader("x-request-id", `r-${key}`);
-        res.end(chargeBody(key));
-      }
-    }),
-  );
+  const idem = createIdempotency({ store });
+  const handle: Parameters<typeof withIdempotency>[1] = (req, res) => {
+    const key = String(req.headers["idempotency-key"]);
+    if (req.url === "/files") {
+      res.setHeader("content-type", "application/octet-stream");
+      res.end(BINARY);
+    } else if (req.url === "/fail") {
+      res.statusCode = 500;
+      res.end("boom");
+    } else {
+      res.statusCode = 201;
+      res.setHeader("content-type", "application/json");
+      res.setHeader("x-request-id", `r-${key}`);
+      res.end(chargeBody(key));
+    }
+  };
+  // Requests with an account run scoped to it (a scope function must name one); the others in the shared space.
+  const scoped = withIdempotency(idem, handle, { scope: (request) => request.headers["x-account"] as string });
+  const unscoped = withIdempotency(idem, handle);
+  const server = await serveNode((req, res) => void (req.headers["x-account"] ? scoped : unscoped)(req, res));
   const post = (path: string, key: string, headers: Record<string, string> = {}) =>
     fetch(`${server.url}${path}`, {
       method: "POST",

@@ -47,4 +47,11 @@ export interface HttpCapabilities {
    * @default true
    */
   transactional?: boolean;
+  /**
+   * The fingerprint sees the request body's bytes. False where the framework always parses the body before oncely
+   * can see it (Nest without `rawBody: true`): then bodies that parser reads as one value (a repeated key, digits
+   * past a double's precision) fingerprint alike, which is safe because the handler reads that same value.
+   * @default true
+   */
+  bodyBytes?: boolean;
 }

@@ -19,7 +19,7 @@ const text = new TextDecoder();
  * The HTTP semantics of DESIGN.md §1, one test per row, over real sockets. Every adapter runs this module.
  */
 export function describeHttpSemantics(adapter: string, start: StartServer, capabilities: HttpCapabilities = {}) {
-  const can = { handlerContext: true, transactional: true, ...capabilities };
+  const can = { handlerContext: true, transactional: true, bodyBytes: true, ...capabilities };
   describe(`HTTP semantics: ${adapter}`, () => {
     let server: RunningServer;
     let store: FailingCommitStore;
@@ -130,8 +130,26 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       {
         method: "POST",
         path: "/scoped",
-        options: { scope: (req) => req.headers["x-account"] as string | undefined },
+        options: { scope: (req) => req.headers["x-account"] as string },
         handle: charge("scoped"),
+      },
+      {
+        method: "POST",
+        path: "/scoped-by-number",
+        // "n:42" scopes by the number 42, "42" by the string: the same scope.
+        options: {
+          scope: (req) => {
+            const account = req.headers["x-account"] as string;
+            return account.startsWith("n:") ? Number(account.slice(2)) : account;
+          },
+        },
+        handle: charge("scoped-by-number"),
+      },
+      {
+        method: "POST",
+        path: "/scope-invalid",
+        options: { scope: (req) => INVALID_SCOPES[req.headers["x-scope"] as string] as string },
+        handle: charge("scope-invalid"),
       },
     ];
 
@@ -165,7 +183,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
           ...(key === undefined ? {} : { "idempotency-key": key }),
           ...headers,
         },
-        body: typeof body === "string" ? body : JSON.stringify(body),
+        body: typeof body === "string" || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body),
       });
     const problem = async (response: Response) => {
       expect(response.headers.get("content-type")).toBe("application/problem+json");
@@ -245,6 +263,38 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(events.some((e) => e.key === key && e.type === "mismatch")).toBe(true);
     });
 
+    it("answers 422 when the key is reused with a body that some parser reads differently", async () => {
+      const before = runs.get("charges") ?? 0;
+      let accepted = 0;
+      for (const [name, first, second, parsedAlike] of PARSER_SENSITIVE_BODIES) {
+        const key = newKey();
+        const answer = await post("/charges", key, first);
+        if (answer.status === 400 && !can.bodyBytes) {
+          // The framework's parser refused it (Fastify 4 refuses invalid UTF-8) before oncely ran: nothing to merge.
+          expect(answer.headers.get("content-type"), name).not.toBe("application/problem+json");
+          continue;
+        }
+        expect(answer.status, name).toBe(201);
+        accepted++;
+        const reused = await post("/charges", key, second);
+        if (can.bodyBytes || !parsedAlike) {
+          expect(reused.status, name).toBe(422);
+        } else {
+          // Only the parsed value reached oncely, and the handler reads that same value: the merge is safe for it.
+          expect(reused.headers.get("idempotent-replayed"), name).toBe("true");
+        }
+      }
+      expect(runs.get("charges")).toBe(before + accepted);
+    });
+
+    it("answers 422 when the key is reused with a query that is not percent-encoded UTF-8", async () => {
+      const key = newKey();
+      expect((await post("/charges?a=%FF", key)).status).toBe(201);
+      expect((await post("/charges?a=%FE", key)).status).toBe(422);
+      expect((await post("/charges?a=%EF%BF%BD", key)).status).toBe(422);
+      expect((await post("/charges?a=%FF", key)).headers.get("idempotent-replayed")).toBe("true");
+    });
+
     it("passes unguarded methods and requests without a key straight through", async () => {
       const before = runs.get("get") ?? 0;
       await fetch(`${server.url}/charges`, { headers: { "idempotency-key": "same" } });
@@ -300,6 +350,27 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const small = await post("/small-body", key, { a: 1 });
       expect(small.status).toBe(201);
       expect(small.headers.get("idempotent-replayed")).toBeNull();
+    });
+
+    it("answers 413 for a chunked body (no Content-Length) over maxRequestBytes", async () => {
+      const key = newKey();
+      const runsOfSmallBody = runs.get("small-body") ?? 0;
+      const chunks = [`{"blob":"${"x".repeat(300)}`, `${"y".repeat(300)}"}`];
+      const tooBig = await fetch(`${server.url}/small-body`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: new ReadableStream({
+          pull(controller) {
+            const chunk = chunks.shift();
+            if (chunk === undefined) controller.close();
+            else controller.enqueue(new TextEncoder().encode(chunk));
+          },
+        }),
+        duplex: "half",
+      } as RequestInit);
+      expect(tooBig.status).toBe(413);
+      expect((await problem(tooBig)).type).toBe("urn:oncely:problem:request-too-large");
+      expect(runs.get("small-body") ?? 0).toBe(runsOfSmallBody);
     });
 
     it("releases the key when the handler throws: a retry runs it again", async () => {
@@ -447,6 +518,28 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(await aAgain.text()).toContain('"amount\\":1');
     });
 
+    it('scopes by a number as by its decimal text: a user id 42 and "42" are one scope', async () => {
+      const key = newKey();
+      const first = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "n:42" });
+      expect(first.status).toBe(201);
+      const asText = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "42" });
+      expect(asText.headers.get("idempotent-replayed")).toBe("true");
+      const other = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "n:43" });
+      expect(other.status).toBe(201);
+      expect(other.headers.get("idempotent-replayed")).toBeNull();
+      expect(runs.get("scoped-by-number")).toBe(2);
+    });
+
+    it("answers 500, without internals, when scope returns no principal, and never runs the handler", async () => {
+      for (const name of Object.keys(INVALID_SCOPES)) {
+        const response = await post("/scope-invalid", newKey(), { amount: 1 }, { "x-scope": name });
+        expect(response.status, name).toBe(500);
+        const body = await response.text();
+        expect(body, name).not.toMatch(/RangeError|offset|\n\s+at /);
+      }
+      expect(runs.get("scope-invalid")).toBeUndefined();
+    });
+
     it("never stores request credentials or Set-Cookie", async () => {
       const key = newKey();
       await post(
@@ -465,6 +558,35 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 }
 
 const BINARY = new Uint8Array(256).map((_, i) => 255 - i);
+
+/** What `scope` functions return by mistake: each is refused on the request. */
+const INVALID_SCOPES: Record<string, unknown> = {
+  undefined: undefined,
+  "empty string": "",
+  object: { id: 1 },
+  boolean: true,
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+};
+
+const bytes = (...parts: (string | number[])[]) =>
+  new Uint8Array(
+    Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part)))),
+  );
+
+/**
+ * JSON bodies that one mainstream parser or another reads as different requests, with whether `JSON.parse` (what a
+ * framework's parser runs) reads the two alike.
+ */
+const PARSER_SENSITIVE_BODIES: [string, string | Uint8Array, string | Uint8Array, boolean][] = [
+  ["integers beyond 2^53", '{"n":10000000000000001}', '{"n":10000000000000000}', true],
+  ["decimals beyond a double", '{"n":0.1000000000000000000001}', '{"n":0.1}', true],
+  ["numbers beyond a double", '{"n":1e400}', '{"n":1e401}', true],
+  ["a repeated key", '{"to":"alice","to":"mallory"}', '{"to":"mallory"}', true],
+  ["a repeated key, deep", '{"a":[{"to":"alice","to":"mallory"}]}', '{"a":[{"to":"mallory"}]}', true],
+  ["invalid UTF-8 in a string", bytes('{"to":"', [0xff], '"}'), bytes('{"to":"', [0xfe], '"}'), true],
+  ["lone surrogate escapes", '{"to":"\\ud800"}', '{"to":"\\ud801"}', false],
+];
 
 async function until(condition: () => boolean, timeout = 5000) {
   const deadline = Date.now() + timeout;

@@ -56,7 +56,7 @@ async function startWorld(adapter: Adapter, backendName: BackendName): Promise<W
   if (!backend) return undefined;
   const idem = createIdempotency({
     store: backend.store,
-    scope: (request) => request.headers["x-tenant"] as string | undefined,
+    scope: (request) => request.headers["x-tenant"] as string, // every request names its tenant
   });
   const server = await adapter.start(idem, tenantRoutes());
   return { idem, server, port: portOf(server), backend };
@@ -218,7 +218,7 @@ for (const backendName of secretBackends) {
       // One instance for all adapters: closing an instance closes its store.
       const idem = createIdempotency({
         store: backend.store,
-        scope: (request) => request.headers["x-tenant"] as string | undefined,
+        scope: (request) => request.headers["x-tenant"] as string, // every request names its tenant
       });
       for (const adapter of adapters) {
         const route: RouteSpec = {

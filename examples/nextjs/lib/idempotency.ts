@@ -12,5 +12,5 @@ import { RedisStore } from "../../../src/stores/redis.js";
 export const idem = createIdempotency({
   store: process.env.REDIS_URL ? new RedisStore({ url: process.env.REDIS_URL }) : new MemoryStore(),
   // Keys are per account; in a real app this comes from the session or API key, not a bare header.
-  scope: (request) => request.headers["x-account"] as string | undefined,
+  scope: (request) => (request.headers["x-account"] as string | undefined) ?? "anonymous",
 });

@@ -87,7 +87,7 @@ export interface FuzzApp {
 export async function startFuzzApp(adapter: Adapter, backend: Backend): Promise<FuzzApp> {
   const idem = createIdempotency({
     store: backend.store,
-    scope: (request) => request.headers["x-case"] as string | undefined,
+    scope: (request) => request.headers["x-case"] as string, // every case sends one
   });
   const app: FuzzApp = {
     adapter: adapter.name,
