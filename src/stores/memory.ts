@@ -12,6 +12,7 @@ import {
   type StoredResponse,
 } from "../core/store.js";
 import { ExpiryQueue } from "./memory/expiry-queue.js";
+import { ScopeCounts } from "./memory/scope-counts.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
 const MAX_STEPS = 1_000;
@@ -34,6 +35,13 @@ export interface MemoryStoreOptions {
    */
   maxEntries?: number;
   /**
+   * The most records one scope (tenant) may hold, so that one tenant sending fresh keys cannot fill the store for the
+   * others: a scope at its quota gets the same `StoreFullError` for a new key, while other scopes still claim.
+   * Records without a scope count as one scope together.
+   * @default maxEntries (no quota below the store's own limit)
+   */
+  maxEntriesPerScope?: number;
+  /**
    * How often expired records are swept.
    * @default "1m"
    */
@@ -53,16 +61,16 @@ export class MemoryStore implements Store {
   readonly name = "memory";
   readonly #records = new Map<string, HeldRecord>();
   readonly #expiries = new ExpiryQueue();
+  readonly #scopes = new ScopeCounts();
   readonly #maxEntries: number;
+  readonly #maxEntriesPerScope: number;
   readonly #now: () => number;
   readonly #sweeper: ReturnType<typeof setInterval>;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxEntries = 100_000 } = options;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new TypeError(`Expected \`maxEntries\` to be a positive integer, got ${JSON.stringify(maxEntries)}`);
-    }
-    this.#maxEntries = maxEntries;
+    const { maxEntries = 100_000, maxEntriesPerScope = maxEntries } = options;
+    this.#maxEntries = positiveInteger(maxEntries, "maxEntries");
+    this.#maxEntriesPerScope = positiveInteger(maxEntriesPerScope, "maxEntriesPerScope");
     this.#now = options.now ?? Date.now;
     const interval = toMilliseconds(options.sweepInterval ?? "1m", "sweepInterval");
     this.#sweeper = setInterval(() => this.#sweep(Number.POSITIVE_INFINITY), interval);
@@ -76,9 +84,14 @@ export class MemoryStore implements Store {
 
   async claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     const now = this.#now();
-    const existing = this.#records.get(id);
+    let existing = this.#records.get(id);
     if (!existing || existing.expiresAt <= now) {
-      if (!existing) this.#makeRoom(now);
+      const scope = options.meta.scope;
+      if (!existing || existing.meta.scope !== scope) {
+        this.#makeRoom(now, scope, !existing);
+        // The sweep that made room may have removed the expired record under this very id.
+        existing = this.#records.get(id);
+      }
       const runId = options.runId ?? crypto.randomUUID();
       // A fresh record's token starts at the clock, so it can never equal a token of an expired predecessor.
       const token = Math.max(now, (existing?.token ?? 0) + 1);
@@ -99,6 +112,10 @@ export class MemoryStore implements Store {
       if (options.work) record.work = { ...options.work };
       // A record replacing an expired one takes over its queue entry, which comes up before the new expiry.
       if (!existing) this.#expiries.push(id, record.queued);
+      if (!existing || existing.meta.scope !== scope) {
+        if (existing) this.#scopes.remove(existing.meta.scope);
+        this.#scopes.add(scope);
+      }
       this.#records.set(id, record);
       return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
@@ -205,7 +222,11 @@ export class MemoryStore implements Store {
   }
 
   #remove(id: string): boolean {
-    return this.#records.delete(id);
+    const record = this.#records.get(id);
+    if (!record) return false;
+    this.#records.delete(id);
+    this.#scopes.remove(record.meta.scope);
+    return true;
   }
 
   /** An expiry moved earlier than its queued time must be queued again, or the sweep would reach it late. */
@@ -231,7 +252,7 @@ export class MemoryStore implements Store {
       // Gone, or queued again elsewhere: this entry is stale.
       if (record?.queued !== at) continue;
       if (record.expiresAt <= now) {
-        this.#records.delete(id);
+        this.#remove(id);
         removed += 1;
       } else {
         record.queued = record.expiresAt;
@@ -241,18 +262,30 @@ export class MemoryStore implements Store {
     return removed;
   }
 
-  /** Makes room for one more record by sweeping expired ones (boundedly), or refuses the claim. */
-  #makeRoom(now: number): void {
-    if (this.#records.size < this.#maxEntries) return;
-    this.#sweep(1, SWEEP_ON_FULL);
-    if (this.#records.size < this.#maxEntries) return;
-    throw new StoreFullError(this.name, "store", this.#retryAfter(now));
+  /**
+   * Makes room for a record of `scope` (one more in the store when it `grows`, else one replacing an expired record of
+   * another scope) by sweeping expired records, boundedly, or refuses the claim.
+   */
+  #makeRoom(now: number, scope: string | undefined, grows: boolean): void {
+    const storeFull = () => grows && this.#records.size >= this.#maxEntries;
+    const scopeFull = () => this.#scopes.count(scope) >= this.#maxEntriesPerScope;
+    if (!storeFull() && !scopeFull()) return;
+    this.#sweep(Number.POSITIVE_INFINITY, SWEEP_ON_FULL);
+    if (storeFull()) throw new StoreFullError(this.name, "store", this.#retryAfter(now));
+    if (scopeFull()) throw new StoreFullError(this.name, "scope", this.#retryAfter(now));
   }
 
   /** Whole seconds until the earliest queued expiry: no record can leave the store sooner. */
   #retryAfter(now: number): number {
     return Math.max(1, Math.ceil((this.#expiries.nextAt - now) / 1000));
   }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 /** A copy callers may change freely; the body bytes are shared (read-only by contract) to keep replays cheap. */

@@ -66,4 +66,38 @@ describe("a full MemoryStore over HTTP", () => {
     expect(runs).toEqual(["a", "b"]);
     await store.close();
   });
+
+  it("keeps one tenant from filling the store: A floods fresh keys until refused, B still replays and claims", async () => {
+    const store = new MemoryStore({ maxEntries: 100, maxEntriesPerScope: 40, now: () => now });
+    const tenant = (request: { headers: Record<string, string | string[] | undefined> }) =>
+      String(request.headers["x-tenant"]);
+    const { events, runs, post } = await start(store, { scope: tenant });
+    const asB = { "x-tenant": "B" };
+    expect((await post("b-stored", asB)).response.status).toBe(201);
+
+    let accepted = 0;
+    for (;;) {
+      const { response, body } = await post(`a-${accepted}`, { "x-tenant": "A" });
+      if (response.status === 503) {
+        expect(JSON.parse(body)).toMatchObject({ type: "urn:oncely:problem:store-full" });
+        expect(response.headers.get("retry-after")).toBeTruthy();
+        break;
+      }
+      expect(response.status).toBe(201);
+      accepted += 1;
+      expect(accepted).toBeLessThanOrEqual(40);
+    }
+    expect(accepted).toBe(40);
+    expect(events.filter((event) => event.type === "store-full")).toHaveLength(1);
+
+    const replay = await post("b-stored", asB);
+    expect(replay.response.status).toBe(201);
+    expect(replay.response.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body).toBe('{"charge":1}');
+    expect((await post("b-new", asB)).response.status).toBe(201);
+    expect(runs.filter((key) => key.startsWith("b-"))).toEqual(["b-stored", "b-new"]);
+    // A's own stored outcomes still replay while it is at its quota.
+    expect((await post("a-0", { "x-tenant": "A" })).response.headers.get("idempotent-replayed")).toBe("true");
+    await store.close();
+  });
 });

@@ -80,6 +80,47 @@ testStore({
       await store.close();
     });
 
+    it("refuses a new key to a scope at its quota while other scopes still claim, and frees its room on expiry", async () => {
+      const store = new MemoryStore({ maxEntries: 10, maxEntriesPerScope: 2, now: () => now });
+      const of = (scope: string | undefined, ttl = 10_000) => ({ ...opts, ttl, meta: { key: "k", scope } });
+      await store.complete("a1", await claimed(store, "a1", of("A", 100)), response, 100);
+      await claimed(store, "a2", of("A"));
+      const refused = await store.claim("a3", "fp", of("A")).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(StoreFullError);
+      expect(refused).toMatchObject({ code: "store_full", limit: "scope", retryAfter: 1 });
+      // Another scope, and records without a scope (one scope together), still claim up to their own quota.
+      await claimed(store, "b1", of("B"));
+      await claimed(store, "b2", of("B"));
+      await claimed(store, "n1", of(undefined));
+      await claimed(store, "n2", of(undefined));
+      await expect(store.claim("n3", "fp", of(undefined))).rejects.toMatchObject({ limit: "scope" });
+      // The scope's own keys still answer.
+      expect((await store.claim("a1", "fp", of("A"))).status).toBe("completed");
+      expect((await store.claim("a2", "fp", of("A"))).status).toBe("in-flight");
+      now += 100; // a1 expires: A has room again
+      expect((await store.claim("a3", "fp", of("A"))).status).toBe("claimed");
+      await expect(store.claim("a4", "fp", of("A"))).rejects.toMatchObject({ limit: "scope" });
+      expect(await store.delete("a2")).toBe(true);
+      expect((await store.claim("a4", "fp", of("A"))).status).toBe("claimed");
+      await store.close();
+    });
+
+    it("counts an expired record taken over under another scope against the new scope only", async () => {
+      const store = new MemoryStore({ maxEntries: 10, maxEntriesPerScope: 1, now: () => now });
+      const of = (scope: string) => ({ ...opts, meta: { key: "k", scope } });
+      await claimed(store, "x", { ...of("A"), ttl: 100 });
+      now += 100;
+      await claimed(store, "x", of("B"));
+      await expect(store.claim("b2", "fp", of("B"))).rejects.toMatchObject({ limit: "scope" });
+      expect((await store.claim("a2", "fp", of("A"))).status).toBe("claimed");
+      await store.close();
+    });
+
+    it("refuses a quota or size that is not a positive integer, naming the option", () => {
+      expect(() => new MemoryStore({ maxEntriesPerScope: 0 })).toThrow(/`maxEntriesPerScope` to be a positive integer/);
+      expect(() => new MemoryStore({ maxEntries: 1.5 })).toThrow(/`maxEntries` to be a positive integer/);
+    });
+
     it("sweeps a record whose expiry moved earlier at its new expiry, and one whose expiry moved later at that", async () => {
       const store = new MemoryStore({ maxEntries: 10, now: () => now });
       await store.complete("earlier", await claimed(store, "earlier"), response, 100);
