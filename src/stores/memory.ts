@@ -11,6 +11,7 @@ import {
   type Store,
   type StoredResponse,
 } from "../core/store.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { ExpiryQueue } from "./memory/expiry-queue.js";
 import { ScopeCounts } from "./memory/scope-counts.js";
 
@@ -21,6 +22,13 @@ const MAX_STEPS = 1_000;
  * that expired since the last sweep in most cases, and a bound on the work one request can be made to do.
  */
 const SWEEP_ON_FULL = 100;
+
+const OPTION_NAMES: readonly (keyof MemoryStoreOptions)[] = [
+  "maxEntries",
+  "maxEntriesPerScope",
+  "sweepInterval",
+  "now",
+];
 
 /** A record as held: `queued` is the time its entry in the expiry queue was queued at. */
 type HeldRecord = IdempotencyRecord & { queued: number };
@@ -54,6 +62,8 @@ export interface MemoryStoreOptions {
  * Keeps records in this process's memory: for tests, single-process apps and development. Records vanish on
  * restart and are not shared between processes; use a durable store for anything else.
  *
+ * @throws {TypeError} for an unknown option (`maxEntrys`: did you mean `maxEntries`?) or a limit that is not a
+ * positive integer
  * @example
  * const idem = createIdempotency({ store: new MemoryStore({ maxEntries: 10_000 }) });
  */
@@ -68,6 +78,7 @@ export class MemoryStore implements Store {
   readonly #sweeper: ReturnType<typeof setInterval>;
 
   constructor(options: MemoryStoreOptions = {}) {
+    rejectUnknownOptions("MemoryStore", options, OPTION_NAMES);
     const { maxEntries = 100_000, maxEntriesPerScope = maxEntries } = options;
     this.#maxEntries = positiveInteger(maxEntries, "maxEntries");
     this.#maxEntriesPerScope = positiveInteger(maxEntriesPerScope, "maxEntriesPerScope");

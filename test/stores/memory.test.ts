@@ -116,6 +116,13 @@ testStore({
       await store.close();
     });
 
+    it("refuses an unknown option, naming it and the option it is closest to", () => {
+      expect(() => new MemoryStore({ maxEntrys: 10 } as never)).toThrow(
+        new TypeError("Unknown MemoryStore option `maxEntrys`; did you mean `maxEntries`?"),
+      );
+      expect(() => new MemoryStore({ sweep: "1m" } as never)).toThrow(/Unknown MemoryStore option `sweep`/);
+    });
+
     it("refuses a quota or size that is not a positive integer, naming the option", () => {
       expect(() => new MemoryStore({ maxEntriesPerScope: 0 })).toThrow(/`maxEntriesPerScope` to be a positive integer/);
       expect(() => new MemoryStore({ maxEntries: 1.5 })).toThrow(/`maxEntries` to be a positive integer/);
