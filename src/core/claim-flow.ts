@@ -9,6 +9,7 @@ import {
   RecordTooLargeError,
   ResponseNotKeptError,
   StoreError,
+  StoreFullError,
 } from "./errors.js";
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
 import type { ResolvedRouteOptions } from "./options.js";
@@ -178,8 +179,12 @@ function claimInTransaction(
   });
 }
 
-/** The event for a refusal: 410 is a replay of an operation whose response was not kept, 500 a record that will not decrypt. */
+/**
+ * The event for a refusal: 410 is a replay of an operation whose response was not kept, 503 a full store, 500 a record
+ * that will not decrypt.
+ */
 export function eventFor(status: number): IdempotencyEventType {
+  if (status === 503) return "store-full";
   return status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
 }
 
@@ -227,6 +232,8 @@ function refuse(error: OncelyError): ClaimOutcome {
 }
 
 function storeFailure(error: unknown): ClaimOutcome {
+  // A full store works and refuses new keys on purpose: a refusal, so `failOpen` never runs the handler unguarded.
+  if (error instanceof StoreFullError) return refuse(error);
   if (error instanceof StoreError) return { kind: "store-error", error };
   throw error;
 }

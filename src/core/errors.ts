@@ -223,3 +223,33 @@ export class TerminalError extends Error {
     this.replayed = options.replayed ?? false;
   }
 }
+
+/**
+ * Thrown by a store that holds as many records as it may (`MemoryStore`'s `maxEntries`, or `maxEntriesPerScope` for
+ * the request's scope) when a claim would add a record. A store never drops an unexpired record to make room, so it
+ * refuses the new key instead; keys it already holds still replay, conflict or take over. A full store is not an
+ * outage: `failOpen` does not run the handler, and the event is `store-full`, not `store-error`.
+ */
+export class StoreFullError extends OncelyError {
+  /** Always `"StoreFullError"`, the class name, so logs and stack traces say which error it is. */
+  override readonly name = "StoreFullError";
+  override readonly code = "store_full";
+  override readonly status = 503;
+  override readonly title = "Idempotency store full";
+  /** The store's name (`memory`, ...). */
+  readonly store: string;
+  /** Which limit was reached: the whole store's, or the one the request's scope has. */
+  readonly limit: "store" | "scope";
+
+  /** `retryAfter`: seconds until the earliest record the store holds may expire (at least 1). */
+  constructor(store: string, limit: "store" | "scope", retryAfter: number) {
+    super(
+      limit === "store"
+        ? "The idempotency store is full; retry this request later"
+        : "This client holds as many idempotency records as it may; retry this request later",
+      { retryAfter },
+    );
+    this.store = store;
+    this.limit = limit;
+  }
+}

@@ -10,6 +10,7 @@ export type IdempotencyEventType =
   | "released"
   | "fenced"
   | "store-error"
+  | "store-full"
   | "rate-limited";
 
 /**

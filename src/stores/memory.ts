@@ -1,5 +1,5 @@
 import { type Duration, toMilliseconds } from "../core/duration.js";
-import { InvalidCursorError, StoreError } from "../core/errors.js";
+import { InvalidCursorError, StoreError, StoreFullError } from "../core/errors.js";
 import {
   type ClaimOptions,
   type ClaimResult,
@@ -11,19 +11,44 @@ import {
   type Store,
   type StoredResponse,
 } from "../core/store.js";
-import { OldestEntry } from "./oldest-entry.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
+import { ExpiryQueue } from "./memory/expiry-queue.js";
+import { ScopeCounts } from "./memory/scope-counts.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
 const MAX_STEPS = 1_000;
+/**
+ * How many queued expiries a claim that finds the store full looks at before it refuses: enough to clear the records
+ * that expired since the last sweep in most cases, and a bound on the work one request can be made to do.
+ */
+const SWEEP_ON_FULL = 100;
+
+const OPTION_NAMES: readonly (keyof MemoryStoreOptions)[] = [
+  "maxEntries",
+  "maxEntriesPerScope",
+  "sweepInterval",
+  "now",
+];
+
+/** A record as held: `queued` is the time its entry in the expiry queue was queued at. */
+type HeldRecord = IdempotencyRecord & { queued: number };
 
 /** Options of `MemoryStore`: how many records it keeps and how often it sweeps expired ones. */
 export interface MemoryStoreOptions {
   /**
-   * The most records kept. When full, expired records go first, then the oldest completed, then released ones;
-   * live claims are never evicted (a claim then fails with a `StoreError`, answered 503).
+   * The most records kept. An unexpired record is never dropped to make room: when the store is full, a claim of a
+   * new key sweeps expired records first and, if none has expired, is refused with a `StoreFullError` (answered 503
+   * with `Retry-After`, event `store-full`). Keys already held still replay, conflict and take over.
    * @default 100_000
    */
   maxEntries?: number;
+  /**
+   * The most records one scope (tenant) may hold, so that one tenant sending fresh keys cannot fill the store for the
+   * others: a scope at its quota gets the same `StoreFullError` for a new key, while other scopes still claim.
+   * Records without a scope count as one scope together.
+   * @default maxEntries (no quota below the store's own limit)
+   */
+  maxEntriesPerScope?: number;
   /**
    * How often expired records are swept.
    * @default "1m"
@@ -37,28 +62,26 @@ export interface MemoryStoreOptions {
  * Keeps records in this process's memory: for tests, single-process apps and development. Records vanish on
  * restart and are not shared between processes; use a durable store for anything else.
  *
+ * @throws {TypeError} for an unknown option (`maxEntrys`: did you mean `maxEntries`?) or a limit that is not a
+ * positive integer
  * @example
  * const idem = createIdempotency({ store: new MemoryStore({ maxEntries: 10_000 }) });
  */
 export class MemoryStore implements Store {
   readonly name = "memory";
-  readonly #records = new Map<string, IdempotencyRecord>();
-  /** Completed and released records by id, oldest first: the eviction order. */
-  readonly #completed = new Map<string, IdempotencyRecord>();
-  readonly #released = new Map<string, IdempotencyRecord>();
-  readonly #oldestRecord = new OldestEntry(this.#records);
-  readonly #oldestCompleted = new OldestEntry(this.#completed);
-  readonly #oldestReleased = new OldestEntry(this.#released);
+  readonly #records = new Map<string, HeldRecord>();
+  readonly #expiries = new ExpiryQueue();
+  readonly #scopes = new ScopeCounts();
   readonly #maxEntries: number;
+  readonly #maxEntriesPerScope: number;
   readonly #now: () => number;
   readonly #sweeper: ReturnType<typeof setInterval>;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxEntries = 100_000 } = options;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new TypeError(`Expected \`maxEntries\` to be a positive integer, got ${JSON.stringify(maxEntries)}`);
-    }
-    this.#maxEntries = maxEntries;
+    rejectUnknownOptions("MemoryStore", options, OPTION_NAMES);
+    const { maxEntries = 100_000, maxEntriesPerScope = maxEntries } = options;
+    this.#maxEntries = positiveInteger(maxEntries, "maxEntries");
+    this.#maxEntriesPerScope = positiveInteger(maxEntriesPerScope, "maxEntriesPerScope");
     this.#now = options.now ?? Date.now;
     const interval = toMilliseconds(options.sweepInterval ?? "1m", "sweepInterval");
     this.#sweeper = setInterval(() => this.#sweep(Number.POSITIVE_INFINITY), interval);
@@ -72,15 +95,18 @@ export class MemoryStore implements Store {
 
   async claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     const now = this.#now();
-    const existing = this.#records.get(id);
+    let existing = this.#records.get(id);
     if (!existing || existing.expiresAt <= now) {
-      // A record replacing an expired one under the same id is new: it goes to the end of the eviction order.
-      if (existing) this.#remove(id);
-      else this.#makeRoom();
+      const scope = options.meta.scope;
+      if (!existing || existing.meta.scope !== scope) {
+        this.#makeRoom(now, scope, !existing);
+        // The sweep that made room may have removed the expired record under this very id.
+        existing = this.#records.get(id);
+      }
       const runId = options.runId ?? crypto.randomUUID();
       // A fresh record's token starts at the clock, so it can never equal a token of an expired predecessor.
       const token = Math.max(now, (existing?.token ?? 0) + 1);
-      const record: IdempotencyRecord = {
+      const record: HeldRecord = {
         id,
         state: "in-flight",
         fingerprint,
@@ -92,8 +118,15 @@ export class MemoryStore implements Store {
         runId,
         steps: [],
         version: RECORD_FORMAT_VERSION,
+        queued: existing?.queued ?? now + options.ttl,
       };
       if (options.work) record.work = { ...options.work };
+      // A record replacing an expired one takes over its queue entry, which comes up before the new expiry.
+      if (!existing) this.#expiries.push(id, record.queued);
+      if (!existing || existing.meta.scope !== scope) {
+        if (existing) this.#scopes.remove(existing.meta.scope);
+        this.#scopes.add(scope);
+      }
       this.#records.set(id, record);
       return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
@@ -104,7 +137,6 @@ export class MemoryStore implements Store {
       existing.state = "in-flight";
       existing.leaseUntil = now + options.lease;
       existing.expiresAt = Math.max(existing.expiresAt, now + options.ttl);
-      this.#released.delete(id);
       const steps = (existing.steps ?? []).map((step) => ({ ...step }));
       return { status: "claimed", token: existing.token, recovered: lapsed, runId: existing.runId, steps };
     }
@@ -127,7 +159,7 @@ export class MemoryStore implements Store {
     record.completedAt = now;
     record.expiresAt = now + ttl;
     record.response = { ...response, headers: response.headers.map(([n, v]) => [n, v]), body: response.body.slice() };
-    this.#completed.set(id, record);
+    this.#requeueIfEarlier(id, record);
     return true;
   }
 
@@ -136,7 +168,6 @@ export class MemoryStore implements Store {
     if (!record) return false;
     record.state = "released";
     record.leaseUntil = 0;
-    this.#released.set(id, record);
     return true;
   }
 
@@ -195,48 +226,81 @@ export class MemoryStore implements Store {
   }
 
   /** The record if `token` still holds its claim (in flight, same token, not expired). */
-  #held(id: string, token: number): IdempotencyRecord | undefined {
+  #held(id: string, token: number): HeldRecord | undefined {
     const record = this.#records.get(id);
     if (record?.state !== "in-flight" || record.token !== token || record.expiresAt <= this.#now()) return;
     return record;
   }
 
   #remove(id: string): boolean {
-    this.#completed.delete(id);
-    this.#released.delete(id);
-    return this.#records.delete(id);
+    const record = this.#records.get(id);
+    if (!record) return false;
+    this.#records.delete(id);
+    this.#scopes.remove(record.meta.scope);
+    return true;
   }
 
-  #sweep(limit: number): number {
+  /** An expiry moved earlier than its queued time must be queued again, or the sweep would reach it late. */
+  #requeueIfEarlier(id: string, record: HeldRecord): void {
+    if (record.expiresAt >= record.queued) return;
+    record.queued = record.expiresAt;
+    this.#expiries.push(id, record.queued);
+  }
+
+  /**
+   * Removes up to `limit` expired records, looking at no more than `budget` queue entries. An entry that comes up
+   * before its record's expiry (the record was completed or taken over since) is queued again at that expiry.
+   */
+  #sweep(limit: number, budget = Number.POSITIVE_INFINITY): number {
     const now = this.#now();
+    const queue = this.#expiries;
     let removed = 0;
-    for (const [id, record] of this.#records) {
-      if (removed >= limit) break;
+    for (let looked = 0; removed < limit && looked < budget && queue.nextAt <= now; looked++) {
+      const at = queue.nextAt;
+      const id = queue.nextId;
+      queue.pop();
+      const record = this.#records.get(id);
+      // Gone, or queued again elsewhere: this entry is stale.
+      if (record?.queued !== at) continue;
       if (record.expiresAt <= now) {
         this.#remove(id);
         removed += 1;
+      } else {
+        record.queued = record.expiresAt;
+        queue.push(id, record.queued);
       }
     }
     return removed;
   }
 
-  #makeRoom(): void {
-    if (this.#records.size < this.#maxEntries) return;
-    const oldest = this.#oldestRecord.get();
-    if (oldest && oldest[1].expiresAt <= this.#now()) {
-      this.#remove(oldest[0]);
-      return;
-    }
-    const victim = this.#oldestCompleted.get() ?? this.#oldestReleased.get();
-    if (victim === undefined) {
-      throw new StoreError("memory", "claim", `is full: all ${this.#maxEntries} records are live claims`);
-    }
-    this.#remove(victim[0]);
+  /**
+   * Makes room for a record of `scope` (one more in the store when it `grows`, else one replacing an expired record of
+   * another scope) by sweeping expired records, boundedly, or refuses the claim.
+   */
+  #makeRoom(now: number, scope: string | undefined, grows: boolean): void {
+    const storeFull = () => grows && this.#records.size >= this.#maxEntries;
+    const scopeFull = () => this.#scopes.count(scope) >= this.#maxEntriesPerScope;
+    if (!storeFull() && !scopeFull()) return;
+    this.#sweep(Number.POSITIVE_INFINITY, SWEEP_ON_FULL);
+    if (storeFull()) throw new StoreFullError(this.name, "store", this.#retryAfter(now));
+    if (scopeFull()) throw new StoreFullError(this.name, "scope", this.#retryAfter(now));
+  }
+
+  /** Whole seconds until the earliest queued expiry: no record can leave the store sooner. */
+  #retryAfter(now: number): number {
+    return Math.max(1, Math.ceil((this.#expiries.nextAt - now) / 1000));
   }
 }
 
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 /** A copy callers may change freely; the body bytes are shared (read-only by contract) to keep replays cheap. */
-function copy(record: IdempotencyRecord): IdempotencyRecord {
+function copy({ queued: _, ...record }: HeldRecord): IdempotencyRecord {
   return {
     ...record,
     meta: { ...record.meta },

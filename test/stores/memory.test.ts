@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryStore } from "../../src/index.js";
+import { MemoryStore, StoreFullError } from "../../src/index.js";
 import { testStore } from "../../src/testing/index.js";
 
 let now = 1_700_000_000_000;
@@ -13,78 +13,131 @@ testStore({
   steps: true,
   replayCounts: true,
   additionalTests: () => {
-    it("evicts completed records first when full, and refuses a claim when only live claims remain", async () => {
-      const store = new MemoryStore({ maxEntries: 2, now: () => now });
-      const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
-      const a = await store.claim("a", "fp", opts);
-      if (a.status !== "claimed") throw new Error("a not claimed");
-      await store.complete("a", a.token, { status: 200, headers: [], body: new Uint8Array(), kept: true }, 10_000);
-      await store.claim("b", "fp", opts);
-      expect((await store.claim("c", "fp", opts)).status).toBe("claimed");
-      expect(await store.get("a")).toBeUndefined();
-      expect(await store.get("b")).toBeDefined();
-      await expect(store.claim("d", "fp", opts)).rejects.toThrow(/memory.*full/);
-      await store.close();
-    });
+    const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
+    const response = { status: 200, headers: [], body: new Uint8Array([1]), kept: true };
+    const claimed = async (store: MemoryStore, id: string, options = opts) => {
+      const result = await store.claim(id, "fp", options);
+      if (result.status !== "claimed") throw new Error(`${id} not claimed`);
+      return result.token;
+    };
 
-    it("keeps evicting the oldest completed record through deletes, and keeps released ones while it can", async () => {
-      const store = new MemoryStore({ maxEntries: 10, now: () => now });
-      const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
-      const response = { status: 200, headers: [], body: new Uint8Array(), kept: true };
-      const run = async (id: string, end: "complete" | "release") => {
-        const claim = await store.claim(id, "fp", opts);
-        if (claim.status !== "claimed") throw new Error(`${id} not claimed`);
-        if (end === "complete") await store.complete(id, claim.token, response, 10_000);
-        else await store.release(id, claim.token);
-      };
-      const held = async () => {
-        const ids: string[] = [];
-        for (let i = 0; i < 300; i++) if (await store.get(`r${i}`)) ids.push(`r${i}`);
-        return ids;
-      };
-      for (let i = 0; i < 250; i++) {
-        await run(`r${i}`, "complete");
-        if (i % 7 === 3) await store.delete(`r${i - 2}`);
-        expect(store.size).toBeLessThanOrEqual(10);
-      }
-      // The newest ten completed, less the deleted r239 and r246.
-      expect(await held()).toEqual([238, 240, 241, 242, 243, 244, 245, 247, 248, 249].map((i) => `r${i}`));
-      // Released records stay while a completed one can go instead.
-      await run("r250", "release");
-      await run("r251", "release");
-      for (let i = 260; i < 269; i++) await run(`r${i}`, "complete");
-      expect(await held()).toEqual(["r250", "r251", ...Array.from({ length: 8 }, (_, i) => `r${261 + i}`)]);
-      await store.close();
-    });
-
-    it("evicts the oldest released record when no completed one is left, and an expired record before either", async () => {
+    it("refuses a new key when full and keeps every unexpired record: completed, released and in flight", async () => {
       const store = new MemoryStore({ maxEntries: 3, now: () => now });
-      const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
-      const claim = async (id: string, ttl = 10_000) => {
-        const result = await store.claim(id, "fp", { ...opts, ttl });
-        if (result.status !== "claimed") throw new Error(`${id} not claimed`);
-        return result.token;
-      };
-      await store.release("a", await claim("a"));
-      await store.release("b", await claim("b"));
-      await claim("c");
-      await claim("d");
-      expect(await store.get("a")).toBeUndefined();
-      // b, taken again and released again, is now the newest released record: still the only one to evict.
-      await store.release("b", await claim("b"));
-      await claim("e");
-      expect(await store.get("b")).toBeUndefined();
-      await expect(store.claim("f", "fp", opts)).rejects.toThrow(/memory.*full/);
+      await store.complete("done", await claimed(store, "done"), response, 10_000);
+      await store.release("released", await claimed(store, "released"));
+      await claimed(store, "running");
+      const refused = await store.claim("new", "fp", opts).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(StoreFullError);
+      expect(refused).toMatchObject({ code: "store_full", status: 503, limit: "store", store: "memory" });
+      expect((refused as StoreFullError).type).toBe("urn:oncely:problem:store-full");
+      expect(await store.get("new")).toBeUndefined();
+      expect((await store.get("done"))?.response?.body).toEqual(new Uint8Array([1]));
+      expect((await store.get("released"))?.state).toBe("released");
+      expect((await store.get("running"))?.state).toBe("in-flight");
+      expect(store.size).toBe(3);
+      await store.close();
+    });
 
-      const expiring = new MemoryStore({ maxEntries: 2, now: () => now });
-      const x = await expiring.claim("x", "fp", { ...opts, ttl: 100 });
-      const y = await expiring.claim("y", "fp", opts);
-      if (y.status !== "claimed" || x.status !== "claimed") throw new Error("not claimed");
-      await expiring.complete("y", y.token, { status: 200, headers: [], body: new Uint8Array(), kept: true }, 10_000);
-      now += 200;
-      expect((await expiring.claim("z", "fp", opts)).status).toBe("claimed");
-      expect(await expiring.get("y")).toBeDefined();
-      await expiring.close();
+    it("still answers the keys it holds when full: replay, in flight, takeover of a released or lapsed claim", async () => {
+      const store = new MemoryStore({ maxEntries: 3, now: () => now });
+      await store.complete("done", await claimed(store, "done"), response, 10_000);
+      await store.release("released", await claimed(store, "released"));
+      const first = await claimed(store, "running");
+      await expect(store.claim("new", "fp", opts)).rejects.toThrow(StoreFullError);
+      expect((await store.claim("done", "fp", opts)).status).toBe("completed");
+      expect((await store.claim("running", "fp", opts)).status).toBe("in-flight");
+      expect(await store.claim("released", "fp", opts)).toMatchObject({ status: "claimed", recovered: false });
+      now += 1_000; // the lease of "running" lapses
+      expect(await store.claim("running", "fp", opts)).toMatchObject({ status: "claimed", recovered: true });
+      expect(await store.complete("running", first, response, 10_000)).toBe(false);
+      await store.close();
+    });
+
+    it("makes room from expired records before refusing, without waiting for the sweep", async () => {
+      const store = new MemoryStore({ maxEntries: 2, sweepInterval: "1h", now: () => now });
+      await store.complete("short", await claimed(store, "short"), response, 100);
+      await store.complete("long", await claimed(store, "long"), response, 10_000);
+      now += 100;
+      await store.complete("new", await claimed(store, "new"), response, 50);
+      expect(await store.get("short")).toBeUndefined();
+      expect(await store.get("long")).toBeDefined();
+      // An expired record's own key is new again even in a full store: it takes the expired record's place.
+      now += 50;
+      expect(await store.claim("new", "fp", opts)).toMatchObject({ status: "claimed" });
+      await expect(store.claim("other", "fp", opts)).rejects.toThrow(StoreFullError);
+      await store.close();
+    });
+
+    it("says when to retry: the whole seconds until the earliest record expires", async () => {
+      const store = new MemoryStore({ maxEntries: 2, now: () => now });
+      await store.complete("a", await claimed(store, "a"), response, 2_500);
+      await claimed(store, "b", { ...opts, ttl: 60_000 });
+      await expect(store.claim("c", "fp", opts)).rejects.toMatchObject({ retryAfter: 3 });
+      now += 2_000;
+      await expect(store.claim("c", "fp", opts)).rejects.toMatchObject({ retryAfter: 1 });
+      now += 500;
+      expect((await store.claim("c", "fp", opts)).status).toBe("claimed");
+      await store.close();
+    });
+
+    it("refuses a new key to a scope at its quota while other scopes still claim, and frees its room on expiry", async () => {
+      const store = new MemoryStore({ maxEntries: 10, maxEntriesPerScope: 2, now: () => now });
+      const of = (scope: string | undefined, ttl = 10_000) => ({ ...opts, ttl, meta: { key: "k", scope } });
+      await store.complete("a1", await claimed(store, "a1", of("A", 100)), response, 100);
+      await claimed(store, "a2", of("A"));
+      const refused = await store.claim("a3", "fp", of("A")).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(StoreFullError);
+      expect(refused).toMatchObject({ code: "store_full", limit: "scope", retryAfter: 1 });
+      // Another scope, and records without a scope (one scope together), still claim up to their own quota.
+      await claimed(store, "b1", of("B"));
+      await claimed(store, "b2", of("B"));
+      await claimed(store, "n1", of(undefined));
+      await claimed(store, "n2", of(undefined));
+      await expect(store.claim("n3", "fp", of(undefined))).rejects.toMatchObject({ limit: "scope" });
+      // The scope's own keys still answer.
+      expect((await store.claim("a1", "fp", of("A"))).status).toBe("completed");
+      expect((await store.claim("a2", "fp", of("A"))).status).toBe("in-flight");
+      now += 100; // a1 expires: A has room again
+      expect((await store.claim("a3", "fp", of("A"))).status).toBe("claimed");
+      await expect(store.claim("a4", "fp", of("A"))).rejects.toMatchObject({ limit: "scope" });
+      expect(await store.delete("a2")).toBe(true);
+      expect((await store.claim("a4", "fp", of("A"))).status).toBe("claimed");
+      await store.close();
+    });
+
+    it("counts an expired record taken over under another scope against the new scope only", async () => {
+      const store = new MemoryStore({ maxEntries: 10, maxEntriesPerScope: 1, now: () => now });
+      const of = (scope: string) => ({ ...opts, meta: { key: "k", scope } });
+      await claimed(store, "x", { ...of("A"), ttl: 100 });
+      now += 100;
+      await claimed(store, "x", of("B"));
+      await expect(store.claim("b2", "fp", of("B"))).rejects.toMatchObject({ limit: "scope" });
+      expect((await store.claim("a2", "fp", of("A"))).status).toBe("claimed");
+      await store.close();
+    });
+
+    it("refuses an unknown option, naming it and the option it is closest to", () => {
+      expect(() => new MemoryStore({ maxEntrys: 10 } as never)).toThrow(
+        new TypeError("Unknown MemoryStore option `maxEntrys`; did you mean `maxEntries`?"),
+      );
+      expect(() => new MemoryStore({ sweep: "1m" } as never)).toThrow(/Unknown MemoryStore option `sweep`/);
+    });
+
+    it("refuses a quota or size that is not a positive integer, naming the option", () => {
+      expect(() => new MemoryStore({ maxEntriesPerScope: 0 })).toThrow(/`maxEntriesPerScope` to be a positive integer/);
+      expect(() => new MemoryStore({ maxEntries: 1.5 })).toThrow(/`maxEntries` to be a positive integer/);
+    });
+
+    it("sweeps a record whose expiry moved earlier at its new expiry, and one whose expiry moved later at that", async () => {
+      const store = new MemoryStore({ maxEntries: 10, now: () => now });
+      await store.complete("earlier", await claimed(store, "earlier"), response, 100);
+      await store.complete("later", await claimed(store, "later", { ...opts, ttl: 100 }), response, 5_000);
+      now += 100;
+      expect(await store.purgeExpired()).toBe(1);
+      expect(store.size).toBe(1);
+      now += 4_900;
+      expect(await store.purgeExpired()).toBe(1);
+      expect(store.size).toBe(0);
       await store.close();
     });
   },
