@@ -138,9 +138,9 @@ describe("proxy config file", () => {
     // By default the caller's Authorization is part of the scope, hashed; a route may opt out with [].
     const request = { method: "POST", path: "/x", query: "", body: undefined, raw: undefined };
     const byCredential = toProxyRoute(routeFromFlag("POST /x"), {}).options!.scope!;
-    expect(await byCredential({ ...request, headers: {} })).toBeUndefined();
-    const scoped = await byCredential({ ...request, headers: { authorization: "Bearer secret_token" } });
-    expect(scoped?.startsWith("\u0000")).toBe(true);
+    expect(await byCredential({ ...request, headers: {} })).toBe("\u0000anonymous");
+    const scoped = String(await byCredential({ ...request, headers: { authorization: "Bearer secret_token" } }));
+    expect(scoped.startsWith("\u0000")).toBe(true);
     expect(scoped).toHaveLength(44);
     expect(scoped).not.toContain("secret_token");
     expect(toProxyRoute(routeFromFlag("POST /x"), { credentialHeaders: [] }).options).toEqual({});

@@ -8,13 +8,20 @@ import { headerValue } from "../../core/request.js";
 // anyone can send, which the upstream checks against the token) never lets a caller without the token see the
 // account's stored answer, and the upstream's refusal of that caller is never stored under the account.
 
+/**
+ * The scope of a request that carries neither the scope header nor a credential. Every such caller is the same
+ * caller to the upstream, so they share one scope; NUL never occurs in a header value, so no header spells it.
+ */
+const ANONYMOUS = "\u0000anonymous";
+
 /** The credential the proxy scopes by when none is configured: the `Authorization` header. */
 export const DEFAULT_CREDENTIALS: readonly string[] = ["authorization"];
 
 /**
  * The scope function for a route: the scope header's value as is when the request carries no credential (so
  * `oncely inspect KEY --scope VALUE` finds it), otherwise that value and a SHA-256 of the credentials, joined by a
- * character no header value can hold. The engine stores and logs only a hash of what this returns.
+ * character no header value can hold; a request with neither is in the one anonymous scope. The engine stores and
+ * logs only a hash of what this returns.
  *
  * @param scopeHeader the header naming the principal (lower-case), if any
  * @param credentials lower-case header names, or `cookie:NAME` for one cookie of the `Cookie` header
@@ -23,13 +30,13 @@ export const DEFAULT_CREDENTIALS: readonly string[] = ["authorization"];
 export function proxyScope(
   scopeHeader: string | undefined,
   credentials: readonly string[],
-): ((request: IdempotencyRequest) => string | undefined) | undefined {
+): ((request: IdempotencyRequest) => string) | undefined {
   if (!scopeHeader && credentials.length === 0) return undefined;
   const readers = credentials.map(credentialReader);
   return function scopeOf(request) {
     const principal = scopeHeader ? headerValue(request, scopeHeader) : undefined;
     const values = readers.map((read) => read(request) ?? null);
-    if (values.every((value) => value === null)) return principal;
+    if (values.every((value) => value === null)) return principal ?? ANONYMOUS;
     // NUL never occurs in a header value (Node.js refuses it), so no principal can spell another's scope.
     return `${principal ?? ""}\u0000${hash("sha256", JSON.stringify(values), "base64url")}`;
   };
