@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions as FastifyRouteOptions } from "fastify";
-import { UnguardedRouteError } from "../core/errors.js";
-import { problemResponse } from "../core/response.js";
 import { sendFastifyResponse } from "./fastify-reply.js";
+import { unguardedRouteRefusal } from "./unguarded-route.js";
 
 /*
  * Fastify tells a plugin about a route only as the route is declared (`onRoute`). A route declared before oncely's
@@ -43,7 +42,7 @@ export function markSeen(route: FastifyRouteOptions): void {
 export function refuseUnseenRoutes(instance: FastifyInstance, methods: ReadonlySet<string>): void {
   // One name per registration: a route carries the hook of every registration whose instance it belongs to.
   const hookName = `oncelyRouteCheck${++registrations}`;
-  const logged = new Set<string>();
+  const refuseUnguarded = unguardedRouteRefusal();
   let checkedAtStartup = false;
   const check = {
     [hookName](request: FastifyRequest, reply: FastifyReply, done: () => void) {
@@ -51,14 +50,7 @@ export function refuseUnseenRoutes(instance: FastifyInstance, methods: ReadonlyS
       const config = routeConfig(request);
       if (config?.[SEEN] || config?.idempotency === false) return done();
       const route = `${request.method} ${config?.url ?? request.url}`;
-      if (!logged.has(route)) {
-        logged.add(route);
-        console.error(`[oncely] ${unseenMessage([route])}`);
-      }
-      const error = new UnguardedRouteError(
-        "This route is not guarded by oncely, so the request was refused rather than run; the server log says why",
-      );
-      sendFastifyResponse(reply, problemResponse(error));
+      sendFastifyResponse(reply, refuseUnguarded(route, unseenMessage([route])));
     },
   }[hookName] as (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
   instance.addHook("onRequest", check);
