@@ -27,6 +27,8 @@ let registrations = 0;
 
 /** Records that oncely saw `route` (guarded or opted out): call it from the `onRoute` hook. */
 export function markSeen(route: FastifyRouteOptions): void {
+  // A route of a child plugin is seen by every registration above it too: one mark is enough.
+  if ((route.config as Record<symbol, unknown> | undefined)?.[SEEN]) return;
   route.config = { ...route.config, [SEEN]: true } as typeof route.config;
   const timeouts = route.onTimeout;
   route.onTimeout = [
