@@ -74,7 +74,8 @@ function unseenMessage(routes: string[]): string {
     `oncely never saw ${routes.join(", ")}: ${routes.length === 1 ? "it was" : "they were"} declared before ` +
     "oncely's plugin ran, so retries would run the handler again. Write `await app.register(idempotency(idem))` " +
     "before declaring routes in the same plugin (routes in plugins registered after it are covered either way); " +
-    "to leave a route unguarded on purpose, give it `config: { idempotency: false }`."
+    "to leave a route unguarded on purpose, declare it after oncely with `config: { idempotency: false }`, or in a " +
+    "plugin oncely is not registered in."
   );
 }
 
