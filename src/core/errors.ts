@@ -167,6 +167,19 @@ export class DecryptionError extends OncelyError {
   override readonly title = "Stored response cannot be decrypted";
 }
 
+/**
+ * A request reached a route the app meant oncely to guard, but oncely was set up after the route was declared, so it
+ * never saw the route (a Fastify plugin registered without `await`, a Koa or Express middleware mounted after the
+ * router). It is refused rather than run without idempotency; the server log says what to change.
+ */
+export class UnguardedRouteError extends OncelyError {
+  /** Always `"UnguardedRouteError"`, the class name, so logs and stack traces say which error it is. */
+  override readonly name = "UnguardedRouteError";
+  override readonly code = "unguarded_route";
+  override readonly status = 500;
+  override readonly title = "Route not guarded by oncely";
+}
+
 /** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
 export class ClaimLostError extends OncelyError {
   /** Always `"ClaimLostError"`, the class name, so logs and stack traces say which error it is. */

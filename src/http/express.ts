@@ -8,9 +8,11 @@ import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
+import { routesMountedBefore } from "./express-order.js";
 import { nodeInput } from "./node.js";
 import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
 import { withParsedBody } from "./parsed-body.js";
+import { setupMistakeLog } from "./unguarded-route.js";
 
 declare global {
   namespace Express {
@@ -33,7 +35,21 @@ declare global {
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions): RequestHandler {
   const guard = idem.route(options);
+  const { methods } = guard.options;
+  const warn = setupMistakeLog();
+  let orderChecked = false;
   return function idempotency(req: Request, res: Response, next: NextFunction) {
+    if (!orderChecked) {
+      orderChecked = true;
+      const before = routesMountedBefore(req, idempotency, methods);
+      if (before.length > 0) warn("order", `${before.join(", ")} ${MOUNTED_BEFORE}`);
+    }
+    if (res.headersSent && methods.has(req.method)) {
+      // A handler above answered and called next(): it has run, and runs again on every retry. Too late to refuse.
+      const route = `${req.method} ${req.route?.path ?? req.path}`;
+      warn(route, `${route} ${ANSWERED_BEFORE}`);
+      return next();
+    }
     guard.begin(expressInput(req)).then((decision) => {
       if (decision.action === "pass") return next();
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
@@ -43,6 +59,14 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): RequestH
     }, next);
   };
 }
+
+const MOUNTED_BEFORE =
+  "are declared before app.use(idempotency(idem)), so Express answers them without oncely: retries run their " +
+  "handlers again. Mount oncely above the routes (and routers) it should guard, or on the route itself " +
+  "(app.post(path, idempotency(idem), handler)).";
+const ANSWERED_BEFORE =
+  "was answered before oncely ran (its handler called next() after responding), so oncely could not guard it. " +
+  "Mount oncely above the route, or on the route itself (app.post(path, idempotency(idem), handler)).";
 
 function expressInput(req: Request): GuardInput {
   const input = nodeInput(req, req.originalUrl);

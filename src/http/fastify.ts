@@ -9,6 +9,7 @@ import type { Idempotency, RouteGuard } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
 import type { Decision, GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
+import { markSeen, refuseUnseenRoutes } from "./fastify-registration.js";
 import { capturePayload, lacksContentType, replaceReply, sendFastifyResponse } from "./fastify-reply.js";
 import { headerPairs } from "./header-pairs.js";
 import { readNodeBody } from "./node-body.js";
@@ -55,7 +56,9 @@ const REGISTER_OPTION_NAMES = new Set(["prefix", "logLevel", "logSerializers"]);
 
 /**
  * Fastify (4 and 5) plugin. It is not encapsulated (like `fastify-plugin`), so it guards the routes registered after
- * it in the instance it is registered on and in that instance's child plugins. Per-route options go in the route's
+ * it in the instance it is registered on and in that instance's child plugins; `await` it before declaring routes in
+ * the same plugin. A route of that instance declared before the plugin ran makes `ready()` reject, naming the route,
+ * rather than run unguarded. Per-route options go in the route's
  * `config.idempotency` (merged over the plugin's; `false` opts a route out); they are checked when the route is
  * registered. The handler's own reply is stored, whether it returns a value or calls `reply.send()`; it is stored in
  * `onSend`, before a byte is written, so an immediate retry finds it.
@@ -73,14 +76,16 @@ export function idempotency(idem: Idempotency, options: RouteOptions = {}): Fast
     const base = { ...options, ...withoutRegisterOptions(registerOptions) };
     const instanceGuard = idem.route(base);
     if (!instance.hasRequestDecorator("idempotency")) instance.decorateRequest("idempotency", undefined);
+    refuseUnseenRoutes(instance, instanceGuard.options.methods);
     instance.addHook("onRoute", (route) => {
       const config = route.config?.idempotency;
-      if (config === false) return;
-      if (config !== undefined && config !== true && (typeof config !== "object" || config === null)) {
+      if (config !== undefined && typeof config !== "boolean" && (typeof config !== "object" || config === null)) {
         throw new TypeError(
           `Expected \`config.idempotency\` of ${route.method} ${route.url} to be route options, true or false`,
         );
       }
+      markSeen(route);
+      if (config === false) return;
       const guard = typeof config === "object" ? idem.route({ ...base, ...config }) : instanceGuard;
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const applies = methods.some((method) => guard.options.methods.has(method.toUpperCase()));

@@ -13,6 +13,7 @@ import { captureKoaBody, putBackKoaBody, sendKoaResponse } from "./koa-body.js";
 import { readNodeBody } from "./node-body.js";
 import { captureNodeResponse } from "./node-response.js";
 import { withParsedBody } from "./parsed-body.js";
+import { unguardedRouteRefusal } from "./unguarded-route.js";
 
 declare module "koa" {
   interface DefaultState {
@@ -36,7 +37,15 @@ declare module "koa" {
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions): Middleware {
   const guard = idem.route(options);
+  const refuseUnguarded = unguardedRouteRefusal();
   return async function idempotency(ctx, next) {
+    if (guard.options.methods.has(ctx.method) && answeredUpstream(ctx)) {
+      // A handler upstream answered and called next(): it has run, and would run again on every retry.
+      const route = `${ctx.method} ${(ctx as { _matchedRoute?: unknown })._matchedRoute ?? ctx.path}`;
+      const refusal = refuseUnguarded(route, `${route} ${ANSWERED_UPSTREAM}`);
+      if (!ctx.headerSent) sendKoaResponse(ctx, refusal);
+      return;
+    }
     const decision = await guard.begin(koaInput(ctx));
     if (decision.action === "pass") return next();
     if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
@@ -70,6 +79,17 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): Middlewa
     }
     putBackKoaBody(ctx, captured);
   };
+}
+
+const ANSWERED_UPSTREAM =
+  "was answered before oncely ran (oncely is mounted after the router, and the route's handler called next()), so " +
+  "retries would run the handler again; the request was refused. Mount oncely before the router " +
+  "(`app.use(idempotency(idem))` above `app.use(router.routes())`) or on the route " +
+  "(`router.post(path, idempotency(idem), handler)`).";
+
+/** True when the response was made before oncely ran: a body set, or headers already written. */
+function answeredUpstream(ctx: Context): boolean {
+  return ctx.headerSent || (ctx.body !== undefined && ctx.body !== null);
 }
 
 /** The engine's view of a Koa request. */

@@ -4,8 +4,8 @@
  * @module oncely/nest
  */
 import {
+  applyDecorators,
   type CallHandler,
-  type CustomDecorator,
   createParamDecorator,
   type DynamicModule,
   type ExecutionContext,
@@ -16,9 +16,11 @@ import {
   type ModuleMetadata,
   type NestInterceptor,
   type OnApplicationShutdown,
+  Optional,
   type OptionalFactoryDependency,
   type Provider,
   SetMetadata,
+  UseInterceptors,
 } from "@nestjs/common";
 import { APP_INTERCEPTOR, Reflector } from "@nestjs/core";
 import { catchError, from, mergeMap, type Observable, of, tap, throwError } from "rxjs";
@@ -61,8 +63,9 @@ export interface OncelyNestSettings {
    */
   routes?: "decorated" | "all";
   /**
-   * Registers `IdempotencyInterceptor` for the whole app. With `false`, apply it where it is wanted with
-   * `@UseInterceptors(IdempotencyInterceptor)` (the `routes` rule still decides which handlers it guards).
+   * Registers `IdempotencyInterceptor` for the whole app. With `false`, handlers marked `@Idempotent()` are still
+   * guarded (the mark applies the interceptor); apply it elsewhere with `@UseInterceptors(IdempotencyInterceptor)`
+   * (the `routes` rule still decides which handlers it guards).
    * @default true
    */
   applyGlobally?: boolean;
@@ -91,7 +94,9 @@ type RouteMark = RouteOptions | false;
 /**
  * Marks a handler (or every handler of a controller) as guarded, with optional per-route options. Options on a
  * handler override the controller's; `@Idempotent(false)` exempts a handler when the module guards all routes.
- * Options are validated here, when the class is defined.
+ * Options are validated here, when the class is defined. The mark applies `IdempotencyInterceptor` itself, so a marked
+ * handler is guarded whether or not the module applies it globally, and the app refuses to start when `OncelyModule`
+ * is not imported.
  *
  * @example
  * @Post("charges")
@@ -100,9 +105,11 @@ type RouteMark = RouteOptions | false;
  *
  * @throws {TypeError} when an option is unknown or invalid (the message names it)
  */
-export function Idempotent(options: RouteMark = {}): CustomDecorator<string> {
-  if (options !== false) resolveRouteOptions(options, routeDefaults());
-  return SetMetadata(ROUTE_OPTIONS, options);
+export function Idempotent(options: RouteMark = {}): ClassDecorator & MethodDecorator {
+  if (options === false) return SetMetadata(ROUTE_OPTIONS, options);
+  resolveRouteOptions(options, routeDefaults());
+  // Applied globally as well, the interceptor still claims once (see `guarded`).
+  return applyDecorators(SetMetadata(ROUTE_OPTIONS, options), UseInterceptors(IdempotencyInterceptor));
 }
 
 let defaults: ResolvedRouteOptions | undefined;
@@ -141,11 +148,24 @@ export class IdempotencyInterceptor implements NestInterceptor {
   /** One validated guard per (controller, handler), made on the first request; `null` for routes not guarded. */
   readonly #guards = new WeakMap<object, WeakMap<object, RouteGuard | null>>();
 
+  private readonly idem: Idempotency;
+  private readonly settings: ResolvedSettings;
+
+  // Optional so that a missing module is reported in words rather than as Nest's unresolved dependency.
   constructor(
-    @Inject(IDEMPOTENCY) private readonly idem: Idempotency,
-    @Inject(SETTINGS) private readonly settings: ResolvedSettings,
+    @Optional() @Inject(IDEMPOTENCY) idem: Idempotency | undefined,
+    @Optional() @Inject(SETTINGS) settings: ResolvedSettings | undefined,
     @Inject(Reflector) private readonly reflector: Reflector,
-  ) {}
+  ) {
+    if (!idem || !settings) {
+      throw new TypeError(
+        "oncely: OncelyModule is not imported, so the routes marked @Idempotent() (or given IdempotencyInterceptor) " +
+          "would run unguarded. Add OncelyModule.forRoot(idem) (or forRootAsync) to the root module's imports.",
+      );
+    }
+    this.idem = idem;
+    this.settings = settings;
+  }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== "http") return next.handle();

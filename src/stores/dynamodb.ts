@@ -17,6 +17,7 @@ import {
   type Store,
   type StoredResponse,
 } from "../core/store.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { createTable, enableTtl, listRecords, purgeExpiredItems, type Target } from "./dynamodb-admin.js";
 import {
   conditional,
@@ -62,6 +63,15 @@ export interface DynamoDbStoreOptions {
   timeout?: Duration;
 }
 
+/** Every option name, checked against `DynamoDbStoreOptions` by the compiler, for refusing a misspelled one. */
+const OPTION_NAMES: Record<keyof DynamoDbStoreOptions, true> = {
+  client: true,
+  region: true,
+  endpoint: true,
+  table: true,
+  timeout: true,
+};
+
 const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
 const HELD = "#token = :token AND #state = :inflight AND #expires_at > :now";
 const CLAIM =
@@ -105,6 +115,7 @@ export class DynamoDbStore implements Store {
   #closed = false;
 
   constructor(options: DynamoDbStoreOptions) {
+    rejectUnknownOptions("DynamoDbStore", options ?? {}, Object.keys(OPTION_NAMES));
     const { client, region, endpoint, table = "oncely_records" } = options ?? {};
     if (client !== undefined && typeof (client as Partial<DynamoDBClient>).send !== "function") {
       throw new TypeError("Expected `client` to be a DynamoDBClient from @aws-sdk/client-dynamodb");

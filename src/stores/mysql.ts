@@ -17,6 +17,7 @@ import type {
   StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import {
   type Dialect,
   type Execute,
@@ -67,6 +68,15 @@ export interface MySqlStoreOptions {
   timeout?: Duration;
 }
 
+/** Every option name, checked against `MySqlStoreOptions` by the compiler, for refusing a misspelled one. */
+const OPTION_NAMES: Record<keyof MySqlStoreOptions, true> = {
+  pool: true,
+  uri: true,
+  table: true,
+  dialect: true,
+  timeout: true,
+};
+
 /**
  * Keeps records in a MariaDB (10.5+) or MySQL 8 table through `mysql2`. On MariaDB every operation is one statement,
  * so one round trip: a claim is a single `INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING` that either claims the
@@ -95,6 +105,7 @@ export class MySqlStore implements Store {
   #closed = false;
 
   constructor(options: MySqlStoreOptions) {
+    rejectUnknownOptions("MySqlStore", options ?? {}, Object.keys(OPTION_NAMES));
     const { pool, uri, table = "oncely_records", dialect } = options ?? {};
     if ((pool === undefined) === (uri === undefined)) {
       throw new TypeError("Expected exactly one of `pool` (a mysql2 pool) and `uri`");

@@ -20,6 +20,7 @@ import type {
   TransactionalStore,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { loadDriver } from "./optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./postgres-sql.js";
 import { claimInTransaction, runLocalStep } from "./postgres-transaction.js";
@@ -56,6 +57,14 @@ export interface PostgresStoreOptions {
   timeout?: Duration;
 }
 
+/** Every option name, checked against `PostgresStoreOptions` by the compiler, for refusing a misspelled one. */
+const OPTION_NAMES: Record<keyof PostgresStoreOptions, true> = {
+  pool: true,
+  connectionString: true,
+  table: true,
+  timeout: true,
+};
+
 /**
  * Keeps records in a PostgreSQL table through `pg`. Each operation is one statement, so one round trip: a claim is
  * a single `INSERT ... ON CONFLICT (id) DO UPDATE ... RETURNING` that either claims the key or returns the record
@@ -78,6 +87,7 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
+    rejectUnknownOptions("PostgresStore", options ?? {}, Object.keys(OPTION_NAMES));
     const { pool, connectionString, table = "oncely_records" } = options ?? {};
     if ((pool === undefined) === (connectionString === undefined)) {
       throw new TypeError("Expected exactly one of `pool` (a pg Pool) and `connectionString`");

@@ -18,6 +18,7 @@ import {
   type StoredResponse,
 } from "../core/store.js";
 import { storeCall } from "../core/store-call.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { loadDriver } from "./optional-driver.js";
 import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./redis-scripts.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
@@ -50,6 +51,9 @@ export interface RedisStoreOptions {
   timeout?: Duration;
 }
 
+/** Every option name, checked against `RedisStoreOptions` by the compiler, for refusing a misspelled one. */
+const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url: true, prefix: true, timeout: true };
+
 const PREFIX = /^[^{}]{1,100}$/;
 const MATCH_SPECIAL = /[*?[\]\\]/g;
 /** Keys SCAN examines per call: pages stay small, and so does the cursor that carries a page's leftovers. */
@@ -78,6 +82,7 @@ export class RedisStore implements Store {
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
+    rejectUnknownOptions("RedisStore", options ?? {}, Object.keys(OPTION_NAMES));
     const { client, url, prefix = "oncely:" } = options ?? {};
     if ((client === undefined) === (url === undefined)) {
       throw new TypeError("Expected exactly one of `client` (an ioredis Redis or Cluster) and `url`");

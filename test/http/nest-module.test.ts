@@ -393,12 +393,11 @@ describe.each(["express", "fastify"] as NestPlatform[])("oncely/nest on %s", (pl
     }
   });
 
-  it("with applyGlobally: false, guards only where @UseInterceptors(IdempotencyInterceptor) applies it", async () => {
+  it("with applyGlobally: false, guards marked handlers and, in routes: all, only where @UseInterceptors applies it", async () => {
     @Controller("local")
     @UseInterceptors(IdempotencyInterceptor)
     class LocalController {
       @Post()
-      @Idempotent()
       create() {
         return { n: count(`local-${platform}`) };
       }
@@ -406,7 +405,7 @@ describe.each(["express", "fastify"] as NestPlatform[])("oncely/nest on %s", (pl
     const app = await startNest(
       platform,
       appModule({
-        imports: [OncelyModule.forRoot({ store: new MemoryStore() }, { applyGlobally: false })],
+        imports: [OncelyModule.forRoot({ store: new MemoryStore() }, { applyGlobally: false, routes: "all" })],
         controllers: [LocalController, ChargesController],
       }),
     );
@@ -415,10 +414,17 @@ describe.each(["express", "fastify"] as NestPlatform[])("oncely/nest on %s", (pl
       await post(app, "/local", key);
       expect((await post(app, "/local", key)).headers.get("idempotent-replayed")).toBe("true");
       expect(runs.get(`local-${platform}`)).toBe(1);
+      // @Idempotent() carries the interceptor: a marked handler is guarded without @UseInterceptors.
       const guardedBefore = runs.get("guarded") ?? 0;
-      await post(app, "/guarded", key);
-      await post(app, "/guarded", key);
-      expect(runs.get("guarded")).toBe(guardedBefore + 2);
+      const guardedKey = newKey();
+      await post(app, "/guarded", guardedKey);
+      expect((await post(app, "/guarded", guardedKey)).headers.get("idempotent-replayed")).toBe("true");
+      expect(runs.get("guarded")).toBe(guardedBefore + 1);
+      // Neither marked nor under the interceptor: not guarded, even with routes: "all".
+      const plainBefore = runs.get("plain") ?? 0;
+      await post(app, "/plain", key);
+      await post(app, "/plain", key);
+      expect(runs.get("plain")).toBe(plainBefore + 2);
     } finally {
       await app.close();
     }
