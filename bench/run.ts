@@ -176,6 +176,20 @@ const peersOf = (framework: Framework, store: StoreName) =>
 const cellName = (framework: Framework, store: StoreName, guard: string, mode: Mode) =>
   `${framework} ${store} ${guard} ${mode}`;
 
+/** Every peer this run could have measured but did not, and why. */
+const notMeasured = [
+  ...Object.entries(peers)
+    .filter(
+      ([name, peer]) => frameworks.includes(peer.framework) && (!chosenPeers.includes(name) || peer.unavailable()),
+    )
+    .map(([name, peer]) => `- ${name} (${peer.framework}): ${peer.unavailable() ?? "left out by BENCH_PEERS"}`),
+  ...Object.entries(notComparable).map(([name, why]) => `- ${name}: ${why}`),
+  ...frameworkStores
+    .filter((store) => unreachable.has(store))
+    .map((store) => `- every configuration on ${store}: not reachable`),
+];
+if (notMeasured.length) console.log(`not measured:\n${notMeasured.join("\n")}`);
+
 // Two phases, each its own interleaved rounds: the frameworks (memory store and Redis) first, then the durable
 // stores. The database servers are not pinned, and their work after a run (flushing, vacuuming) would otherwise land
 // on the app's CPU during whatever is measured next. Each phase measures the bare app for its own ratios.
@@ -237,19 +251,6 @@ const frameworkSections = storesPerFramework.length
 ${rows.join("\n")}`;
     })
   : [];
-
-/** Every peer this run could have measured but did not, and why. */
-const notMeasured = [
-  ...Object.entries(peers)
-    .filter(
-      ([name, peer]) => frameworks.includes(peer.framework) && (!chosenPeers.includes(name) || peer.unavailable()),
-    )
-    .map(([name, peer]) => `- ${name} (${peer.framework}): ${peer.unavailable() ?? "left out by BENCH_PEERS"}`),
-  ...Object.entries(notComparable).map(([name, why]) => `- ${name}: ${why}`),
-  ...frameworkStores
-    .filter((store) => unreachable.has(store))
-    .map((store) => `- every configuration on ${store}: not reachable`),
-];
 
 const storeRows = storesThroughExpress.map(
   (store) =>
