@@ -272,11 +272,17 @@ the same round (medians over the rounds), then the server's CPU time per request
 costs even where the load generator limits throughput. A failure count follows any cell with non-2xx answers or
 socket errors, and a note any cell whose server did not start or exited.
 
+\`BENCH_FRAMEWORKS\` (express, fastify, hono), \`BENCH_STORES\` (memory, redis, sqlite, postgres, mysql, dynamodb),
+\`BENCH_PEERS\` (names as in bench/peers.mjs, or none) and \`BENCH_MODES\` (new, replay) narrow a run, each a
+comma-separated list; \`BENCH_DURATION\` and \`BENCH_ROUNDS\` set its length.
+
 ## oncely and the other libraries, per framework and store
 
 Each library ("peer") on its own memory store and its own Redis store (Redis 7 on 127.0.0.1, no persistence), set up
 as its README shows (bench/peers.mjs). A * marks a peer that is not on npm: built from its public repository, outside
-this one, to measure against. The peers do less per request than oncely, which is part of what they cost:
+this one, into the folder \`BENCH_PEERS_DIR\` names (\`<dir>/hono-idempotency\`, \`<dir>/node-idempotency\` with its
+packages built); without it those rows are left out and the file lists them under "Not measured", with the reason.
+The peers do less per request than oncely, which is part of what they cost:
 - express-idempotency finds a record, then creates one: two requests with a new key can both run the handler. It
   has no lease (a crash leaves the key in progress), and compares each retry's whole request with deep-equal.
 - @node-idempotency (core, and its Express and Fastify plugins) claims with set-if-not-exists but keeps no response
@@ -289,10 +295,11 @@ ${frameworkSections.join("\n\n")}
 ${notMeasured.length ? `\nNot measured:\n${notMeasured.join("\n")}\n` : ""}${
   storeRows.length
     ? `
-## oncely's stores, through Express (bare Express in the same rounds: ${rateAndCpu("express bare, stores phase")})
+## oncely's stores, through Express (bare Express: ${rateAndCpu("express bare, stores phase")})
 
 The durable stores run on the local servers (PostgreSQL 15, MariaDB 10.11, Redis 7, SQLite in WAL mode on the local
-disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoDB itself).
+disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoDB itself), in rounds of their own
+with bare Express measured again for their ratios.
 
 | store |${modeHeader}
 | --- |${modeRule}
