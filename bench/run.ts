@@ -228,8 +228,11 @@ function summary(cell: string, bare: string): string {
   const failures = all.reduce((sum, m) => sum + m.failures, 0);
   const exits = all.filter((m) => m.exited).length;
   const failed = failures ? `, ${failures} failed` : "";
-  const exited = exits ? `, server exited in ${exits} of ${all.length} rounds` : "";
-  return `${median(all.map((m) => m.rate)).toFixed(0)} (${ratio.toFixed(2)}x), ${median(all.map((m) => m.cpu)).toFixed(0)} µs${failed}${exited}`;
+  const exited = exits ? `, server did not start or exited in ${exits} of ${all.length} rounds` : "";
+  // The CPU of a server that exited cannot be read: the median of the others, if any.
+  const cpus = all.map((m) => m.cpu).filter(Number.isFinite);
+  const cpu = cpus.length ? `${median(cpus).toFixed(0)} µs` : "no CPU figure";
+  return `${median(all.map((m) => m.rate)).toFixed(0)} (${ratio.toFixed(2)}x), ${cpu}${failed}${exited}`;
 }
 const label = (guard: string) =>
   guard === "oncely" ? "oncely" : `${guard} ${peers[guard]!.version()}${peers[guard]!.origin === "npm" ? "" : " *"}`;
