@@ -6,32 +6,65 @@ import { connect } from "node:net";
 import { cpuMicroseconds, median, postLoad, serverLauncher } from "./measure.js";
 
 /**
- * Throughput of the same app bare and behind oncely, for new keys and for replays: on the memory store through
- * Express and Hono, then on every durable store through Express, then the other idempotency libraries on npm through
- * Express on their in-memory stores. Every configuration is measured once per round, the
- * rounds interleaved, and the tables show medians: the load generator and the server share the machine's cores, and
- * the machine's other load changes from minute to minute. `BENCH_DURATION` (seconds per measurement, default 8),
- * `BENCH_ROUNDS` (default 3) and `BENCH_STORES` (comma-separated, default all; "others" for the other libraries)
- * narrow a run.
+ * Throughput and server CPU per request of the same app bare, behind oncely, and behind each peer (the other
+ * idempotency libraries, bench/peers.mjs), for new keys and for replays: per framework (Express, Fastify, Hono) on
+ * the memory store and on Redis; then oncely on every durable store through Express. Every configuration is measured
+ * once per round, the rounds interleaved, and the tables show medians: the load generator and the server share the
+ * machine's cores, and the machine's other load changes from minute to minute.
+ *
+ * Narrowing a run (each a comma-separated list, default all):
+ * - `BENCH_FRAMEWORKS`: express, fastify, hono;
+ * - `BENCH_STORES`: memory, redis, sqlite, postgres, mysql, dynamodb;
+ * - `BENCH_PEERS`: peer names as in bench/peers.mjs, or `none`;
+ * - `BENCH_MODES`: new, replay.
+ * `BENCH_DURATION` (seconds per measurement, default 8) and `BENCH_ROUNDS` (default 3) set the length.
+ * `BENCH_PEERS_DIR` is where the peers that are not on npm were built (see bench/peers.mjs).
  */
 const duration = Number(process.env.BENCH_DURATION ?? 8);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const warmUp = 2;
 const connections = 50;
 const body = JSON.stringify({ amount: 1000, currency: "eur" });
-const durableStores = ["sqlite", "redis", "postgres", "mysql", "dynamodb"] as const;
-const chosen = new Set(process.env.BENCH_STORES?.split(",") ?? ["memory", ...durableStores, "others"]);
-// Plain JavaScript, as server.mjs loads it; only the names are needed here.
-const librariesModule: string = "./other-libraries.mjs";
-const { otherLibraries } = (await import(librariesModule)) as { otherLibraries: Record<string, unknown> };
-const libraries = chosen.has("others") ? Object.keys(otherLibraries) : [];
-const launcher = serverLauncher();
 
-type Mode = "new keys" | "replays";
-type Framework = "express" | "hono";
-type StoreName = "memory" | (typeof durableStores)[number];
-/** What guards the app: nothing ("bare"), oncely on a store, or another library (bench/other-libraries.mjs). */
-type Guard = StoreName | "bare" | (string & {});
+const allFrameworks = ["express", "fastify", "hono"] as const;
+/** The stores every framework runs on, oncely and peers alike. */
+const frameworkStores = ["memory", "redis"] as const;
+/** oncely's durable stores, through Express, in rounds of their own. */
+const durableStores = ["sqlite", "redis", "postgres", "mysql", "dynamodb"] as const;
+const allModes = { new: "new keys", replay: "replays" } as const;
+
+type Framework = (typeof allFrameworks)[number];
+type StoreName = (typeof frameworkStores)[number] | (typeof durableStores)[number];
+type Mode = (typeof allModes)[keyof typeof allModes];
+interface Peer {
+  framework: Framework;
+  stores: string[];
+  origin: string;
+  version: () => string;
+  /** Why it cannot be measured here, or undefined. */
+  unavailable: () => string | undefined;
+}
+
+// Plain JavaScript, as server.mjs loads it; only the descriptions are used here, the libraries load in the server.
+const peersModule: string = "./peers.mjs";
+const { peers, notComparable } = (await import(peersModule)) as {
+  peers: Record<string, Peer>;
+  notComparable: Record<string, string>;
+};
+
+/** The names `variable` lists (comma-separated), each one of `known`; all of them when it is unset. */
+function selection<T extends string>(variable: string, known: readonly T[], none: readonly string[] = []): T[] {
+  const listed = process.env[variable]?.split(",").map((name) => name.trim());
+  if (listed === undefined) return [...known];
+  const unknown = listed.filter((name) => !known.includes(name as T) && !none.includes(name));
+  if (unknown.length) throw new TypeError(`${variable}: unknown ${unknown.join(", ")}; known: ${known.join(", ")}`);
+  return known.filter((name) => listed.includes(name));
+}
+
+const frameworks = selection("BENCH_FRAMEWORKS", allFrameworks);
+const stores = selection("BENCH_STORES", [...new Set<StoreName>([...frameworkStores, ...durableStores])]);
+const chosenPeers = selection("BENCH_PEERS", Object.keys(peers), ["none"]);
+const modes = selection("BENCH_MODES", Object.keys(allModes) as (keyof typeof allModes)[]).map((m) => allModes[m]);
 
 const services: Partial<Record<StoreName, number>> = { redis: 6379, postgres: 5432, mysql: 3306 };
 
@@ -50,36 +83,50 @@ interface Measurement {
   cpu: number;
   /** Non-2xx answers and socket errors: reported in the results, never hidden. */
   failures: number;
+  /** The server did not start, or exited during the measurement. */
+  exited: boolean;
 }
 
-async function measure(framework: Framework, guard: Guard, mode?: Mode): Promise<Measurement> {
-  const child = launcher.start(new URL("./server.mjs", import.meta.url).pathname, [framework, guard], {
+const launcher = serverLauncher();
+
+/** One measurement: `guard` ("bare", "oncely" or a peer) on `store` in a fresh server process. */
+async function measure(framework: Framework, guard: string, store?: StoreName, mode?: Mode): Promise<Measurement> {
+  const child = launcher.start(new URL("./server.mjs", import.meta.url).pathname, [framework, guard, store ?? "-"], {
     ...process.env,
     BENCH_DYNAMODB_ENDPOINT: dynamodbEndpoint,
   });
-  const [{ port }] = (await once(child, "message")) as [{ port: number }];
+  const exited = once(child, "exit");
+  const started = await Promise.race([once(child, "message"), exited.then(() => undefined)]);
+  if (!started) return { rate: 0, cpu: Number.NaN, failures: 0, exited: true };
+  const [{ port }] = started as [{ port: number }];
   const replayKey = randomUUID();
   const headers = { "content-type": "application/json" };
   // The replay key's first request runs alone: 50 connections starting at once would otherwise meet it in flight.
+  let failures = 0;
   if (mode === "replays") {
-    await fetch(`http://127.0.0.1:${port}/charges`, {
+    const first = await fetch(`http://127.0.0.1:${port}/charges`, {
       method: "POST",
       headers: { ...headers, "idempotency-key": replayKey },
       body,
-    });
+    }).catch(() => undefined);
+    if (!first?.ok) failures++;
+    await first?.arrayBuffer();
   }
   const key = () => (mode === "new keys" ? randomUUID() : mode === "replays" ? replayKey : undefined);
   const load = (seconds: number) =>
     postLoad({ url: `http://127.0.0.1:${port}/charges`, body, connections, seconds, key });
+  const cpuNow = () =>
+    child.exitCode === null && child.signalCode === null ? cpuMicroseconds(child.pid!) : Number.NaN;
   // Not counted: a fresh process spends its first thousands of requests compiling.
   await load(warmUp);
-  const before = cpuMicroseconds(child.pid!);
+  const before = cpuNow();
   const result = await load(duration);
-  const cpu = (cpuMicroseconds(child.pid!) - before) / Math.max(1, result.requests.total);
+  const cpu = (cpuNow() - before) / Math.max(1, result.requests.total);
+  const died = child.exitCode !== null || child.signalCode !== null;
   // The server drops its tables and files on disconnect; wait for that before the next measurement starts.
-  child.disconnect();
-  await once(child, "exit");
-  return { rate: result.requests.average, cpu, failures: result.errors + result.non2xx };
+  if (!died) child.disconnect();
+  await exited;
+  return { rate: result.requests.average, cpu, failures: failures + result.errors + result.non2xx, exited: died };
 }
 
 /** dynalite (a local DynamoDB) in its own process, so it does not share the load generator's event loop. */
@@ -97,90 +144,121 @@ const cells = new Map<string, Measurement[]>();
 const record = (cell: string, measured: Measurement) => {
   cells.set(cell, [...(cells.get(cell) ?? []), measured]);
   const failed = measured.failures ? `, ${measured.failures} failed` : "";
-  console.log(`${cell}: ${measured.rate.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request${failed}`);
+  const exited = measured.exited ? ", server exited" : "";
+  console.log(
+    `${cell}: ${measured.rate.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request${failed}${exited}`,
+  );
 };
 
-const storesToRun: StoreName[] = [];
-for (const store of durableStores) {
-  if (!chosen.has(store)) continue;
+const unreachable = new Set<StoreName>();
+for (const store of stores) {
   const port = services[store];
   if (port !== undefined && !(await reachable(port))) {
     console.log(`${store}: not reachable on 127.0.0.1:${port}, skipped`);
-    continue;
+    unreachable.add(store);
   }
-  storesToRun.push(store);
 }
-if (storesToRun.includes("dynamodb")) {
+const running = (store: StoreName) => stores.includes(store) && !unreachable.has(store);
+const storesPerFramework = frameworkStores.filter(running);
+const storesThroughExpress = durableStores.filter(running);
+if (storesThroughExpress.includes("dynamodb")) {
   const started = await startDynalite();
   dynamodbEndpoint = started.endpoint;
   dynalite = started.process;
 }
 
-// Two phases, each its own interleaved rounds: the in-memory configurations first, then the durable stores. The
-// database servers are not pinned, and their work after a run (flushing, vacuuming) would otherwise land on the app's
-// CPU during whatever is measured next. Each phase measures bare Express for its own ratios.
-for (let round = 1; round <= rounds; round++) {
-  console.log(`in memory, round ${round} of ${rounds}`);
-  for (const framework of ["express", "hono"] as const) {
-    if (framework === "hono" && !chosen.has("memory")) continue;
+/** The peers of `framework` on `store` that this run measures. */
+const peersOf = (framework: Framework, store: StoreName) =>
+  chosenPeers.filter(
+    (name) =>
+      peers[name]!.framework === framework && peers[name]!.stores.includes(store) && !peers[name]!.unavailable(),
+  );
+const cellName = (framework: Framework, store: StoreName, guard: string, mode: Mode) =>
+  `${framework} ${store} ${guard} ${mode}`;
+
+/** Every peer this run could have measured but did not, and why. */
+const notMeasured = [
+  ...Object.entries(peers)
+    .filter(
+      ([name, peer]) => frameworks.includes(peer.framework) && (!chosenPeers.includes(name) || peer.unavailable()),
+    )
+    .map(([name, peer]) => `- ${name} (${peer.framework}): ${peer.unavailable() ?? "left out by BENCH_PEERS"}`),
+  ...Object.entries(notComparable).map(([name, why]) => `- ${name}: ${why}`),
+  ...frameworkStores
+    .filter((store) => unreachable.has(store))
+    .map((store) => `- every configuration on ${store}: not reachable`),
+];
+if (notMeasured.length) console.log(`not measured:\n${notMeasured.join("\n")}`);
+
+// Two phases, each its own interleaved rounds: the frameworks (memory store and Redis) first, then the durable
+// stores. The database servers are not pinned, and their work after a run (flushing, vacuuming) would otherwise land
+// on the app's CPU during whatever is measured next. Each phase measures the bare app for its own ratios.
+for (let round = 1; storesPerFramework.length > 0 && round <= rounds; round++) {
+  console.log(`frameworks, round ${round} of ${rounds}`);
+  for (const framework of frameworks) {
     record(`${framework} bare`, await measure(framework, "bare"));
-    if (!chosen.has("memory")) continue;
-    record(`${framework} memory new keys`, await measure(framework, "memory", "new keys"));
-    record(`${framework} memory replays`, await measure(framework, "memory", "replays"));
-  }
-  for (const library of libraries) {
-    record(`express ${library} new keys`, await measure("express", library, "new keys"));
-    record(`express ${library} replays`, await measure("express", library, "replays"));
+    for (const store of storesPerFramework) {
+      for (const guard of ["oncely", ...peersOf(framework, store)]) {
+        for (const mode of modes) {
+          record(cellName(framework, store, guard, mode), await measure(framework, guard, store, mode));
+        }
+      }
+    }
   }
 }
-for (let round = 1; storesToRun.length > 0 && round <= rounds; round++) {
+for (let round = 1; storesThroughExpress.length > 0 && round <= rounds; round++) {
   console.log(`durable stores, round ${round} of ${rounds}`);
   record("express bare, stores phase", await measure("express", "bare"));
-  for (const store of storesToRun) {
-    record(`express ${store} new keys`, await measure("express", store, "new keys"));
-    record(`express ${store} replays`, await measure("express", store, "replays"));
+  for (const store of storesThroughExpress) {
+    for (const mode of modes) {
+      record(`express ${store} oncely ${mode}, stores phase`, await measure("express", "oncely", store, mode));
+    }
   }
 }
 dynalite?.kill();
 
 const measured = (cell: string) => cells.get(cell) ?? [];
-const failures = (cell: string) => measured(cell).reduce((sum, m) => sum + m.failures, 0);
+const rateAndCpu = (cell: string) =>
+  `${median(measured(cell).map((m) => m.rate)).toFixed(0)} req/s, ${median(measured(cell).map((m) => m.cpu)).toFixed(0)} µs`;
 /** Median rate and CPU of a cell; the ratio is the median of each round's ratio to the bare app of that round. */
-const summary = (cell: string, bare: string) => {
-  const ratio = median(measured(cell).map((m, round) => m.rate / measured(bare)[round]!.rate));
-  const failed = failures(cell) ? `, ${failures(cell)} failed` : "";
-  const rate = median(measured(cell).map((m) => m.rate)).toFixed(0);
-  return `${rate} (${ratio.toFixed(2)}x), ${median(measured(cell).map((m) => m.cpu)).toFixed(0)} µs${failed}`;
-};
-const bareCell = (cell: string) =>
-  `${median(measured(cell).map((m) => m.rate)).toFixed(0)}, ${median(measured(cell).map((m) => m.cpu)).toFixed(0)} µs`;
-const frameworkRows = chosen.has("memory")
-  ? (["express", "hono"] as const).map(
-      (framework) =>
-        `| ${framework} | ${bareCell(`${framework} bare`)} | ${summary(`${framework} memory new keys`, `${framework} bare`)} | ${summary(`${framework} memory replays`, `${framework} bare`)} |`,
-    )
-  : [];
-const storeRows = durableStores
-  .filter((store) => chosen.has(store))
-  .map((store) =>
-    storesToRun.includes(store)
-      ? `| ${store} | ${summary(`express ${store} new keys`, "express bare, stores phase")} | ${summary(`express ${store} replays`, "express bare, stores phase")} |`
-      : `| ${store} | not reachable, skipped | |`,
-  );
-const libraryRows = libraries.map(
-  (library) =>
-    `| ${library} ${installedVersion(library)} | ${summary(`express ${library} new keys`, "express bare")} | ${summary(`express ${library} replays`, "express bare")} |`,
-);
-const oncelyRow = chosen.has("memory")
-  ? [
-      `| oncely (MemoryStore) | ${summary("express memory new keys", "express bare")} | ${summary("express memory replays", "express bare")} |`,
-    ]
+function summary(cell: string, bare: string): string {
+  const all = measured(cell);
+  if (all.length === 0) return "not measured";
+  const ratio = median(all.map((m, round) => m.rate / measured(bare)[round]!.rate));
+  const failures = all.reduce((sum, m) => sum + m.failures, 0);
+  const exits = all.filter((m) => m.exited).length;
+  const failed = failures ? `, ${failures} failed` : "";
+  const exited = exits ? `, server did not start or exited in ${exits} of ${all.length} rounds` : "";
+  // The CPU of a server that exited cannot be read: the median of the others, if any.
+  const cpus = all.map((m) => m.cpu).filter(Number.isFinite);
+  const cpu = cpus.length ? `${median(cpus).toFixed(0)} µs` : "no CPU figure";
+  return `${median(all.map((m) => m.rate)).toFixed(0)} (${ratio.toFixed(2)}x), ${cpu}${failed}${exited}`;
+}
+const label = (guard: string) =>
+  guard === "oncely" ? "oncely" : `${guard} ${peers[guard]!.version()}${peers[guard]!.origin === "npm" ? "" : " *"}`;
+const modeHeader = modes.map((mode) => ` ${mode} |`).join("");
+const modeRule = modes.map(() => " --- |").join("");
+
+const frameworkSections = storesPerFramework.length
+  ? frameworks.map((framework) => {
+      const rows = storesPerFramework.flatMap((store) =>
+        ["oncely", ...peersOf(framework, store)].map(
+          (guard) =>
+            `| ${store} | ${label(guard)} |${modes.map((mode) => ` ${summary(cellName(framework, store, guard, mode), `${framework} bare`)} |`).join("")}`,
+        ),
+      );
+      return `### ${framework[0]!.toUpperCase()}${framework.slice(1)} (bare: ${rateAndCpu(`${framework} bare`)})
+
+| store | guard |${modeHeader}
+| --- | --- |${modeRule}
+${rows.join("\n")}`;
+    })
   : [];
 
-function installedVersion(name: string): string {
-  const manifest = new URL(`../node_modules/${name}/package.json`, import.meta.url);
-  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
-}
+const storeRows = storesThroughExpress.map(
+  (store) =>
+    `| ${store} |${modes.map((mode) => ` ${summary(`express ${store} oncely ${mode}, stores phase`, "express bare, stores phase")} |`).join("")}`,
+);
 
 const report = `# Benchmark results
 
@@ -192,43 +270,47 @@ within each round; the durable stores run in rounds of their own, after the rest
     : "Autocannon and the app share the machine's CPUs unpinned (no taskset here)."
 } Compare the ratios, not the absolute figures.
 "new keys" sends a fresh Idempotency-Key per request (claim + complete), "replays" sends one key throughout (answered
-from the store). Each cell: requests per second and, in brackets, the ratio to the bare app of the same framework
-(medians over the rounds), then the server's CPU time per request (median), which says what a request costs even where
-the load generator limits throughput. A failure count follows any cell with non-2xx answers or socket errors.
+from the store). Each cell: requests per second and, in brackets, the ratio to the bare app of the same framework in
+the same round (medians over the rounds), then the server's CPU time per request (median), which says what a request
+costs even where the load generator limits throughput. A failure count follows any cell with non-2xx answers or
+socket errors, and a note any cell whose server did not start or exited.
 
-## Adapters, on the memory store
+\`BENCH_FRAMEWORKS\` (express, fastify, hono), \`BENCH_STORES\` (memory, redis, sqlite, postgres, mysql, dynamodb),
+\`BENCH_PEERS\` (names as in bench/peers.mjs, or none) and \`BENCH_MODES\` (new, replay) narrow a run, each a
+comma-separated list; \`BENCH_DURATION\` and \`BENCH_ROUNDS\` set its length.
 
-| app | bare | oncely, new keys | oncely, replays |
-| --- | --- | --- | --- |
-${frameworkRows.join("\n")}
+## oncely and the other libraries, per framework and store
 
-## Stores, through Express (bare Express in the same rounds: ${bareCell("express bare, stores phase")})
-
-The durable stores run on the local servers (PostgreSQL 15, MariaDB 10.11, Redis 7, SQLite in WAL mode on the local
-disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoDB itself).
-
-| store | oncely, new keys | oncely, replays |
-| --- | --- | --- |
-${storeRows.join("\n")}
-${
-  libraryRows.length
-    ? `
-## Other libraries on npm, through Express (bare Express: ${bareCell("express bare")})
-
-Each on its own in-memory store, set up as its README shows (bench/other-libraries.mjs), in the same run. They do
-less per request than oncely, which is part of what they cost:
+Each library ("peer") on its own memory store and its own Redis store (Redis 7 on 127.0.0.1, no persistence), set up
+as its README shows (bench/peers.mjs). A * marks a peer that is not on npm: built from its public repository, outside
+this one, into the folder \`BENCH_PEERS_DIR\` names (\`<dir>/hono-idempotency\`, \`<dir>/node-idempotency\` with its
+packages built); without it those rows are left out and the file lists them under "Not measured", with the reason.
+The peers do less per request than oncely, which is part of what they cost:
 - express-idempotency finds a record, then creates one: two requests with a new key can both run the handler. It
   has no lease (a crash leaves the key in progress), and compares each retry's whole request with deep-equal.
-- @node-idempotency/core claims with set-if-not-exists, but does not capture the response: the app hands it the
-  JSON body, which it stores and replays as JSON (no bytes, no headers). No lease, no release when the handler throws.
+- @node-idempotency (core, and its Express and Fastify plugins) claims with set-if-not-exists but keeps no response
+  bytes: it stores the body its glue hands over and replays it with the status and a few headers. No lease, no
+  release when the handler throws. \`@node-idempotency/core\` is its framework-free package on npm, with the glue
+  around \`res.json\` that its README describes.
+- hono-idempotency claims with set-if-not-exists, reads the whole response back to store it, and keeps no lease.
 
-| library | new keys | replays |
-| --- | --- | --- |
-${[...oncelyRow, ...libraryRows].join("\n")}
+${frameworkSections.join("\n\n")}
+${notMeasured.length ? `\nNot measured:\n${notMeasured.join("\n")}\n` : ""}${
+  storeRows.length
+    ? `
+## oncely's stores, through Express (bare Express: ${rateAndCpu("express bare, stores phase")})
+
+The durable stores run on the local servers (PostgreSQL 15, MariaDB 10.11, Redis 7, SQLite in WAL mode on the local
+disk, dynalite for DynamoDB: a single-threaded emulator, far slower than DynamoDB itself), in rounds of their own
+with bare Express measured again for their ratios.
+
+| store |${modeHeader}
+| --- |${modeRule}
+${storeRows.join("\n")}
 `
     : ""
 }`;
-// Sections other benchmarks write between their own markers (bench/otel.ts: `<!-- otel -->`) are kept.
+// Sections other benchmarks write between their own markers (bench/engine.mjs: `<!-- engine -->`) are kept.
 const results = new URL("./RESULTS.md", import.meta.url);
 const previous = existsSync(results) ? readFileSync(results, "utf8") : "";
 const kept = previous.match(/<!-- ([\w-]+) -->[\s\S]*?<!-- \/\1 -->/g) ?? [];
