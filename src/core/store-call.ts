@@ -1,5 +1,12 @@
 import { isOncelyError, StoreError, StoreTimeoutError } from "./errors.js";
 
+/** The driver's message; one the store already prefixed (a missing driver) loses that prefix, added again around it. */
+function reason(store: string, error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  const prefix = `[oncely] [${store}] `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 /**
  * Runs one store operation, bounded by `timeout` ms. A late result is dropped: a claim that lands after we gave up
  * lapses with its lease, so the key is never held longer than that. What cannot lapse on its own (an open
@@ -36,9 +43,7 @@ export function storeCall<T>(
         reject(
           isOncelyError(error)
             ? error
-            : new StoreError(store, operation, `failed: ${(error as Error)?.message ?? String(error)}`, {
-                cause: error,
-              }),
+            : new StoreError(store, operation, `failed: ${reason(store, error)}`, { cause: error }),
         );
       },
     );
