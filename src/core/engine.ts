@@ -2,7 +2,7 @@ import { type CauseLog, createCauseLog, type IdempotencyLogger } from "./cause-l
 import type { EngineState } from "./claim-flow.js";
 import { toMilliseconds } from "./duration.js";
 import { createResponseCipher } from "./encryption.js";
-import { CheckFailedError } from "./errors.js";
+import { CheckFailedError, StoreError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
 import {
@@ -18,6 +18,10 @@ import { replayCounterFor } from "./replay-counter.js";
 import { problemResponse } from "./response.js";
 import type { RunContext, RunOptions } from "./run.js";
 import type { Store } from "./store.js";
+import { storeCall, unprefixed } from "./store-call.js";
+
+/** The id `ready()` reads: not a hash, so no record can have it. */
+const READY_PROBE = "oncely:startup-check";
 
 /** A route's guard: validated options plus the one call adapters make per request. */
 export interface RouteGuard {
@@ -65,6 +69,16 @@ export interface Idempotency {
    * completion from their stored input. Call it from a timer or a cron in every process that defines the handlers.
    */
   recover(options?: RecoverOptions): Promise<RecoverReport>;
+  /**
+   * The startup check: reads one record that cannot exist, within `storeTimeout`, so a store that is unreachable,
+   * misconfigured (a bad URL, database or password), missing its driver or its table fails at boot rather than on the
+   * first request. Await it before listening.
+   * @throws {StoreError} naming the store and the cause, host and port included (this is the operator's message)
+   * @example
+   * await idem.ready();
+   * app.listen(3000);
+   */
+  ready(): Promise<void>;
   /** Writes pending replay counts and closes the store. Timers are unref'd; nothing else keeps the process alive. */
   close(): Promise<void>;
 }
@@ -157,6 +171,13 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     // Loaded on first use, as `idem.run`'s code: an app that only guards HTTP routes never needs either.
     recover: async (recoverOptions) =>
       (await import("./recover.js")).recoverRuns(state, base, handlers, recoverOptions),
+    ready: async () => {
+      try {
+        await storeCall(store.name, "get", state.storeTimeout, () => store.get(READY_PROBE));
+      } catch (error) {
+        throw new StoreError(store.name, "startup check", `failed: ${unprefixed(store.name, error)}`, { cause: error });
+      }
+    },
     close: async () => {
       causeLog?.close();
       await state.replays?.flush();

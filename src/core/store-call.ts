@@ -1,7 +1,10 @@
 import { isOncelyError, StoreError, StoreTimeoutError } from "./errors.js";
 
-/** The driver's message; one the store already prefixed (a missing driver) loses that prefix, added again around it. */
-function reason(store: string, error: unknown): string {
+/**
+ * An error's message without the `[oncely] [store] ` prefix a store already put on it (a missing driver, a store's own
+ * failed call), for a message that adds the prefix again around it.
+ */
+export function unprefixed(store: string, error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
   const prefix = `[oncely] [${store}] `;
   return message.startsWith(prefix) ? message.slice(prefix.length) : message;
@@ -43,7 +46,7 @@ export function storeCall<T>(
         reject(
           isOncelyError(error)
             ? error
-            : new StoreError(store, operation, `failed: ${reason(store, error)}`, { cause: error }),
+            : new StoreError(store, operation, `failed: ${unprefixed(store, error)}`, { cause: error }),
         );
       },
     );
