@@ -27,6 +27,7 @@ const CASES = [
   { path: "/finalhandler-400", status: 400 },
   { path: "/next-error-400", status: 400 },
   { path: "/app-level-400", status: 400 },
+  { path: "/rejects-400", status: 400 },
 ] as const;
 
 for (const [version, createApp] of [
@@ -60,6 +61,15 @@ for (const [version, createApp] of [
         runs += 1;
         res.write("part of the body, ");
         setImmediate(() => next(new Error("the callback failed")));
+      });
+      // An async handler that rejects: Express 5 hands the rejection to `next`; Express 4 needs the handler to do it.
+      app.post("/rejects-400", idempotency(idem), async (_req: Request, res: Response, next: NextFunction) => {
+        runs += 1;
+        res.write("part of the body, ");
+        await new Promise((resolve) => setImmediate(resolve));
+        const error = new Error("the async handler failed");
+        if (version === "Express 4") return next(error);
+        throw error;
       });
       // oncely mounted for the whole app rather than on the route.
       const appLevel = createApp.Router();
