@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createCauseLog } from "../../src/core/cause-log.js";
 import { problemResponse } from "../../src/core/response.js";
 import {
@@ -12,6 +12,7 @@ import {
   StoreError,
   StoreTimeoutError,
 } from "../../src/index.js";
+import { createTelemetry } from "../../src/otel/index.js";
 
 const storeDown = (): IdempotencyEvent => ({
   type: "store-error",
@@ -78,6 +79,40 @@ describe("the logger option", () => {
       );
     }
     expect(() => createIdempotency({ store, loger: console } as never)).toThrow(/did you mean `logger`/);
+  });
+});
+
+describe("the default log", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const throwingScope = () => {
+    throw new Error("no tenant");
+  };
+  const check = (idem: { route(): { begin(input: never): Promise<unknown> } }) =>
+    idem
+      .route()
+      .begin({ method: "POST", path: "/charges", query: "", headers: { "idempotency-key": "k" }, raw: {} } as never);
+
+  it("is console, also on an engine oncely/otel instruments (whose own listener is no onEvent of yours)", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    await check(createIdempotency({ store: new MemoryStore(), scope: throwingScope }));
+    await check(createTelemetry().createIdempotency({ store: new MemoryStore(), scope: throwingScope }));
+    expect(errors.mock.calls.map((call) => call[0])).toEqual([
+      "[oncely] check-failed on POST /charges: a scope or fingerprint function threw, or the request body could not be read: Error: no tenant",
+      "[oncely] check-failed on POST /charges: a scope or fingerprint function threw, or the request body could not be read: Error: no tenant",
+    ]);
+  });
+
+  it("is off on an instrumented engine given your onEvent", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const events: string[] = [];
+    const idem = createTelemetry().createIdempotency({
+      store: new MemoryStore(),
+      scope: throwingScope,
+      onEvent: (event) => events.push(event.type),
+    });
+    await check(idem);
+    expect(events).toEqual(["check-failed"]);
+    expect(errors).not.toHaveBeenCalled();
   });
 });
 
