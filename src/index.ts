@@ -4,6 +4,7 @@
  *
  * @module oncely
  */
+export type { IdempotencyLogger } from "./core/cause-log.js";
 export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
 export {
   type DecisionFields,

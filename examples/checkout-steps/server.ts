@@ -35,6 +35,9 @@ app.get("/charges", (_req, res) => res.json(Object.fromEntries(services.psp.char
 // Runs started by name whose client never came back are finished from their stored input.
 setInterval(() => void idem.recover(), 10_000).unref();
 
+// The startup check: with a networked store, a bad URL fails here, at boot, not on the first checkout.
+await idem.ready();
+
 const port = Number(process.env.PORT ?? 3006);
 createServer(app).listen(port, "127.0.0.1", () => {
   const order = `'{"sku":"tee","qty":1,"amount":2500,"card":"4242","email":"a@example.com"}'`;

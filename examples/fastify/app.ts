@@ -54,9 +54,10 @@ export async function createOrdersApp(store: Store, onEvent?: (event: Idempotenc
 // `npx tsx examples/fastify/app.ts` serves it on port 3001.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3001);
-  const { app } = await createOrdersApp(new MemoryStore(), (event) => {
+  const { app, idem } = await createOrdersApp(new MemoryStore(), (event) => {
     console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
   });
+  await idem.ready(); // the startup check: a store that cannot be reached fails here, at boot
   const url = await app.listen({ port, host: "127.0.0.1" });
   const order = (key: string) =>
     `curl -i -X POST ${url}/orders -H 'Idempotency-Key: ${key}' -H 'Content-Type: application/json' -d '{"item":"tea","quantity":2}'`;

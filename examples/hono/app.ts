@@ -48,9 +48,10 @@ export function createBookingsApp(store: Store, onEvent?: (event: IdempotencyEve
 // `npx tsx examples/hono/app.ts` serves it with @hono/node-server on port 3003.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3003);
-  const { app } = createBookingsApp(new MemoryStore(), (event) => {
+  const { app, idem } = createBookingsApp(new MemoryStore(), (event) => {
     console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
   });
+  await idem.ready(); // the startup check: a store that cannot be reached fails here, at boot
   serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => {
     const url = `http://127.0.0.1:${port}`;
     const book = (key: string, room: string) =>

@@ -57,9 +57,10 @@ async function readJson(ctx: Context): Promise<unknown> {
 // `npx tsx examples/koa/app.ts` serves it on port 3002.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3002);
-  const { app } = createOutboxApp(new MemoryStore(), (event) => {
+  const { app, idem } = createOutboxApp(new MemoryStore(), (event) => {
     console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
   });
+  await idem.ready(); // the startup check: a store that cannot be reached fails here, at boot
   createServer(app.callback()).listen(port, "127.0.0.1", () => {
     const url = `http://127.0.0.1:${port}`;
     const email = (key: string) =>

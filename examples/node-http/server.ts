@@ -72,9 +72,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 // `npx tsx examples/node-http/server.ts` serves it on port 3005.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3005);
-  const { server } = createWalletServer(new MemoryStore(), (event) => {
+  const { server, idem } = createWalletServer(new MemoryStore(), (event) => {
     console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
   });
+  // The startup check: with a networked store, a bad URL fails here, at boot, not on the first top-up.
+  await idem.ready();
   server.listen(port, "127.0.0.1", () => {
     const url = `http://127.0.0.1:${port}`;
     const topUp = (key: string, amount: number) =>

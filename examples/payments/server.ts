@@ -8,6 +8,13 @@ const { app, idem } = createPaymentsApp(new SqliteStore({ path: storePath }), (e
   console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
 });
 
+// The startup check: a store that cannot be opened (a bad path or URL, a missing driver) stops the demo here, with
+// the cause, rather than answering the first request 503.
+await idem.ready().catch((error: Error) => {
+  console.error(error.message);
+  process.exit(1);
+});
+
 const server = app.listen(port, "127.0.0.1", () => {
   const url = `http://127.0.0.1:${port}`;
   const charge = (key: string, amount: number) =>

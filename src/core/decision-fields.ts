@@ -63,11 +63,12 @@ export function decisionFields(event: IdempotencyEvent, { rawKey = false }: Deci
 }
 
 /**
- * The log level of a decision: `store-error` is an error (oncely could not do its job), `fenced` a warning (a
- * result was not stored), every other decision routine.
+ * The log level of a decision: `store-error` and `check-failed` are errors (oncely could not do its job), `fenced` and
+ * `store-full` warnings (a result was not stored; a new key was refused until records expire), every other decision
+ * routine.
  */
 export function decisionLevel(type: IdempotencyEventType): "info" | "warn" | "error" {
-  return type === "store-error" ? "error" : type === "fenced" ? "warn" : "info";
+  return type === "store-error" || type === "check-failed" ? "error" : type === "fenced" || type === "store-full" ? "warn" : "info";
 }
 
 function errorType(error: unknown): string {

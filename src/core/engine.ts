@@ -1,6 +1,9 @@
+import { type CauseLog, createCauseLog, type IdempotencyLogger } from "./cause-log.js";
 import type { EngineState } from "./claim-flow.js";
 import { toMilliseconds } from "./duration.js";
 import { createResponseCipher } from "./encryption.js";
+import { CheckFailedError, StoreError } from "./errors.js";
+import type { IdempotencyEvent } from "./events.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
 import {
   checkStoreSupports,
@@ -12,8 +15,13 @@ import {
 import { RateLimiter } from "./rate-limiter.js";
 import type { RecoverOptions, RecoverReport, RegisteredWork } from "./recover.js";
 import { replayCounterFor } from "./replay-counter.js";
+import { problemResponse } from "./response.js";
 import type { RunContext, RunOptions } from "./run.js";
 import type { Store } from "./store.js";
+import { storeCall, unprefixed } from "./store-call.js";
+
+/** The id `ready()` reads: not a hash, so no record can have it. */
+const READY_PROBE = "oncely:startup-check";
 
 /** A route's guard: validated options plus the one call adapters make per request. */
 export interface RouteGuard {
@@ -61,6 +69,16 @@ export interface Idempotency {
    * completion from their stored input. Call it from a timer or a cron in every process that defines the handlers.
    */
   recover(options?: RecoverOptions): Promise<RecoverReport>;
+  /**
+   * The startup check: reads one record that cannot exist, within `storeTimeout`, so a store that is unreachable,
+   * misconfigured (a bad URL, database or password), missing its driver or its table fails at boot rather than on the
+   * first request. Await it before listening.
+   * @throws {StoreError} naming the store and the cause, host and port included (this is the operator's message)
+   * @example
+   * await idem.ready();
+   * app.listen(3000);
+   */
+  ready(): Promise<void>;
   /** Writes pending replay counts and closes the store. Timers are unref'd; nothing else keeps the process alive. */
   close(): Promise<void>;
 }
@@ -76,7 +94,7 @@ export interface Idempotency {
  */
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
   if (!options || typeof options !== "object") throw new TypeError("Expected an options object with a `store`");
-  const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent, encryption } = options;
+  const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent, logger } = options;
   if (!store || typeof store.claim !== "function") {
     throw new TypeError("Expected `store` to be an oncely store, e.g. new MemoryStore()");
   }
@@ -86,19 +104,12 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   if (onEvent !== undefined && typeof onEvent !== "function")
     throw new TypeError("Expected `onEvent` to be a function");
   const base = checkStoreSupports(store, resolveRouteOptions(options));
+  const causeLog = causeLogFor(logger === undefined ? (onEvent ? false : console) : logger);
   const state: EngineState = {
     store,
     storeTimeout: toMilliseconds(storeTimeout, "storeTimeout"),
-    cipher: encryption === undefined ? undefined : createResponseCipher(encryption),
-    emit: onEvent
-      ? (event) => {
-          try {
-            onEvent(event);
-          } catch {
-            // A failing logger must not fail the request it logs.
-          }
-        }
-      : undefined,
+    cipher: options.encryption === undefined ? undefined : createResponseCipher(options.encryption),
+    emit: eventSink(onEvent, causeLog),
     replays: replayCounterFor(store),
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
@@ -123,7 +134,15 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
         ? checkStoreSupports(store, resolveRouteOptions(routeOptions, base))
         : base;
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
-      return { options: resolved, begin: (input) => begin(state, resolved, routeSettings, input) };
+      return {
+        options: resolved,
+        begin(input) {
+          const started = performance.now();
+          return begin(state, resolved, routeSettings, input).catch((error: unknown) =>
+            checkFailed(state, resolved, input, error, started),
+          );
+        },
+      };
     },
     run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
       if (typeof work === "function") return runOnce(state, base, key, work, rest[0] as RunOptions | undefined);
@@ -152,11 +171,72 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     // Loaded on first use, as `idem.run`'s code: an app that only guards HTTP routes never needs either.
     recover: async (recoverOptions) =>
       (await import("./recover.js")).recoverRuns(state, base, handlers, recoverOptions),
+    ready: async () => {
+      try {
+        await storeCall(store.name, "get", state.storeTimeout, () => store.get(READY_PROBE));
+      } catch (error) {
+        throw new StoreError(store.name, "startup check", `failed: ${unprefixed(store.name, error)}`, { cause: error });
+      }
+    },
     close: async () => {
+      causeLog?.close();
       await state.replays?.flush();
       await store.close();
     },
   };
+}
+
+/** The cause log on `logger`, after checking its shape; none for `false`. */
+function causeLogFor(logger: IdempotencyLogger | false): CauseLog | undefined {
+  if (logger === false) return undefined;
+  if (
+    typeof logger !== "object" ||
+    logger === null ||
+    typeof logger.warn !== "function" ||
+    typeof logger.error !== "function"
+  ) {
+    throw new TypeError(
+      "Expected `logger` to be an object with `warn` and `error` methods (console, a pino logger) or false",
+    );
+  }
+  return createCauseLog(logger);
+}
+
+/** One `emit` for the user's `onEvent` and the cause log; absent when neither listens. */
+function eventSink(onEvent: ((event: IdempotencyEvent) => void) | undefined, causeLog: CauseLog | undefined) {
+  if (!onEvent && !causeLog) return undefined;
+  return (event: IdempotencyEvent) => {
+    causeLog?.write(event);
+    if (!onEvent) return;
+    try {
+      onEvent(event);
+    } catch {
+      // A failing listener must not fail the request it logs.
+    }
+  };
+}
+
+/**
+ * A request oncely could not check because a function of the app (`scope`, `fingerprint`) threw: nothing was claimed
+ * and the handler does not run. The client gets a 500 with a fixed detail; the error goes to the log and `onEvent`.
+ */
+function checkFailed(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  input: GuardInput,
+  error: unknown,
+  started: number,
+): Decision {
+  const failed = new CheckFailedError("The request could not be checked", { cause: error });
+  state.emit?.({
+    type: "check-failed",
+    route: options.route ?? `${input.method} ${input.path}`,
+    status: failed.status,
+    reason: "a scope or fingerprint function threw, or the request body could not be read",
+    error,
+    duration: performance.now() - started,
+  });
+  return { action: "respond", response: problemResponse(failed, input.path) };
 }
 
 /** `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. */

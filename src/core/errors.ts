@@ -42,11 +42,27 @@ export class OncelyError extends Error {
   get type(): string {
     return `urn:oncely:problem:${this.code.replaceAll("_", "-")}`;
   }
+
+  /**
+   * The problem+json `detail` a client reads. For errors about the request itself (a bad key, a reused key) it is the
+   * message, which oncely writes from what the client sent; errors whose cause lives on the server (a store, a
+   * driver, a function of the app) give a fixed sentence instead, so no host, port, driver message or stack reaches
+   * a client. The `message` keeps the cause for the server's log.
+   */
+  get detail(): string {
+    return this.message;
+  }
 }
 
 /** True for any oncely error, across realms and duplicate installs (checks a global symbol, not `instanceof`). */
 export function isOncelyError(value: unknown): value is OncelyError {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Whole seconds as `Retry-After` rounds them, in words: "1 second", "3 seconds". */
+function secondsText(seconds: number): string {
+  const whole = Math.max(1, Math.ceil(seconds));
+  return whole === 1 ? "1 second" : `${whole} seconds`;
 }
 
 /** Thrown when a guarded route requires an `Idempotency-Key` and the request has none. */
@@ -129,6 +145,10 @@ export class StoreError extends OncelyError {
     this.store = store;
     this.operation = operation;
   }
+
+  override get detail(): string {
+    return `The idempotency store is unavailable; retry after ${secondsText(this.retryAfter ?? 1)}.`;
+  }
 }
 
 /** Thrown when a store call takes longer than `storeTimeout`. */
@@ -136,6 +156,10 @@ export class StoreTimeoutError extends StoreError {
   /** Always `"StoreTimeoutError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StoreTimeoutError";
   override readonly code = "store_timeout";
+
+  override get detail(): string {
+    return `The idempotency store did not answer in time; retry after ${secondsText(this.retryAfter ?? 1)}.`;
+  }
 }
 
 /** Thrown by a store when a record cannot be kept, e.g. it exceeds the backend's item size limit. */
@@ -165,6 +189,26 @@ export class DecryptionError extends OncelyError {
   override readonly code = "decryption_failed";
   override readonly status = 500;
   override readonly title = "Stored response cannot be decrypted";
+
+  override get detail(): string {
+    return "The stored response for this Idempotency-Key cannot be read; the cause is in the server's log.";
+  }
+}
+
+/**
+ * Answered (500) when a function of the app that oncely calls before the handler, `scope` or `fingerprint`, throws:
+ * nothing is claimed and the handler does not run. The thrown error is its `cause`, and goes to the server's log.
+ */
+export class CheckFailedError extends OncelyError {
+  /** Always `"CheckFailedError"`, the class name, so logs and stack traces say which error it is. */
+  override readonly name = "CheckFailedError";
+  override readonly code = "check_failed";
+  override readonly status = 500;
+  override readonly title = "Idempotency check failed";
+
+  override get detail(): string {
+    return "The server could not check this request's Idempotency-Key, and did not run it; the cause is in the server's log.";
+  }
 }
 
 /**

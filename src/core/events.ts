@@ -11,6 +11,7 @@ export type IdempotencyEventType =
   | "fenced"
   | "store-error"
   | "store-full"
+  | "check-failed"
   | "rate-limited";
 
 /**
@@ -35,8 +36,11 @@ export interface IdempotencyEvent {
   duration: number;
   /** Milliseconds spent waiting for the store. */
   storeDuration?: number;
-  /** Why, for `invalid`, `too-large`, `released`, `store-error` and `fenced`. */
+  /** Why, for `invalid`, `too-large`, `released`, `store-error`, `check-failed` and `fenced`. */
   reason?: string;
-  /** The error behind a `store-error` or a released claim. */
+  /**
+   * The error behind a `store-error`, a `check-failed` (what the app's `scope` or `fingerprint` threw) or a released
+   * claim.
+   */
   error?: unknown;
 }

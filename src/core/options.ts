@@ -1,3 +1,4 @@
+import type { IdempotencyLogger } from "./cause-log.js";
 import { type Duration, toMilliseconds } from "./duration.js";
 import type { EncryptionOptions } from "./encryption.js";
 import type { IdempotencyEvent } from "./events.js";
@@ -142,6 +143,13 @@ export interface IdempotencyOptions extends RouteOptions {
   /** Called once per decision (`executed`, `replayed`, `conflict`, ...). Never receives bodies. */
   onEvent?: (event: IdempotencyEvent) => void;
   /**
+   * Where the causes of failures go (a store that is down, a `scope` function that threw, a result fenced out): one
+   * line per distinct cause, then a count of its repeats every 10 s. Clients never see a cause, only a fixed
+   * problem `detail`. `false` writes nothing (see `onEvent` for every decision).
+   * @default console, unless `onEvent` is set (then nothing: the events carry each cause)
+   */
+  logger?: IdempotencyLogger | false;
+  /**
    * Encrypts stored responses (headers and body) at rest with AES-256-GCM, under named keys so they can be rotated.
    * @default undefined (stored as sent)
    */
@@ -188,7 +196,15 @@ const ROUTE_OPTION_NAMES = new Set([
   "route",
   "transactional",
 ]);
-const GLOBAL_OPTION_NAMES = new Set(["store", "storeTimeout", "header", "maxKeyLength", "onEvent", "encryption"]);
+const GLOBAL_OPTION_NAMES = new Set([
+  "store",
+  "storeTimeout",
+  "header",
+  "maxKeyLength",
+  "onEvent",
+  "logger",
+  "encryption",
+]);
 
 /** Applies defaults and validates, throwing a `TypeError` that names the option. */
 export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteOptions): ResolvedRouteOptions {

@@ -44,7 +44,10 @@ export function replayResponse(stored: StoredResponse): ResponseData {
 
 const encoder = new TextEncoder();
 
-/** An RFC 9457 problem+json answer for an oncely error. */
+/**
+ * An RFC 9457 problem+json answer for an oncely error. Its `detail` is the error's client-safe `detail`, never its
+ * message: the cause of a server-side failure goes to the server's log only.
+ */
 export function problemResponse(error: OncelyError, instance?: string): ResponseData {
   const headers: [string, string][] = [
     ["content-type", "application/problem+json"],
@@ -55,7 +58,7 @@ export function problemResponse(error: OncelyError, instance?: string): Response
     type: error.type,
     title: error.title,
     status: error.status,
-    detail: error.message,
+    detail: error.detail,
     code: error.code,
     ...(instance ? { instance } : {}),
     ...(error.retryAfter !== undefined ? { retryAfter: Math.max(1, Math.ceil(error.retryAfter)) } : {}),

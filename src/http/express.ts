@@ -8,6 +8,7 @@ import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
+import { onHandlerError } from "./express-errors.js";
 import { routesMountedBefore } from "./express-order.js";
 import { nodeInput } from "./node.js";
 import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
@@ -54,7 +55,13 @@ export function idempotency(idem: Idempotency, options?: RouteOptions): RequestH
       if (decision.action === "pass") return next();
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
       req.idempotency = decision.context;
-      captureNodeResponse(res, decision.finish);
+      // A handler that threw is released, whatever the error path answers (an error middleware's 400, say): that
+      // answer goes out held behind the release, so an immediate retry runs the handler again.
+      let released: Promise<void> | undefined;
+      onHandlerError(req, (error) => {
+        released = decision.abandon(error);
+      });
+      captureNodeResponse(res, (response) => (released ? released.then(() => undefined) : decision.finish(response)));
       next();
     }, next);
   };

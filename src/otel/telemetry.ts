@@ -88,6 +88,8 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
           runNames,
           next: onEvent,
         }),
+        // The listener above is oncely's, not the user's: failures still go to the log the user would have had.
+        logger: idempotencyOptions.logger ?? (onEvent === undefined ? console : false),
       });
       return tracedEngine(engine, { tracer, instruments, header: header.toLowerCase(), metricRoutes, runNames });
     },

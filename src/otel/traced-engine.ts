@@ -201,6 +201,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     },
     define: (name, handler) => idem.define(name, handler),
     recover: (recoverOptions) => idem.recover(recoverOptions),
+    ready: () => idem.ready(),
     close: () => idem.close(),
   };
 }

@@ -30,8 +30,8 @@ export interface TracedRequest {
  */
 export const TRACED_REQUEST = createContextKey("oncely traced request");
 
-/** Decisions that mean oncely could not do its job: the outcome was lost (fenced) or the store failed. */
-const FAILED = new Set(["store-error", "fenced"]);
+/** Decisions that mean oncely could not do its job: the outcome was lost (fenced), the store or a check failed. */
+const FAILED = new Set(["store-error", "check-failed", "fenced"]);
 
 /**
  * The span attributes of a decision. The key appears only as `oncely.key_hash`; the event's `error` only as

@@ -56,7 +56,7 @@ export async function expectDecisionLines(
     { decision: "mismatch", status: 422, route: "POST /charges" },
   ]);
   const released = fields.find((line) => line.decision === "released")!;
-  expect(released).toMatchObject({ status: 500, reason: "status 500 is not stored (storeWhen)" });
+  expect(released).toMatchObject({ reason: "the handler failed", error_type: "Error" });
   const storeError = fields.find((line) => line.decision === "store-error")!;
   expect(storeError).toMatchObject({
     error_type: "store_unavailable",

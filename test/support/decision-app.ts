@@ -110,9 +110,9 @@ export const newKey = (label: string) => `${label}-${SECRET}-${randomUUID()}`;
 /**
  * Drives the app through every decision, in order: executed, replayed, mismatch (POST /charges), invalid
  * (POST /required without a key), too-large (POST /small), rate-limited (POST /limited, twice), released (POST
- * /throws: Express answers 500, which is not stored), store-error (claims failing), conflict (POST /slow while the
- * first runs), recovered and fenced (POST /held: the first run's lease lapses, a retry takes over and completes, then
- * the first run's late result is fenced out), and a transactional execution (POST /tx).
+ * /throws: the handler threw, so its key is released before Express answers 500), store-error (claims failing),
+ * conflict (POST /slow while the first runs), recovered and fenced (POST /held: the first run's lease lapses, a retry
+ * takes over and completes, then the first run's late result is fenced out), and a transactional execution (POST /tx).
  */
 export async function driveEveryDecision(app: DecisionApp): Promise<DrivenDecisions> {
   const keys = {
