@@ -68,7 +68,11 @@ export function decisionFields(event: IdempotencyEvent, { rawKey = false }: Deci
  * routine.
  */
 export function decisionLevel(type: IdempotencyEventType): "info" | "warn" | "error" {
-  return type === "store-error" || type === "check-failed" ? "error" : type === "fenced" || type === "store-full" ? "warn" : "info";
+  return type === "store-error" || type === "check-failed"
+    ? "error"
+    : type === "fenced" || type === "store-full"
+      ? "warn"
+      : "info";
 }
 
 function errorType(error: unknown): string {

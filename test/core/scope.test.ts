@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { createIdempotency, type GuardInput, MemoryStore, type RouteOptions } from "../../src/index.js";
+import {
+  createIdempotency,
+  type GuardInput,
+  type IdempotencyEvent,
+  MemoryStore,
+  type RouteOptions,
+} from "../../src/index.js";
 
 const request = (key: string): GuardInput => ({
   method: "POST",
@@ -28,15 +34,23 @@ describe("scope", () => {
     expect(await scopeOf(() => 43, "other")).not.toBe(hash);
   });
 
-  it("throws a TypeError naming the option for anything else, on the request", async () => {
+  it("answers 500 check-failed for anything else, with a TypeError naming the option in the event", async () => {
+    const events: IdempotencyEvent[] = [];
+    const checked = createIdempotency({ store: new MemoryStore(), onEvent: (event) => events.push(event) });
     for (const value of [undefined, null, "", {}, [], true, Number.NaN, Number.POSITIVE_INFINITY, Symbol("s")]) {
-      const guard = idem.route({ scope: () => value as string });
-      const refused = guard.begin(request("bad"));
-      await expect(refused, String(value)).rejects.toThrow(TypeError);
-      await expect(refused).rejects.toThrow(/Expected `scope` to return a string, number or bigint/);
+      events.length = 0;
+      const decision = await checked.route({ scope: () => value as string }).begin(request("bad"));
+      expect(decision.action, String(value)).toBe("respond");
+      if (decision.action !== "respond") continue;
+      expect(decision.response.status).toBe(500);
+      expect(new TextDecoder().decode(decision.response.body)).not.toMatch(/scope|TypeError/);
+      const [event] = events;
+      expect(event?.type).toBe("check-failed");
+      expect(event?.error).toBeInstanceOf(TypeError);
+      expect(String(event?.error)).toMatch(/Expected `scope` to return a string, number or bigint/);
     }
-    await expect(idem.route({ scope: async () => undefined as never }).begin(request("bad"))).rejects.toThrow(
-      /it returned undefined.*request\.raw/s,
-    );
+    events.length = 0;
+    await checked.route({ scope: async () => undefined as never }).begin(request("bad"));
+    expect(String(events[0]?.error)).toMatch(/it returned undefined.*request\.raw/s);
   });
 });
