@@ -116,11 +116,12 @@ describe("store URL secrets", { timeout: 120_000 }, () => {
   });
 
   it.concurrent("oncely proxy refuses credentials in --upstream without printing them", async () => {
-    const [userinfo, mistyped] = await Promise.all(
-      ["http://admin:Up-pw1@127.0.0.1:9", "ftp://admin:Up-pw2@127.0.0.1:9"].map((upstream) =>
-        runCli(["proxy", "--upstream", upstream, "--route", "POST /x", "--store", "memory:"]),
-      ),
-    );
+    const refuse = (upstream: string) =>
+      runCli(["proxy", "--upstream", upstream, "--route", "POST /x", "--store", "memory:"]);
+    const [userinfo, mistyped] = await Promise.all([
+      refuse("http://admin:Up-pw1@127.0.0.1:9"),
+      refuse("ftp://admin:Up-pw2@127.0.0.1:9"),
+    ]);
     expect(userinfo.code).toBe(1);
     expect(userinfo.stderr).toBe(
       'oncely: --upstream: credentials in the URL are not sent upstream; remove them: "http://admin:***@127.0.0.1:9"\n',
