@@ -1,5 +1,6 @@
 import { isOncelyError, StoreError } from "../core/errors.js";
 import { StoreDriverMissingError } from "./open-store.js";
+import { scrubSecrets } from "./redact-url.js";
 import { StoreUrlError } from "./store-url.js";
 
 /** The CLI's exit codes; documented in `oncely --help` and the README. */
@@ -37,6 +38,8 @@ export interface ErrorLineContext {
   defaultStore: boolean;
   /** The store URL, redacted. */
   storeUrl: string;
+  /** What must never be printed (the store URL's password, see `storeUrlSecrets`), whatever a driver's message says. */
+  secrets?: readonly string[];
 }
 
 /**
@@ -61,7 +64,9 @@ export function errorLine(error: unknown, context: ErrorLineContext): string {
     message = String(error);
   }
   // One line, whatever the driver put in its message.
-  return `oncely: ${message.replace(/\s*\n\s*/g, " ").trim()}`;
+  return `oncely: ${scrubSecrets(message, context.secrets ?? [])
+    .replace(/\s*\n\s*/g, " ")
+    .trim()}`;
 }
 
 function stripTag(message: string): string {

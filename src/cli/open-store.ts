@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { StoreError } from "../core/errors.js";
 import type { Store } from "../core/store.js";
-import { type StoreKind, type StoreSpec, StoreUrlError } from "./store-url.js";
+import { scrubSecrets } from "./redact-url.js";
+import { type StoreKind, type StoreSpec, StoreUrlError, storeUrlSecrets } from "./store-url.js";
 
 /**
  * Thrown when a store URL names a store whose driver package is not installed. A `StoreError`, so callers that map
@@ -97,7 +98,11 @@ export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {})
     }
   } catch (error) {
     // A store's constructor validates what the URL carried (table, prefix): that is a bad URL, not a failing store.
-    if (error instanceof TypeError) throw new StoreUrlError(options.url ?? spec.kind, error.message);
+    // The store names the value it refused, which came from the URL and may hold what the author meant as a password.
+    if (error instanceof TypeError) {
+      const reason = options.url ? scrubSecrets(error.message, storeUrlSecrets(options.url)) : error.message;
+      throw new StoreUrlError(options.url ?? spec.kind, reason);
+    }
     throw error;
   }
 }

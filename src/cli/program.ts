@@ -15,9 +15,11 @@ Store URLs (--store, or the ONCELY_STORE environment variable):
   memory:                     an empty in-process store
   redis://HOST:6379/DB        Redis (rediss:// for TLS); ?prefix=oncely:
   postgres://USER@HOST/DB     PostgreSQL; ?table=oncely_records
-  mysql://USER@HOST/DB        MySQL 8 or MariaDB; ?table=oncely_records
+  mysql://USER@HOST/DB        MySQL 8 or MariaDB (mariadb://); ?table=oncely_records
   dynamodb://TABLE?region=R   DynamoDB; &endpoint=http://localhost:8000
-  Every URL also takes ?timeout=10s, the limit on each store call.
+  Every URL also takes ?timeout=10s, the limit on each store call. Passwords
+  (user:PASSWORD@, ?password=) print as ***; a URL that does not split cleanly
+  prints as redis://*** (encode "@" in a password as %40).
 
 --json: inspect, purge and stats print one JSON document; list prints one JSON
 object per line. Errors are one line on stderr ("oncely: ..."); ONCELY_DEBUG=1

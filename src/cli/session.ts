@@ -3,7 +3,7 @@ import type { IdempotencyRecord, ListOptions, Store } from "../core/store.js";
 import { type ErrorLineContext, ExitCode, errorLine, exitCodeFor } from "./errors.js";
 import { colourWanted, type Palette, palette } from "./format.js";
 import { openStore } from "./open-store.js";
-import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl } from "./store-url.js";
+import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl, storeUrlSecrets } from "./store-url.js";
 
 // What every command shares: where output goes, the store it opened, and how a failure becomes one line and an
 // exit code.
@@ -55,6 +55,7 @@ export async function withSession<T>(
   const context: ErrorLineContext = {
     defaultStore: options.store === DEFAULT_STORE_URL,
     storeUrl: redactStoreUrl(options.store),
+    secrets: storeUrlSecrets(options.store),
   };
   let store: Store | undefined;
   try {

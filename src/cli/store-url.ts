@@ -5,6 +5,9 @@ import type { MySqlStoreOptions } from "../stores/mysql.js";
 import type { PostgresStoreOptions } from "../stores/postgres.js";
 import type { RedisStoreOptions } from "../stores/redis.js";
 import type { SqliteStoreOptions } from "../stores/sqlite.js";
+import { redactStoreUrl } from "./redact-url.js";
+
+export { redactStoreUrl, storeUrlSecrets } from "./redact-url.js";
 
 // Store URLs name a store and its options in one string, for the CLI's `--store` and the proxy. Parsing is pure:
 // nothing here imports a driver or opens a connection (see open-store.ts for that).
@@ -40,7 +43,7 @@ export class StoreUrlError extends OncelyError {
   }
 }
 
-const SCHEMES = "memory:, sqlite:<file>, redis://, rediss://, postgres://, mysql:// or dynamodb://<table>";
+const SCHEMES = "memory:, sqlite:<file>, redis://, rediss://, postgres://, mysql://, mariadb:// or dynamodb://<table>";
 
 /**
  * Parses a store URL into the store it names and its constructor options.
@@ -51,7 +54,7 @@ const SCHEMES = "memory:, sqlite:<file>, redis://, rediss://, postgres://, mysql
  * | `sqlite:./oncely.db`, `sqlite:///var/lib/oncely.db`, `sqlite::memory:` (`?table=`) | `SqliteStore` |
  * | `redis://host:6379/0`, `rediss://...` (`?prefix=`) | `RedisStore` |
  * | `postgres://user@host/db`, `postgresql://...` (`?table=`) | `PostgresStore` |
- * | `mysql://user@host/db` (`?table=`, `?dialect=mariadb\|mysql`) | `MySqlStore` |
+ * | `mysql://user@host/db` (`?table=`, `?dialect=mariadb\|mysql`), `mariadb://...` | `MySqlStore` |
  * | `dynamodb://TABLE?region=eu-west-1&endpoint=http://localhost:8000` | `DynamoDbStore` |
  *
  * Every scheme also takes `?timeout=` (a duration such as `2s`). Parameters oncely does not know are refused for
@@ -79,17 +82,13 @@ export function parseStoreUrl(url: string, env: Record<string, string | undefine
       return parsePostgres(url);
     case "mysql":
       return parseMysql(url);
+    case "mariadb":
+      return parseMysql(url, "mariadb");
     case "dynamodb":
       return parseDynamoDb(url, env);
     default:
       throw new StoreUrlError(url, scheme ? `unknown scheme "${scheme}:"; expected ${SCHEMES}` : `expected ${SCHEMES}`);
   }
-}
-
-/** The URL with any password replaced by `***`, for messages and logs. */
-export function redactStoreUrl(url: string): string {
-  // Not through URL(): it would normalise (lower-case a DynamoDB table, re-encode a file name) what it prints.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#@]*@/i, "$1***@");
 }
 
 function parseMemory(url: string): StoreSpec {
@@ -137,11 +136,11 @@ function parsePostgres(url: string): StoreSpec {
   };
 }
 
-function parseMysql(url: string): StoreSpec {
+function parseMysql(url: string, impliedDialect?: "mariadb"): StoreSpec {
   const parsed = parseNetworkUrl(url);
   const params = takeParams(url, parsed.search.slice(1), ["table", "timeout", "dialect"], { strict: false });
   parsed.search = params.rest;
-  const dialect = params.known.get("dialect");
+  const dialect = params.known.get("dialect") ?? impliedDialect;
   if (dialect !== undefined && dialect !== "mariadb" && dialect !== "mysql") {
     throw new StoreUrlError(url, `\`dialect\` is "${dialect}"; expected "mariadb" or "mysql"`);
   }
@@ -162,7 +161,7 @@ function parseDynamoDb(url: string, env: Record<string, string | undefined>): St
   if (!region) throw new StoreUrlError(url, "no region: add ?region=... (or set AWS_REGION)");
   const endpoint = params.known.get("endpoint");
   if (endpoint !== undefined && !URL.canParse(endpoint)) {
-    throw new StoreUrlError(url, `\`endpoint\` is not a URL: ${JSON.stringify(endpoint)}`);
+    throw new StoreUrlError(url, `\`endpoint\` is not a URL: ${JSON.stringify(redactStoreUrl(endpoint))}`);
   }
   return {
     kind: "dynamodb",

@@ -11,7 +11,7 @@ import { checkHealth } from "../proxy/health.js";
 import { createProxy, type OncelyProxy } from "../proxy/proxy.js";
 import { serve } from "../proxy/serve.js";
 import type { CliIo } from "../session.js";
-import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl } from "../store-url.js";
+import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl, storeUrlSecrets } from "../store-url.js";
 
 interface ProxyCommandOptions {
   upstream: string;
@@ -129,6 +129,7 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
   const context: ErrorLineContext = {
     defaultStore: options.store === DEFAULT_STORE_URL,
     storeUrl: redactStoreUrl(options.store),
+    secrets: [...storeUrlSecrets(options.store), ...storeUrlSecrets(options.upstream)],
   };
   const write = batchedWriter((text) => io.stdout.write(text));
   let store: Store | undefined;
@@ -139,7 +140,13 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
     const upstream = URL.parse(options.upstream);
     if (!upstream || !/^https?:$/.test(upstream.protocol) || upstream.search || upstream.hash) {
       throw new UsageError(
-        `--upstream: expected an http:// or https:// URL without a query, got "${options.upstream}"`,
+        `--upstream: expected an http:// or https:// URL without a query, got "${redactStoreUrl(options.upstream)}"`,
+      );
+    }
+    // The proxy forwards each client's own credentials; a password in this URL would never be sent.
+    if (upstream.username || upstream.password) {
+      throw new UsageError(
+        `--upstream: credentials in the URL are not sent upstream; remove them: "${redactStoreUrl(options.upstream)}"`,
       );
     }
     if (!options.healthPath.startsWith("/")) throw new UsageError('--health-path: expected a path starting with "/"');
@@ -189,7 +196,7 @@ async function runProxy(io: CliIo, options: ProxyCommandOptions): Promise<number
       msg: `oncely proxy listening on ${serving.url}`,
       proxy: {
         url: serving.url,
-        upstream: options.upstream,
+        upstream: redactStoreUrl(options.upstream),
         store: redactStoreUrl(options.store),
         routes: routes.map((route) => route.route),
       },
