@@ -8,6 +8,11 @@ export class UpstreamError extends OncelyError {
   override readonly code = "bad_gateway";
   override readonly status = 502;
   override readonly title = "The upstream server did not answer";
+
+  /** Fixed: the message names the upstream's address and the socket error, which are for the proxy's log. */
+  override get detail(): string {
+    return "The upstream server could not be reached or did not send a whole response; the cause is in the proxy's log.";
+  }
 }
 
 /** The upstream took longer than `--upstream-timeout`: answered `504`. */
@@ -16,6 +21,11 @@ export class UpstreamTimeoutError extends OncelyError {
   override readonly code = "gateway_timeout";
   override readonly status = 504;
   override readonly title = "The upstream server did not answer in time";
+
+  /** Fixed: the message names the upstream's address, which is for the proxy's log. */
+  override get detail(): string {
+    return "The upstream server did not answer in time.";
+  }
 }
 
 /** The proxy is shutting down: new requests, and requests it stopped waiting for, are answered `503`. */
