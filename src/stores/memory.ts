@@ -1,18 +1,36 @@
 import { type Duration, toMilliseconds } from "../core/duration.js";
-import { InvalidCursorError, StoreError, StoreFullError } from "../core/errors.js";
-import {
-  type ClaimOptions,
-  type ClaimResult,
-  type IdempotencyRecord,
-  type ListOptions,
-  type ListPage,
-  RECORD_FORMAT_VERSION,
-  type StepRecord,
-  type Store,
-  type StoredResponse,
+import { InvalidCursorError, RecordTooLargeError, StoreError, StoreFullError } from "../core/errors.js";
+import type {
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  StepRecord,
+  Store,
+  StoredResponse,
 } from "../core/store.js";
 import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { ExpiryQueue } from "./memory/expiry-queue.js";
+import {
+  CREATED_AT,
+  decodeFields,
+  decodeRecord,
+  EXPIRES_AT,
+  encodeRecord,
+  fingerprintMatches,
+  LEASE_UNTIL,
+  numberAt,
+  QUEUED,
+  REPLAYS,
+  runIdOf,
+  scopeOf,
+  stateOf,
+  stepsOf,
+  TOKEN,
+  withNumbers,
+  withResponse,
+} from "./memory/record-codec.js";
 import { ScopeCounts } from "./memory/scope-counts.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
@@ -30,8 +48,11 @@ const OPTION_NAMES: readonly (keyof MemoryStoreOptions)[] = [
   "now",
 ];
 
-/** A record as held: `queued` is the time its entry in the expiry queue was queued at. */
-type HeldRecord = IdempotencyRecord & { queued: number };
+/**
+ * The largest body a record keeps: a record is one string, and V8's strings stop at 2^29 - 24 characters. A larger
+ * response is stored as not kept (the engine does that on `RecordTooLargeError`).
+ */
+const MAX_BODY_BYTES = 2 ** 28;
 
 /** Options of `MemoryStore`: how many records it keeps and how often it sweeps expired ones. */
 export interface MemoryStoreOptions {
@@ -69,7 +90,8 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements Store {
   readonly name = "memory";
-  readonly #records = new Map<string, HeldRecord>();
+  /** Each record encoded as one string (see record-codec.ts), by id. */
+  readonly #records = new Map<string, string>();
   readonly #expiries = new ExpiryQueue();
   readonly #scopes = new ScopeCounts();
   readonly #maxEntries: number;
@@ -96,86 +118,95 @@ export class MemoryStore implements Store {
   async claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     const now = this.#now();
     let existing = this.#records.get(id);
-    if (!existing || existing.expiresAt <= now) {
+    if (existing === undefined || numberAt(existing, EXPIRES_AT) <= now) {
       const scope = options.meta.scope;
-      if (!existing || existing.meta.scope !== scope) {
-        this.#makeRoom(now, scope, !existing);
+      const replacedScope = existing === undefined ? undefined : scopeOf(existing);
+      if (existing === undefined || replacedScope !== scope) {
+        this.#makeRoom(now, scope, existing === undefined);
         // The sweep that made room may have removed the expired record under this very id.
         existing = this.#records.get(id);
       }
       const runId = options.runId ?? crypto.randomUUID();
       // A fresh record's token starts at the clock, so it can never equal a token of an expired predecessor.
-      const token = Math.max(now, (existing?.token ?? 0) + 1);
-      const record: HeldRecord = {
-        id,
+      const token = Math.max(now, existing === undefined ? 0 : numberAt(existing, TOKEN) + 1);
+      const expiresAt = now + options.ttl;
+      // A record replacing an expired one takes over its queue entry, which comes up before the new expiry.
+      const queued = existing === undefined ? expiresAt : numberAt(existing, QUEUED);
+      const record = encodeRecord({
         state: "in-flight",
         fingerprint,
         token,
         createdAt: now,
         leaseUntil: now + options.lease,
-        expiresAt: now + options.ttl,
-        meta: { ...options.meta },
+        expiresAt,
+        queued,
         runId,
+        meta: options.meta,
+        ...(options.work ? { work: options.work } : {}),
         steps: [],
-        version: RECORD_FORMAT_VERSION,
-        queued: existing?.queued ?? now + options.ttl,
-      };
-      if (options.work) record.work = { ...options.work };
-      // A record replacing an expired one takes over its queue entry, which comes up before the new expiry.
-      if (!existing) this.#expiries.push(id, record.queued);
-      if (!existing || existing.meta.scope !== scope) {
-        if (existing) this.#scopes.remove(existing.meta.scope);
+      });
+      if (existing === undefined) this.#expiries.push(id, queued);
+      if (existing === undefined || replacedScope !== scope) {
+        if (existing !== undefined) this.#scopes.remove(replacedScope);
         this.#scopes.add(scope);
       }
       this.#records.set(id, record);
       return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
-    if (existing.state === "completed") return { status: "completed", record: copy(existing) };
-    const lapsed = existing.state === "in-flight" && existing.leaseUntil <= now;
-    if ((existing.state === "released" || lapsed) && existing.fingerprint === fingerprint) {
-      existing.token += 1;
-      existing.state = "in-flight";
-      existing.leaseUntil = now + options.lease;
-      existing.expiresAt = Math.max(existing.expiresAt, now + options.ttl);
-      const steps = (existing.steps ?? []).map((step) => ({ ...step }));
-      return { status: "claimed", token: existing.token, recovered: lapsed, runId: existing.runId, steps };
+    const state = stateOf(existing);
+    if (state === "completed") return { status: "completed", record: this.#decode(id, existing, fingerprint) };
+    const lapsed = state === "in-flight" && numberAt(existing, LEASE_UNTIL) <= now;
+    if ((state === "released" || lapsed) && fingerprintMatches(existing, fingerprint)) {
+      const token = numberAt(existing, TOKEN) + 1;
+      const expiresAt = Math.max(numberAt(existing, EXPIRES_AT), now + options.ttl);
+      const record = withNumbers(
+        existing,
+        "in-flight",
+        TOKEN,
+        token,
+        LEASE_UNTIL,
+        now + options.lease,
+        EXPIRES_AT,
+        expiresAt,
+      );
+      this.#records.set(id, record);
+      return { status: "claimed", token, recovered: lapsed, runId: runIdOf(record), steps: stepsOf(record) };
     }
-    return { status: "in-flight", record: copy(existing) };
+    return { status: "in-flight", record: this.#decode(id, existing, fingerprint) };
   }
 
   async renew(id: string, token: number, lease: number): Promise<boolean> {
     const record = this.#held(id, token);
-    if (!record) return false;
-    record.leaseUntil = this.#now() + lease;
+    if (record === undefined) return false;
+    this.#records.set(id, withNumbers(record, undefined, LEASE_UNTIL, this.#now() + lease));
     return true;
   }
 
   async complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
     const record = this.#held(id, token);
-    if (!record) return false;
+    if (record === undefined) return false;
+    if (response.body.byteLength > MAX_BODY_BYTES) {
+      throw new RecordTooLargeError(this.name, "complete", `refused: a body over ${MAX_BODY_BYTES} bytes`);
+    }
     const now = this.#now();
-    record.state = "completed";
-    record.leaseUntil = 0;
-    record.completedAt = now;
-    record.expiresAt = now + ttl;
-    record.response = { ...response, headers: response.headers.map(([n, v]) => [n, v]), body: response.body.slice() };
-    this.#requeueIfEarlier(id, record);
+    const completed = withResponse(record, response, now, now + ttl);
+    this.#records.set(id, completed);
+    this.#requeueIfEarlier(id, completed);
     return true;
   }
 
   async release(id: string, token: number): Promise<boolean> {
     const record = this.#held(id, token);
-    if (!record) return false;
-    record.state = "released";
-    record.leaseUntil = 0;
+    if (record === undefined) return false;
+    this.#records.set(id, withNumbers(record, "released", LEASE_UNTIL, 0));
     return true;
   }
 
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
     const record = this.#held(id, token);
-    if (!record) return false;
-    record.steps ??= [];
-    const steps = record.steps;
+    if (record === undefined) return false;
+    const fields = decodeFields(record);
+    const steps = fields.steps;
     const at = steps.findIndex((kept) => kept.name === step.name);
     if (at === -1) {
       if (steps.length >= MAX_STEPS)
@@ -184,20 +215,23 @@ export class MemoryStore implements Store {
       steps.sort((a, b) => a.seq - b.seq);
     } else if (steps[at]!.state === "started") {
       steps[at] = { ...step };
-    }
+    } else return true;
+    this.#records.set(id, encodeRecord(fields));
     return true;
   }
 
   async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
     for (const [id, count] of counts) {
       const record = this.#records.get(id);
-      if (record?.state === "completed") record.replays = (record.replays ?? 0) + count;
+      if (record === undefined || stateOf(record) !== "completed") continue;
+      const replays = numberAt(record, REPLAYS);
+      this.#records.set(id, withNumbers(record, undefined, REPLAYS, (Number.isNaN(replays) ? 0 : replays) + count));
     }
   }
 
   async get(id: string): Promise<IdempotencyRecord | undefined> {
     const record = this.#records.get(id);
-    return record && record.expiresAt > this.#now() ? copy(record) : undefined;
+    return record !== undefined && numberAt(record, EXPIRES_AT) > this.#now() ? this.#decode(id, record) : undefined;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -209,11 +243,14 @@ export class MemoryStore implements Store {
     const offset = options.cursor ? Number(options.cursor) : 0;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidCursorError(options.cursor);
     const limit = options.limit ?? 100;
-    const matching = [...this.#records.values()]
-      .filter((r) => r.expiresAt > now && (!options.state || r.state === options.state))
-      .filter((r) => options.since === undefined || r.createdAt >= options.since)
-      .sort((a, b) => b.createdAt - a.createdAt);
-    const records = matching.slice(offset, offset + limit).map(copy);
+    const matching: [id: string, record: string, createdAt: number][] = [];
+    for (const [id, record] of this.#records) {
+      if (numberAt(record, EXPIRES_AT) <= now || (options.state && stateOf(record) !== options.state)) continue;
+      const createdAt = numberAt(record, CREATED_AT);
+      if (options.since === undefined || createdAt >= options.since) matching.push([id, record, createdAt]);
+    }
+    matching.sort((a, b) => b[2] - a[2]);
+    const records = matching.slice(offset, offset + limit).map(([id, record]) => this.#decode(id, record));
     return offset + limit < matching.length ? { records, cursor: String(offset + limit) } : { records };
   }
 
@@ -225,26 +262,36 @@ export class MemoryStore implements Store {
     clearInterval(this.#sweeper);
   }
 
+  /** The whole record for a caller, who may change it freely: nothing in it is shared with the store. */
+  #decode(id: string, record: string, fingerprint?: string): IdempotencyRecord {
+    return decodeRecord(
+      id,
+      record,
+      fingerprint !== undefined && fingerprintMatches(record, fingerprint) ? fingerprint : undefined,
+    );
+  }
+
   /** The record if `token` still holds its claim (in flight, same token, not expired). */
-  #held(id: string, token: number): HeldRecord | undefined {
+  #held(id: string, token: number): string | undefined {
     const record = this.#records.get(id);
-    if (record?.state !== "in-flight" || record.token !== token || record.expiresAt <= this.#now()) return;
-    return record;
+    if (record === undefined || stateOf(record) !== "in-flight" || numberAt(record, TOKEN) !== token) return;
+    return numberAt(record, EXPIRES_AT) <= this.#now() ? undefined : record;
   }
 
   #remove(id: string): boolean {
     const record = this.#records.get(id);
-    if (!record) return false;
+    if (record === undefined) return false;
     this.#records.delete(id);
-    this.#scopes.remove(record.meta.scope);
+    this.#scopes.remove(scopeOf(record));
     return true;
   }
 
   /** An expiry moved earlier than its queued time must be queued again, or the sweep would reach it late. */
-  #requeueIfEarlier(id: string, record: HeldRecord): void {
-    if (record.expiresAt >= record.queued) return;
-    record.queued = record.expiresAt;
-    this.#expiries.push(id, record.queued);
+  #requeueIfEarlier(id: string, record: string): void {
+    const expiresAt = numberAt(record, EXPIRES_AT);
+    if (expiresAt >= numberAt(record, QUEUED)) return;
+    this.#records.set(id, withNumbers(record, undefined, QUEUED, expiresAt));
+    this.#expiries.push(id, expiresAt);
   }
 
   /**
@@ -261,13 +308,14 @@ export class MemoryStore implements Store {
       queue.pop();
       const record = this.#records.get(id);
       // Gone, or queued again elsewhere: this entry is stale.
-      if (record?.queued !== at) continue;
-      if (record.expiresAt <= now) {
+      if (record === undefined || numberAt(record, QUEUED) !== at) continue;
+      const expiresAt = numberAt(record, EXPIRES_AT);
+      if (expiresAt <= now) {
         this.#remove(id);
         removed += 1;
       } else {
-        record.queued = record.expiresAt;
-        queue.push(id, record.queued);
+        this.#records.set(id, withNumbers(record, undefined, QUEUED, expiresAt));
+        queue.push(id, expiresAt);
       }
     }
     return removed;
@@ -297,15 +345,4 @@ function positiveInteger(value: number, name: string): number {
     throw new TypeError(`Expected \`${name}\` to be a positive integer, got ${JSON.stringify(value)}`);
   }
   return value;
-}
-
-/** A copy callers may change freely; the body bytes are shared (read-only by contract) to keep replays cheap. */
-function copy({ queued: _, ...record }: HeldRecord): IdempotencyRecord {
-  return {
-    ...record,
-    meta: { ...record.meta },
-    response: record.response && { ...record.response },
-    ...(record.steps ? { steps: record.steps.map((step) => ({ ...step })) } : {}),
-    ...(record.work ? { work: { ...record.work } } : {}),
-  };
 }

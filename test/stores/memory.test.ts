@@ -116,6 +116,24 @@ testStore({
       await store.close();
     });
 
+    it("keeps every string exactly, non-ASCII and lone surrogates included, and a body of every byte value", async () => {
+      const store = new MemoryStore({ now: () => now });
+      const odd = "ü€😀\ud800 end";
+      const result = await store.claim("odd", odd, {
+        ...opts,
+        meta: { key: odd, scope: odd, method: "POST", path: odd },
+      });
+      if (result.status !== "claimed") throw new Error("not claimed");
+      await store.saveStep("odd", result.token, { name: "s", seq: 0, state: "done", value: JSON.stringify(odd) });
+      const body = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
+      await store.complete("odd", result.token, { status: 201, headers: [["x-odd", odd]], body, kept: true }, 10_000);
+      const record = await store.get("odd");
+      expect(record).toMatchObject({ fingerprint: odd, meta: { key: odd, scope: odd, method: "POST", path: odd } });
+      expect(record?.steps).toEqual([{ name: "s", seq: 0, state: "done", value: JSON.stringify(odd) }]);
+      expect(record?.response).toEqual({ status: 201, headers: [["x-odd", odd]], body, kept: true });
+      await store.close();
+    });
+
     it("refuses an unknown option, naming it and the option it is closest to", () => {
       expect(() => new MemoryStore({ maxEntrys: 10 } as never)).toThrow(
         new TypeError("Unknown MemoryStore option `maxEntrys`; did you mean `maxEntries`?"),
