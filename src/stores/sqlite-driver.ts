@@ -12,11 +12,19 @@ export const DRIVER_NAMES: readonly SqliteDriverName[] = ["node:sqlite", "better
 
 /** A value SQLite binds: both drivers accept these. */
 export type SqlValue = string | number | bigint | null | Uint8Array;
-type SqlParams = SqlValue | Record<string, SqlValue>;
+/** A statement's parameters: positional values, or one object of named ones (`@id` is `{ id }`). */
+export type SqlParams = SqlValue | Record<string, SqlValue>;
 
+/** A prepared statement, as the store runs it on either driver. */
 export interface SqliteStatement {
-  run(...params: SqlParams[]): { changes: number };
+  /** Runs the statement. */
+  run(...params: SqlParams[]): {
+    /** How many rows it wrote. */
+    changes: number;
+  };
+  /** The first row, or `undefined`. */
   get(...params: SqlParams[]): unknown;
+  /** Every row. */
   all(...params: SqlParams[]): unknown[];
 }
 
@@ -37,13 +45,19 @@ export interface SqliteConnection {
  * those of Node.js 20, which has no `node:sqlite`.
  */
 export interface NodeSqliteDatabase {
+  /** Prepares a `StatementSync`. */
   prepare(sql: string): NodeSqliteStatement;
+  /** Runs SQL that returns no rows. */
   exec(sql: string): void;
+  /** Closes the database. */
   close(): void;
 }
 
-interface NodeSqliteStatement extends SqliteStatement {
+/** The part of `node:sqlite`'s `StatementSync` the store calls. */
+export interface NodeSqliteStatement extends SqliteStatement {
+  /** Whether integers come back as `bigint`; the store turns it off (every value it reads fits a number). */
   setReadBigInts(enabled: boolean): void;
+  /** Whether named parameters the statement does not use are ignored; the store turns it on. */
   setAllowUnknownNamedParameters(enabled: boolean): void;
 }
 

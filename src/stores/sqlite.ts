@@ -24,8 +24,12 @@ import {
   detectDriver,
   loadSqliteDriver,
   type NodeSqliteDatabase,
+  type NodeSqliteStatement,
   type SqliteConnection,
   type SqliteDriverName,
+  type SqliteStatement,
+  type SqlParams,
+  type SqlValue,
   wrapDatabase,
 } from "./sqlite-driver.js";
 import {
@@ -41,7 +45,7 @@ import {
   toSteps,
 } from "./sqlite-sql.js";
 
-export type { NodeSqliteDatabase, SqliteDriverName };
+export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
 export { sqliteSchema };
 
 /** A database you opened: better-sqlite3's `Database` or `node:sqlite`'s `DatabaseSync`. */
