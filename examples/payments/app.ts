@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import express from "express";
 import { idempotency } from "../../src/http/express.js";
-import { createIdempotency, type IdempotencyEvent, type Store } from "../../src/index.js";
+import { createIdempotency, type IdempotencyEvent } from "../../src/index.js";
+import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite.js";
 
 interface Charge {
   id: string;
@@ -13,16 +14,23 @@ interface Charge {
 
 /**
  * A tiny payments API: POST /charges is guarded by oncely (a key is required), GET /charges lists what was charged,
- * so a double charge would be plain to see.
+ * so a double charge would be plain to see. The charges and oncely's records share one SQLite database: after a
+ * restart a retried charge is still a replay, and still listed.
  */
-export function createPaymentsApp(store: Store, onEvent?: (event: IdempotencyEvent) => void) {
+export function createPaymentsApp(database: SqliteDatabase, onEvent?: (event: IdempotencyEvent) => void) {
+  database.exec(`CREATE TABLE IF NOT EXISTS charges (
+    id TEXT PRIMARY KEY, account TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL, created TEXT NOT NULL
+  )`);
+  const insert = database.prepare(
+    "INSERT INTO charges (id, account, amount, currency, created) VALUES (?, ?, ?, ?, ?)",
+  );
+  const list = database.prepare("SELECT id, account, amount, currency, created FROM charges ORDER BY rowid");
   const idem = createIdempotency({
-    store,
+    store: new SqliteStore({ database }),
     // Each account has its own key space; in a real app this comes from authentication, not a header.
     scope: (req) => (req.headers["x-account"] as string | undefined) ?? "acct_demo",
     onEvent,
   });
-  const charges: Charge[] = [];
   const app = express();
 
   app.post("/charges", express.json(), idempotency(idem, { required: true }), async (req, res) => {
@@ -39,11 +47,12 @@ export function createPaymentsApp(store: Store, onEvent?: (event: IdempotencyEve
       currency,
       created: new Date().toISOString(),
     };
-    charges.push(charge);
+    insert.run(charge.id, charge.account, charge.amount, charge.currency, charge.created);
     res.status(201).json(charge);
   });
   app.get("/charges", (_req, res) => {
+    const charges = list.all() as Charge[];
     res.json({ count: charges.length, charges });
   });
-  return { app, idem, charges };
+  return { app, idem };
 }

@@ -1,25 +1,30 @@
-import { SqliteStore } from "../../src/stores/sqlite.js";
+import type { AddressInfo } from "node:net";
 import { createPaymentsApp } from "./app.js";
+import { openDemoDatabase } from "./database.js";
 
-const port = Number(process.env.PORT ?? 3000);
-// The embedded store: records survive a restart of the demo (delete oncely-demo.db to start over).
-const storePath = process.env.ONCELY_DEMO_DB ?? "./oncely-demo.db";
-const { app, idem } = createPaymentsApp(new SqliteStore({ path: storePath }), (event) => {
-  console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
-});
+// One SQLite file holds oncely's records and the charges: both survive a restart (delete it to start over).
+const databasePath = process.env.ONCELY_DEMO_DB ?? "./oncely-demo.db";
+// The startup check: a database that cannot be opened (a bad path, a missing driver) stops the demo here, with the
+// cause, rather than answering the first request 503. `idem.ready()` is what a server on any store calls before
+// listening.
+const { app, idem, database } = await openDemoDatabase(databasePath)
+  .then(async (database) => {
+    const demo = createPaymentsApp(database, (event) => {
+      console.log(`  [oncely] ${event.type.padEnd(9)} key=${event.key ?? "-"} status=${event.status ?? "-"}`);
+    });
+    await demo.idem.ready();
+    return { ...demo, database };
+  })
+  .catch((error: Error) => {
+    console.error(`oncely demo: cannot open ${databasePath}: ${error.message}`);
+    process.exit(1);
+  });
 
-// The startup check: a store that cannot be opened (a bad path or URL, a missing driver) stops the demo here, with
-// the cause, rather than answering the first request 503.
-await idem.ready().catch((error: Error) => {
-  console.error(error.message);
-  process.exit(1);
-});
-
-const server = app.listen(port, "127.0.0.1", () => {
-  const url = `http://127.0.0.1:${port}`;
+const server = app.listen(Number(process.env.PORT ?? 3000), "127.0.0.1", () => {
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const charge = (key: string, amount: number) =>
     `curl -i -X POST ${url}/charges -H 'Idempotency-Key: ${key}' -H 'Content-Type: application/json' -d '{"amount":${amount}}'`;
-  console.log(`oncely demo: a payments API on ${url} (store: sqlite ${storePath})
+  console.log(`oncely demo: a payments API on ${url} (keys and charges in ${databasePath})
 
 1. A charge runs once and its response is stored:
    ${charge("order-1", 1000)}
@@ -33,9 +38,17 @@ const server = app.listen(port, "127.0.0.1", () => {
    curl -i -X POST ${url}/charges -H 'Content-Type: application/json' -d '{"amount":1}'
 6. What was actually charged:
    curl -s ${url}/charges
+7. Restart the demo (Ctrl-C, npm start) and run 2 and 6 again: still a replay, still the same charges.
 `);
 });
 
-const shutdown = () => server.close(() => void idem.close());
+const shutdown = () => {
+  server.close(async () => {
+    await idem.close();
+    database.close();
+  });
+  // Idle keep-alive connections (curl, fetch) would hold the close open for seconds.
+  server.closeIdleConnections();
+};
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);

@@ -35,7 +35,11 @@ export interface OpenStoreOptions {
 
 /** The package each store's driver comes from. The `import()`s stay literal so bundlers can see them. */
 const DRIVERS: Record<Exclude<StoreKind, "memory">, [pkg: string, load: () => Promise<unknown>]> = {
-  sqlite: ["better-sqlite3", () => import("better-sqlite3")],
+  // SqliteStore's own choice: node:sqlite where the runtime has it built in, better-sqlite3 otherwise.
+  sqlite: [
+    "better-sqlite3",
+    () => import("../stores/sqlite-driver.js").then((driver) => driver.loadSqliteDriver(undefined)),
+  ],
   redis: ["ioredis", () => import("ioredis")],
   postgres: ["pg", () => import("pg")],
   mysql: ["mysql2", () => import("mysql2/promise")],

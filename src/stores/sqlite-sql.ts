@@ -1,5 +1,5 @@
-import type BetterSqlite3 from "better-sqlite3";
 import type { IdempotencyRecord, StepRecord } from "../core/store.js";
+import type { SqliteConnection, SqliteStatement } from "./sqlite-driver.js";
 
 // The SQL the SQLite store runs, and how its rows map back to records.
 
@@ -55,15 +55,16 @@ export const STEP_COLUMNS: readonly [name: string, definition: string][] = [
 ];
 
 /** Adds the step columns to a table created without them; one write transaction, so racing processes add them once. */
-export function addStepColumns(db: BetterSqlite3.Database, table: string): void {
+export function addStepColumns(db: SqliteConnection, table: string): void {
   const missing = () => {
-    const have = new Set((db.pragma(`table_info("${table}")`) as { name: string }[]).map((column) => column.name));
+    const columns = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[];
+    const have = new Set(columns.map((column) => column.name));
     return STEP_COLUMNS.filter(([name]) => !have.has(name));
   };
   if (missing().length === 0) return;
   db.transaction(() => {
     for (const [name, definition] of missing()) db.exec(`ALTER TABLE "${table}" ADD COLUMN ${name} ${definition}`);
-  }).immediate();
+  });
 }
 
 export interface Row {
@@ -77,7 +78,7 @@ export interface Row {
   completed_at: number | null;
   status: number | null;
   headers: string | null;
-  body: Buffer | null;
+  body: Uint8Array | null;
   kept: number | null;
   meta: string;
   version: number;
@@ -101,15 +102,15 @@ type StatementName =
   | "purge"
   | "saveStep"
   | "countReplays";
-export type Statements = Record<StatementName, BetterSqlite3.Statement<unknown[]>>;
+export type Statements = Record<StatementName, SqliteStatement>;
 
 /** Every statement the store runs, prepared once per connection. Each write carries its own guard. */
-export function prepare(db: BetterSqlite3.Database, table: string): Statements {
+export function prepare(db: SqliteConnection, table: string): Statements {
   const t = `"${table}"`;
   const held = "id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now";
   // Whether a claim that finds the row continues its run: the row is live and the run is its record's own.
   const keepRun = "expires_at > @now AND run_id IS NOT NULL AND run_created_at IS created_at";
-  const statements: Statements = {
+  return {
     // Inserts a fresh record, replaces an expired one, or takes over a released one with the same fingerprint.
     // SQLite evaluates every SET expression against the old row, so the CASEs see the state before the update.
     // A takeover keeps the run id, steps and work; a record made afresh after expiry starts a new run, and so does the
@@ -174,9 +175,6 @@ export function prepare(db: BetterSqlite3.Database, table: string): Statements {
     purge: db.prepare(`DELETE FROM ${t} WHERE rowid IN
       (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`),
   };
-  // A user's database may return BigInts by default; every value here fits in a JS number.
-  for (const statement of Object.values(statements)) statement.safeIntegers(false);
-  return statements;
 }
 
 export function toRecord(row: Row): IdempotencyRecord {
@@ -200,7 +198,10 @@ export function toRecord(row: Row): IdempotencyRecord {
   if (row.completed_at !== null) record.completedAt = row.completed_at;
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");
-    record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === 1 };
+    // better-sqlite3 reads a BLOB as a Buffer, node:sqlite as a Uint8Array: both drivers answer a Buffer (no copy).
+    const body =
+      row.body === null ? Buffer.alloc(0) : Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength);
+    record.response = { status: row.status, headers, body, kept: row.kept === 1 };
   }
   return record;
 }

@@ -1,5 +1,5 @@
 /**
- * A store on SQLite through better-sqlite3.
+ * A store on SQLite: the runtime's built-in `node:sqlite` (Node.js 22.13+) or better-sqlite3 (Node.js 20).
  *
  * @module oncely/stores/sqlite
  */
@@ -17,8 +17,21 @@ import {
   type StepStore,
   type StoredResponse,
 } from "../core/store.js";
+import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { decodeCursor, encodeCursor } from "./keyset-cursor.js";
-import { loadDriver } from "./optional-driver.js";
+import {
+  DRIVER_NAMES,
+  detectDriver,
+  loadSqliteDriver,
+  type NodeSqliteDatabase,
+  type NodeSqliteStatement,
+  type SqliteConnection,
+  type SqliteDriverName,
+  type SqliteStatement,
+  type SqlParams,
+  type SqlValue,
+  wrapDatabase,
+} from "./sqlite-driver.js";
 import {
   addStepColumns,
   MAX_STEPS,
@@ -32,19 +45,27 @@ import {
   toSteps,
 } from "./sqlite-sql.js";
 
+export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
 export { sqliteSchema };
 
-type Database = BetterSqlite3.Database;
+/** A database you opened: better-sqlite3's `Database` or `node:sqlite`'s `DatabaseSync`. */
+export type SqliteDatabase = BetterSqlite3.Database | NodeSqliteDatabase;
 
-/** Options of `SqliteStore`: a database file to open, or a better-sqlite3 `Database` you opened. */
+/** Options of `SqliteStore`: a database file to open, or a database you opened. */
 export interface SqliteStoreOptions {
   /** The database file the store opens (and closes on `close()`); `":memory:"` for a private in-memory database. */
   path?: string;
   /**
-   * A better-sqlite3 `Database` you opened yourself. The store leaves its pragmas (journal mode, busy timeout) as
-   * they are and never closes it. Give either `path` or `database`.
+   * A database you opened yourself: a better-sqlite3 `Database` or a `node:sqlite` `DatabaseSync`. The store leaves
+   * its pragmas (journal mode, busy timeout) as they are and never closes it. Give either `path` or `database`.
    */
-  database?: Database;
+  database?: SqliteDatabase;
+  /**
+   * Which driver runs SQLite. By default, `node:sqlite` on Node.js 24 and newer (built in, nothing to install); on
+   * Node.js 20 and 22 better-sqlite3 when it is installed, else `node:sqlite` where the runtime has it (22.13+, which
+   * prints Node's ExperimentalWarning once). With `database`, the kind of database given, unless named here.
+   */
+  driver?: SqliteDriverName;
   /**
    * The table records live in; letters, digits and underscores.
    * @default "oncely_records"
@@ -52,7 +73,7 @@ export interface SqliteStoreOptions {
   table?: string;
   /**
    * How long an operation waits for another connection's write lock (SQLite's `busy_timeout`) before failing with
-   * a `StoreTimeoutError`. Applies to a database the store opens itself. better-sqlite3 is synchronous, so the wait
+   * a `StoreTimeoutError`. Applies to a database the store opens itself. Both drivers are synchronous, so the wait
    * blocks this process's event loop: keep it short.
    * @default 1000
    */
@@ -61,9 +82,19 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
+/** The option names `SqliteStore` knows; any other is refused (a typo would silently fall back to a default). */
+const OPTION_NAMES: readonly (keyof SqliteStoreOptions)[] = ["path", "database", "driver", "table", "timeout", "now"];
+
+interface Opened {
+  db: SqliteConnection;
+  sql: Statements;
+  busyTimeout: number;
+}
+
 /**
- * Keeps records in a SQLite file through better-sqlite3: durable across restarts, and shared safely by several
- * processes on one machine (WAL mode; each claim is one `BEGIN IMMEDIATE` transaction). The CLI's default store.
+ * Keeps records in a SQLite file: durable across restarts, and shared safely by several processes on one machine
+ * (WAL mode; each claim is one `BEGIN IMMEDIATE` transaction). Runs on the runtime's built-in `node:sqlite` where it
+ * exists and on better-sqlite3 on Node.js 20 (see `driver`). The CLI's default store.
  *
  * @example
  * const idem = createIdempotency({ store: new SqliteStore({ path: "./oncely.db" }) });
@@ -74,20 +105,26 @@ export class SqliteStore implements StepStore {
   readonly #now: () => number;
   readonly #timeout: number;
   readonly #path: string | undefined;
-  readonly #userDatabase: Database | undefined;
-  #opened: Promise<{ db: Database; sql: Statements; busyTimeout: number }> | undefined;
+  readonly #userDatabase: SqliteDatabase | undefined;
+  readonly #driver: SqliteDriverName | undefined;
+  #opened: Promise<Opened> | undefined;
   #closed = false;
 
   constructor(options: SqliteStoreOptions) {
-    const { path, database, table = "oncely_records" } = options ?? {};
+    const { path, database, driver, table = "oncely_records" } = options ?? {};
+    rejectUnknownOptions("SqliteStore", options ?? {}, OPTION_NAMES);
     if ((path === undefined) === (database === undefined)) {
       throw new TypeError('Expected exactly one of `path` (a file name or ":memory:") and `database`');
     }
     if (path !== undefined && (typeof path !== "string" || path === "")) {
       throw new TypeError(`Expected \`path\` to be a file name or ":memory:", got ${JSON.stringify(path)}`);
     }
-    if (database !== undefined && typeof (database as Partial<Database>).prepare !== "function") {
-      throw new TypeError("Expected `database` to be a better-sqlite3 Database");
+    if (database !== undefined && typeof (database as Partial<NodeSqliteDatabase>).prepare !== "function") {
+      throw new TypeError("Expected `database` to be a better-sqlite3 Database or a node:sqlite DatabaseSync");
+    }
+    if (driver !== undefined && !DRIVER_NAMES.includes(driver)) {
+      const names = DRIVER_NAMES.map((name) => JSON.stringify(name)).join(" or ");
+      throw new TypeError(`Expected \`driver\` to be ${names}, got ${JSON.stringify(driver)}`);
     }
     if (typeof table !== "string" || !TABLE.test(table)) {
       throw new TypeError(`Expected \`table\` to be letters, digits and underscores, got ${JSON.stringify(table)}`);
@@ -97,6 +134,7 @@ export class SqliteStore implements StepStore {
     }
     this.#path = path;
     this.#userDatabase = database;
+    this.#driver = driver;
     this.#table = table;
     this.#now = options.now ?? Date.now;
     this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
@@ -115,21 +153,19 @@ export class SqliteStore implements StepStore {
       const expiresAt = now + options.ttl;
       const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt, runId, work };
       // IMMEDIATE takes the write lock up front, so the read after a refused upsert sees the row that refused it.
-      return db
-        .transaction((): ClaimResult => {
-          const meta = JSON.stringify(options.meta);
-          const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
-          if (fresh) return claimed(fresh, false);
-          // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
-          // after the read that tells it apart from a released record (which is not a recovery).
-          const record = toRecord(sql.select.get(id) as Row);
-          if (record.state === "completed") return { status: "completed", record };
-          if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
-            return claimed(sql.takeOverLapsed.get(params) as Row, true);
-          }
-          return { status: "in-flight", record };
-        })
-        .immediate();
+      return db.transaction((): ClaimResult => {
+        const meta = JSON.stringify(options.meta);
+        const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
+        if (fresh) return claimed(fresh, false);
+        // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
+        // after the read that tells it apart from a released record (which is not a recovery).
+        const record = toRecord(sql.select.get(id) as Row);
+        if (record.state === "completed") return { status: "completed", record };
+        if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
+          return claimed(sql.takeOverLapsed.get(params) as Row, true);
+        }
+        return { status: "in-flight", record };
+      });
     });
   }
 
@@ -171,7 +207,7 @@ export class SqliteStore implements StepStore {
       const now = this.#now();
       db.transaction(() => {
         for (const [id, count] of counts) sql.countReplays.run({ id, count, now });
-      }).immediate();
+      });
     });
   }
 
@@ -218,7 +254,7 @@ export class SqliteStore implements StepStore {
   }
 
   /** Runs one operation on the (lazily opened) database, mapping driver errors to oncely's store errors. */
-  async #run<T>(operation: string, body: (opened: { db: Database; sql: Statements }) => T): Promise<T> {
+  async #run<T>(operation: string, body: (opened: Opened) => T): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     // A failed open is not cached: the next operation tries again (the file may have been locked or missing).
     this.#opened ??= this.#open().catch((error: unknown) => {
@@ -230,7 +266,7 @@ export class SqliteStore implements StepStore {
       return body(opened);
     } catch (error) {
       if (isOncelyError(error)) throw error;
-      if ((error as { code?: string }).code?.startsWith("SQLITE_BUSY")) {
+      if (opened.db.isBusy(error)) {
         const message = `timed out after ${opened.busyTimeout} ms waiting for the database lock`;
         throw new StoreTimeoutError(this.name, operation, message, { cause: error });
       }
@@ -238,19 +274,20 @@ export class SqliteStore implements StepStore {
     }
   }
 
-  async #open(): Promise<{ db: Database; sql: Statements; busyTimeout: number }> {
-    let db = this.#userDatabase;
-    if (!db) {
-      const module = (await loadDriver("sqlite", "SqliteStore", "better-sqlite3", () => import("better-sqlite3"))) as {
-        default?: typeof BetterSqlite3;
-      };
-      const Driver = module.default ?? (module as unknown as typeof BetterSqlite3);
+  async #open(): Promise<Opened> {
+    let db: SqliteConnection | undefined;
+    if (this.#userDatabase) {
+      db = wrapDatabase(this.#userDatabase, this.#driver ?? detectDriver(this.#userDatabase));
+    } else {
+      // A missing driver fails here with a line that says what to install; it is not a StoreError.
+      const open = await loadSqliteDriver(this.#driver);
       try {
-        db = new Driver(this.#path!, { timeout: this.#timeout });
+        db = open(this.#path!);
+        db.exec(`PRAGMA busy_timeout = ${this.#timeout}`);
         // WAL lets readers run beside the one writer, across processes; NORMAL sync is durable across process
         // crashes (a power loss may drop the last commits) and avoids an fsync per claim.
-        db.pragma("journal_mode = WAL");
-        db.pragma("synchronous = NORMAL");
+        db.exec("PRAGMA journal_mode = WAL");
+        db.exec("PRAGMA synchronous = NORMAL");
       } catch (error) {
         db?.close();
         throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });
@@ -259,8 +296,8 @@ export class SqliteStore implements StepStore {
     try {
       db.exec(sqliteSchema(this.#table));
       addStepColumns(db, this.#table);
-      const busyTimeout = Number(db.pragma("busy_timeout", { simple: true }));
-      return { db, sql: prepare(db, this.#table), busyTimeout };
+      const { timeout } = db.prepare("PRAGMA busy_timeout").get() as { timeout: number };
+      return { db, sql: prepare(db, this.#table), busyTimeout: Number(timeout) };
     } catch (error) {
       if (!this.#userDatabase) db.close();
       throw new StoreError(this.name, "open", `failed: ${(error as Error).message}`, { cause: error });

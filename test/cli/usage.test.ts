@@ -21,6 +21,11 @@ const hideBetterSqlite3 = `data:text/javascript,${encodeURIComponent(`
     }\`));
 `)}`;
 
+/** Where the runtime has SQLite built in (node:sqlite) the default store needs no package: this flag takes it away. */
+const withoutBuiltinSqlite = process.getBuiltinModule?.("node:sqlite")
+  ? { NODE_OPTIONS: "--no-experimental-sqlite" }
+  : {};
+
 describe.concurrent("oncely CLI usage", { timeout: 120_000 }, () => {
   it("prints help for the program and every command, with the exit codes, and exits 0", async ({ expect }) => {
     const [program, ...commands] = await Promise.all([
@@ -94,7 +99,7 @@ describe.concurrent("oncely CLI usage", { timeout: 120_000 }, () => {
   it("says in one line that the default store needs better-sqlite3, and suggests --store memory:", async ({
     expect,
   }) => {
-    const result = await runCli(["list"], { cwd, imports: [hideBetterSqlite3] });
+    const result = await runCli(["list"], { cwd, imports: [hideBetterSqlite3], env: withoutBuiltinSqlite });
     expect(result).toEqual({
       code: 3,
       stdout: "",
@@ -102,6 +107,15 @@ describe.concurrent("oncely CLI usage", { timeout: 120_000 }, () => {
         'oncely: the default store (sqlite:./oncely.db) needs the "better-sqlite3" package: npm install better-sqlite3, or pass --store memory: (or another store URL)\n',
     });
   });
+
+  it.skipIf(!process.getBuiltinModule?.("node:sqlite"))(
+    "opens the default store on node:sqlite without better-sqlite3 where the runtime has it",
+    async ({ expect }) => {
+      const result = await runCli(["list"], { cwd, imports: [hideBetterSqlite3] });
+      // Past the driver: the store is opened, and the missing file is the only complaint.
+      expect(result.stderr).toMatch(/^oncely: \[sqlite\] open failed: no database file at \.\/oncely\.db/);
+    },
+  );
 
   it("reads the store from ONCELY_STORE, and works on an empty memory: store", async ({ expect }) => {
     const stats = await runCli(["stats", "--json"], { cwd, env: { ONCELY_STORE: "memory:" } });
