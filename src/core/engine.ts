@@ -74,7 +74,7 @@ export interface Idempotency {
  *
  * @throws {TypeError} when an option is invalid (the message names it)
  */
-export function createIdempotency(options: IdempotencyOptions): Idempotency {
+export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw>): Idempotency {
   if (!options || typeof options !== "object") throw new TypeError("Expected an options object with a `store`");
   const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent, encryption } = options;
   if (!store || typeof store.claim !== "function") {
@@ -85,7 +85,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   }
   if (onEvent !== undefined && typeof onEvent !== "function")
     throw new TypeError("Expected `onEvent` to be a function");
-  const base = checkStoreSupports(store, resolveRouteOptions(options));
+  const base = checkStoreSupports(store, resolveRouteOptions(options as RouteOptions));
   const state: EngineState = {
     store,
     storeTimeout: toMilliseconds(storeTimeout, "storeTimeout"),

@@ -9,7 +9,7 @@ import { rejectUnknownOptions } from "./unknown-options.js";
 export type ScopeValue = string | number | bigint;
 
 /** Options that may be set once on `createIdempotency` and overridden per route. */
-export interface RouteOptions {
+export interface RouteOptions<Raw = unknown> {
   /**
    * How long a completed record is kept, from completion. Longer than any realistic retry storm; shorter than a
    * compliance window if responses carry sensitive data.
@@ -48,12 +48,12 @@ export interface RouteOptions {
    * @example scope: (request) => request.raw.user.id // Express, after the middleware that sets req.user
    * @default undefined (one shared scope)
    */
-  scope?: (request: IdempotencyRequest) => ScopeValue | Promise<ScopeValue>;
+  scope?: (request: IdempotencyRequest<Raw>) => ScopeValue | Promise<ScopeValue>;
   /**
    * Computes the request fingerprint. The default hashes method, path, sorted query, canonical body and the
    * headers in `fingerprintHeaders`.
    */
-  fingerprint?: (request: IdempotencyRequest) => string | Promise<string>;
+  fingerprint?: (request: IdempotencyRequest<Raw>) => string | Promise<string>;
   /**
    * Request headers (lower-case) that belong to the fingerprint, e.g. `["stripe-account"]`.
    * @default []
@@ -121,7 +121,11 @@ export interface RouteOptions {
   transactional?: boolean;
 }
 
-export interface IdempotencyOptions extends RouteOptions {
+/**
+ * `createIdempotency`'s options. `Raw` types `request.raw` in `scope` and `fingerprint` when the instance serves one
+ * framework: `createIdempotency<express.Request>({ ... })`.
+ */
+export interface IdempotencyOptions<Raw = unknown> extends RouteOptions<Raw> {
   /** Where records live. */
   store: Store;
   /**

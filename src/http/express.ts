@@ -31,8 +31,8 @@ declare global {
  *   res.status(201).json(createCharge(req.body, { idempotencyKey: req.idempotency?.deriveKey("psp") }));
  * });
  */
-export function idempotency(idem: Idempotency, options?: RouteOptions): RequestHandler {
-  const guard = idem.route(options);
+export function idempotency(idem: Idempotency, options?: RouteOptions<Request>): RequestHandler {
+  const guard = idem.route(options as RouteOptions);
   return function idempotency(req: Request, res: Response, next: NextFunction) {
     guard.begin(expressInput(req)).then((decision) => {
       if (decision.action === "pass") return next();

@@ -34,8 +34,8 @@ declare module "koa" {
  *   ctx.body = await createCharge(ctx.request.body, { idempotencyKey: ctx.state.idempotency?.deriveKey("psp") });
  * });
  */
-export function idempotency(idem: Idempotency, options?: RouteOptions): Middleware {
-  const guard = idem.route(options);
+export function idempotency(idem: Idempotency, options?: RouteOptions<Context>): Middleware {
+  const guard = idem.route(options as RouteOptions);
   return async function idempotency(ctx, next) {
     const decision = await guard.begin(koaInput(ctx));
     if (decision.action === "pass") return next();
