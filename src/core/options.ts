@@ -55,7 +55,7 @@ export interface RouteOptions<Raw = unknown> {
    */
   fingerprint?: (request: IdempotencyRequest<Raw>) => string | Promise<string>;
   /**
-   * Request headers (lower-case) that belong to the fingerprint, e.g. `["stripe-account"]`.
+   * Request headers that belong to the fingerprint, e.g. `["Stripe-Account"]`; names match in any case.
    * @default []
    */
   fingerprintHeaders?: readonly string[];
@@ -105,7 +105,8 @@ export interface RouteOptions<Raw = unknown> {
    */
   failOpen?: boolean;
   /**
-   * Response headers never stored (added to hop-by-hop headers, `set-cookie`, `content-length` and `date`).
+   * Response headers never stored (added to hop-by-hop headers, `set-cookie`, `content-length` and `date`); names
+   * match in any case.
    * @default []
    */
   excludeHeaders?: readonly string[];
@@ -134,7 +135,7 @@ export interface IdempotencyOptions<Raw = unknown> extends RouteOptions<Raw> {
    */
   storeTimeout?: Duration;
   /**
-   * The request header that carries the key.
+   * The request header that carries the key; the name matches in any case.
    * @default "idempotency-key"
    */
   header?: string;
@@ -211,7 +212,7 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
     scope: options.scope ?? base?.scope,
     fingerprint: options.fingerprint ?? base?.fingerprint,
     fingerprintHeaders: options.fingerprintHeaders
-      ? options.fingerprintHeaders.map((h) => h.toLowerCase())
+      ? headerNames(options.fingerprintHeaders, "fingerprintHeaders")
       : pick("fingerprintHeaders", []),
     onInFlight: options.onInFlight === undefined ? pick("onInFlight", "reject") : inFlight(options.onInFlight),
     waitTimeout:
@@ -231,7 +232,7 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
       options.rateLimit === undefined ? pick("rateLimit", { max: 100, window: 10_000 }) : rate(options.rateLimit),
     failOpen: options.failOpen === undefined ? pick("failOpen", false) : bool(options.failOpen, "failOpen"),
     excludeHeaders: options.excludeHeaders
-      ? new Set(options.excludeHeaders.map((h) => h.toLowerCase()))
+      ? new Set(headerNames(options.excludeHeaders, "excludeHeaders"))
       : pick("excludeHeaders", new Set()),
     route: options.route ?? base?.route,
     transactional:
@@ -256,6 +257,14 @@ function methodSet(methods: readonly string[]): ReadonlySet<string> {
     throw new TypeError('Expected `methods` to be an array of HTTP methods such as ["POST", "PATCH"]');
   }
   return new Set(methods.map((m) => m.toUpperCase()));
+}
+
+/** Header names in lower case, as every adapter presents them, so `"Stripe-Account"` matches as written. */
+function headerNames(names: unknown, option: string): string[] {
+  if (!Array.isArray(names) || names.some((name) => typeof name !== "string" || name.length === 0)) {
+    throw new TypeError(`Expected \`${option}\` to be a list of header names such as ["Stripe-Account"]`);
+  }
+  return names.map((name: string) => name.toLowerCase());
 }
 
 function bool(value: unknown, name: string): boolean {

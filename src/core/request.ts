@@ -23,8 +23,8 @@ export interface IdempotencyRequest<Raw = unknown> {
   raw: Raw;
 }
 
-/** Reads a header as one string (repeated values joined with ", "), or `undefined`. */
+/** Reads a header as one string (repeated values joined with ", "), or `undefined`; `name` in any case. */
 export function headerValue(request: Pick<IdempotencyRequest, "headers">, name: string): string | undefined {
-  const value = request.headers[name];
+  const value = request.headers[name] ?? request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(", ") : value;
 }
