@@ -92,7 +92,7 @@ export interface Idempotency {
  *
  * @throws {TypeError} when an option is invalid (the message names it)
  */
-export function createIdempotency(options: IdempotencyOptions): Idempotency {
+export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw>): Idempotency {
   if (!options || typeof options !== "object") throw new TypeError("Expected an options object with a `store`");
   const { store, storeTimeout = "1s", header = "idempotency-key", maxKeyLength = 255, onEvent, logger } = options;
   if (!store || typeof store.claim !== "function") {
@@ -103,7 +103,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   }
   if (onEvent !== undefined && typeof onEvent !== "function")
     throw new TypeError("Expected `onEvent` to be a function");
-  const base = checkStoreSupports(store, resolveRouteOptions(options));
+  const base = checkStoreSupports(store, resolveRouteOptions(options as RouteOptions));
   const causeLog = causeLogFor(logger === undefined ? (onEvent ? false : console) : logger);
   const state: EngineState = {
     store,

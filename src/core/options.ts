@@ -10,7 +10,7 @@ import { rejectUnknownOptions } from "./unknown-options.js";
 export type ScopeValue = string | number | bigint;
 
 /** Options that may be set once on `createIdempotency` and overridden per route. */
-export interface RouteOptions {
+export interface RouteOptions<Raw = unknown> {
   /**
    * How long a completed record is kept, from completion. Longer than any realistic retry storm; shorter than a
    * compliance window if responses carry sensitive data.
@@ -49,14 +49,14 @@ export interface RouteOptions {
    * @example scope: (request) => request.raw.user.id // Express, after the middleware that sets req.user
    * @default undefined (one shared scope)
    */
-  scope?: (request: IdempotencyRequest) => ScopeValue | Promise<ScopeValue>;
+  scope?: (request: IdempotencyRequest<Raw>) => ScopeValue | Promise<ScopeValue>;
   /**
    * Computes the request fingerprint. The default hashes method, path, sorted query, canonical body and the
    * headers in `fingerprintHeaders`.
    */
-  fingerprint?: (request: IdempotencyRequest) => string | Promise<string>;
+  fingerprint?: (request: IdempotencyRequest<Raw>) => string | Promise<string>;
   /**
-   * Request headers (lower-case) that belong to the fingerprint, e.g. `["stripe-account"]`.
+   * Request headers that belong to the fingerprint, e.g. `["Stripe-Account"]`; names match in any case.
    * @default []
    */
   fingerprintHeaders?: readonly string[];
@@ -106,7 +106,8 @@ export interface RouteOptions {
    */
   failOpen?: boolean;
   /**
-   * Response headers never stored (added to hop-by-hop headers, `set-cookie`, `content-length` and `date`).
+   * Response headers never stored (added to hop-by-hop headers, `set-cookie`, `content-length` and `date`); names
+   * match in any case.
    * @default []
    */
   excludeHeaders?: readonly string[];
@@ -122,7 +123,11 @@ export interface RouteOptions {
   transactional?: boolean;
 }
 
-export interface IdempotencyOptions extends RouteOptions {
+/**
+ * `createIdempotency`'s options. `Raw` types `request.raw` in `scope` and `fingerprint` when the instance serves one
+ * framework: `createIdempotency<express.Request>({ ... })`.
+ */
+export interface IdempotencyOptions<Raw = unknown> extends RouteOptions<Raw> {
   /** Where records live. */
   store: Store;
   /**
@@ -131,7 +136,7 @@ export interface IdempotencyOptions extends RouteOptions {
    */
   storeTimeout?: Duration;
   /**
-   * The request header that carries the key.
+   * The request header that carries the key; the name matches in any case.
    * @default "idempotency-key"
    */
   header?: string;
@@ -223,7 +228,7 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
     scope: options.scope ?? base?.scope,
     fingerprint: options.fingerprint ?? base?.fingerprint,
     fingerprintHeaders: options.fingerprintHeaders
-      ? options.fingerprintHeaders.map((h) => h.toLowerCase())
+      ? headerNames(options.fingerprintHeaders, "fingerprintHeaders")
       : pick("fingerprintHeaders", []),
     onInFlight: options.onInFlight === undefined ? pick("onInFlight", "reject") : inFlight(options.onInFlight),
     waitTimeout:
@@ -243,7 +248,7 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
       options.rateLimit === undefined ? pick("rateLimit", { max: 100, window: 10_000 }) : rate(options.rateLimit),
     failOpen: options.failOpen === undefined ? pick("failOpen", false) : bool(options.failOpen, "failOpen"),
     excludeHeaders: options.excludeHeaders
-      ? new Set(options.excludeHeaders.map((h) => h.toLowerCase()))
+      ? new Set(headerNames(options.excludeHeaders, "excludeHeaders"))
       : pick("excludeHeaders", new Set()),
     route: options.route ?? base?.route,
     transactional:
@@ -268,6 +273,14 @@ function methodSet(methods: readonly string[]): ReadonlySet<string> {
     throw new TypeError('Expected `methods` to be an array of HTTP methods such as ["POST", "PATCH"]');
   }
   return new Set(methods.map((m) => m.toUpperCase()));
+}
+
+/** Header names in lower case, as every adapter presents them, so `"Stripe-Account"` matches as written. */
+function headerNames(names: unknown, option: string): string[] {
+  if (!Array.isArray(names) || names.some((name) => typeof name !== "string" || name.length === 0)) {
+    throw new TypeError(`Expected \`${option}\` to be a list of header names such as ["Stripe-Account"]`);
+  }
+  return names.map((name: string) => name.toLowerCase());
 }
 
 function bool(value: unknown, name: string): boolean {

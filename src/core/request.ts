@@ -1,8 +1,9 @@
 /**
- * The one request shape every adapter produces, and that `scope`, `fingerprint` and events see, so a single
- * `createIdempotency` instance serves every framework.
+ * The one request shape every adapter produces, and that `scope` and `fingerprint` see, so a single
+ * `createIdempotency` instance serves every framework. `Raw` is the framework's own request object, typed where the
+ * options are given to one adapter (`idempotency(idem, { scope })` in Express types `raw` as Express's `Request`).
  */
-export interface IdempotencyRequest {
+export interface IdempotencyRequest<Raw = unknown> {
   /** Upper-case HTTP method. */
   method: string;
   /** The path without the query string, e.g. `/charges/ch_1`. */
@@ -15,12 +16,15 @@ export interface IdempotencyRequest {
   body: Uint8Array | undefined;
   /** The parsed body, when the framework's body parser ran before oncely (Express `req.body`, ...). */
   parsedBody?: unknown;
-  /** The framework's own request object (Express `req`, Hono `Context`, a fetch `Request`, ...). */
-  raw: unknown;
+  /**
+   * The framework's own request object, with whatever your middleware set on it: Express `req`, Fastify `request`,
+   * Koa `ctx`, Hono `c` (its `Context`), the fetch `Request`, node's `IncomingMessage`, Nest's platform request.
+   */
+  raw: Raw;
 }
 
-/** Reads a header as one string (repeated values joined with ", "), or `undefined`. */
+/** Reads a header as one string (repeated values joined with ", "), or `undefined`; `name` in any case. */
 export function headerValue(request: Pick<IdempotencyRequest, "headers">, name: string): string | undefined {
-  const value = request.headers[name];
+  const value = request.headers[name] ?? request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(", ") : value;
 }

@@ -170,7 +170,8 @@ class Scanner {
     const start = position;
     for (;;) {
       const code = this.text.charCodeAt(position);
-      if (code < 0x30 || code > 0x39) break;
+      // Written so that NaN (past the end of the text) stops it too.
+      if (!(code >= 0x30 && code <= 0x39)) break;
       position++;
     }
     if (position === start) throw NOT_CANONICAL;

@@ -34,8 +34,8 @@ declare global {
  *   res.status(201).json(createCharge(req.body, { idempotencyKey: req.idempotency?.deriveKey("psp") }));
  * });
  */
-export function idempotency(idem: Idempotency, options?: RouteOptions): RequestHandler {
-  const guard = idem.route(options);
+export function idempotency(idem: Idempotency, options?: RouteOptions<Request>): RequestHandler {
+  const guard = idem.route(options as RouteOptions);
   const { methods } = guard.options;
   const warn = setupMistakeLog();
   let orderChecked = false;

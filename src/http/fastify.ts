@@ -26,9 +26,12 @@ declare module "fastify" {
      * This route's idempotency options, over the plugin's; `false` leaves the route unguarded.
      * @example app.post("/charges", { config: { idempotency: { required: true, ttl: "1h" } } }, handler);
      */
-    idempotency?: RouteOptions | boolean;
+    idempotency?: RouteOptions<FastifyRequest> | boolean;
   }
 }
+
+/** Route options whose `scope` and `fingerprint` get Fastify's `request` as `request.raw`. */
+export type FastifyRouteIdempotency = RouteOptions<FastifyRequest>;
 
 type Execution = Extract<Decision, { action: "execute" }>;
 
@@ -71,9 +74,12 @@ const REGISTER_OPTION_NAMES = new Set(["prefix", "logLevel", "logSerializers"]);
  *   return createCharge(request.body, { idempotencyKey: request.idempotency?.deriveKey("psp") });
  * });
  */
-export function idempotency(idem: Idempotency, options: RouteOptions = {}): FastifyPluginCallback<RouteOptions> {
-  const plugin: FastifyPluginCallback<RouteOptions> = function oncely(instance, registerOptions, done) {
-    const base = { ...options, ...withoutRegisterOptions(registerOptions) };
+export function idempotency(
+  idem: Idempotency,
+  options: FastifyRouteIdempotency = {},
+): FastifyPluginCallback<FastifyRouteIdempotency> {
+  const plugin: FastifyPluginCallback<FastifyRouteIdempotency> = function oncely(instance, registerOptions, done) {
+    const base = { ...options, ...withoutRegisterOptions(registerOptions) } as RouteOptions;
     const instanceGuard = idem.route(base);
     if (!instance.hasRequestDecorator("idempotency")) instance.decorateRequest("idempotency", undefined);
     refuseUnseenRoutes(instance, instanceGuard.options.methods);
@@ -86,7 +92,7 @@ export function idempotency(idem: Idempotency, options: RouteOptions = {}): Fast
       }
       markSeen(route);
       if (config === false) return;
-      const guard = typeof config === "object" ? idem.route({ ...base, ...config }) : instanceGuard;
+      const guard = typeof config === "object" ? idem.route({ ...base, ...(config as RouteOptions) }) : instanceGuard;
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const applies = methods.some((method) => guard.options.methods.has(method.toUpperCase()));
       // Registered again in a child plugin: one set of hooks per route (two would claim the key twice and answer
@@ -229,7 +235,7 @@ function hooksOf<T>(hooks: T | T[] | undefined): T[] {
   return Array.isArray(hooks) ? hooks : [hooks];
 }
 
-function withoutRegisterOptions(options: RouteOptions | undefined): RouteOptions {
+function withoutRegisterOptions(options: FastifyRouteIdempotency | undefined): FastifyRouteIdempotency {
   if (!options) return {};
   return Object.fromEntries(Object.entries(options).filter(([name]) => !REGISTER_OPTION_NAMES.has(name)));
 }

@@ -27,9 +27,9 @@ export type IdempotentFetchHandler<Rest extends unknown[]> = (
 export function withIdempotency<Rest extends unknown[]>(
   idem: Idempotency,
   handler: IdempotentFetchHandler<Rest>,
-  options?: RouteOptions,
+  options?: RouteOptions<Request>,
 ): (request: Request, ...rest: Rest) => Promise<Response> {
-  const guard = idem.route(options);
+  const guard = idem.route(options as RouteOptions);
   return async function idempotentFetch(request, ...rest) {
     const decision = await guard.begin(fetchInput(request));
     if (decision.action === "pass") return handler(request, undefined, ...rest);

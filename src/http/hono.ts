@@ -3,7 +3,7 @@
  *
  * @module oncely/hono
  */
-import type { HonoRequest, MiddlewareHandler } from "hono";
+import type { Context, HonoRequest, MiddlewareHandler } from "hono";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
@@ -27,8 +27,8 @@ declare module "hono" {
  * app.use("/charges/*", idempotency(idem));
  * app.post("/charges", async (c) => c.json(await charge(await c.req.json(), c.get("idempotency")?.key), 201));
  */
-export function idempotency(idem: Idempotency, options?: RouteOptions): MiddlewareHandler {
-  const guard = idem.route(options);
+export function idempotency(idem: Idempotency, options?: RouteOptions<Context>): MiddlewareHandler {
+  const guard = idem.route(options as RouteOptions);
   return async function idempotency(c, next) {
     const url = c.req.url;
     const queryStart = url.indexOf("?");

@@ -35,8 +35,8 @@ declare module "koa" {
  *   ctx.body = await createCharge(ctx.request.body, { idempotencyKey: ctx.state.idempotency?.deriveKey("psp") });
  * });
  */
-export function idempotency(idem: Idempotency, options?: RouteOptions): Middleware {
-  const guard = idem.route(options);
+export function idempotency(idem: Idempotency, options?: RouteOptions<Context>): Middleware {
+  const guard = idem.route(options as RouteOptions);
   const refuseUnguarded = unguardedRouteRefusal();
   return async function idempotency(ctx, next) {
     if (guard.options.methods.has(ctx.method) && answeredUpstream(ctx)) {

@@ -29,9 +29,9 @@ export type IdempotentNodeHandler = (
 export function withIdempotency(
   idem: Idempotency,
   handler: IdempotentNodeHandler,
-  options?: RouteOptions,
+  options?: RouteOptions<IncomingMessage>,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const guard = idem.route(options);
+  const guard = idem.route(options as RouteOptions);
   return async function idempotentHandler(req, res) {
     const decision = await guard.begin(nodeInput(req));
     if (decision.action === "pass") return handler(req, res, undefined);

@@ -63,6 +63,12 @@ describe("defaultFingerprint", () => {
       expect(canonicalJsonFromBytes(enc(body)), body).toBeUndefined();
       expect(ofBody(body)).toBe(defaultFingerprint(request(enc(body), { headers: { "content-type": "text/plain" } })));
     }
+    // Text that ends inside a token: the scanner must stop at the end, not read on.
+    for (const body of ["1", "-", "1.", "1e", "1e+", '{"a":1', '{"a":-12', "[1,2", '"abc', '"a\\', '"\\u12', "tru"]) {
+      const canonical = canonicalJsonFromBytes(enc(body));
+      if (body === "1") expect(canonical).toBe("1");
+      else expect(canonical, body).toBeUndefined();
+    }
     const nested = `${"[".repeat(1000)}${"]".repeat(1000)}`;
     expect(canonicalJsonFromBytes(enc(nested))).toBe(nested);
   });

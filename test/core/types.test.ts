@@ -1,5 +1,16 @@
+import type { IncomingMessage } from "node:http";
+import type { Request as ExpressRequest } from "express";
+import type { FastifyRequest } from "fastify";
+import type { Context as HonoContext } from "hono";
+import type { Context as KoaContext } from "koa";
 import type { PoolClient } from "pg";
 import { describe, expectTypeOf, it } from "vitest";
+import { idempotency as expressIdempotency } from "../../src/http/express.js";
+import type { FastifyRouteIdempotency } from "../../src/http/fastify.js";
+import { withIdempotency as fetchIdempotency } from "../../src/http/fetch.js";
+import { idempotency as honoIdempotency } from "../../src/http/hono.js";
+import { idempotency as koaIdempotency } from "../../src/http/koa.js";
+import { withIdempotency as nodeIdempotency } from "../../src/http/node.js";
 import {
   createIdempotency,
   type Decision,
@@ -38,5 +49,54 @@ describe("public types", () => {
     // @ts-expect-error encryption needs `current` and `keys`
     const noKeys: IdempotencyOptions = { store: new MemoryStore(), encryption: { current: "a" } };
     expectTypeOf([inFlight, noStore, noKeys]).toBeArray();
+  });
+
+  it("types request.raw in scope as the framework's own request, per adapter", () => {
+    const store = new MemoryStore();
+    const idem = createIdempotency<ExpressRequest>({ store, scope: (request) => request.raw.get("x-account") ?? "-" });
+    expressIdempotency(idem, {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<ExpressRequest>();
+        return 1;
+      },
+    });
+    honoIdempotency(idem, {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<HonoContext>();
+        return 1;
+      },
+    });
+    koaIdempotency(idem, {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<KoaContext>();
+        return 1;
+      },
+    });
+    fetchIdempotency(idem, () => new Response(), {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<Request>();
+        return 1;
+      },
+    });
+    nodeIdempotency(idem, () => {}, {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<IncomingMessage>();
+        return 1;
+      },
+    });
+    const fastifyRoute: FastifyRouteIdempotency = {
+      scope: (request) => {
+        expectTypeOf(request.raw).toEqualTypeOf<FastifyRequest>();
+        return 1;
+      },
+    };
+    expectTypeOf(fastifyRoute).toBeObject();
+    // A scope must name a principal: a string, a number or a bigint.
+    // @ts-expect-error undefined is refused (it would share one key space between tenants)
+    const noPrincipal: RouteOptions = { scope: () => undefined };
+    expectTypeOf(noPrincipal).toBeObject();
+    expectTypeOf<ReturnType<NonNullable<RouteOptions["scope"]>>>().toEqualTypeOf<
+      string | number | bigint | Promise<string | number | bigint>
+    >();
   });
 });

@@ -1,8 +1,10 @@
 import { createServer } from "node:http";
-import type { RequestHandler } from "express";
+import type { Request as ExpressRequest, RequestHandler } from "express";
 import express5 from "express";
 import express4 from "express4";
+import { describe, expect, it } from "vitest";
 import { idempotency } from "../../src/http/express.js";
+import { createIdempotency, type IdempotencyRequest, MemoryStore } from "../../src/index.js";
 import type { StartServer } from "./app-spec.js";
 import { describeHttpSemantics } from "./semantics.js";
 import { listen, readStream, writeNode } from "./servers.js";
@@ -49,3 +51,35 @@ describeHttpSemantics(
     bodyBytes: false,
   },
 );
+
+describe("express: scope reads what auth middleware set on req, as request.raw", () => {
+  it("keeps users apart by request.raw.user.id", async () => {
+    const idem = createIdempotency({ store: new MemoryStore() });
+    const app = express5();
+    let runs = 0;
+    app.use((req, _res, next) => {
+      (req as ExpressRequest & { user?: { id: number } }).user = { id: Number(req.get("x-user")) };
+      next();
+    });
+    const scope = (request: IdempotencyRequest<ExpressRequest>) =>
+      (request.raw as ExpressRequest & { user: { id: number } }).user.id;
+    app.post("/charges", express5.json(), idempotency(idem, { scope }), (_req, res) => {
+      res.status(201).json({ run: ++runs });
+    });
+    const server = await listen(createServer(app));
+    try {
+      const post = (user: string) =>
+        fetch(`${server.url}/charges`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": "same-key", "x-user": user },
+          body: "{}",
+        });
+      expect((await post("1")).status).toBe(201);
+      expect((await post("2")).headers.get("idempotent-replayed")).toBeNull();
+      expect((await post("1")).headers.get("idempotent-replayed")).toBe("true");
+      expect(runs).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -81,8 +81,10 @@ for (const [name, factory] of versions) describeHttpSemantics(name, startFastify
 describe("fastify: types", () => {
   it("types request.idempotency and a route's config.idempotency", () => {
     expectTypeOf<FastifyRequest["idempotency"]>().toEqualTypeOf<IdempotencyContext | undefined>();
-    expectTypeOf<FastifyContextConfig["idempotency"]>().toEqualTypeOf<RouteOptions | boolean | undefined>();
-    expectTypeOf(idempotency).parameter(1).toEqualTypeOf<RouteOptions | undefined>();
+    expectTypeOf<FastifyContextConfig["idempotency"]>().toEqualTypeOf<
+      RouteOptions<FastifyRequest> | boolean | undefined
+    >();
+    expectTypeOf(idempotency).parameter(1).toEqualTypeOf<RouteOptions<FastifyRequest> | undefined>();
   });
 });
 

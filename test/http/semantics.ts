@@ -135,6 +135,13 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       },
       {
         method: "POST",
+        path: "/named-headers",
+        // Header names as people write them: matched whatever their case.
+        options: { fingerprintHeaders: ["X-Account"], excludeHeaders: ["X-Charge-Id"] },
+        handle: charge("named-headers"),
+      },
+      {
+        method: "POST",
         path: "/scoped-by-number",
         // "n:42" scopes by the number 42, "42" by the string: the same scope.
         options: {
@@ -516,6 +523,18 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const aAgain = await post("/scoped", key, { amount: 1 }, { "x-account": "acct_a" });
       expect(aAgain.headers.get("idempotent-replayed")).toBe("true");
       expect(await aAgain.text()).toContain('"amount\\":1');
+    });
+
+    it("matches the header names a user gives whatever their case (fingerprintHeaders, excludeHeaders)", async () => {
+      const key = newKey();
+      const first = await post("/named-headers", key, { amount: 1 }, { "x-account": "acct_a" });
+      expect(first.status).toBe(201);
+      expect(first.headers.get("x-charge-id")).toMatch(/^ch_\d+$/);
+      const replay = await post("/named-headers", key, { amount: 1 }, { "X-ACCOUNT": "acct_a" });
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(replay.headers.get("x-charge-id")).toBeNull();
+      expect((await post("/named-headers", key, { amount: 1 }, { "x-account": "acct_b" })).status).toBe(422);
+      expect(runs.get("named-headers")).toBe(1);
     });
 
     it('scopes by a number as by its decimal text: a user id 42 and "42" are one scope', async () => {
