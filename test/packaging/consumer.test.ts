@@ -54,13 +54,22 @@ describe("the packed package, installed as a user installs it", () => {
     expect(await node(["--input-type=module", "-e", script])).toBe(expected);
   });
 
-  it("ships the built code, types, README and license, and no tests or sources", async () => {
+  it("ships the built code, types, README, security notes and license, and no tests or sources", async () => {
     const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root });
     const files = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((file) => file.path);
     expect(files).toEqual(
-      expect.arrayContaining(["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts"]),
+      expect.arrayContaining([
+        "LICENSE",
+        "README.md",
+        "SECURITY.md",
+        "package.json",
+        "dist/index.js",
+        "dist/index.d.ts",
+      ]),
     );
-    expect(files.filter((path) => !/^(dist\/|LICENSE$|README\.md$|package\.json$)/.test(path))).toEqual([]);
+    expect(files.filter((path) => !/^(dist\/|LICENSE$|README\.md$|SECURITY\.md$|package\.json$)/.test(path))).toEqual(
+      [],
+    );
     expect(files.filter((path) => /\.(test|spec)\.|\.map$|^dist\/.*\.ts$(?<!\.d\.ts$)/.test(path))).toEqual([]);
   });
 });
