@@ -76,7 +76,7 @@ export async function withSession<T>(
     if (io.env.ONCELY_DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
     return exitCodeFor(error);
   } finally {
-    // Closed before the process ends: better-sqlite3 aborts at exit on Node 24 when statements outlive the database.
+    // Closed before the process ends: a connection left open would keep it alive, and SQLite's file stays consistent.
     await store?.close().catch(() => {});
   }
 }

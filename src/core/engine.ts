@@ -101,6 +101,10 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
   if (!Number.isInteger(maxKeyLength) || maxKeyLength < 1) {
     throw new TypeError("Expected `maxKeyLength` to be a positive whole number");
   }
+  // An RFC 9110 token: anything else can never arrive as a header name, so no request would ever carry a key.
+  if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    throw new TypeError('Expected `header` to be a header name such as "Idempotency-Key"');
+  }
   if (onEvent !== undefined && typeof onEvent !== "function")
     throw new TypeError("Expected `onEvent` to be a function");
   const base = checkStoreSupports(store, resolveRouteOptions(options as RouteOptions));

@@ -50,8 +50,7 @@ export async function startCluster(
       const { handlerMs, storeTimeout } = options;
       const config: WorkerConfig = { worker: index, store, handlerMs, storeTimeout };
       const child = fork(workerScript, [], {
-        // --expose-gc: see the warm-up in worker.ts.
-        execArgv: ["--import", "tsx", "--expose-gc"],
+        execArgv: ["--import", "tsx"],
         env: { ...process.env, ...dynaliteCredentials, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });

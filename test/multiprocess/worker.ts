@@ -78,31 +78,17 @@ process.on("message", async (message: ParentMessage) => {
     server.close();
     await idem.close();
     await send({ type: "stopped" });
-    exitNow();
+    process.exit(0);
   }
 });
 
 try {
   // Opens the connection (or file, creating its table) before any request arrives.
   await idem.store.get("warm-up");
-  // better-sqlite3 12 on Node 24 aborts the process when a Statement is garbage-collected while no JS context is
-  // entered (its destructor asserts on the current Environment). SqliteStore's open leaves three throwaway PRAGMA
-  // statements; collecting them here, from JS, makes that happen at a safe moment instead of in the middle of the run.
-  (globalThis as { gc?: () => void }).gc?.();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   await send({ type: "ready", port: (server.address() as AddressInfo).port, pid: process.pid });
 } catch (error) {
   await send({ type: "failed", message: (error as Error).stack ?? String(error) });
-  exitNow();
-}
-
-/**
- * Ends the process without the runtime's exit teardown. Everything the parent needs was sent over IPC already, and
- * better-sqlite3 12 on Node 24 aborts in that teardown (a Statement destroyed after its Environment) about half the
- * time, even after `close()` and with `process.exit()`; SIGKILL skips the teardown.
- */
-function exitNow(): never {
-  process.kill(process.pid, "SIGKILL");
-  throw new Error("unreachable");
+  process.exit(1);
 }

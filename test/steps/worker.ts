@@ -155,8 +155,6 @@ process.on("message", async (message: ParentMessage) => {
 try {
   // Opens the connection (or the file) before any run.
   await idem.store.get("warm-up");
-  // better-sqlite3 12 on Node 24: collect SqliteStore's throwaway statements now, from JS (see multiprocess/worker.ts).
-  (globalThis as { gc?: () => void }).gc?.();
   await send({ type: "ready", pid: process.pid });
 } catch (error) {
   await send({ type: "failed", message: (error as Error).stack ?? String(error) });

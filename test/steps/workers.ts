@@ -63,8 +63,6 @@ export async function forkWorkers(config: WorkerConfig, count: number): Promise<
   const script = await bundleWorker();
   const children = Array.from({ length: count }, () =>
     fork(script, [], {
-      // --expose-gc: see the warm-up in worker.ts.
-      execArgv: ["--expose-gc"],
       env: { ...process.env, ...dynaliteCredentials, [STEP_WORKER_ENV]: JSON.stringify(config) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     }),
