@@ -21,7 +21,7 @@ export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";
 export type { CapturedResponse, Decision, GuardInput } from "./core/guard.js";
 export { parseIdempotencyKey } from "./core/key.js";
-export type { IdempotencyOptions, RouteOptions } from "./core/options.js";
+export type { IdempotencyOptions, RouteOptions, ScopeValue } from "./core/options.js";
 export type { RecoverOptions, RecoverReport } from "./core/recover.js";
 export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
