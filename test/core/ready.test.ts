@@ -1,6 +1,4 @@
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,20 +7,12 @@ import { MySqlStore } from "../../src/stores/mysql.js";
 import { PostgresStore } from "../../src/stores/postgres.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
+import { freePort } from "../support/free-port.js";
 import { createMySqlTable, createPostgresTable, dropMySqlTable, dropPostgresTable } from "../support/scratch.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 // The startup check: `await idem.ready()` at boot turns a bad store URL, a database that does not exist, a table
 // never migrated or an unwritable file into an error before the first request, naming the store and the cause.
-
-/** A port nothing listens on: one the system just handed out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** What `ready()` did for an engine on `store`: `"ready"`, or the error it rejected with. Closes the store. */
 async function readiness(store: Store): Promise<"ready" | StoreError> {
@@ -78,7 +68,7 @@ describe("idem.ready()", () => {
     });
 
     it("a closed port: rejects with the address, for the operator", async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const failed = await readiness(new RedisStore({ url: `redis://127.0.0.1:${port}` }));
       expect((failed as StoreError).message).toMatch(
         new RegExp(`^\\[oncely\\] \\[redis\\] startup check failed: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
@@ -115,7 +105,7 @@ describe("idem.ready()", () => {
     });
 
     it("a port nothing listens on: rejects with the address", async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const url = new URL(services.mysql.url);
       url.port = String(port);
       const failed = await readiness(new MySqlStore({ uri: url.href, table }));

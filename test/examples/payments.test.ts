@@ -2,7 +2,6 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +11,7 @@ import { createPaymentsApp } from "../../examples/payments/app.js";
 import { openDemoDatabase } from "../../examples/payments/database.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";
+import { freePort } from "../support/free-port.js";
 
 const charge = (url: string, key: string | undefined, amount: number) =>
   fetch(`${url}/charges`, {
@@ -51,15 +51,6 @@ describe("example: payments demo across a restart (npm start, Ctrl-C, npm start)
   const serverModule = fileURLToPath(new URL("../../examples/payments/server.ts", import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), "oncely-demo-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  /** A port nobody listens on now, for the demo to take (it prints its curl lines for the port it was given). */
-  async function freePort(): Promise<number> {
-    const probe = createServer().listen(0, "127.0.0.1");
-    await once(probe, "listening");
-    const { port } = probe.address() as AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
-    return port;
-  }
 
   /** Starts `npm start`'s server as its own process and resolves once it printed its tour. */
   async function start(port: number): Promise<ChildProcess> {

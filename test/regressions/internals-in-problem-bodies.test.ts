@@ -8,20 +8,12 @@ import { idempotency } from "../../src/http/express.js";
 import { createIdempotency, type IdempotencyEvent, type IdempotencyOptions, MemoryStore } from "../../src/index.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { listen } from "../http/servers.js";
+import { freePort } from "../support/free-port.js";
 
 // Found trying oncely as a new user: a Redis that was down answered every client 503 with
 // `connect ECONNREFUSED 127.0.0.1:6379` in the problem's detail, a missing driver answered "npm install mysql2", and
 // the server's own log said nothing unless `onEvent` was set. Clients now get a fixed detail per problem type; the
 // cause goes to the server's log, once per distinct cause however many requests hit it.
-
-/** A port nothing listens on: one the system just handed out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An Express app guarded by `options`, whose handler counts its runs. */
 async function expressApp(options: IdempotencyOptions) {
@@ -61,7 +53,7 @@ describe("regression: a failing store or check tells the client nothing internal
   });
 
   it("Redis down: every client gets a fixed 503 detail; console gets the cause with host and port, once", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const app = await expressApp({ store: new RedisStore({ url: `redis://127.0.0.1:${port}`, timeout: 500 }) });
     cleanups.push(app.close);
@@ -165,7 +157,7 @@ describe("regression: a failing store or check tells the client nothing internal
   });
 
   it("with onEvent and no logger, the cause goes to onEvent only; logger: false writes nothing", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
     const events: IdempotencyEvent[] = [];
