@@ -2,12 +2,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import ts from "typescript";
 
-/** A fenced TypeScript block of a Markdown page, where it starts (the line after its fence, 1-based). */
+/** A fenced TypeScript or JavaScript block of a Markdown page, where it starts (the line after its fence, 1-based). */
 export interface CodeBlock {
   file: string;
   line: number;
+  language: "ts" | "js";
   code: string;
 }
+
+const LANGUAGES: Record<string, CodeBlock["language"]> = { ts: "ts", typescript: "ts", js: "js", javascript: "js" };
 
 /** The marker that leaves the next block out: for a fragment that cannot compile on its own. */
 export const SKIP_MARKER = "<!-- not compiled: fragment -->";
@@ -26,8 +29,8 @@ export function documentationPages(root: string): string[] {
   return pages;
 }
 
-/** The ```ts blocks of a page, without those preceded by the skip marker. */
-export function typeScriptBlocks(root: string, path: string): CodeBlock[] {
+/** The ```ts and ```js blocks of a page, without those preceded by the skip marker. */
+export function codeBlocks(root: string, path: string): CodeBlock[] {
   const lines = readFileSync(path, "utf8").split("\n");
   const blocks: CodeBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -35,9 +38,10 @@ export function typeScriptBlocks(root: string, path: string): CodeBlock[] {
     if (!fence) continue;
     const end = lines.findIndex((line, j) => j > i && line.trim() === "```");
     const previous = lines.slice(0, i).findLast((line) => line.trim() !== "");
-    if (["ts", "typescript"].includes(fence[2]!) && previous?.trim() !== SKIP_MARKER) {
+    const language = LANGUAGES[fence[2]!];
+    if (language && previous?.trim() !== SKIP_MARKER) {
       const code = lines.slice(i + 1, end).map((line) => line.slice(fence[1]!.length));
-      blocks.push({ file: relative(root, path), line: i + 2, code: code.join("\n") });
+      blocks.push({ file: relative(root, path), line: i + 2, language, code: code.join("\n") });
     }
     i = end;
   }
@@ -63,14 +67,14 @@ function packagePaths(root: string): Record<string, string[]> {
 }
 
 /**
- * Type-checks every block as a module of its own, in one program, against the package's sources. The blocks live in
+ * Type-checks every block as a module of its own (JavaScript too, as `checkJs` does), in one program, against the package's sources. The blocks live in
  * memory, at paths under test/docs/ so that imports resolve from the repository's node_modules; `globals` declares
  * what the examples take for granted (`idem`, `createCharge`, ...). Returns one line per error, naming the page and
  * line it comes from.
  */
 export function typeCheck(root: string, blocks: CodeBlock[], globals: string): string[] {
   const dir = join(root, "test", "docs", "__examples__");
-  const files = new Map(blocks.map((block, index) => [join(dir, `block-${index}.ts`), block]));
+  const files = new Map(blocks.map((block, index) => [join(dir, `block-${index}.${block.language}`), block]));
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
@@ -79,6 +83,8 @@ export function typeCheck(root: string, blocks: CodeBlock[], globals: string): s
     lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
     types: ["node"],
     strict: true,
+    allowJs: true,
+    checkJs: true,
     experimentalDecorators: true,
     skipLibCheck: true,
     noEmit: true,
