@@ -16,7 +16,8 @@ function gate() {
 const text = new TextDecoder();
 
 /**
- * The HTTP semantics of DESIGN.md §1, one test per row, over real sockets. Every adapter runs this module.
+ * The HTTP semantics of the README's table "What happens to a request", one test per row, over real sockets. Every
+ * adapter runs this module.
  */
 export function describeHttpSemantics(adapter: string, start: StartServer, capabilities: HttpCapabilities = {}) {
   const can = { handlerContext: true, transactional: true, bodyBytes: true, ...capabilities };

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 
 /**
- * Fuzzed requests, and an oracle for what DESIGN.md §1 says about each `Idempotency-Key` as a server receives it.
+ * Fuzzed requests, and an oracle for what the key rules (ARCHITECTURE.md, "The Idempotency-Key") say about each
+ * `Idempotency-Key` as a server receives it.
  * Header values are latin1 strings: one character per byte on the wire (UTF-8 text is sent as its bytes).
  */
 
@@ -258,7 +259,8 @@ export type KeyVerdict =
 const OWS = /^[ \t]+|[ \t]+$/g;
 
 /**
- * What DESIGN.md §1 makes of the header lines, written from the rules rather than from src/core/key.ts:
+ * What the key rules (ARCHITECTURE.md, "The Idempotency-Key") make of the header lines, written from the rules rather
+ * than from src/core/key.ts:
  * HTTP trims the value's surrounding whitespace and joins repeated lines with ", " (which a server cannot tell from a
  * single line holding ", "; a valid key has no space, so ", " only ever separates copies); each copy is an unquoted
  * key of 1-255 visible ASCII characters, or an sf-string whose unescaped content meets the same limits; all copies

@@ -1,6 +1,6 @@
 /**
- * The reference model of the store contract (src/core/store.ts, DESIGN.md "The store contract"): what one record
- * may answer to each operation, given when the operation ran.
+ * The reference model of the store contract (src/core/store.ts, and "The store contract" in ARCHITECTURE.md): what one
+ * record may answer to each operation, given when the operation ran.
  *
  * Time is an interval. On an injected clock (memory, SQLite) an operation runs at one known instant, every interval
  * is a point and the model is exact. A networked store judges time by its backend's clock, somewhere inside the
