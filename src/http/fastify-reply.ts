@@ -1,6 +1,6 @@
 import type { FastifyReply } from "fastify";
 import type { ResponseData } from "../core/response.js";
-import { groupHeaders, type HeaderRecord } from "./header-pairs.js";
+import { groupHeaders } from "./header-pairs.js";
 import { bufferStream } from "./stream-body.js";
 
 /** An `onSend` payload as oncely stores it, and the payload to hand on in its place. */
@@ -46,21 +46,6 @@ export async function capturePayload(reply: FastifyReply, payload: unknown, limi
     return { body, payload: replacement };
   }
   throw new TypeError(`oncely cannot capture a Fastify payload of type ${typeof payload}`);
-}
-
-/** The reply's headers as the engine lists them: lower-case names, one pair per value, in order. */
-export function replyHeaders(reply: FastifyReply): [string, string][] {
-  const headers: HeaderRecord = reply.getHeaders();
-  const pairs: [string, string][] = [];
-  // `for...in` rather than `Object.entries`: no array of entries per reply.
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (Array.isArray(value)) for (const item of value) pairs.push([lower, item]);
-    else pairs.push([lower, String(value)]);
-  }
-  return pairs;
 }
 
 /** Sends an engine response (a replay, a problem, a replacement) through Fastify, so later hooks still see it. */

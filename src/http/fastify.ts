@@ -16,10 +16,10 @@ import {
   payloadBytes,
   type ReplyHeaders,
   replaceReply,
-  replyHeaders,
   sendBody,
   setStatusAndHeaders,
 } from "./fastify-reply.js";
+import { headerPairs } from "./header-pairs.js";
 import { readNodeBody } from "./node-body.js";
 import { bufferStream } from "./stream-body.js";
 
@@ -212,7 +212,11 @@ async function storeReply(
         throw error;
       }
     }
-    const replacement = await execution.finish({ status: reply.statusCode, headers: replyHeaders(reply), body });
+    const replacement = await execution.finish({
+      status: reply.statusCode,
+      headers: headerPairs(reply.getHeaders()),
+      body,
+    });
     if (replacement) answer = replaceReply(reply, replacement, outer);
   } catch (error) {
     request[kState] = null;
