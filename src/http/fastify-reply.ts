@@ -11,7 +11,21 @@ export interface CapturedPayload {
   payload: unknown;
 }
 
+/** A reply's headers as `reply.getHeaders()` gives them. */
+export type ReplyHeaders = ReturnType<FastifyReply["getHeaders"]>;
+
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The bytes of a payload Fastify has serialized (a string or Buffer, or nothing), without a copy where it can; for a
+ * stream or a fetch `Response`, `undefined`: `capturePayload` reads those.
+ */
+export function payloadBytes(reply: FastifyReply, payload: unknown): Uint8Array | undefined {
+  if (payload === undefined || payload === null || !hasBody(reply.statusCode)) return EMPTY;
+  if (typeof payload === "string") return Buffer.from(payload);
+  if (Buffer.isBuffer(payload)) return payload;
+  return undefined;
+}
 
 /**
  * Reads the final payload of a reply (after serialization and every earlier `onSend` hook) as the bytes Fastify
@@ -25,14 +39,9 @@ export async function capturePayload(reply: FastifyReply, payload: unknown, limi
     for (const [name, value] of payload.headers) reply.header(name, value);
     payload = payload.body;
   }
-  // Fastify writes no body for these statuses, whatever the handler sent.
-  const status = reply.statusCode;
-  if (payload === undefined || payload === null || status < 200 || status === 204 || status === 304) {
-    return { body: EMPTY, payload };
-  }
-  if (typeof payload === "string") return { body: Buffer.from(payload), payload };
-  if (Buffer.isBuffer(payload)) return { body: payload, payload };
-  if (typeof payload === "object" && (isNodeStream(payload) || isWebStream(payload))) {
+  const body = payloadBytes(reply, payload);
+  if (body !== undefined) return { body, payload };
+  if (typeof payload === "object" && payload !== null && (isNodeStream(payload) || isWebStream(payload))) {
     const { body, replacement } = await bufferStream(payload, limit);
     return { body, payload: replacement };
   }
@@ -41,33 +50,45 @@ export async function capturePayload(reply: FastifyReply, payload: unknown, limi
 
 /** Sends an engine response (a replay, a problem, a replacement) through Fastify, so later hooks still see it. */
 export function sendFastifyResponse(reply: FastifyReply, response: ResponseData): FastifyReply {
-  reply.code(response.status);
-  reply.headers(groupHeaders(response.headers));
-  const { body } = response;
-  return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  setStatusAndHeaders(reply, response);
+  return sendBody(reply, response);
+}
+
+/**
+ * Gives a reply an engine response's status and headers, in one call. Returns whether they have a `Content-Type`:
+ * Fastify gives a Buffer payload without one `application/octet-stream`.
+ */
+export function setStatusAndHeaders(reply: FastifyReply, response: ResponseData): boolean {
+  const headers = groupHeaders(response.headers);
+  reply.code(response.status).headers(headers);
+  return headers["content-type"] !== undefined;
+}
+
+/** Sends an engine response's body, its status and headers set. */
+export function sendBody(reply: FastifyReply, response: ResponseData): FastifyReply {
+  return reply.send(asBuffer(response.body));
 }
 
 /**
  * Gives a reply an engine response's status and headers, for an `onSend` hook to return its body instead of the
  * handler's. Headers set before the handler (CORS, a request id) stay.
  */
-export function replaceReply(
-  reply: FastifyReply,
-  response: ResponseData,
-  outer: ReturnType<FastifyReply["getHeaders"]>,
-): Buffer {
+export function replaceReply(reply: FastifyReply, response: ResponseData, outer: ReplyHeaders): Buffer {
   // Only the headers set before the handler ran survive: the handler's own belong to the answer being replaced.
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
   reply.headers(outer);
   reply.code(response.status);
   reply.headers(groupHeaders(response.headers));
-  const { body } = response;
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return asBuffer(response.body);
 }
 
-/** True when the stored headers carry no `Content-Type` (Fastify would add one to a Buffer payload). */
-export function lacksContentType(response: ResponseData): boolean {
-  return !response.headers.some(([name]) => name === "content-type");
+/** Fastify writes no body for these statuses, whatever the handler sent. */
+function hasBody(status: number): boolean {
+  return status >= 200 && status !== 204 && status !== 304;
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 function isFetchResponse(value: unknown): value is Response {
