@@ -16,7 +16,7 @@ import { guardOperations } from "./operations.js";
 import { type OpenApiOptions, resolveOpenApiOptions } from "./options.js";
 import { problemStatuses } from "./problems.js";
 
-export type { OpenApiOptions, OperationInfo, OperationRef, OperationSelector } from "./options.js";
+export type { OpenApiOptions, OperationChoice, OperationInfo, OperationRef, OperationSelector } from "./options.js";
 
 /**
  * Returns a copy of an OpenAPI 3.0 or 3.1 document in which every operation oncely guards documents its contract:

@@ -23,11 +23,17 @@ export interface OperationInfo {
   operation: Readonly<Record<string, unknown>>;
 }
 
+/** What a selector function says of one guarded operation. */
+export interface OperationChoice {
+  /** Whether this operation requires the key (the route option `required`). */
+  required: boolean;
+}
+
 /**
  * Picks the guarded operations: `true` to guard with the `required` option's value, `{ required }` to say per
  * operation, `false` to leave the operation as it is.
  */
-export type OperationSelector = (operation: OperationInfo) => boolean | { required: boolean };
+export type OperationSelector = (operation: OperationInfo) => boolean | OperationChoice;
 
 /** `documentIdempotency`'s options. Mirror what the server's `createIdempotency` and routes were given. */
 export interface OpenApiOptions {
@@ -65,7 +71,7 @@ export interface OpenApiOptions {
 export interface ResolvedOpenApiOptions {
   header: string;
   maxKeyLength: number;
-  select: (operation: OperationInfo) => { required: boolean } | undefined;
+  select: (operation: OperationInfo) => OperationChoice | undefined;
   /** The listed operations, to report the ones the document does not have. */
   listed: readonly OperationRef[];
   storeWhen: (status: number) => boolean;
@@ -122,7 +128,7 @@ export function resolveOpenApiOptions(options: OpenApiOptions = {}): ResolvedOpe
   if (!Array.isArray(operations)) {
     throw new TypeError("Expected `operations` to be a list of { method, path } or a function of the operation");
   }
-  const byOperation = new Map<string, { required: boolean }>();
+  const byOperation = new Map<string, OperationChoice>();
   for (const entry of operations as readonly OperationRef[]) {
     if (typeof entry !== "object" || entry === null) {
       throw new TypeError(
