@@ -19,7 +19,7 @@ export interface OperationInfo {
   method: string;
   /** The path as it appears under `paths`. */
   path: string;
-  /** The operation object itself (read it; changes to it are not part of the result). */
+  /** The operation object, as the document writes it (`operationId`, `tags`, extensions such as `x-...`). */
   operation: Readonly<Record<string, unknown>>;
 }
 
