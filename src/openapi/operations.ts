@@ -43,14 +43,21 @@ export function guardOperations(
   return found.size;
 }
 
-/** The target of a `$ref` inside the document (`#/components/...`), or `undefined` for any other reference. */
+/**
+ * What `value` stands for: itself, or the target of its `$ref` inside the document (`#/components/...`), followed
+ * through references to references; `undefined` for a reference to another file or one that leads nowhere.
+ */
 function resolve(document: JsonObject, value: unknown): unknown {
-  if (!isObject(value) || typeof value["$ref"] !== "string") return value;
-  if (!value["$ref"].startsWith("#/")) return undefined;
-  let target: unknown = document;
-  for (const part of value["$ref"].slice(2).split("/")) {
-    if (!isObject(target)) return undefined;
-    target = target[part.replaceAll("~1", "/").replaceAll("~0", "~")];
+  let target = value;
+  const seen = new Set<string>();
+  while (isObject(target) && typeof target["$ref"] === "string") {
+    const pointer = target["$ref"];
+    if (!pointer.startsWith("#/") || seen.has(pointer)) return undefined;
+    seen.add(pointer);
+    target = document;
+    for (const part of pointer.slice(2).split("/")) {
+      target = isObject(target) ? target[part.replaceAll("~1", "/").replaceAll("~0", "~")] : undefined;
+    }
   }
   return target;
 }

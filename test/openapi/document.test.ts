@@ -152,13 +152,23 @@ describe("documentIdempotency: what each operation gains", () => {
     input.paths["/charges"].post.responses["409"] = conflict;
     const ownKey = { name: "idempotency-key", in: "header", required: true, schema: { type: "string" } };
     input.paths["/charges"].post.parameters = [ownKey];
-    input.components = { parameters: { Key: ownKey } };
-    input.paths["/charges/{id}"].patch.parameters = [{ $ref: "#/components/parameters/Key" }];
+    input.components = { parameters: { Key: ownKey, SameKey: { $ref: "#/components/parameters/Key" } } };
+    input.paths["/charges/{id}"].patch.parameters = [{ $ref: "#/components/parameters/SameKey" }];
     const out = document({}, input);
     expect(out.paths["/charges"].post.responses["409"]).toEqual({ ...conflict, headers: REPLAYED });
     expect(out.paths["/charges"].post.responses["422"]).toEqual(PROBLEM_RESPONSES["422"]);
     expect(out.paths["/charges"].post.parameters).toEqual([ownKey]);
-    expect(out.paths["/charges/{id}"].patch.parameters).toEqual([{ $ref: "#/components/parameters/Key" }]);
+    expect(out.paths["/charges/{id}"].patch.parameters).toEqual([{ $ref: "#/components/parameters/SameKey" }]);
+  });
+
+  it("leaves a reference it cannot follow (another file, a loop) as it is", () => {
+    const input = payments();
+    input.components = { responses: { Loop: { $ref: "#/components/responses/Loop" } } };
+    input.paths["/charges"].post.responses["201"] = { $ref: "#/components/responses/Loop" };
+    input.paths["/charges"].post.responses["202"] = { $ref: "responses.yaml#/Accepted" };
+    const { responses } = document({}, input).paths["/charges"].post;
+    expect(responses["201"]).toEqual({ $ref: "#/components/responses/Loop" });
+    expect(responses["202"]).toEqual({ $ref: "responses.yaml#/Accepted" });
   });
 
   it("a key parameter declared on the path applies to its operations: none is added", () => {
