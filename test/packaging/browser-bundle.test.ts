@@ -64,7 +64,13 @@ async function bundleForBrowser(code: string) {
 }
 
 describe("browser and edge bundles", () => {
-  for (const subpath of ["oncely/client", "oncely/client/axios", "oncely/client/ky", "oncely/fetch"]) {
+  for (const subpath of [
+    "oncely/client",
+    "oncely/client/axios",
+    "oncely/client/ky",
+    "oncely/fetch",
+    "oncely/openapi",
+  ]) {
     it(`${subpath} bundles for the browser without any Node built-in or Node global`, async () => {
       const bundle = await bundleForBrowser(`export * from "${subpath}";`);
       expect(bundle).toEqual({ builtins: [], globals: [] });
