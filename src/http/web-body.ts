@@ -52,7 +52,16 @@ function headersInit(pairs: readonly [string, string][]): HeadersInit {
   return record;
 }
 
-/** A fetch `Response`'s headers as an ordered list (`set-cookie` kept apart, as fetch keeps it). */
+/**
+ * A fetch `Response`'s headers as an ordered list (`set-cookie` kept apart, as fetch keeps it), without the framing
+ * of the message they came with: the body read from it is sent again as bytes, which the server frames anew. A kept
+ * `Transfer-Encoding: chunked` (Hono's `stream()` helpers set it) beside the new Content-Length is a response clients
+ * refuse to parse.
+ */
 export function headerEntries(headers: Headers): [string, string][] {
-  return [...headers];
+  const entries: [string, string][] = [];
+  for (const entry of headers) if (!FRAMING.has(entry[0])) entries.push(entry);
+  return entries;
 }
+
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
