@@ -1,6 +1,6 @@
 // Loaded by encryption.ts on the first sealed response: apps without `encryption` never carry it.
 import { concat } from "./bytes.js";
-import { MARKER, type SyncCipher } from "./encryption.js";
+import { MARKER, type SyncCipher } from "./cipher-format.js";
 import { DecryptionError } from "./errors.js";
 import { nodeBuiltin } from "./node-builtins.js";
 

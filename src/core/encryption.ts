@@ -1,3 +1,4 @@
+import { MARKER, type SyncCipher } from "./cipher-format.js";
 import { nodeBuiltin } from "./node-builtins.js";
 import type { StoredResponse } from "./store.js";
 
@@ -15,8 +16,6 @@ export interface EncryptionOptions {
   keys: Record<string, Uint8Array | string>;
 }
 
-/** The one stored header of a sealed response: the format version and the key id. Everything else is sealed. */
-export const MARKER = "oncely-sealed";
 const KEY_ID = /^[\w.:-]{1,64}$/;
 
 export interface ResponseCipher {
@@ -25,9 +24,6 @@ export interface ResponseCipher {
   /** Opens what `seal` made; returns responses that were never sealed unchanged. */
   open(id: string, response: StoredResponse): Promise<StoredResponse>;
 }
-
-/** The cipher once its code is loaded. */
-export type SyncCipher = { [Method in keyof ResponseCipher]: (id: string, response: StoredResponse) => StoredResponse };
 
 /**
  * Validates the options (a `TypeError` names what is wrong) and returns the cipher the engine uses. The AES-GCM code

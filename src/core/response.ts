@@ -37,6 +37,11 @@ export function storableHeaders(headers: [string, string][], exclude: ReadonlySe
   return headers.filter(([name]) => !NEVER_STORED.has(name) && !exclude.has(name) && !connectionNamed.has(name));
 }
 
+/** The record of an operation that completed but whose response is too large to keep: only its status remains. */
+export function notKept(status: number): StoredResponse {
+  return { status, headers: [], body: new Uint8Array(0), kept: false };
+}
+
 /** The stored outcome as a response, marked `Idempotent-Replayed: true`. */
 export function replayResponse(stored: StoredResponse): ResponseData {
   return { status: stored.status, headers: [...stored.headers, ["idempotent-replayed", "true"]], body: stored.body };
