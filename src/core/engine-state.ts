@@ -63,7 +63,7 @@ export function emitFor(
  * Runs a store operation, adding its time to the attempt's store time. `extraTime` lengthens the store timeout for
  * an operation that waits on purpose; `onLate` gets a result that arrives after the timeout.
  */
-export async function timed<T>(
+export function timed<T>(
   state: EngineState,
   attempt: Attempt,
   operation: string,
@@ -71,10 +71,5 @@ export async function timed<T>(
   extraTime = 0,
   onLate?: (value: T) => void,
 ): Promise<T> {
-  const start = performance.now();
-  try {
-    return await storeCall(state.store.name, operation, state.storeTimeout + extraTime, call, onLate);
-  } finally {
-    attempt.storeDuration += performance.now() - start;
-  }
+  return storeCall(state.store.name, operation, state.storeTimeout + extraTime, call, onLate, attempt);
 }

@@ -92,114 +92,104 @@ export async function begin(
   if (!options.methods.has(input.method)) return PASS;
   const started = performance.now();
   try {
-    return await guard(state, options, settings, input, started);
-  } catch (error) {
-    return checkFailed(state, options, input, error, started);
-  }
-}
+    const route = options.route ?? `${input.method} ${input.path}`;
 
-async function guard(
-  state: EngineState,
-  options: ResolvedRouteOptions,
-  settings: GuardSettings,
-  input: GuardInput,
-  started: number,
-): Promise<Decision> {
-  const route = options.route ?? `${input.method} ${input.path}`;
-
-  let key: string | undefined;
-  try {
-    key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
-  } catch (error) {
-    return refuse(state, input, route, started, error as InvalidKeyError, "invalid");
-  }
-  if (key === undefined) {
-    if (!options.required) return PASS;
-    const missing = new MissingKeyError(`This route requires an Idempotency-Key header`, { route });
-    return refuse(state, input, route, started, missing, "invalid");
-  }
-
-  let body = input.body;
-  try {
-    if (body === undefined && input.parsedBody === undefined && input.readBody) {
-      body = await input.readBody(options.maxRequestBytes);
+    let key: string | undefined;
+    try {
+      key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
+    } catch (error) {
+      return refuse(state, input, route, started, error as InvalidKeyError, "invalid");
     }
-    // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
-    const size = body
-      ? body.byteLength
-      : input.parsedBody === undefined
-        ? 0
-        : parsedBodySize(input.headers, input.parsedBody);
-    if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
-  } catch (error) {
-    if (!(error instanceof RequestTooLargeError)) throw error;
-    const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
-      key,
-      route,
-    });
-    return refuse(state, input, route, started, tooLarge, "too-large", key);
-  }
-  // The documented shape, built field by field: copying `input` minus `readBody` by rest/spread costs more.
-  const request: IdempotencyRequest = {
-    method: input.method,
-    path: input.path,
-    query: input.query,
-    headers: input.headers,
-    body,
-    parsedBody: input.parsedBody,
-    raw: input.raw,
-  };
+    if (key === undefined) {
+      if (!options.required) return PASS;
+      const missing = new MissingKeyError(`This route requires an Idempotency-Key header`, { route });
+      return refuse(state, input, route, started, missing, "invalid");
+    }
 
-  const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
-  const id = recordId(scope, key);
-  if (settings.limiter && options.rateLimit) {
-    const wait = settings.limiter.hit(id, Date.now());
-    if (wait > 0) {
-      const error = new RateLimitedError(`Over ${options.rateLimit.max} requests with this key`, {
+    let body = input.body;
+    try {
+      if (body === undefined && input.parsedBody === undefined && input.readBody) {
+        body = await input.readBody(options.maxRequestBytes);
+      }
+      // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
+      const size = body
+        ? body.byteLength
+        : input.parsedBody === undefined
+          ? 0
+          : parsedBodySize(input.headers, input.parsedBody);
+      if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
+    } catch (error) {
+      if (!(error instanceof RequestTooLargeError)) throw error;
+      const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
         key,
         route,
-        retryAfter: wait / 1000,
       });
-      return refuse(state, input, route, started, error, "rate-limited", key);
+      return refuse(state, input, route, started, tooLarge, "too-large", key);
     }
-  }
-  let fingerprint: string;
-  try {
-    fingerprint = options.fingerprint
-      ? await options.fingerprint(request)
-      : defaultFingerprint(request, options.fingerprintHeaders);
-  } catch (error) {
-    if (error instanceof RequestTooLargeError) return refuse(state, input, route, started, error, "too-large", key);
-    throw error;
-  }
+    // The documented shape, built field by field: copying `input` minus `readBody` by rest/spread costs more.
+    const request: IdempotencyRequest = {
+      method: input.method,
+      path: input.path,
+      query: input.query,
+      headers: input.headers,
+      body,
+      parsedBody: input.parsedBody,
+      raw: input.raw,
+    };
 
-  const hashedScope = scope === undefined ? undefined : scopeHash(scope);
-  const attempt: Attempt = {
-    id,
-    key,
-    fingerprint,
-    route,
-    scope: hashedScope,
-    meta: hashedScope
-      ? { key, method: input.method, path: input.path, scope: hashedScope }
-      : { key, method: input.method, path: input.path },
-    started,
-    storeDuration: 0,
-  };
-  const opened = await openAttempt(state, options, attempt, (label) => deriveKey({ scope, key: attempt.key }, label));
-  switch (opened.kind) {
-    case "execute":
-      return execute(options, request, opened.claim);
-    case "replay": {
-      const response = replayResponse(opened.response);
-      const acceptEncoding = headerValue(request, "accept-encoding");
-      return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
+    const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
+    const id = recordId(scope, key);
+    if (settings.limiter && options.rateLimit) {
+      const wait = settings.limiter.hit(id, Date.now());
+      if (wait > 0) {
+        const error = new RateLimitedError(`Over ${options.rateLimit.max} requests with this key`, {
+          key,
+          route,
+          retryAfter: wait / 1000,
+        });
+        return refuse(state, input, route, started, error, "rate-limited", key);
+      }
     }
-    case "refuse":
-      return { action: "respond", response: problemResponse(opened.error, input.path) };
-    case "store-error":
-      if (options.failOpen) return PASS;
-      return { action: "respond", response: problemResponse(opened.error, input.path) };
+    let fingerprint: string;
+    try {
+      fingerprint = options.fingerprint
+        ? await options.fingerprint(request)
+        : defaultFingerprint(request, options.fingerprintHeaders);
+    } catch (error) {
+      if (error instanceof RequestTooLargeError) return refuse(state, input, route, started, error, "too-large", key);
+      throw error;
+    }
+
+    const hashedScope = scope === undefined ? undefined : scopeHash(scope);
+    const attempt: Attempt = {
+      id,
+      key,
+      fingerprint,
+      route,
+      scope: hashedScope,
+      meta: hashedScope
+        ? { key, method: input.method, path: input.path, scope: hashedScope }
+        : { key, method: input.method, path: input.path },
+      started,
+      storeDuration: 0,
+    };
+    const opened = await openAttempt(state, options, attempt, (label) => deriveKey({ scope, key: attempt.key }, label));
+    switch (opened.kind) {
+      case "execute":
+        return execute(options, request, opened.claim);
+      case "replay": {
+        const response = replayResponse(opened.response);
+        const acceptEncoding = headerValue(request, "accept-encoding");
+        return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
+      }
+      case "refuse":
+        return { action: "respond", response: problemResponse(opened.error, input.path) };
+      case "store-error":
+        if (options.failOpen) return PASS;
+        return { action: "respond", response: problemResponse(opened.error, input.path) };
+    }
+  } catch (error) {
+    return checkFailed(state, options, input, error, started);
   }
 }
 
