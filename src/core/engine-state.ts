@@ -1,5 +1,6 @@
 import type { ResponseCipher } from "./encryption.js";
 import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
+import type { LeaseRenewals } from "./lease-renewals.js";
 import type { ReplayCounter } from "./replay-counter.js";
 import type { RecordMeta, Store, StoredWork } from "./store.js";
 import { storeCall } from "./store-call.js";
@@ -14,6 +15,8 @@ export interface EngineState {
   events?: EventSink;
   /** Counts replays for the store, where it keeps counts. */
   replays?: ReplayCounter;
+  /** Renews the leases of the claims held. */
+  renewals: LeaseRenewals;
 }
 
 /** The listeners of an engine's events: `onEvent`, the cause log, or both. */

@@ -6,6 +6,7 @@ import type { EngineState, EventSink } from "./engine-state.js";
 import { StoreError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
+import { LeaseRenewals } from "./lease-renewals.js";
 import {
   checkStoreSupports,
   type IdempotencyOptions,
@@ -115,6 +116,7 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
     cipher: options.encryption === undefined ? undefined : createResponseCipher(options.encryption),
     events: eventSink(onEvent, causeLog),
     replays: replayCounterFor(store),
+    renewals: new LeaseRenewals(),
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
   const limiters = new Map<string, RateLimiter>();

@@ -1,6 +1,7 @@
 import { type Attempt, type EngineState, emitFor, timed } from "./engine-state.js";
 import { ClaimLostError, RecordTooLargeError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
+import type { Renewable } from "./lease-renewals.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import { notKept } from "./response.js";
 import type { StoredResponse } from "./store.js";
@@ -23,13 +24,13 @@ export interface ClaimHolder {
 }
 
 /**
- * A claim being worked on: renews its lease every lease/3 until settled, and aborts `signal` when another holder
- * has taken the claim over.
+ * A claim being worked on: its lease is renewed every lease/3 until it is settled (see lease-renewals.ts), and
+ * `signal` aborts when another holder has taken the claim over.
  */
-export class HeldClaim implements ClaimHolder {
+export class HeldClaim implements ClaimHolder, Renewable {
   // Made on first use: most handlers never look at the signal, and an AbortController per request shows in profiles.
   #controller?: AbortController;
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #interval: number;
   #settled = false;
 
   constructor(
@@ -38,8 +39,8 @@ export class HeldClaim implements ClaimHolder {
     readonly token: number,
     readonly options: ResolvedRouteOptions,
   ) {
-    this.#timer = setInterval(() => void this.#renew(), Math.max(1, Math.floor(options.lease / 3)));
-    this.#timer.unref?.();
+    this.#interval = Math.max(1, Math.floor(options.lease / 3));
+    state.renewals.add(this, this.#interval);
   }
 
   get signal(): AbortSignal {
@@ -114,7 +115,11 @@ export class HeldClaim implements ClaimHolder {
 
   #stop(): void {
     this.#settled = true;
-    clearInterval(this.#timer);
+    this.state.renewals.delete(this, this.#interval);
+  }
+
+  renew(): void {
+    void this.#renew();
   }
 
   async #renew(): Promise<void> {
