@@ -54,11 +54,8 @@ export function emitFor(
   const events = state.events;
   if (events === undefined || !events.listens(type)) return;
   const { route, key, scope, storeDuration } = attempt;
-  const duration = performance.now() - attempt.started;
-  const event: IdempotencyEvent =
-    scope === undefined
-      ? { type, route, key, duration, storeDuration }
-      : { type, route, key, scope, duration, storeDuration };
+  const event: IdempotencyEvent = { type, route, key, duration: performance.now() - attempt.started, storeDuration };
+  if (scope !== undefined) event.scope = scope;
   events.emit(extra === undefined ? event : Object.assign(event, extra));
 }
 

@@ -91,9 +91,8 @@ export async function begin(
 ): Promise<Decision> {
   if (!options.methods.has(input.method)) return PASS;
   const started = performance.now();
+  const route = options.route ?? `${input.method} ${input.path}`;
   try {
-    const route = options.route ?? `${input.method} ${input.path}`;
-
     let key: string | undefined;
     try {
       key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
@@ -189,19 +188,26 @@ export async function begin(
         return { action: "respond", response: problemResponse(opened.error, input.path) };
     }
   } catch (error) {
-    return checkFailed(state, options, input, error, started);
+    // A function of the app threw (`scope`, `fingerprint`, reading the body): nothing was claimed, the handler does not
+    // run. The client gets a 500 with a fixed detail; the error goes to the log and `onEvent`.
+    const failed = new CheckFailedError("The request could not be checked", { cause: error });
+    return refuse(state, input, route, started, failed, "check-failed", undefined, error);
   }
 }
 
-/** Answers a request oncely refuses before claiming anything (bad key, too large, rate limited). */
+/**
+ * Answers a request oncely refuses before claiming anything (bad key, too large, rate limited, or a check that threw:
+ * its `cause` goes to the event).
+ */
 function refuse(
   state: EngineState,
   input: GuardInput,
   route: string,
   started: number,
   error: OncelyError,
-  type: "invalid" | "too-large" | "rate-limited",
+  type: "invalid" | "too-large" | "rate-limited" | "check-failed",
   key?: string,
+  cause?: unknown,
 ): Decision {
   if (state.events?.listens(type)) {
     state.events.emit({
@@ -209,36 +215,15 @@ function refuse(
       route,
       key,
       status: error.status,
-      reason: error.message,
+      reason:
+        cause === undefined
+          ? error.message
+          : "a scope or fingerprint function threw, or the request body could not be read",
+      ...(cause === undefined ? {} : { error: cause }),
       duration: performance.now() - started,
     });
   }
   return { action: "respond", response: problemResponse(error, input.path) };
-}
-
-/**
- * A request oncely could not check because a function of the app (`scope`, `fingerprint`) threw: nothing was claimed
- * and the handler does not run. The client gets a 500 with a fixed detail; the error goes to the log and `onEvent`.
- */
-function checkFailed(
-  state: EngineState,
-  options: ResolvedRouteOptions,
-  input: GuardInput,
-  error: unknown,
-  started: number,
-): Decision {
-  const failed = new CheckFailedError("The request could not be checked", { cause: error });
-  if (state.events?.listens("check-failed")) {
-    state.events.emit({
-      type: "check-failed",
-      route: options.route ?? `${input.method} ${input.path}`,
-      status: failed.status,
-      reason: "a scope or fingerprint function threw, or the request body could not be read",
-      error,
-      duration: performance.now() - started,
-    });
-  }
-  return { action: "respond", response: problemResponse(failed, input.path) };
 }
 
 /** The decision to run the handler under `claim`; `finish` turns what it answered into the stored outcome. */

@@ -101,16 +101,10 @@ export class HeldClaim implements ClaimHolder, Renewable {
     emitFor(state, attempt, "released", { reason, token: this.token, ...extra });
   }
 
-  #write(outcome: StoredResponse): Promise<boolean> {
-    const { state, attempt } = this;
-    const cipher = state.cipher;
-    if (cipher) return cipher.seal(attempt.id, outcome).then((sealed) => this.#store(sealed));
-    return this.#store(outcome);
-  }
-
-  #store(outcome: StoredResponse): Promise<boolean> {
+  async #write(outcome: StoredResponse): Promise<boolean> {
     const { state, attempt, token } = this;
-    return timed(state, attempt, "complete", () => state.store.complete(attempt.id, token, outcome, this.options.ttl));
+    const sealed = state.cipher ? await state.cipher.seal(attempt.id, outcome) : outcome;
+    return timed(state, attempt, "complete", () => state.store.complete(attempt.id, token, sealed, this.options.ttl));
   }
 
   #stop(): void {

@@ -4,11 +4,6 @@ export interface Renewable {
   renew(): void;
 }
 
-interface Ticker {
-  readonly claims: Set<Renewable>;
-  timer?: ReturnType<typeof setInterval>;
-}
-
 /**
  * Renews the leases of an engine's held claims: one timer per renewal interval for all of them, rather than a timer
  * set and cleared per claim (about a tenth of a new key's cost on the MemoryStore, with the store calls' timers). A
@@ -16,33 +11,28 @@ interface Ticker {
  * it was claimed or last renewed, as with a timer of its own. A tick that finds no claim held stops its timer.
  */
 export class LeaseRenewals {
-  readonly #tickers = new Map<number, Ticker>();
+  readonly #held = new Map<number, Set<Renewable>>();
 
   /** Renews `claim` every `interval` ms from the next tick on, until `delete`. */
   add(claim: Renewable, interval: number): void {
-    let ticker = this.#tickers.get(interval);
-    if (ticker === undefined) {
-      ticker = { claims: new Set() };
-      this.#tickers.set(interval, ticker);
+    let claims = this.#held.get(interval);
+    if (claims === undefined) {
+      const ticking = new Set<Renewable>();
+      const timer = setInterval(() => {
+        if (ticking.size === 0) {
+          clearInterval(timer);
+          this.#held.delete(interval);
+        }
+        for (const held of ticking) held.renew();
+      }, interval);
+      timer.unref?.();
+      this.#held.set(interval, ticking);
+      claims = ticking;
     }
-    ticker.claims.add(claim);
-    if (ticker.timer === undefined) {
-      const started = ticker;
-      started.timer = setInterval(() => this.#tick(started), interval);
-      started.timer.unref?.();
-    }
+    claims.add(claim);
   }
 
   delete(claim: Renewable, interval: number): void {
-    this.#tickers.get(interval)?.claims.delete(claim);
-  }
-
-  #tick(ticker: Ticker): void {
-    if (ticker.claims.size === 0) {
-      clearInterval(ticker.timer);
-      ticker.timer = undefined;
-      return;
-    }
-    for (const claim of ticker.claims) claim.renew();
+    this.#held.get(interval)?.delete(claim);
   }
 }

@@ -1,13 +1,13 @@
 import { openAttempt } from "./attempt.js";
 import { canonicalJson } from "./canonical-json.js";
-import type { IdempotencyContext, Step } from "./context.js";
+import type { IdempotencyContext, Step, StepInfo } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import type { Attempt, EngineState } from "./engine-state.js";
 import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
 import { recordId, scopeHash } from "./record-id.js";
-import { unrecordedStep } from "./steps.js";
+import { stepKey } from "./steps.js";
 import type { StoredWork } from "./store.js";
 
 /** Options of one `idem.run` call. */
@@ -132,4 +132,18 @@ function unguardedContext(attempt: Attempt, deriveKey: (label: string) => string
     deriveKey,
     step: unrecordedStep(attempt.id),
   };
+}
+
+/**
+ * The `step` of work that runs without a claim (`failOpen` while the store is down): every step runs, nothing is
+ * recorded, and a step's key falls back to one derived from the record id.
+ */
+export function unrecordedStep(id: string): Step {
+  const signal = new AbortController().signal;
+  const step = async <T>(name: string, fn: (step: StepInfo) => T | Promise<T>): Promise<T> =>
+    fn({ name, key: stepKey(id, name), signal, resumed: false });
+  step.local = async (name: string): Promise<never> => {
+    throw new TypeError(`step.local("${name}") needs a claim, and the store failed (failOpen)`);
+  };
+  return step;
 }

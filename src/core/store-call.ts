@@ -10,11 +10,7 @@ export function unprefixed(store: string, error: unknown): string {
   return message.startsWith(prefix) ? message.slice(prefix.length) : message;
 }
 
-const PENDING = 0;
-const SETTLED = 1;
-const TIMED_OUT = 2;
-
-const SETTLED_PROMISE = Promise.resolve();
+const SETTLED = Promise.resolve();
 
 /**
  * Runs one store operation, bounded by `timeout` ms. A late result is dropped: a claim that lands after we gave up
@@ -34,41 +30,34 @@ export function storeCall<T>(
   onLate?: (value: T) => void,
   timing?: { storeDuration: number },
 ): Promise<T> {
-  const start = timing === undefined ? 0 : performance.now();
-  let pending: Promise<T>;
-  try {
-    pending = call();
-  } catch (error) {
-    if (timing !== undefined) timing.storeDuration += performance.now() - start;
-    return Promise.reject(failure(store, operation, error));
-  }
+  const start = performance.now();
   return new Promise<T>((resolve, reject) => {
-    let state = PENDING;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const settle = () => {
-      state = SETTLED;
-      if (timer !== undefined) clearTimeout(timer);
-      if (timing !== undefined) timing.storeDuration += performance.now() - start;
+    // Pending (undefined), settled (null), timed out (false), or the timer of a call still pending.
+    let timer: ReturnType<typeof setTimeout> | null | false | undefined;
+    /** Ends the call once, adding its time; false when it had timed out already. */
+    const end = () => {
+      if (timer === false) return false;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (timing) timing.storeDuration += performance.now() - start;
+      return true;
     };
+    let pending: Promise<T>;
+    try {
+      pending = call();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
     pending.then(
-      (value) => {
-        if (state === TIMED_OUT) return onLate?.(value);
-        settle();
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (state === TIMED_OUT) return;
-        settle();
-        reject(failure(store, operation, error));
-      },
+      (value) => (end() ? resolve(value) : onLate?.(value)),
+      (error: unknown) => end() && reject(failure(store, operation, error)),
     );
-    // Runs after the reaction above when `pending` has already settled, which then needs no timer.
-    SETTLED_PROMISE.then(() => {
-      if (state !== PENDING) return;
+    // Runs after the reaction above when the call has already settled, which then needs no timer.
+    SETTLED.then(() => {
+      if (timer !== undefined) return;
       timer = setTimeout(() => {
-        state = TIMED_OUT;
-        if (timing !== undefined) timing.storeDuration += performance.now() - start;
-        reject(new StoreTimeoutError(store, operation, `timed out after ${timeout} ms`));
+        if (end()) reject(new StoreTimeoutError(store, operation, `timed out after ${timeout} ms`));
+        timer = false;
       }, timeout);
       timer.unref?.();
     });

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { createResponseCipher, sealedKeyId } from "../../core/encryption.js";
+import { sealedKeyId } from "../../core/aes-gcm.js";
+import { createResponseCipher } from "../../core/encryption.js";
 import { isOncelyError } from "../../core/errors.js";
 import { parseIdempotencyKey } from "../../core/key.js";
 import { recordId } from "../../core/record-id.js";
