@@ -5,7 +5,13 @@
  * @module oncely
  */
 export type { IdempotencyLogger } from "./core/cause-log.js";
-export type { IdempotencyContext, TransactionClient, TransactionClients } from "./core/context.js";
+export type {
+  IdempotencyContext,
+  Step,
+  StepInfo,
+  TransactionClient,
+  TransactionClients,
+} from "./core/context.js";
 export {
   type DecisionFields,
   type DecisionLogOptions,
@@ -26,6 +32,6 @@ export type { RecoverOptions, RecoverReport } from "./core/recover.js";
 export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";
-export { MAX_STEP_BYTES, MAX_STEPS, type Step, type StepInfo, stepKey } from "./core/steps.js";
+export { MAX_STEP_BYTES, MAX_STEPS, stepKey } from "./core/steps.js";
 export * from "./core/store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";

@@ -1,4 +1,4 @@
-import { sealedKeyId } from "../core/encryption.js";
+import { sealedKeyId } from "../core/aes-gcm.js";
 import type { IdempotencyRecord, StoredResponse } from "../core/store.js";
 import { type BodyPreview, previewBody } from "./body-preview.js";
 import { UsageError } from "./errors.js";

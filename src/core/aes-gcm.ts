@@ -1,8 +1,24 @@
-// Loaded by encryption.ts on the first sealed response: apps without `encryption` never carry it.
+// Loaded by encryption.ts on the first response sealed or opened: apps without `encryption` never carry it.
 import { concat } from "./bytes.js";
-import { MARKER, type SyncCipher } from "./encryption.js";
 import { DecryptionError } from "./errors.js";
 import { nodeBuiltin } from "./node-builtins.js";
+import type { StoredResponse } from "./store.js";
+
+/** The one stored header of a sealed response: the format version and the key id. Everything else is sealed. */
+const MARKER = "oncely-sealed";
+
+/** The cipher once its code is loaded: `open` returns a response that was never sealed unchanged. */
+export interface SyncCipher {
+  seal(id: string, response: StoredResponse): StoredResponse;
+  open(id: string, response: StoredResponse): StoredResponse;
+}
+
+/** The key id a sealed response names, or undefined when it was not sealed. */
+export function sealedKeyId(response: StoredResponse): string | undefined {
+  const [only] = response.headers;
+  if (response.headers.length !== 1 || only?.[0] !== MARKER) return undefined;
+  return only[1].split(";")[1] ?? "";
+}
 
 const FORMAT = "v1";
 const IV_BYTES = 12;
@@ -25,6 +41,7 @@ export function aesGcmCipher(keys: ReadonlyMap<string, Uint8Array>, current: str
       return { status: response.status, headers: [[MARKER, `${FORMAT};${current}`]], body: sealed, kept: true };
     },
     open(id, response) {
+      if (sealedKeyId(response) === undefined) return response;
       const [format, keyId = ""] = response.headers[0]![1].split(";");
       const key = keys.get(keyId);
       if (format !== FORMAT || !key) {

@@ -1,3 +1,5 @@
+import { sortByKey } from "./sort-by-key.js";
+
 /**
  * JSON with object keys sorted at every depth and no whitespace, for a value a body parser already produced (and for
  * `idem.run` inputs), so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` fingerprint alike. Array order is kept: it carries
@@ -9,7 +11,7 @@ export function canonicalJson(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value).sort();
+  const keys = sortByKey(Object.keys(value), (key) => key);
   const parts: string[] = [];
   for (const key of keys) {
     const item = (value as Record<string, unknown>)[key];

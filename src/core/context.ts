@@ -1,5 +1,3 @@
-import type { Step } from "./steps.js";
-
 /**
  * What a handler sees of oncely while it runs (Express `req.idempotency`, Hono `c.get("idempotency")`, Fastify
  * `request.idempotency`, the second argument of a fetch handler).
@@ -47,3 +45,32 @@ export interface TransactionClients {}
 export type TransactionClient = [keyof TransactionClients] extends [never]
   ? unknown
   : TransactionClients[keyof TransactionClients];
+
+/** What a step's function is given. */
+export interface StepInfo {
+  /** The step's name. */
+  readonly name: string;
+  /**
+   * A key for the step's downstream call (a payment provider's Idempotency-Key, an email's Message-ID): derived from
+   * the run and the step name, the same on every retry and after a takeover, never the caller's own key.
+   */
+  readonly key: string;
+  /** Aborts when this run loses its claim: the step's result could then not be recorded. */
+  readonly signal: AbortSignal;
+  /** True when an earlier attempt started this step and may have done its effect before it died. */
+  readonly resumed: boolean;
+}
+
+/**
+ * Runs `fn` once per (run, name) and records its JSON result; on a retry of the run a recorded step returns its
+ * result without running. The result is always the JSON copy, on the first run as on retries.
+ */
+export interface Step {
+  <T>(name: string, fn: (step: StepInfo) => T | Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` inside a transaction of the store's own database and records the step in that same transaction:
+   * its writes and its checkpoint commit together or not at all (PostgreSQL store).
+   * @example await step.local("reserve", (tx) => tx.query("UPDATE stock SET held = held + 1 WHERE sku = $1", [sku]));
+   */
+  local<T>(name: string, fn: (transaction: TransactionClient, step: StepInfo) => T | Promise<T>): Promise<T>;
+}

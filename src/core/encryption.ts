@@ -1,3 +1,4 @@
+import type { SyncCipher } from "./aes-gcm.js";
 import { nodeBuiltin } from "./node-builtins.js";
 import type { StoredResponse } from "./store.js";
 
@@ -15,8 +16,6 @@ export interface EncryptionOptions {
   keys: Record<string, Uint8Array | string>;
 }
 
-/** The one stored header of a sealed response: the format version and the key id. Everything else is sealed. */
-export const MARKER = "oncely-sealed";
 const KEY_ID = /^[\w.:-]{1,64}$/;
 
 export interface ResponseCipher {
@@ -26,12 +25,9 @@ export interface ResponseCipher {
   open(id: string, response: StoredResponse): Promise<StoredResponse>;
 }
 
-/** The cipher once its code is loaded. */
-export type SyncCipher = { [Method in keyof ResponseCipher]: (id: string, response: StoredResponse) => StoredResponse };
-
 /**
  * Validates the options (a `TypeError` names what is wrong) and returns the cipher the engine uses. The AES-GCM code
- * itself is loaded when the first sealed response is written or read: apps without `encryption` never carry it.
+ * itself is loaded when the first response is sealed or opened: apps without `encryption` never carry it.
  */
 export function createResponseCipher(options: EncryptionOptions): ResponseCipher {
   if (!nodeBuiltin("node:crypto"))
@@ -42,16 +38,8 @@ export function createResponseCipher(options: EncryptionOptions): ResponseCipher
   const cipher = () => (loading ??= import("./aes-gcm.js").then(({ aesGcmCipher }) => aesGcmCipher(keys, current)));
   return {
     seal: async (id, response) => (response.kept ? (await cipher()).seal(id, response) : response),
-    open: async (id, response) =>
-      sealedKeyId(response) === undefined ? response : (await cipher()).open(id, response),
+    open: async (id, response) => (await cipher()).open(id, response),
   };
-}
-
-/** The key id a sealed response names, or undefined when it was not sealed. */
-export function sealedKeyId(response: StoredResponse): string | undefined {
-  const [only] = response.headers;
-  if (response.headers.length !== 1 || only?.[0] !== MARKER) return undefined;
-  return only[1].split(";")[1] ?? "";
 }
 
 function validKeys(options: EncryptionOptions): Map<string, Uint8Array> {

@@ -1,10 +1,12 @@
 import { type CauseLog, createCauseLog, type IdempotencyLogger } from "./cause-log.js";
-import type { EngineState } from "./claim-flow.js";
+import { decisionLevel } from "./decision-fields.js";
 import { toMilliseconds } from "./duration.js";
 import { createResponseCipher } from "./encryption.js";
-import { CheckFailedError, StoreError } from "./errors.js";
+import type { EngineState, EventSink } from "./engine-state.js";
+import { StoreError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
 import { begin, type Decision, type GuardInput } from "./guard.js";
+import { LeaseRenewals } from "./lease-renewals.js";
 import {
   checkStoreSupports,
   type IdempotencyOptions,
@@ -15,7 +17,6 @@ import {
 import { RateLimiter } from "./rate-limiter.js";
 import type { RecoverOptions, RecoverReport, RegisteredWork } from "./recover.js";
 import { replayCounterFor } from "./replay-counter.js";
-import { problemResponse } from "./response.js";
 import type { RunContext, RunOptions } from "./run.js";
 import type { Store } from "./store.js";
 import { storeCall, unprefixed } from "./store-call.js";
@@ -113,8 +114,9 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
     store,
     storeTimeout: toMilliseconds(storeTimeout, "storeTimeout"),
     cipher: options.encryption === undefined ? undefined : createResponseCipher(options.encryption),
-    emit: eventSink(onEvent, causeLog),
+    events: eventSink(onEvent, causeLog),
     replays: replayCounterFor(store),
+    renewals: new LeaseRenewals(),
   };
   const settings = { header: header.toLowerCase(), maxKeyLength };
   const limiters = new Map<string, RateLimiter>();
@@ -140,12 +142,7 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return {
         options: resolved,
-        begin(input) {
-          const started = performance.now();
-          return begin(state, resolved, routeSettings, input).catch((error: unknown) =>
-            checkFailed(state, resolved, input, error, started),
-          );
-        },
+        begin: (input) => begin(state, resolved, routeSettings, input),
       };
     },
     run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
@@ -206,41 +203,24 @@ function causeLogFor(logger: IdempotencyLogger | false): CauseLog | undefined {
   return createCauseLog(logger);
 }
 
-/** One `emit` for the user's `onEvent` and the cause log; absent when neither listens. */
-function eventSink(onEvent: ((event: IdempotencyEvent) => void) | undefined, causeLog: CauseLog | undefined) {
+/** The listeners: the user's `onEvent` (every event) and the cause log (warnings and errors); none for neither. */
+function eventSink(
+  onEvent: ((event: IdempotencyEvent) => void) | undefined,
+  causeLog: CauseLog | undefined,
+): EventSink | undefined {
   if (!onEvent && !causeLog) return undefined;
-  return (event: IdempotencyEvent) => {
-    causeLog?.write(event);
-    if (!onEvent) return;
-    try {
-      onEvent(event);
-    } catch {
-      // A failing listener must not fail the request it logs.
-    }
+  return {
+    listens: onEvent ? () => true : (type) => decisionLevel(type) !== "info",
+    emit(event) {
+      causeLog?.write(event);
+      if (!onEvent) return;
+      try {
+        onEvent(event);
+      } catch {
+        // A failing listener must not fail the request it logs.
+      }
+    },
   };
-}
-
-/**
- * A request oncely could not check because a function of the app (`scope`, `fingerprint`) threw: nothing was claimed
- * and the handler does not run. The client gets a 500 with a fixed detail; the error goes to the log and `onEvent`.
- */
-function checkFailed(
-  state: EngineState,
-  options: ResolvedRouteOptions,
-  input: GuardInput,
-  error: unknown,
-  started: number,
-): Decision {
-  const failed = new CheckFailedError("The request could not be checked", { cause: error });
-  state.emit?.({
-    type: "check-failed",
-    route: options.route ?? `${input.method} ${input.path}`,
-    status: failed.status,
-    reason: "a scope or fingerprint function threw, or the request body could not be read",
-    error,
-    duration: performance.now() - started,
-  });
-  return { action: "respond", response: problemResponse(failed, input.path) };
 }
 
 /** `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. */

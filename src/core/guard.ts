@@ -1,18 +1,11 @@
+import { type OpenClaim, openAttempt } from "./attempt.js";
 import { parsedBodySize } from "./body-size.js";
-import {
-  type Attempt,
-  acquire,
-  type ClaimOutcome,
-  type EngineState,
-  emitFor,
-  eventFor,
-  notKept,
-} from "./claim-flow.js";
-import { type ClaimHolder, holdClaim } from "./claim-holder.js";
-import type { IdempotencyContext, TransactionClient } from "./context.js";
+import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
+import type { Attempt, EngineState } from "./engine-state.js";
 import {
+  CheckFailedError,
   type InvalidKeyError,
   MissingKeyError,
   type OncelyError,
@@ -21,15 +14,13 @@ import {
   StoreError,
 } from "./errors.js";
 import { defaultFingerprint } from "./fingerprint.js";
-import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { recordId, scopeHash } from "./record-id.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
-import { problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import { notKept, problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
 import { scopeText } from "./scope.js";
-import { lazyStep } from "./steps.js";
-import type { StoredResponse } from "./store.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
 export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
@@ -88,7 +79,10 @@ export interface GuardSettings {
 
 const PASS: Decision = { action: "pass" };
 
-/** Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). */
+/**
+ * Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). A function of the
+ * app that throws (`scope`, `fingerprint`, reading the body) is answered 500 `check_failed`: nothing was claimed.
+ */
 export async function begin(
   state: EngineState,
   options: ResolvedRouteOptions,
@@ -98,173 +92,151 @@ export async function begin(
   if (!options.methods.has(input.method)) return PASS;
   const started = performance.now();
   const route = options.route ?? `${input.method} ${input.path}`;
-
-  let key: string | undefined;
   try {
-    key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
-  } catch (error) {
-    return refuse(state, input, route, started, error as InvalidKeyError, "invalid");
-  }
-  if (key === undefined) {
-    if (!options.required) return PASS;
-    const missing = new MissingKeyError(`This route requires an Idempotency-Key header`, { route });
-    return refuse(state, input, route, started, missing, "invalid");
-  }
-
-  let body = input.body;
-  try {
-    // No await when an adapter handed over the body or a parsed one: every tick shows on this path.
-    if (body === undefined && input.parsedBody === undefined && input.readBody) {
-      body = await input.readBody(options.maxRequestBytes);
+    let key: string | undefined;
+    try {
+      key = parseIdempotencyKey(input.headers[settings.header], settings.maxKeyLength);
+    } catch (error) {
+      return refuse(state, input, route, started, error as InvalidKeyError, "invalid");
     }
-    // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
-    const size = body
-      ? body.byteLength
-      : input.parsedBody === undefined
-        ? 0
-        : parsedBodySize(input.headers, input.parsedBody);
-    if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
-  } catch (error) {
-    if (!(error instanceof RequestTooLargeError)) throw error;
-    const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
-      key,
-      route,
-    });
-    return refuse(state, input, route, started, tooLarge, "too-large", key);
-  }
-  // The documented shape, built field by field: copying `input` minus `readBody` by rest/spread costs more.
-  const request: IdempotencyRequest = {
-    method: input.method,
-    path: input.path,
-    query: input.query,
-    headers: input.headers,
-    body,
-    parsedBody: input.parsedBody,
-    raw: input.raw,
-  };
+    if (key === undefined) {
+      if (!options.required) return PASS;
+      const missing = new MissingKeyError(`This route requires an Idempotency-Key header`, { route });
+      return refuse(state, input, route, started, missing, "invalid");
+    }
 
-  const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
-  const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
-  const id = hashParts(["oncely:id:v1", scope ?? "", key]);
-  if (settings.limiter && options.rateLimit) {
-    const wait = settings.limiter.hit(id, Date.now());
-    if (wait > 0) {
-      const error = new RateLimitedError(`Over ${options.rateLimit.max} requests with this key`, {
+    let body = input.body;
+    try {
+      if (body === undefined && input.parsedBody === undefined && input.readBody) {
+        body = await input.readBody(options.maxRequestBytes);
+      }
+      // One limit whoever read the body: oncely (bytes), or a framework's parser before it (the parsed value).
+      const size = body
+        ? body.byteLength
+        : input.parsedBody === undefined
+          ? 0
+          : parsedBodySize(input.headers, input.parsedBody);
+      if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
+    } catch (error) {
+      if (!(error instanceof RequestTooLargeError)) throw error;
+      const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
         key,
         route,
-        retryAfter: wait / 1000,
       });
-      return refuse(state, input, route, started, error, "rate-limited", key);
+      return refuse(state, input, route, started, tooLarge, "too-large", key);
     }
-  }
-  let fingerprint: string;
-  try {
-    fingerprint = options.fingerprint
-      ? await options.fingerprint(request)
-      : defaultFingerprint(request, options.fingerprintHeaders);
-  } catch (error) {
-    if (error instanceof RequestTooLargeError) return refuse(state, input, route, started, error, "too-large", key);
-    throw error;
-  }
+    // The documented shape, built field by field: copying `input` minus `readBody` by rest/spread costs more.
+    const request: IdempotencyRequest = {
+      method: input.method,
+      path: input.path,
+      query: input.query,
+      headers: input.headers,
+      body,
+      parsedBody: input.parsedBody,
+      raw: input.raw,
+    };
 
-  const attempt: Attempt = {
-    id,
-    key,
-    fingerprint,
-    route,
-    scope: scopeHash,
-    meta: { key, method: input.method, path: input.path, ...(scopeHash ? { scope: scopeHash } : {}) },
-    started,
-    storeDuration: 0,
-  };
-  const outcome = await acquire(state, attempt, options);
-  switch (outcome.kind) {
-    case "replay": {
-      state.replays?.add(attempt.id);
-      emitFor(state, attempt, "replayed", { status: outcome.response.status });
-      const acceptEncoding = headerValue(request, "accept-encoding");
-      return { action: "respond", response: await fitEncoding(replayResponse(outcome.response), acceptEncoding) };
+    const scope = options.scope ? scopeText(await options.scope(request)) : undefined;
+    const id = recordId(scope, key);
+    if (settings.limiter && options.rateLimit) {
+      const wait = settings.limiter.hit(id, Date.now());
+      if (wait > 0) {
+        const error = new RateLimitedError(`Over ${options.rateLimit.max} requests with this key`, {
+          key,
+          route,
+          retryAfter: wait / 1000,
+        });
+        return refuse(state, input, route, started, error, "rate-limited", key);
+      }
     }
-    case "refuse": {
-      emitFor(state, attempt, eventFor(outcome.error.status), {
-        status: outcome.error.status,
-        reason: outcome.error.code,
-      });
-      return { action: "respond", response: problemResponse(outcome.error, input.path) };
+    let fingerprint: string;
+    try {
+      fingerprint = options.fingerprint
+        ? await options.fingerprint(request)
+        : defaultFingerprint(request, options.fingerprintHeaders);
+    } catch (error) {
+      if (error instanceof RequestTooLargeError) return refuse(state, input, route, started, error, "too-large", key);
+      throw error;
     }
-    case "store-error": {
-      emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
-      if (options.failOpen) return PASS;
-      return { action: "respond", response: problemResponse(outcome.error, input.path) };
+
+    const hashedScope = scope === undefined ? undefined : scopeHash(scope);
+    const attempt: Attempt = {
+      id,
+      key,
+      fingerprint,
+      route,
+      scope: hashedScope,
+      meta: hashedScope
+        ? { key, method: input.method, path: input.path, scope: hashedScope }
+        : { key, method: input.method, path: input.path },
+      started,
+      storeDuration: 0,
+    };
+    const opened = await openAttempt(state, options, attempt, (label) => deriveKey({ scope, key: attempt.key }, label));
+    switch (opened.kind) {
+      case "execute":
+        return execute(options, request, opened.claim);
+      case "replay": {
+        const response = replayResponse(opened.response);
+        const acceptEncoding = headerValue(request, "accept-encoding");
+        return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
+      }
+      case "refuse":
+        return { action: "respond", response: problemResponse(opened.error, input.path) };
+      case "store-error":
+        if (options.failOpen) return PASS;
+        return { action: "respond", response: problemResponse(opened.error, input.path) };
     }
-    case "execute": {
-      const claim = holdClaim(state, attempt, outcome, options);
-      // No await for a plain claim's holder, which comes at once: every tick shows on this path.
-      if (!(claim instanceof Promise)) return execute(state, options, attempt, request, scope, outcome, claim);
-      return execute(state, options, attempt, request, scope, outcome, await claim);
-    }
+  } catch (error) {
+    // A function of the app threw (`scope`, `fingerprint`, reading the body): nothing was claimed, the handler does not
+    // run. The client gets a 500 with a fixed detail; the error goes to the log and `onEvent`.
+    const failed = new CheckFailedError("The request could not be checked", { cause: error });
+    return refuse(state, input, route, started, failed, "check-failed", undefined, error);
   }
 }
 
-/** Answers a request oncely refuses before claiming anything (bad key, too large, rate limited). */
+/**
+ * Answers a request oncely refuses before claiming anything (bad key, too large, rate limited, or a check that threw:
+ * its `cause` goes to the event).
+ */
 function refuse(
   state: EngineState,
   input: GuardInput,
   route: string,
   started: number,
   error: OncelyError,
-  type: "invalid" | "too-large" | "rate-limited",
+  type: "invalid" | "too-large" | "rate-limited" | "check-failed",
   key?: string,
+  cause?: unknown,
 ): Decision {
-  state.emit?.({
-    type,
-    route,
-    key,
-    status: error.status,
-    reason: error.message,
-    duration: performance.now() - started,
-  });
+  if (state.events?.listens(type)) {
+    state.events.emit({
+      type,
+      route,
+      key,
+      status: error.status,
+      reason:
+        cause === undefined
+          ? error.message
+          : "a scope or fingerprint function threw, or the request body could not be read",
+      ...(cause === undefined ? {} : { error: cause }),
+      duration: performance.now() - started,
+    });
+  }
   return { action: "respond", response: problemResponse(error, input.path) };
 }
 
-function execute(
-  state: EngineState,
-  options: ResolvedRouteOptions,
-  attempt: Attempt,
-  request: IdempotencyRequest,
-  scope: string | undefined,
-  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
-  claim: ClaimHolder,
-): Decision {
-  const { token, recovered } = outcome;
-  if (recovered) emitFor(state, attempt, "recovered", { token });
-  let skip = false;
-  const step = lazyStep(state, attempt, outcome, claim);
-  const context: IdempotencyContext = {
-    key: attempt.key,
-    scope: attempt.scope,
-    recovered,
-    token,
-    get signal() {
-      return claim.signal;
-    },
-    skipStore: () => {
-      skip = true;
-    },
-    deriveKey: (label) => deriveKey({ scope, key: attempt.key }, label),
-    transaction: claim.transaction as TransactionClient | undefined,
-    get step() {
-      return step();
-    },
-  };
+/** The decision to run the handler under `claim`; `finish` turns what it answered into the stored outcome. */
+function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, claim: OpenClaim): Decision {
+  // `finish` and `abandon` keep the path, not the request: holding on to them keeps no framework object reachable.
+  const path = request.path;
   return {
     action: "execute",
-    context,
+    context: claim.context,
     request,
     maxResponseBytes: options.maxResponseBytes,
     async finish(response) {
-      if (skip) return void (await claim.release("skipStore() was called", { status: response.status }));
-      if (!options.storeWhen(response.status)) {
+      if (!claim.skipped && !options.storeWhen(response.status)) {
         const reason = `status ${response.status} is not stored (storeWhen)`;
         return void (await claim.release(reason, { status: response.status }));
       }
@@ -277,19 +249,11 @@ function execute(
             kept: true,
           }
         : notKept(response.status);
-      let stored: StoredResponse | undefined;
       try {
-        stored = await claim.complete(outcome);
+        await claim.finish(outcome);
       } catch (error) {
-        if (error instanceof StoreError) return problemResponse(error, request.path);
+        if (error instanceof StoreError) return problemResponse(error, path);
         throw error;
-      }
-      if (stored) {
-        emitFor(state, attempt, "executed", {
-          status: response.status,
-          token,
-          ...(stored.kept ? {} : { reason: "the response was too large to keep; retries get response_not_kept" }),
-        });
       }
       return undefined;
     },

@@ -1,4 +1,4 @@
-import type { Attempt, EngineState } from "./claim-flow.js";
+import type { Attempt, EngineState } from "./engine-state.js";
 import { InFlightError } from "./errors.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import { type RunContext, runAttempt } from "./run.js";
@@ -52,7 +52,7 @@ export async function recoverRuns(
           const input = JSON.parse(record.work!.input) as never;
           // A run still held answers in-flight at once: its holder is alive after all.
           const reject = { ...options, onInFlight: "reject" as const };
-          await runAttempt(state, reject, attemptFor(record), null, (step) => handler(input, step));
+          await runAttempt(state, reject, attemptFor(record), noDerivedKeys, (step) => handler(input, step));
           report.completed += 1;
         } catch (error) {
           if (error instanceof InFlightError) report.skipped += 1;
@@ -70,6 +70,13 @@ export async function recoverRuns(
  */
 function unfinished(record: IdempotencyRecord): boolean {
   return record.work !== undefined && (record.steps?.length ?? 0) > 0;
+}
+
+/** A recovered run's `deriveKey`: its record keeps only the scope's hash, so no key can be derived from the scope. */
+function noDerivedKeys(): never {
+  throw new TypeError(
+    "deriveKey() is not available in a run recover() drives (the scope is not stored); use step keys (s.key)",
+  );
 }
 
 function attemptFor(record: IdempotencyRecord): Attempt {

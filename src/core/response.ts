@@ -30,11 +30,18 @@ const NEVER_STORED = new Set([
 
 /** The headers worth replaying: all but `NEVER_STORED`, the `Connection`-named ones and the user's exclusions. */
 export function storableHeaders(headers: [string, string][], exclude: ReadonlySet<string>): [string, string][] {
-  const connectionNamed = new Set<string>();
+  let connectionNamed: Set<string> | undefined;
   for (const [name, value] of headers) {
-    if (name === "connection") for (const token of value.split(",")) connectionNamed.add(token.trim().toLowerCase());
+    if (name !== "connection") continue;
+    connectionNamed ??= new Set();
+    for (const token of value.split(",")) connectionNamed.add(token.trim().toLowerCase());
   }
-  return headers.filter(([name]) => !NEVER_STORED.has(name) && !exclude.has(name) && !connectionNamed.has(name));
+  return headers.filter(([name]) => !NEVER_STORED.has(name) && !exclude.has(name) && !connectionNamed?.has(name));
+}
+
+/** The record of an operation that completed but whose response is too large to keep: only its status remains. */
+export function notKept(status: number): StoredResponse {
+  return { status, headers: [], body: new Uint8Array(0), kept: false };
 }
 
 /** The stored outcome as a response, marked `Idempotent-Replayed: true`. */

@@ -1,12 +1,13 @@
+import { openAttempt } from "./attempt.js";
 import { canonicalJson } from "./canonical-json.js";
-import { type Attempt, acquire, type EngineState, emitFor, eventFor } from "./claim-flow.js";
-import { holdClaim } from "./claim-holder.js";
-import type { IdempotencyContext, TransactionClient } from "./context.js";
+import type { IdempotencyContext, Step, StepInfo } from "./context.js";
 import { deriveKey } from "./derive-key.js";
+import type { Attempt, EngineState } from "./engine-state.js";
 import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
-import { lazyStep, type Step, unrecordedStep } from "./steps.js";
+import { recordId, scopeHash } from "./record-id.js";
+import { stepKey } from "./steps.js";
 import type { StoredWork } from "./store.js";
 
 /** Options of one `idem.run` call. */
@@ -47,90 +48,62 @@ export async function runOnce<T>(
     : base;
   const parsedKey = parseIdempotencyKey(String(key));
   if (parsedKey === undefined) throw new TypeError("Expected a key");
-  const scopeHash = scope === undefined ? undefined : hashParts(["oncely:scope", scope]).slice(0, 16);
+  const hashedScope = scope === undefined ? undefined : scopeHash(scope);
   const attempt: Attempt = {
-    id: hashParts(["oncely:id:v1", scope ?? "", parsedKey]),
+    id: recordId(scope, parsedKey),
     key: parsedKey,
     fingerprint: hashParts(["oncely:run", name, input === undefined ? "" : canonicalJson(input)]),
     route: name,
-    scope: scopeHash,
-    meta: { key: parsedKey, path: name, ...(scopeHash ? { scope: scopeHash } : {}) },
+    scope: hashedScope,
+    meta: { key: parsedKey, path: name, ...(hashedScope ? { scope: hashedScope } : {}) },
     started: performance.now(),
     storeDuration: 0,
     ...(stored ? { work: stored } : {}),
   };
-  return runAttempt(state, options, attempt, scope, work);
+  return runAttempt(state, options, attempt, (label) => deriveKey({ scope, key: parsedKey }, label), work);
 }
 
 /** The context `idem.run` gives its work: the `step` function, carrying the rest of the context as properties. */
 export type RunContext = Step & IdempotencyContext;
 
-/** Claims the attempt's record and runs the work under the claim, or answers from the record. */
+/**
+ * Claims the attempt's record and runs the work under the claim, or answers from the record. `deriveKey` is the
+ * context's (see `openAttempt`).
+ */
 export async function runAttempt<T>(
   state: EngineState,
   options: ResolvedRouteOptions,
   attempt: Attempt,
-  scope: string | null | undefined,
+  deriveKey: (label: string) => string,
   work: (context: RunContext) => T | Promise<T>,
 ): Promise<T> {
-  const outcome = await acquire(state, attempt, options);
-  switch (outcome.kind) {
+  const opened = await openAttempt(state, options, attempt, deriveKey);
+  switch (opened.kind) {
     case "replay": {
-      state.replays?.add(attempt.id);
-      emitFor(state, attempt, "replayed", { status: outcome.response.status });
-      const text = decoder.decode(outcome.response.body);
+      const text = decoder.decode(opened.response.body);
       return (text ? JSON.parse(text) : undefined) as T;
     }
     case "refuse":
-      emitFor(state, attempt, eventFor(outcome.error.status), { reason: outcome.error.code });
-      throw outcome.error;
+      throw opened.error;
     case "store-error":
-      emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
-      if (options.failOpen) return work(callable(unguardedContext(attempt, scope)));
-      throw outcome.error;
+      if (options.failOpen) return work(callable(unguardedContext(attempt, deriveKey)));
+      throw opened.error;
   }
-  if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
-  const claim = await holdClaim(state, attempt, outcome, options);
-  let skip = false;
-  const step = lazyStep(state, attempt, outcome, claim);
-  // Field by field, not a spread of the unguarded context: that would make its abort signal and step for nothing.
-  const context: IdempotencyContext = {
-    key: attempt.key,
-    scope: attempt.scope,
-    deriveKey: keyDeriver(attempt, scope),
-    recovered: outcome.recovered,
-    token: outcome.token,
-    get signal() {
-      return claim.signal;
-    },
-    skipStore: () => {
-      skip = true;
-    },
-    transaction: claim.transaction as TransactionClient | undefined,
-    get step() {
-      return step();
-    },
-  };
+  const { claim } = opened;
   let result: T;
   try {
-    result = await work(callable(context));
+    result = await work(callable(claim.context));
   } catch (error) {
     await claim.release("the work threw", { error });
     throw error;
   }
-  if (skip) {
-    await claim.release("skipStore() was called");
-    return result;
-  }
   const json = result === undefined ? "" : JSON.stringify(result);
-  const body = encoder.encode(json);
-  const stored = await claim.complete({
+  await claim.finish({
     status: 200,
     headers: [["content-type", "application/json"]],
-    body,
+    body: encoder.encode(json),
     kept: true,
   });
-  if (stored) emitFor(state, attempt, "executed", { status: 200, token: outcome.token });
   return result;
 }
 
@@ -148,7 +121,7 @@ function callable(context: IdempotencyContext): RunContext {
 }
 
 /** The context of work run without a claim (`failOpen` while the store is down). */
-function unguardedContext(attempt: Attempt, scope: string | null | undefined): IdempotencyContext {
+function unguardedContext(attempt: Attempt, deriveKey: (label: string) => string): IdempotencyContext {
   return {
     key: attempt.key,
     scope: attempt.scope,
@@ -156,19 +129,21 @@ function unguardedContext(attempt: Attempt, scope: string | null | undefined): I
     token: 0,
     signal: new AbortController().signal,
     skipStore: () => {},
-    deriveKey: keyDeriver(attempt, scope),
+    deriveKey,
     step: unrecordedStep(attempt.id),
   };
 }
 
-/** `scope` is `null` in runs `recover()` drives: only the scope's hash is stored, so `deriveKey` cannot work. */
-function keyDeriver(attempt: Attempt, scope: string | null | undefined): IdempotencyContext["deriveKey"] {
-  return (label) => {
-    if (scope === null) {
-      throw new TypeError(
-        "deriveKey() is not available in a run recover() drives (the scope is not stored); use step keys (s.key)",
-      );
-    }
-    return deriveKey({ scope, key: attempt.key }, label);
+/**
+ * The `step` of work that runs without a claim (`failOpen` while the store is down): every step runs, nothing is
+ * recorded, and a step's key falls back to one derived from the record id.
+ */
+export function unrecordedStep(id: string): Step {
+  const signal = new AbortController().signal;
+  const step = async <T>(name: string, fn: (step: StepInfo) => T | Promise<T>): Promise<T> =>
+    fn({ name, key: stepKey(id, name), signal, resumed: false });
+  step.local = async (name: string): Promise<never> => {
+    throw new TypeError(`step.local("${name}") needs a claim, and the store failed (failOpen)`);
   };
+  return step;
 }

@@ -1,11 +1,18 @@
-// Loaded on a run's first step (steps.ts imports it dynamically): most requests never take a step, so the core
-// bundle does not carry this.
-import type { Attempt, EngineState } from "./claim-flow.js";
-import { timed } from "./claim-flow.js";
-import type { TransactionClient } from "./context.js";
+import type { Step, StepInfo, TransactionClient } from "./context.js";
+import { type Attempt, type EngineState, timed } from "./engine-state.js";
 import { ClaimLostError, StepLimitError, StepMismatchError, TerminalError } from "./errors.js";
-import { MAX_STEP_BYTES, MAX_STEPS, type Step, type StepClaim, type StepInfo, stepKey } from "./steps.js";
+import { MAX_STEP_BYTES, MAX_STEPS, stepKey } from "./steps.js";
 import { isLocalStepStore, isStepStore, type StepRecord } from "./store.js";
+
+/** What the steps of one attempt need from its claim. */
+export interface StepClaim {
+  readonly token: number;
+  readonly runId?: string;
+  readonly recorded?: readonly StepRecord[];
+  readonly signal: AbortSignal;
+  /** Set on transactional routes, where steps are refused: a rolled-back run would forget its run id. */
+  readonly transactional: boolean;
+}
 
 /** Step names are kept in the record and in SQL JSON paths: short, and plain. */
 const STEP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;

@@ -1,3 +1,5 @@
+import { sortByKey } from "./sort-by-key.js";
+
 /**
  * Canonical JSON read straight from a body's bytes, for the fingerprint. Two bodies may share a canonical form only
  * when every mainstream parser reads them as the same value, so this refuses (returns `undefined`, and the caller
@@ -54,7 +56,7 @@ const ESCAPED: Record<number, string> = {
 /** A member of an object: its decoded key (for sorting and duplicates) and its canonical `"key":value` text. */
 type Member = [key: string, text: string];
 
-const byKey = (a: Member, b: Member) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const memberKey = (member: Member) => member[0];
 
 class Scanner {
   position = 0;
@@ -111,7 +113,7 @@ class Scanner {
       if (this.endOfList(0x7d /* } */)) break;
     }
     if (members.length === 1) return `{${members[0]![1]}}`;
-    members.sort(byKey);
+    sortByKey(members, memberKey);
     let out = `{${members[0]![1]}`;
     for (let i = 1; i < members.length; i++) {
       if (members[i]![0] === members[i - 1]![0]) throw NOT_CANONICAL;

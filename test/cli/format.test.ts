@@ -13,7 +13,7 @@ import {
 import { StoreDriverMissingError } from "../../src/cli/open-store.js";
 import { recordSummary, routeMatcher } from "../../src/cli/record-view.js";
 import { StoreUrlError } from "../../src/cli/store-url.js";
-import { sealedKeyId } from "../../src/core/encryption.js";
+import { sealedKeyId } from "../../src/core/aes-gcm.js";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import type { IdempotencyRecord } from "../../src/core/store.js";
 

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
-import { createResponseCipher, sealedKeyId } from "../../core/encryption.js";
+import { sealedKeyId } from "../../core/aes-gcm.js";
+import { createResponseCipher } from "../../core/encryption.js";
 import { isOncelyError } from "../../core/errors.js";
-import { hashParts } from "../../core/hash.js";
 import { parseIdempotencyKey } from "../../core/key.js";
+import { recordId } from "../../core/record-id.js";
 import type { IdempotencyRecord, StoredResponse } from "../../core/store.js";
 import { hexDump } from "../body-preview.js";
 import { ExitCode, NotFoundError, UsageError } from "../errors.js";
@@ -77,7 +78,7 @@ interface Checked {
 
 function checkInspect(key: string | undefined, options: InspectOptions): Checked {
   return {
-    id: recordId(key, options),
+    id: requestedId(key, options),
     cipher: cipherFrom(options.encryptionKey),
     matchesRoute: options.route === undefined ? undefined : routeMatcher(options.route),
   };
@@ -106,7 +107,7 @@ async function inspect(
 }
 
 /** The storage id the engine derives from (scope, key), or the `--id` given. */
-function recordId(key: string | undefined, options: InspectOptions): string {
+function requestedId(key: string | undefined, options: InspectOptions): string {
   if (options.id !== undefined) {
     if (key !== undefined || options.scope !== undefined) {
       throw new UsageError("inspect takes a key (with --scope) or --id, not both");
@@ -120,8 +121,7 @@ function recordId(key: string | undefined, options: InspectOptions): string {
   } catch (error) {
     throw new UsageError(isOncelyError(error) ? error.message : String(error));
   }
-  // The same derivation as the engine's (src/core/guard.ts, run.ts): the raw scope, never stored, and the key.
-  return hashParts(["oncely:id:v1", options.scope ?? "", parsed!]);
+  return recordId(options.scope, parsed!);
 }
 
 function scopeText(scope: string | undefined): string {

@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { sealedKeyId } from "../../core/encryption.js";
+import { sealedKeyId } from "../../core/aes-gcm.js";
 import type { IdempotencyRecord, RecordState } from "../../core/store.js";
 import { ExitCode } from "../errors.js";
 import { bytes, plural, relativeTime, table } from "../format.js";

@@ -1,8 +1,35 @@
-import { type Attempt, type EngineState, emitFor, timed } from "./claim-flow.js";
-import type { ClaimHolder } from "./claim-holder.js";
+import { type Attempt, type EngineState, emitFor, timed } from "./engine-state.js";
 import type { IdempotencyEvent } from "./events.js";
+import type { ClaimHolder } from "./held-claim.js";
 import type { ResolvedRouteOptions } from "./options.js";
-import type { StoredResponse, StoreTransaction } from "./store.js";
+import type { StoredResponse, StoreTransaction, TransactionalClaimResult, TransactionalStore } from "./store.js";
+
+// Only transactional routes load this module: the core bundle does not carry it.
+
+/**
+ * Claims inside a new transaction. With `onInFlight: "wait"` the store itself waits (up to the deadline) for a
+ * transaction holding the id to end. A transaction opened after we stopped waiting for it is rolled back.
+ */
+export function claimInTransaction(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+  deadline: number,
+): Promise<TransactionalClaimResult> {
+  const store = state.store as TransactionalStore;
+  const wait = options.onInFlight === "wait" ? Math.max(0, Math.floor(deadline - performance.now())) : 0;
+  const claimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta, wait };
+  return timed(
+    state,
+    attempt,
+    "claim",
+    () => store.claimInTransaction(attempt.id, attempt.fingerprint, claimOptions),
+    wait,
+    (late) => {
+      if (late.status === "claimed") void late.transaction.rollback();
+    },
+  );
+}
 
 /**
  * A claim held inside a store transaction. Nobody else can see or take over the claim before it commits (the store
@@ -53,7 +80,7 @@ export class HeldTransaction implements ClaimHolder {
   }
 
   /** Rolls the transaction back: the claim and the handler's writes are undone, and a retry runs again. */
-  async release(reason: string, extra: Partial<IdempotencyEvent> = {}): Promise<void> {
+  async release(reason: string, extra?: Partial<IdempotencyEvent>): Promise<void> {
     if (this.#settled) return;
     this.#settled = true;
     await this.store.rollback();

@@ -1,0 +1,176 @@
+import { acquire, type ClaimOutcome } from "./claim.js";
+import type { IdempotencyContext, Step, StepInfo, TransactionClient } from "./context.js";
+import { type Attempt, type EngineState, emitFor } from "./engine-state.js";
+import type { OncelyError, StoreError } from "./errors.js";
+import type { IdempotencyEvent, IdempotencyEventType } from "./events.js";
+import { type ClaimHolder, HeldClaim } from "./held-claim.js";
+import type { ResolvedRouteOptions } from "./options.js";
+import type { StoredResponse } from "./store.js";
+
+/**
+ * The claim lifecycle, shared by the HTTP guard, `idem.run` and `recover()`: claim the record, hold the claim (a
+ * renewed lease, or a store transaction), give the handler its context, then store the outcome or release the claim.
+ */
+
+/** What opening an attempt came to: a claim to run the handler under, or an answer from the record without it. */
+export type Opened =
+  | { kind: "execute"; claim: OpenClaim }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "refuse"; error: OncelyError }
+  | { kind: "store-error"; error: StoreError };
+
+/** A claimed attempt: the context its handler sees, and the two ways it ends. */
+export interface OpenClaim {
+  readonly context: IdempotencyContext;
+  /** True once the handler called `context.skipStore()`. */
+  readonly skipped: boolean;
+  /**
+   * Stores the handler's outcome and emits `executed`, or releases the claim when the handler called `skipStore()`.
+   * Resolves to what was stored, or `undefined` when nothing was (released, fenced out, or the store failed: the
+   * events say which).
+   * @throws {StoreError} when the outcome was undone rather than stored (a transaction that did not commit)
+   */
+  finish(response: StoredResponse): Promise<StoredResponse | undefined>;
+  /** Makes the key claimable again at once: the handler failed, or its outcome is not one to store. */
+  release(reason: string, extra?: Partial<IdempotencyEvent>): Promise<void>;
+}
+
+/**
+ * Claims the attempt's record and, when the claim is won, holds it and builds the handler's context. Emits the
+ * decision of an attempt answered from its record (`replayed`, a refusal, `store-error`) and `recovered`.
+ * `deriveKey` is the context's: the caller knows the scope (records keep only its hash).
+ */
+export async function openAttempt(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  attempt: Attempt,
+  deriveKey: (label: string) => string,
+): Promise<Opened> {
+  const outcome = await acquire(state, attempt, options);
+  switch (outcome.kind) {
+    case "replay":
+      state.replays?.add(attempt.id);
+      emitFor(state, attempt, "replayed", { status: outcome.response.status });
+      return outcome;
+    case "refuse":
+      emitFor(state, attempt, refusalEvent(outcome.error.status), {
+        status: outcome.error.status,
+        reason: outcome.error.code,
+      });
+      return outcome;
+    case "store-error":
+      emitFor(state, attempt, "store-error", { reason: outcome.error.message, error: outcome.error });
+      return outcome;
+  }
+  if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
+  const holder = outcome.transaction
+    ? await holdTransaction(state, attempt, outcome, options)
+    : new HeldClaim(state, attempt, outcome.token, options);
+  return { kind: "execute", claim: claimed(state, attempt, outcome, holder, deriveKey) };
+}
+
+/**
+ * The event for a refusal: 410 is a replay of an operation whose response was not kept, 503 a full store, 500 a record
+ * that will not decrypt.
+ */
+function refusalEvent(status: number): IdempotencyEventType {
+  if (status === 503) return "store-full";
+  return status === 422 ? "mismatch" : status === 409 ? "conflict" : status === 410 ? "replayed" : "store-error";
+}
+
+/** The holder of a claim made in a transaction. */
+async function holdTransaction(
+  state: EngineState,
+  attempt: Attempt,
+  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
+  options: ResolvedRouteOptions,
+): Promise<ClaimHolder> {
+  const { HeldTransaction } = await import("./transaction.js");
+  return new HeldTransaction(state, attempt, outcome.token, options, outcome.transaction!);
+}
+
+function claimed(
+  state: EngineState,
+  attempt: Attempt,
+  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
+  holder: ClaimHolder,
+  deriveKey: (label: string) => string,
+): OpenClaim {
+  const { token, recovered } = outcome;
+  let skipped = false;
+  let step: Step | undefined;
+  const context: IdempotencyContext = {
+    key: attempt.key,
+    scope: attempt.scope,
+    recovered,
+    token,
+    get signal() {
+      return holder.signal;
+    },
+    skipStore: () => {
+      skipped = true;
+    },
+    deriveKey,
+    transaction: holder.transaction as TransactionClient | undefined,
+    get step() {
+      step ??= deferredStep(state, attempt, outcome, holder);
+      return step;
+    },
+  };
+  return {
+    context,
+    get skipped() {
+      return skipped;
+    },
+    async finish(response) {
+      if (skipped) {
+        await holder.release("skipStore() was called", { status: response.status });
+        return undefined;
+      }
+      const stored = await holder.complete(response);
+      if (stored) {
+        emitFor(
+          state,
+          attempt,
+          "executed",
+          stored.kept
+            ? { status: response.status, token }
+            : {
+                status: response.status,
+                token,
+                reason: "the response was too large to keep; retries get response_not_kept",
+              },
+        );
+      }
+      return stored;
+    },
+    release: (reason, extra) => holder.release(reason, extra),
+  };
+}
+
+/**
+ * The `step` of a claimed attempt. Its implementation is loaded by its first call (most handlers never take a step);
+ * calls keep their order, as each awaits the same load. The run id and recorded steps come from the claim.
+ */
+function deferredStep(
+  state: EngineState,
+  attempt: Attempt,
+  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
+  holder: ClaimHolder,
+): Step {
+  let loading: Promise<Step> | undefined;
+  const made = () =>
+    (loading ??= import("./step-runner.js").then(({ createStep }) =>
+      createStep(state, attempt, {
+        token: outcome.token,
+        runId: outcome.runId,
+        recorded: outcome.steps,
+        signal: holder.signal,
+        transactional: outcome.transaction !== undefined,
+      }),
+    ));
+  const step = async <T>(name: string, fn: (step: StepInfo) => T | Promise<T>): Promise<T> => (await made())(name, fn);
+  step.local = async <T>(name: string, fn: (transaction: TransactionClient, step: StepInfo) => T | Promise<T>) =>
+    (await made()).local<T>(name, fn);
+  return step;
+}

@@ -1,0 +1,127 @@
+import { type Attempt, type EngineState, timed } from "./engine-state.js";
+import {
+  DecryptionError,
+  FingerprintMismatchError,
+  InFlightError,
+  type OncelyError,
+  ResponseNotKeptError,
+  StoreError,
+  StoreFullError,
+} from "./errors.js";
+import type { ResolvedRouteOptions } from "./options.js";
+import type {
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  StepRecord,
+  StoredResponse,
+  StoreTransaction,
+  TransactionalClaimResult,
+} from "./store.js";
+
+/** What claiming an attempt's record came to. */
+export type ClaimOutcome =
+  | {
+      kind: "execute";
+      token: number;
+      recovered: boolean;
+      transaction?: StoreTransaction;
+      runId?: string;
+      steps?: StepRecord[];
+    }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "refuse"; error: OncelyError }
+  | { kind: "store-error"; error: StoreError };
+
+/**
+ * Claims the attempt's record, or says why not: a stored outcome to replay, a refusal (409, 410, 422), or a store
+ * failure. With `onInFlight: "wait"`, polls until the holder finishes, releases, lapses, or `waitTimeout` passes.
+ */
+export async function acquire(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+): Promise<ClaimOutcome> {
+  const deadline = performance.now() + options.waitTimeout;
+  const claimOptions: ClaimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta };
+  if (attempt.work) claimOptions.work = attempt.work;
+  let pause = 10;
+  for (;;) {
+    let result: ClaimResult | TransactionalClaimResult;
+    try {
+      result = options.transactional
+        ? await (await import("./transaction.js")).claimInTransaction(state, attempt, options, deadline)
+        : await timed(state, attempt, "claim", () => state.store.claim(attempt.id, attempt.fingerprint, claimOptions));
+    } catch (error) {
+      return storeFailure(error);
+    }
+    if (result.status === "claimed") {
+      const { transaction } = result as { transaction?: StoreTransaction };
+      if (transaction) return { kind: "execute", token: result.token, recovered: result.recovered, transaction };
+      return {
+        kind: "execute",
+        token: result.token,
+        recovered: result.recovered,
+        runId: result.runId,
+        steps: result.steps,
+      };
+    }
+    const record = result.record;
+    if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
+    if (result.status === "completed") return completed(state, attempt, result.record);
+    if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
+    // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 1.5, 200);
+  }
+}
+
+function completed(
+  state: EngineState,
+  attempt: Attempt,
+  record: IdempotencyRecord,
+): ClaimOutcome | Promise<ClaimOutcome> {
+  const response = record.response;
+  if (!response?.kept) {
+    return refuse(
+      new ResponseNotKeptError(
+        "The operation completed, but its response was larger than maxResponseBytes and was not kept; it will not run again",
+        { key: attempt.key, route: attempt.route },
+      ),
+    );
+  }
+  if (!state.cipher) return { kind: "replay", response };
+  return state.cipher.open(attempt.id, response).then(
+    (opened): ClaimOutcome => ({ kind: "replay", response: opened }),
+    (error: unknown) => {
+      if (error instanceof DecryptionError) return refuse(error);
+      throw error;
+    },
+  );
+}
+
+function mismatch(attempt: Attempt): OncelyError {
+  return new FingerprintMismatchError(
+    "This Idempotency-Key was already used with a different method, path, query or body; use a new key for a new request",
+    { key: attempt.key, route: attempt.route },
+  );
+}
+
+function inFlight(attempt: Attempt): OncelyError {
+  return new InFlightError("A request with this Idempotency-Key is still being processed; retry shortly", {
+    key: attempt.key,
+    route: attempt.route,
+    retryAfter: 1,
+  });
+}
+
+function refuse(error: OncelyError): ClaimOutcome {
+  return { kind: "refuse", error };
+}
+
+function storeFailure(error: unknown): ClaimOutcome {
+  // A full store works and refuses new keys on purpose: a refusal, so `failOpen` never runs the handler unguarded.
+  if (error instanceof StoreFullError) return refuse(error);
+  if (error instanceof StoreError) return { kind: "store-error", error };
+  throw error;
+}
