@@ -96,56 +96,97 @@ function claimed(
   holder: ClaimHolder,
   deriveKey: (label: string) => string,
 ): OpenClaim {
-  const { token, recovered } = outcome;
-  let skipped = false;
-  let step: Step | undefined;
-  const context: IdempotencyContext = {
-    key: attempt.key,
-    scope: attempt.scope,
-    recovered,
-    token,
-    get signal() {
-      return holder.signal;
-    },
-    skipStore: () => {
-      skipped = true;
-    },
-    deriveKey,
-    transaction: holder.transaction as TransactionClient | undefined,
-    get step() {
-      step ??= deferredStep(state, attempt, outcome, holder);
-      return step;
-    },
-  };
-  return {
-    context,
-    get skipped() {
-      return skipped;
-    },
-    async finish(response) {
-      if (skipped) {
-        await holder.release("skipStore() was called", { status: response.status });
-        return undefined;
-      }
-      const stored = await holder.complete(response);
-      if (stored) {
-        emitFor(
-          state,
-          attempt,
-          "executed",
-          stored.kept
-            ? { status: response.status, token }
-            : {
-                status: response.status,
-                token,
-                reason: "the response was too large to keep; retries get response_not_kept",
-              },
-        );
-      }
-      return stored;
-    },
-    release: (reason, extra) => holder.release(reason, extra),
-  };
+  return new Claimed(state, attempt, outcome, holder, deriveKey);
+}
+
+/**
+ * A claimed attempt. It and the handler's context are class instances, their accessors on the prototype: getters
+ * written in an object literal are allocated per object, in V8's old generation, and each kept its request's objects
+ * (the framework's request among them) alive past the young generation until a full GC: 6.7 KB promoted per request
+ * on Hono, 0.6 KB with classes.
+ */
+class Claimed implements OpenClaim {
+  readonly context: IdempotencyContext;
+  skipped = false;
+  #step: Step | undefined;
+
+  constructor(
+    readonly state: EngineState,
+    readonly attempt: Attempt,
+    readonly outcome: Extract<ClaimOutcome, { kind: "execute" }>,
+    readonly holder: ClaimHolder,
+    deriveKey: (label: string) => string,
+  ) {
+    this.context = new HandlerContext(this, deriveKey);
+  }
+
+  /** The context's `step`, made on first use. */
+  get step(): Step {
+    this.#step ??= deferredStep(this.state, this.attempt, this.outcome, this.holder);
+    return this.#step;
+  }
+
+  async finish(response: StoredResponse): Promise<StoredResponse | undefined> {
+    const { state, attempt, holder } = this;
+    if (this.skipped) {
+      await holder.release("skipStore() was called", { status: response.status });
+      return undefined;
+    }
+    const stored = await holder.complete(response);
+    if (stored) {
+      const token = this.outcome.token;
+      emitFor(
+        state,
+        attempt,
+        "executed",
+        stored.kept
+          ? { status: response.status, token }
+          : {
+              status: response.status,
+              token,
+              reason: "the response was too large to keep; retries get response_not_kept",
+            },
+      );
+    }
+    return stored;
+  }
+
+  release(reason: string, extra?: Partial<IdempotencyEvent>): Promise<void> {
+    return this.holder.release(reason, extra);
+  }
+}
+
+/** What the handler sees; `skipStore` and `deriveKey` work detached from it (`const { skipStore } = context`). */
+class HandlerContext implements IdempotencyContext {
+  readonly key: string;
+  readonly scope: string | undefined;
+  readonly recovered: boolean;
+  readonly token: number;
+  readonly transaction: TransactionClient | undefined;
+  readonly skipStore: () => void;
+  readonly deriveKey: (label: string) => string;
+  readonly #claim: Claimed;
+
+  constructor(claim: Claimed, deriveKey: (label: string) => string) {
+    this.#claim = claim;
+    this.key = claim.attempt.key;
+    this.scope = claim.attempt.scope;
+    this.recovered = claim.outcome.recovered;
+    this.token = claim.outcome.token;
+    this.transaction = claim.holder.transaction as TransactionClient | undefined;
+    this.skipStore = () => {
+      claim.skipped = true;
+    };
+    this.deriveKey = deriveKey;
+  }
+
+  get signal(): AbortSignal {
+    return this.#claim.holder.signal;
+  }
+
+  get step(): Step {
+    return this.#claim.step;
+  }
 }
 
 /**

@@ -110,10 +110,17 @@ export async function runAttempt<T>(
 /** The context as a function (`step`) with the context's properties, so work can be written `async (step) => ...`. */
 function callable(context: IdempotencyContext): RunContext {
   const step = ((name: string, fn: Parameters<Step>[1]) => context.step(name, fn)) as RunContext;
-  const { step: _own, ...descriptors } = Object.getOwnPropertyDescriptors(context);
-  Object.defineProperties(step, descriptors);
-  // `step` and `local` resolve through the context's own step, made on first use.
+  // Named one by one: the context's `signal` and `step` are accessors of its class, which no copy of its own
+  // properties would carry. `signal`, `step` and `local` resolve through the context, made on first use.
   Object.defineProperties(step, {
+    key: { value: context.key, enumerable: true },
+    scope: { value: context.scope, enumerable: true },
+    recovered: { value: context.recovered, enumerable: true },
+    token: { value: context.token, enumerable: true },
+    transaction: { value: context.transaction, enumerable: true },
+    skipStore: { value: context.skipStore, enumerable: true },
+    deriveKey: { value: context.deriveKey, enumerable: true },
+    signal: { get: () => context.signal, enumerable: true },
     step: { get: () => context.step },
     local: { value: (name: string, fn: Parameters<Step["local"]>[1]) => context.step.local(name, fn) },
   });
