@@ -6,9 +6,8 @@ import type { GuardInput } from "../core/guard.js";
  * `maxRequestBytes` (by its `Content-Length`) as it does bytes.
  */
 export function withParsedBody(input: GuardInput, body: unknown): GuardInput {
-  const parsed: GuardInput = { ...input, readBody: undefined };
-  if (body === undefined) return parsed;
-  if (typeof body === "string") return { ...parsed, body: Buffer.from(body) };
-  if (body instanceof Uint8Array) return { ...parsed, body };
-  return { ...parsed, parsedBody: body };
+  if (body === undefined) return { ...input, readBody: undefined };
+  if (typeof body === "string") return { ...input, readBody: undefined, body: Buffer.from(body) };
+  if (body instanceof Uint8Array) return { ...input, readBody: undefined, body };
+  return { ...input, readBody: undefined, parsedBody: body };
 }
