@@ -20,17 +20,21 @@ type Dispatch = (this: unknown, req: Request, res: unknown, next: (error?: unkno
 
 /** Layer prototypes whose dispatch is already wrapped. */
 const wrapped = new WeakSet<object>();
+/** Routes and apps whose layers were looked at already: their requests need no second look. */
+const looked = new WeakSet<object>();
 
 /**
  * From now on, calls `watchOf(req).handlerFailed` when a later layer of a watched request (the handler, or a
- * middleware after oncely) passes an error to `next`, before the error path answers. Returns false when Express's
- * layers cannot be found (an Express-like router that is not Express), where only a 5xx answer releases the claim.
+ * middleware after oncely) passes an error to `next`, before the error path answers. Where Express's layers cannot be
+ * found (an Express-like router that is not Express), only a 5xx answer releases the claim.
  */
-export function watchHandlerErrors(req: Request, watchOf: WatchOf): boolean {
+export function watchHandlerErrors(req: Request, watchOf: WatchOf): void {
+  // The route oncely is mounted on, else the app: each dispatches through layers of one class.
+  const holder = (req.route ?? req.app) as object | undefined;
+  if (holder !== undefined && looked.has(holder)) return;
   const prototype = layerPrototype(req);
-  if (!prototype) return false;
-  if (!wrapped.has(prototype)) wrapDispatch(prototype, watchOf);
-  return true;
+  if (prototype && !wrapped.has(prototype)) wrapDispatch(prototype, watchOf);
+  if (holder !== undefined) looked.add(holder);
 }
 
 /** The prototype of the layers Express dispatches this request through: Express 4's or router 2's `Layer`. */
