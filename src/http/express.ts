@@ -57,7 +57,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Request>):
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
       const claim = new HeldClaim(decision);
       guarded.set(req, claim);
-      exposeContext(req);
+      exposeContext(req, claim);
       watchHandlerErrors(req, guardedClaim);
       captureNodeResponse(res, claim.settle);
       next();
@@ -104,12 +104,18 @@ const withContext = new WeakSet<object>();
 /**
  * `req.idempotency` is an accessor on the app's request prototype that reads the claim's context, not a property set
  * on each request: Express gives every request a hidden class of its own, so a property added to one copies that
- * class, which cost about 3 µs per request. A mounted app's `request` inherits from its parent's, so the accessor is
- * found in sub-apps too. Assigning `req.idempotency` still works: it sets the request's own property.
+ * class, which cost several µs per request. A mounted app's `request` inherits from its parent's, so the accessor is
+ * found in sub-apps too. Assigning `req.idempotency` still works: it sets the request's own property. A request that
+ * is not an Express app's (a connect-style router on plain node:http) gets the property itself: Node's own
+ * `IncomingMessage` prototype is left alone.
  */
-function exposeContext(req: Request): void {
+function exposeContext(req: Request, claim: HeldClaim): void {
   const prototype = Object.getPrototypeOf(req) as object;
   if (withContext.has(prototype)) return;
+  if (!Object.hasOwn(prototype, "app")) {
+    req.idempotency = claim.context;
+    return;
+  }
   withContext.add(prototype);
   Object.defineProperty(prototype, "idempotency", {
     configurable: true,

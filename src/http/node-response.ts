@@ -71,9 +71,10 @@ const installed = new WeakMap<object, Partial<Held>>();
  *
  * The holding methods live on the response class's prototype, once per process, and act on the responses in `holds`
  * only; every other response passes straight through them. Assigning them to each response instead, as wrappers
- * usually do, cost Express about 28 µs per request (a third of a bare request): Express gives every response a hidden
- * class of its own, so each property added to one copies that class. A method that something put in front of the
- * prototype's (`compression()` mounted before oncely) is still stood in front of, on the response itself, as before.
+ * usually do, cost Express about 28 µs per request next to a bare request's 160 (measured with `req.idempotency` set
+ * too): Express gives every response a hidden class of its own, so each property added to one copies that class. A
+ * method that something put in front of the prototype's (`compression()` mounted before oncely) is still stood in
+ * front of, on the response itself, as before.
  */
 export function captureNodeResponse(res: ServerResponse, settle: Settle): void {
   const methods = holdingMethods(res);

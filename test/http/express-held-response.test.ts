@@ -1,5 +1,6 @@
-import { createServer, type ServerResponse } from "node:http";
+import { createServer, IncomingMessage, type ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
+import Router from "router";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IdempotencyContext } from "../../src/core/context.js";
 import { idempotency } from "../../src/http/express.js";
@@ -39,6 +40,7 @@ function prefixing(req: Request, res: Response, next: NextFunction) {
 describe("express: oncely with other middleware that wraps the response", () => {
   let server: RunningServer;
   let plain: RunningServer;
+  let routed: RunningServer;
   const runs = new Map<string, number>();
   const run = (name: string) => {
     runs.set(name, (runs.get(name) ?? 0) + 1);
@@ -80,6 +82,14 @@ describe("express: oncely with other middleware that wraps the response", () => 
       res.json({ key: req.idempotency.key });
     });
     server = await listen(createServer(app));
+    // A connect-style router on plain node:http: its requests are Node's own IncomingMessage.
+    const router = new Router();
+    const guard = idempotency(idem) as unknown as Router.RequestHandler;
+    router.post("/charges", guard, (req, res) => {
+      seen.set("router", (req as Request).idempotency);
+      res.end("ok");
+    });
+    routed = await serveNode((req, res) => router(req, res, () => res.end("no route")));
     // A server in the same process that oncely does not guard: its responses pass through untouched.
     plain = await serveNode((_req, res) => {
       res.writeHead(202, { "x-plain": "yes" });
@@ -90,6 +100,7 @@ describe("express: oncely with other middleware that wraps the response", () => 
   afterAll(async () => {
     await server.close();
     await plain.close();
+    await routed.close();
   });
 
   const post = (path: string, key?: string) =>
@@ -138,5 +149,11 @@ describe("express: oncely with other middleware that wraps the response", () => 
     expect(await (await post("/assigned")).json()).toEqual({ key: "set by the app" });
     expect(seen.has("unguarded")).toBe(true);
     expect(seen.get("unguarded")).toBeUndefined();
+  });
+
+  it("gives req.idempotency under a router on plain node:http, and leaves Node's IncomingMessage alone", async () => {
+    await (await fetch(`${routed.url}/charges`, { method: "POST", headers: { "idempotency-key": "routed-1" } })).text();
+    expect(seen.get("router")?.key).toBe("routed-1");
+    expect(Object.hasOwn(IncomingMessage.prototype, "idempotency")).toBe(false);
   });
 });
