@@ -51,7 +51,7 @@ class Hold {
     readonly outer: OutgoingHttpHeaders,
     /** The holding methods, as the response's class has them. */
     readonly methods: Partial<Held>,
-    /** The methods oncely's stood in front of (another wrapper's), put back on release. */
+    /** The methods oncely stood in front of (another wrapper's), put back on release. */
     readonly displaced: Partial<Held> | undefined,
     /** The hold this one sits inside (oncely guarding the same response twice), current again after release. */
     readonly outerHold: Hold | undefined,
