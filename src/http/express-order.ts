@@ -17,7 +17,9 @@ interface Layer {
  * `middleware` is not mounted on the app itself (on a route or in a sub-router, where order is the user's to see).
  */
 export function routesMountedBefore(req: Request, middleware: unknown, methods: ReadonlySet<string>): string[] {
-  const app = req.app as unknown as { _router?: { stack?: Layer[] }; router?: { stack?: Layer[] } };
+  const app = req.app as unknown as { _router?: { stack?: Layer[] }; router?: { stack?: Layer[] } } | undefined;
+  // A connect-style router on plain node:http has no app to look at.
+  if (app === undefined) return [];
   // Express 4's `app.router` getter throws (removed in 4.0); its router is `_router`.
   const stack = ("_router" in app ? app._router : app.router)?.stack ?? [];
   const position = stack.findIndex((layer) => layer.handle === middleware);

@@ -6,9 +6,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
-import type { GuardInput } from "../core/guard.js";
+import type { CapturedResponse, Decision, GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
-import { onHandlerError } from "./express-errors.js";
+import type { ResponseData } from "../core/response.js";
+import { type HandlerErrorWatch, watchHandlerErrors } from "./express-errors.js";
 import { routesMountedBefore } from "./express-order.js";
 import { nodeInput } from "./node.js";
 import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
@@ -54,14 +55,11 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Request>):
     guard.begin(expressInput(req)).then((decision) => {
       if (decision.action === "pass") return next();
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
-      req.idempotency = decision.context;
-      // A handler that threw is released, whatever the error path answers (an error middleware's 400, say): that
-      // answer goes out held behind the release, so an immediate retry runs the handler again.
-      let released: Promise<void> | undefined;
-      onHandlerError(req, (error) => {
-        released = decision.abandon(error);
-      });
-      captureNodeResponse(res, (response) => (released ? released.then(() => undefined) : decision.finish(response)));
+      const claim = new HeldClaim(decision);
+      guarded.set(req, claim);
+      exposeContext(req, claim);
+      watchHandlerErrors(req, guardedClaim);
+      captureNodeResponse(res, claim.settle);
       next();
     }, next);
   };
@@ -74,6 +72,61 @@ const MOUNTED_BEFORE =
 const ANSWERED_BEFORE =
   "was answered before oncely ran (its handler called next() after responding), so oncely could not guard it. " +
   "Mount oncely above the route, or on the route itself (app.post(path, idempotency(idem), handler)).";
+
+/** The claim oncely holds for a request while Express runs its handler. */
+class HeldClaim implements HandlerErrorWatch {
+  /** Set once the handler failed: the claim is being released. */
+  released: Promise<void> | undefined;
+
+  constructor(private readonly decision: Extract<Decision, { action: "execute" }>) {}
+
+  get context(): IdempotencyContext {
+    return this.decision.context;
+  }
+
+  // A handler that threw is released, whatever the error path answers (an error middleware's 400, say): that answer
+  // goes out held behind the release, so an immediate retry runs the handler again.
+  handlerFailed(error: unknown): void {
+    this.released ??= this.decision.abandon(error);
+  }
+
+  readonly settle = (response: CapturedResponse): Promise<ResponseData | undefined> =>
+    this.released ? this.released.then(() => undefined) : this.decision.finish(response);
+}
+
+/** The requests whose claim oncely holds, from the claim until the request is gone. */
+const guarded = new WeakMap<Request, HeldClaim>();
+const guardedClaim = (req: Request): HeldClaim | undefined => guarded.get(req);
+
+/** Request prototypes (an app's `app.request`) that have the `idempotency` accessor. */
+const withContext = new WeakSet<object>();
+
+/**
+ * `req.idempotency` is an accessor on the app's request prototype that reads the claim's context, not a property set
+ * on each request: Express gives every request a hidden class of its own, so a property added to one copies that
+ * class, which cost several µs per request. A mounted app's `request` inherits from its parent's, so the accessor is
+ * found in sub-apps too. Assigning `req.idempotency` still works: it sets the request's own property. A request that
+ * is not an Express app's (a connect-style router on plain node:http) gets the property itself: Node's own
+ * `IncomingMessage` prototype is left alone.
+ */
+function exposeContext(req: Request, claim: HeldClaim): void {
+  const prototype = Object.getPrototypeOf(req) as object;
+  if (withContext.has(prototype)) return;
+  if (!Object.hasOwn(prototype, "app")) {
+    req.idempotency = claim.context;
+    return;
+  }
+  withContext.add(prototype);
+  Object.defineProperty(prototype, "idempotency", {
+    configurable: true,
+    get(this: Request) {
+      return guarded.get(this)?.context;
+    },
+    set(this: Request, value: unknown) {
+      Object.defineProperty(this, "idempotency", { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
+}
 
 function expressInput(req: Request): GuardInput {
   const input = nodeInput(req, req.originalUrl);

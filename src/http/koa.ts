@@ -3,7 +3,6 @@
  *
  * @module oncely/koa
  */
-import type { ServerResponse } from "node:http";
 import type { Context, Middleware } from "koa";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
@@ -11,7 +10,7 @@ import type { GuardInput } from "../core/guard.js";
 import type { RouteOptions } from "../core/options.js";
 import { captureKoaBody, putBackKoaBody, sendKoaResponse } from "./koa-body.js";
 import { readNodeBody } from "./node-body.js";
-import { captureNodeResponse } from "./node-response.js";
+import { captureNodeResponse, stopHolding } from "./node-response.js";
 import { withParsedBody } from "./parsed-body.js";
 import { unguardedRouteRefusal } from "./unguarded-route.js";
 
@@ -53,17 +52,17 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
     // The headers set before the handler ran (CORS, a request id): they stay if its answer is replaced.
     const outer = { ...ctx.response.headers };
     // A handler that bypasses Koa (`ctx.respond = false`) writes to `ctx.res` itself: those writes are held and stored
-    // the way oncely/node stores them. Otherwise the capture is undone once the handler is done.
-    const undoRawCapture = holdRawWrites(ctx.res, decision.finish);
+    // the way oncely/node stores them. Otherwise the hold ends once the handler is done.
+    captureNodeResponse(ctx.res, decision.finish);
     try {
       await next();
     } catch (error) {
-      undoRawCapture();
+      stopHolding(ctx.res);
       await decision.abandon(error);
       throw error;
     }
     if (ctx.respond === false) return;
-    undoRawCapture();
+    stopHolding(ctx.res);
     let captured: Awaited<ReturnType<typeof captureKoaBody>>;
     try {
       captured = await captureKoaBody(ctx, decision.maxResponseBytes);
@@ -111,11 +110,4 @@ function koaInput(ctx: Context): GuardInput {
     return { ...input, readBody: (max) => readNodeBody(req, max) };
   }
   return withParsedBody(input, (ctx.request as { body?: unknown }).body);
-}
-
-/** Installs `captureNodeResponse` on `res` and returns a function that takes it off again. */
-function holdRawWrites(res: ServerResponse, settle: Parameters<typeof captureNodeResponse>[1]): () => void {
-  const originals = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
-  captureNodeResponse(res, settle);
-  return () => Object.assign(res, originals);
 }

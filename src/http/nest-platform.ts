@@ -3,7 +3,7 @@ import type { IdempotencyContext } from "../core/context.js";
 import type { GuardInput } from "../core/guard.js";
 import type { ResponseData } from "../core/response.js";
 import { nodeInput } from "./node.js";
-import { captureNodeResponse, sendNodeResponse } from "./node-response.js";
+import { captureNodeResponse, type Settle, sendNodeResponse } from "./node-response.js";
 import { withParsedBody } from "./parsed-body.js";
 
 /**
@@ -22,9 +22,6 @@ export interface NestHttpExchange {
   /** Holds back what Nest sends until `settle` has stored (or released) it; see `captureNodeResponse`. */
   capture(settle: Settle): void;
 }
-
-/** Stores (or releases) a captured response before it goes out. */
-export type Settle = Parameters<typeof captureNodeResponse>[1];
 
 /** The parts of a Fastify request and reply that are used here (typed locally so Fastify stays optional). */
 interface FastifyRequestLike {

@@ -33,7 +33,8 @@ import {
   type RouteOptions,
   resolveRouteOptions,
 } from "../core/options.js";
-import { type NestHttpExchange, nestHttpExchange, type Settle } from "./nest-platform.js";
+import { type NestHttpExchange, nestHttpExchange } from "./nest-platform.js";
+import type { Settle } from "./node-response.js";
 
 declare global {
   namespace Express {
