@@ -60,7 +60,7 @@ class Hold {
 
 /** The responses oncely holds now. */
 const holds = new WeakMap<ServerResponse, Hold>();
-/** The holding methods installed on each response class's prototype. */
+/** The holding methods installed on each Express app's response prototype, or on each response of other servers. */
 const installed = new WeakMap<object, Partial<Held>>();
 
 /**
@@ -69,12 +69,15 @@ const installed = new WeakMap<object, Partial<Held>>();
  * When the handler ends, `settle` runs, then the response goes out unchanged, or the response `settle` gives instead
  * (the outcome was undone: the client must retry).
  *
- * The holding methods live on the response class's prototype, once per process, and act on the responses in `holds`
- * only; every other response passes straight through them. Assigning them to each response instead, as wrappers
- * usually do, cost Express about 28 µs per request next to a bare request's 160 (measured with `req.idempotency` set
- * too): Express gives every response a hidden class of its own, so each property added to one copies that class. A
- * method that something put in front of the prototype's (`compression()` mounted before oncely) is still stood in
- * front of, on the response itself, as before.
+ * In an Express app the holding methods live on the app's response prototype (`app.response`, the app's own object,
+ * which Express puts in front of each of its responses), installed once, and act on the responses in `holds` only;
+ * the app's other responses pass straight through them. Assigning them to each response instead, as wrappers usually
+ * do, cost Express about 28 µs per request next to a bare request's 160 (measured with `req.idempotency` set too):
+ * Express gives every response a hidden class of its own, so each property added to one copies that class. Other
+ * responses (plain node:http, Koa) share one hidden class, and get the methods as their own properties: Node's
+ * `ServerResponse.prototype` is never changed, since that would route every response of the process, other servers'
+ * too, through oncely. A method that something put in front of the prototype's (`compression()` mounted before
+ * oncely) is still stood in front of, on the response itself, as before.
  */
 export function captureNodeResponse(res: ServerResponse, settle: Settle): void {
   const methods = holdingMethods(res);
@@ -96,12 +99,10 @@ export function stopHolding(res: ServerResponse): void {
   if (hold) unhold(res, hold);
 }
 
-/** The holding methods that `res` resolves to once they are installed on the prototype that owns `writeHead`. */
+/** The holding methods of `res`, installed on its Express app's response prototype, or else on `res` itself. */
 function holdingMethods(res: ServerResponse): Partial<Held> {
-  let owner: object | null = Object.getPrototypeOf(res);
-  while (owner !== null && !Object.hasOwn(owner, "writeHead")) owner = Object.getPrototypeOf(owner);
-  // An object that carries its own methods and no class that does: they are replaced on it, for good.
-  owner ??= res;
+  const prototype = Object.getPrototypeOf(res) as object | null;
+  const owner = isExpressAppResponse(prototype) ? prototype : res;
   let methods = installed.get(owner);
   if (methods === undefined) {
     methods = holdingMethodsOn(owner as Held);
@@ -110,10 +111,17 @@ function holdingMethods(res: ServerResponse): Partial<Held> {
   return methods;
 }
 
+/** Whether `prototype` is an Express app's `app.response`: the object Express makes per app, its `app` its own. */
+function isExpressAppResponse(prototype: object | null): prototype is object {
+  if (prototype === null || !Object.hasOwn(prototype, "app")) return false;
+  return (prototype as { app?: { response?: unknown } }).app?.response === prototype;
+}
+
 /**
- * Installs the holding methods on a response class's prototype. Each passes a call on to the method it stands in
- * front of unless the response is held: the prototype's own, or (for methods it inherits, such as `end` from
- * `OutgoingMessage`) the inherited one as it is at the time of the call. A method the class lacks is left out.
+ * Installs the holding methods on an Express app's response prototype, or on one response. Each passes a call on to
+ * the method it stands in front of unless the response is held: the owner's own, or (for methods it inherits, such
+ * as `end` from `OutgoingMessage`) the inherited one as it is at the time of the call. A method the response lacks
+ * is left out.
  */
 function holdingMethodsOn(owner: Held): Partial<Held> {
   const parent = Object.getPrototypeOf(owner) as Held | null;
