@@ -6,7 +6,9 @@ import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { MySqlStore, mysqlSchema } from "../../src/stores/mysql.js";
+import type { Dialect } from "../../src/stores/mysql-sql.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const uri = services.mysql.url;
@@ -47,7 +49,19 @@ if (await serviceAvailable("mysql")) {
     await store.migrate();
     return store;
   };
+  const proxies: RoundTripProxy[] = [];
+  /** A store whose every round trip to the server `roundTrips()` counts. */
+  const counted = async (dialect?: Dialect) => {
+    const proxy = await roundTripProxy(services.mysql.host, services.mysql.port);
+    proxies.push(proxy);
+    const proxied = new URL(uri);
+    proxied.host = `127.0.0.1:${proxy.port}`;
+    const store = new MySqlStore({ uri: proxied.href, table: table(), dialect });
+    await store.migrate();
+    return { store, ...proxy };
+  };
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     await pool.query(`DROP TABLE IF EXISTS ${tables.map((name) => `\`${name}\``).join(", ")}`);
     await pool.end();
   });
@@ -142,6 +156,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    roundTrips: () => counted(),
     additionalTests: ({ store }) => {
       it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
         const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);

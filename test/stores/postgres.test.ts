@@ -8,6 +8,7 @@ import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { createIdempotency, type RunContext } from "../../src/index.js";
 import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const url = services.postgres.url;
@@ -28,7 +29,9 @@ if (await serviceAvailable("postgres")) {
     await store.migrate();
     return store;
   };
+  const proxies: RoundTripProxy[] = [];
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}";`).join("\n"));
     await pool.query("DROP SCHEMA IF EXISTS oncely_test_schema CASCADE");
     await pool.end();
@@ -40,6 +43,15 @@ if (await serviceAvailable("postgres")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    roundTrips: async () => {
+      const proxy = await roundTripProxy(services.postgres.host, services.postgres.port);
+      proxies.push(proxy);
+      const proxied = new URL(url);
+      proxied.host = `127.0.0.1:${proxy.port}`;
+      const store = new PostgresStore({ connectionString: proxied.href, table: table() });
+      await store.migrate();
+      return { store, ...proxy };
+    },
     additionalTests: ({ store }) => {
       it("counts replays in one statement, live completed records only; a record made afresh starts at 0", async () => {
         const complete = async (id: string, ttl: number) => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const { url } = services.redis;
@@ -23,7 +24,9 @@ const claimed = async (store: RedisStore, id: string) => {
 
 if (await serviceAvailable("redis")) {
   const client = new Redis(url);
+  const proxies: RoundTripProxy[] = [];
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     const keys = await client.keys(`${base}*`);
     if (keys.length > 0) await client.unlink(...keys);
     await client.quit();
@@ -35,6 +38,11 @@ if (await serviceAvailable("redis")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    roundTrips: async () => {
+      const proxy = await roundTripProxy(services.redis.host, services.redis.port);
+      proxies.push(proxy);
+      return { store: new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: prefix() }), ...proxy };
+    },
     additionalTests: ({ store }) => {
       it("sends one command per operation: claim, complete, get and a replay", async () => {
         const own = new Redis(url);
