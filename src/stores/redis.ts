@@ -110,10 +110,10 @@ export class RedisStore implements Store {
       const runId = options.runId ?? crypto.randomUUID();
       const work = options.work ? JSON.stringify(options.work) : "";
       const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work];
-      const [tag, ...rest] = (await call(client, scripts.claim, this.#key(id), ...args)) as [Buffer, ...unknown[]];
-      const status = tag.toString();
+      const reply = (await call(client, scripts.claim, this.#key(id), ...args)) as Buffer[];
+      const status = reply[0]!.toString();
       if (status === "claimed") {
-        const [token, recovered, run, ...steps] = rest as [Buffer, Buffer, Buffer, ...Buffer[]];
+        const [, token, recovered, run, ...steps] = reply as [Buffer, Buffer, Buffer, Buffer, ...Buffer[]];
         return {
           status,
           token: Number(token),
@@ -122,7 +122,7 @@ export class RedisStore implements Store {
           steps: stepsOf(toHash(steps)),
         };
       }
-      const record = toRecord(id, rest as Buffer[]);
+      const record = toRecord(id, reply);
       return status === "completed" ? { status, record } : { status: "in-flight", record };
     });
   }
@@ -277,8 +277,8 @@ export class RedisStore implements Store {
   }
 
   async #read(client: Client, id: string): Promise<IdempotencyRecord | undefined> {
-    const hash = (await call(client, scripts.get, this.#key(id))) as Buffer[] | null;
-    return hash ? toRecord(id, hash) : undefined;
+    const reply = (await call(client, scripts.get, this.#key(id))) as (Buffer | null)[] | null;
+    return reply ? toRecord(id, reply) : undefined;
   }
 
   /** Runs one operation under one deadline, connecting first if the store owns the connection. */
