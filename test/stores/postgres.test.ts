@@ -90,15 +90,24 @@ if (await serviceAvailable("postgres")) {
         await other.end();
       });
 
-      it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
-        const query = vi.spyOn(pool, "query");
-        const id = randomUUID();
-        const claim = await store().claim(id, "fp", opts);
-        if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
-        expect(query).toHaveBeenCalledTimes(2);
-        expect((await store().claim(id, "fp", opts)).status).toBe("completed");
-        expect(query).toHaveBeenCalledTimes(3);
-        query.mockRestore();
+      it("runs each operation as one named statement, prepared once per connection (the server's own view)", async () => {
+        // One connection, so the session the store's statements ran in is the one asked afterwards.
+        const single = new pg.Pool({ connectionString: url, max: 1 });
+        const own = new PostgresStore({ pool: single, table: tables[0] });
+        for (let round = 0; round < 2; round++) {
+          const id = randomUUID();
+          const claim = await own.claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await own.renew(id, claim.token, 60_000)).toBe(true);
+          expect(await own.complete(id, claim.token, ok, 60_000)).toBe(true);
+          expect((await own.claim(id, "fp", opts)).status).toBe("completed");
+        }
+        const { rows } = await single.query("SELECT name, statement FROM pg_prepared_statements ORDER BY name");
+        expect(rows.map((row: { name: string }) => row.name)).toEqual(
+          ["claim", "complete", "renew"].map((operation) => `oncely:${tables[0]}:${operation}`),
+        );
+        expect(rows.map((row: { statement: string }) => row.statement).join("\n")).not.toMatch(/\b(BEGIN|COMMIT)\b/i);
+        await single.end();
       });
 
       it("migrates concurrently, into a schema, and leaves a pool it was given open", async () => {
