@@ -58,7 +58,7 @@ if (await serviceAvailable("mysql")) {
     proxied.host = `127.0.0.1:${proxy.port}`;
     const store = new MySqlStore({ uri: proxied.href, table: table(), dialect });
     await store.migrate();
-    return { store, ...proxy };
+    return { store, ...proxy, readAfterFind: dialect === "mysql" };
   };
   afterAll(async () => {
     await Promise.all(proxies.map((proxy) => proxy.close()));
@@ -148,6 +148,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    roundTrips: () => counted("mysql"),
   });
 
   testStore({
@@ -203,7 +204,7 @@ if (await serviceAvailable("mysql")) {
       it("runs each operation as one statement, prepared once per connection, without transactions (the server's counts)", async () => {
         // One connection, so the session the store's statements ran in is the one whose counters are read.
         const single = mysql.createPool({ uri, connectionLimit: 1 });
-        const own = new MySqlStore({ pool: single, table: tableOf.get(store())!});
+        const own = new MySqlStore({ pool: single, table: tableOf.get(store())! });
         const lifecycle = async () => {
           const id = randomUUID();
           const claim = await own.claim(id, "fp", opts);
