@@ -291,7 +291,8 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         }
         // MySQL 8 only, where the read is its own statement. This call took the record over, and before the read it
         // was deleted, or taken over again after a lease shorter than the gap: the claim stands, and its token is
-        // fenced out from here on like that of any holder whose record moved on.
+        // fenced out from here on like that of any holder whose record moved on (whether it recovered a lapsed lease
+        // is lost with the record: false).
         if (granted > 0) return { status: "claimed", token: granted, recovered: false, runId, steps: [] };
         // MySQL 8 only: the record this call found was deleted before the read (the upsert changed nothing, so it
         // can run again), or the holder's lease lapsed meanwhile (then it is this request's to claim). A few times
