@@ -62,7 +62,7 @@ if (await serviceAvailable("redis")) {
         expect(await counted.release("other", await claimed(counted, "other"))).toBe(true);
         await counted.countReplays(new Map([["id", 1]]));
         await own.echo("done");
-        await expect.poll(() => seen.at(-1)).toBe("echo");
+        await expect.poll(() => seen.at(-1), { timeout: 10_000 }).toBe("echo");
         // The first use of a script on a connection sends its source (EVAL); later uses send its hash (EVALSHA). The
         // scripts read the clock themselves: no TIME, GET or INCR of their own.
         expect(seen).toEqual(["eval", "eval", "eval", "eval", "evalsha", "evalsha", "eval", "eval", "echo"]);
