@@ -22,8 +22,12 @@ export type Execute = (
   values: Record<string, string | number | boolean | Buffer | null>,
 ) => Promise<unknown>;
 
-/** Runs `work` in one transaction on one connection, its statements through the `execute` it is given. */
-export type Transact = <T>(work: (execute: Execute) => Promise<T>) => Promise<T>;
+/** What mysql2 resolves for an INSERT: how many rows it changed, and the id the OK packet reports. */
+interface UpsertResult {
+  affectedRows: number;
+  /** A string where the pool sets `bigNumberStrings`. */
+  insertId: number | string;
+}
 
 export const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.)?[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
@@ -133,8 +137,15 @@ export interface Row {
  * an expired record without touching these columns, and a run whose `created_at` is not its record's is then stale
  * (and so is a record without a run id): the takeover starts a new run instead of resuming another's steps. A record
  * taken over has not been replayed (only a completed one is, and a completed one is only replaced once expired).
+ *
+ * MySQL 8 has no `RETURNING`, so there the statement reports the token it granted in its own answer: `LAST_INSERT_ID
+ * (expr)` makes the OK packet's insert id the last `expr` evaluated. The inserted row's token sets it, a duplicate
+ * key resets it to 0, and a takeover sets it to the new token: a new record is then claimed in one round trip, and
+ * only a claim that found a record reads it.
  */
-function upsertSql(t: string): string {
+function upsertSql(t: string, dialect: Dialect): string {
+  const reportToken = (token: string) => (dialect === "mysql" ? `LAST_INSERT_ID(${token})` : token);
+  const resetReport = dialect === "mysql" ? " + LAST_INSERT_ID(0)" : "";
   const taken = "claim_id = :nonce";
   const fresh = `${taken} AND expires_at <= ${NOW}`;
   const takeable = `expires_at <= ${NOW} OR (fingerprint = :fingerprint AND (state = 'released'
@@ -143,13 +154,13 @@ function upsertSql(t: string): string {
   const newRun = `${fresh} OR (${taken} AND (run_id IS NULL OR NOT (run_created_at <=> created_at)))`;
   return `INSERT INTO ${t} (id, state, fingerprint, token, claim_id, created_at, lease_until, expires_at, meta, version,
       run_id, steps, work, run_created_at)
-  VALUES (:id, 'in-flight', :fingerprint, ${NOW}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta, :version,
-      :runId, NULL, :work, ${NOW})
+  VALUES (:id, 'in-flight', :fingerprint, ${reportToken(NOW)}, :nonce, ${NOW}, ${NOW} + :lease, ${NOW} + :ttl, :meta,
+      :version, :runId, NULL, :work, ${NOW})
   ON DUPLICATE KEY UPDATE
     claim_id = IF(${takeable}, :nonce, claim_id),
     recovered = IF(${taken}, state = 'in-flight' AND expires_at > ${NOW}, recovered),
-    replays = IF(${taken}, 0, replays),
-    token = IF(${taken}, IF(expires_at <= ${NOW}, GREATEST(${NOW}, token + 1), token + 1), token),
+    replays = IF(${taken}, 0, replays)${resetReport},
+    token = IF(${taken}, ${reportToken(`IF(expires_at <= ${NOW}, GREATEST(${NOW}, token + 1), token + 1)`)}, token),
     created_at = IF(${fresh}, ${NOW}, created_at),
     meta = IF(${fresh}, :meta, meta),
     version = IF(${fresh}, :version, version),
@@ -168,10 +179,10 @@ function upsertSql(t: string): string {
     expires_at = IF(${taken}, IF(expires_at <= ${NOW}, ${NOW} + :ttl, GREATEST(expires_at, ${NOW} + :ttl)), expires_at)`;
 }
 
-/** The store's operations on `table` for `dialect`, each one statement (MySQL 8: a claim is a transaction of two). */
+/** The store's operations on `table` for `dialect`, each one statement (MySQL 8: a claim that finds a record, two). */
 export function mysqlOperations(table: string, dialect: Dialect) {
   const t = quoteTable(table);
-  const upsert = upsertSql(t);
+  const upsert = upsertSql(t, dialect);
   const sql = {
     // MariaDB returns the row as the upsert left it (inserted, taken over, or untouched). MySQL 8 has no RETURNING.
     claim: dialect === "mariadb" ? `${upsert}\n  RETURNING ${COLUMNS}` : upsert,
@@ -241,18 +252,12 @@ export function mysqlOperations(table: string, dialect: Dialect) {
       }
     },
     /**
-     * On MySQL 8 the upsert and the read that follows it run in one transaction (`transact`): the upsert's row lock
-     * keeps a delete or another claim out until the read is done. Read apart, a delete landing between them removed
-     * a record this call had just created, and the call, finding no row, created it again: the delete had answered
-     * `true` for a record that was still there.
+     * On MariaDB one statement, whose `RETURNING` hands back the row. On MySQL 8 the upsert reports the token it
+     * granted (see `upsertSql`): a new record is claimed there and then; a claim that found a record reads it next.
+     * A new record is never read back, so a delete that lands between the two statements cannot make the call
+     * create it a second time (the delete would then have answered `true` for a record that was still there).
      */
-    async claim(
-      execute: Execute,
-      id: string,
-      fingerprint: string,
-      options: ClaimOptions,
-      transact: Transact,
-    ): Promise<ClaimResult> {
+    async claim(execute: Execute, id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
       const nonce = randomUUID();
       const runId = options.runId ?? randomUUID();
       const values = {
@@ -267,23 +272,33 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         version: RECORD_FORMAT_VERSION,
       };
       for (let attempt = 1; ; attempt++) {
-        const row =
-          dialect === "mariadb"
-            ? rows(await execute(sql.claim, values))[0]
-            : await transact(async (inTransaction) => {
-                await inTransaction(sql.claim, values);
-                return rows(await inTransaction(sql.select, { id }))[0];
-              });
+        let row: Row | undefined;
+        let granted = 0;
+        if (dialect === "mariadb") {
+          row = rows(await execute(sql.claim, values))[0];
+        } else {
+          const { affectedRows, insertId } = (await execute(sql.claim, values)) as UpsertResult;
+          granted = Number(insertId);
+          // 1 row affected: inserted (or, where the connection counts found rows, a duplicate left as it was, which
+          // reports no token).
+          if (affectedRows === 1 && granted > 0)
+            return { status: "claimed", token: granted, recovered: false, runId, steps: [] };
+          row = rows(await execute(sql.select, { id }))[0];
+        }
         if (row?.claim_id === nonce) {
           const claimed = { token: Number(row.token), recovered: row.recovered === 1 };
           return { status: "claimed", ...claimed, runId: row.run_id ?? runId, steps: stepsOf(row.steps) };
         }
-        // Only on MySQL 8, where the read is judged by the clock of its own statement: the holder's lease may have
-        // lapsed since the upsert. Then it is this request's to claim, and the upsert runs again (a few times at
-        // most; under endless churn the last answer stands).
-        if (dialect === "mysql" && attempt < 3 && row && claimableNow(row, fingerprint)) continue;
-        // Neither path can lose the row: RETURNING hands it back, and on MySQL 8 the transaction holds it until read.
-        if (!row) throw new Error("the claim's statement left no row to read");
+        // MySQL 8 only, where the read is its own statement. This call took the record over, and before the read it
+        // was deleted, or taken over again after a lease shorter than the gap: the claim stands, and its token is
+        // fenced out from here on like that of any holder whose record moved on (whether it recovered a lapsed lease
+        // is lost with the record: false).
+        if (granted > 0) return { status: "claimed", token: granted, recovered: false, runId, steps: [] };
+        // MySQL 8 only: the record this call found was deleted before the read (the upsert changed nothing, so it
+        // can run again), or the holder's lease lapsed meanwhile (then it is this request's to claim). A few times
+        // at most; under endless churn the last answer stands.
+        if (attempt < 3 && (!row || claimableNow(row, fingerprint))) continue;
+        if (!row) throw new Error("the record the claim found was deleted before it could be read, three times");
         const record = toRecord(row);
         return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
       }

@@ -55,8 +55,7 @@ export interface MySqlStoreOptions {
   table?: string;
   /**
    * The server's SQL dialect. On MariaDB a claim is one statement (`INSERT ... ON DUPLICATE KEY UPDATE ...
-   * RETURNING`); MySQL 8 has no `RETURNING`, so a claim there reads the row in a second statement, in one
-   * transaction with the first.
+   * RETURNING`); MySQL 8 has no `RETURNING`, so there a claim that finds a record reads it in a second statement.
    * @default detected from `SELECT VERSION()` on first use
    */
   dialect?: Dialect;
@@ -146,9 +145,7 @@ export class MySqlStore implements Store {
   }
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.#run("claim", (ops, execute, pool) =>
-      ops.claim(execute, id, fingerprint, options, (work) => this.#transaction(pool, work)),
-    );
+    return this.#run("claim", (ops, execute) => ops.claim(execute, id, fingerprint, options));
   }
 
   renew(id: string, token: number, lease: number): Promise<boolean> {
@@ -216,14 +213,11 @@ export class MySqlStore implements Store {
     if (!ended) destroySockets(own);
   }
 
-  async #run<T>(
-    operation: string,
-    body: (ops: MySqlOperations, execute: Execute, pool: Pool) => Promise<T>,
-  ): Promise<T> {
+  async #run<T>(operation: string, body: (ops: MySqlOperations, execute: Execute) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     const pool = await this.#pool();
     const execute = this.#execute(pool);
-    return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute, pool));
+    return storeCall(this.name, operation, this.#timeout, async () => body(await this.#ops(pool), execute));
   }
 
   #execute(pool: Pool): Execute {
@@ -238,25 +232,6 @@ export class MySqlStore implements Store {
         if (!lost.has(connection)) connection.release();
       }
     };
-  }
-
-  /** Runs `work`'s statements in one transaction on one connection (the MySQL 8 claim: its upsert, then its read). */
-  async #transaction<T>(pool: Pool, work: (execute: Execute) => Promise<T>): Promise<T> {
-    const connection = await pool.getConnection();
-    const query = (sql: string) => this.#bounded(connection, () => connection.query(sql));
-    try {
-      await query("START TRANSACTION");
-      const result = await work((sql, values) =>
-        this.#bounded(connection, () => connection.execute({ sql, namedPlaceholders: true }, values)),
-      );
-      await query("COMMIT");
-      return result;
-    } catch (error) {
-      if (!lost.has(connection)) await query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      if (!lost.has(connection)) connection.release();
-    }
   }
 
   /**

@@ -15,6 +15,32 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../core/store.j
  */
 
 /**
+ * The fields a script replies for a record, in this order (`nil` where absent), followed by the step fields and
+ * values when the run has steps. Positional rather than `HGETALL`: a replay's reply then carries no field names, and
+ * the client decodes half as many values (measured with ioredis, 50 claims in flight: 23 µs of client CPU per replayed
+ * claim instead of 29.5).
+ */
+const RECORD_FIELDS = [
+  "state",
+  "fingerprint",
+  "token",
+  "created_at",
+  "lease_until",
+  "expires_at",
+  "meta",
+  "version",
+  "replays",
+  "run_id",
+  "work",
+  "completed_at",
+  "status",
+  "headers",
+  "body",
+  "kept",
+  "step_count",
+] as const;
+
+/**
  * How long after `expires_at` Redis deletes a record on its own. Reads already treat an expired record as absent;
  * native expiry only reclaims the memory, so it may lag. The margin leaves `purgeExpired` something to find.
  */
@@ -25,6 +51,19 @@ local function clock()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function record(key)
+  local reply = redis.call("HMGET", key, ${RECORD_FIELDS.map((field) => `"${field}"`).join(", ")})
+  if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then
+    local hash = redis.call("HGETALL", key)
+    for i = 1, #hash, 2 do
+      if string.sub(hash[i], 1, 5) == "step:" then
+        table.insert(reply, hash[i])
+        table.insert(reply, hash[i + 1])
+      end
+    end
+  end
+  return reply
+end
 local function held(key, token, now)
   local state, current, expires_at = unpack(redis.call("HMGET", key, "state", "token", "expires_at"))
   return state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now
@@ -33,7 +72,7 @@ end
 
 /**
  * KEYS: record. ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none). Replies
- * {"claimed", token, recovered, run id, step field, step value, ...} or {state, hash...}.
+ * {"claimed", token, recovered, run id, step field, step value, ...}, or the record (whose first field is its state).
  */
 const CLAIM = `
 local key, fingerprint = KEYS[1], ARGV[1]
@@ -77,9 +116,7 @@ if state ~= "completed" and holder == fingerprint then
     return reply
   end
 end
-local record = redis.call("HGETALL", key)
-table.insert(record, 1, state)
-return record
+return record(key)
 `;
 
 /** KEYS: record. ARGV: token, lease. Replies 1 when the token still holds the claim, else 0. */
@@ -138,11 +175,11 @@ redis.call("HINCRBY", KEYS[1], "replays", ARGV[1])
 return 1
 `;
 
-/** KEYS: record. Replies the hash, or nil when absent or expired by the server's clock. */
+/** KEYS: record. Replies the record, or nil when absent or expired by the server's clock. */
 const GET = `
 local expires_at = redis.call("HGET", KEYS[1], "expires_at")
 if not expires_at or tonumber(expires_at) <= clock() then return nil end
-return redis.call("HGETALL", KEYS[1])
+return record(KEYS[1])
 `;
 
 /** KEYS: record. Deletes it only if it is still expired when the script runs, so a reclaimed id stays. */
@@ -186,36 +223,64 @@ export function defineScripts(client: Redis | Cluster): void {
 
 /** Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers. */
 export function runScript(client: Redis | Cluster, script: Script, key: string, ...args: unknown[]): Promise<unknown> {
+  coalesceWrites(client);
   const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   return commands[`${script.name}Buffer`]!(key, ...args);
 }
 
-/** Turns a flat `HGETALL` reply (field, value, ...) into a record. */
-export function toRecord(id: string, reply: Buffer[]): IdempotencyRecord {
-  const hash = toHash(reply);
-  const text = (field: string) => hash.get(field)?.toString() ?? "";
+/** Connections whose writes are held until the end of the current tick (see `coalesceWrites`). */
+const corked = new WeakSet<object>();
+
+/**
+ * Holds a connection's writes until the end of the current tick, so the commands operations issue together (the
+ * completes that follow a batch of claim replies, say) leave in one system call instead of one each; order and bytes
+ * are unchanged. Measured with ioredis, 50 operations in flight, client CPU per operation: a new key (claim and
+ * complete) 33 -> 24 µs, a replay 25 -> 19 µs. ioredis's own `enableAutoPipelining` cost more than it saved there (a
+ * pipeline object per batch). A Cluster has a connection per node, and is left as it is.
+ */
+function coalesceWrites(client: Redis | Cluster): void {
+  if (client.isCluster || client.status !== "ready") return;
+  const { stream } = client as Redis;
+  if (corked.has(stream)) return;
+  corked.add(stream);
+  stream.cork();
+  process.nextTick(() => {
+    corked.delete(stream);
+    stream.uncork();
+  });
+}
+
+/** Turns a script's reply for a record (`RECORD_FIELDS`, then step fields and values) into a record. */
+export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecord {
+  // In `RECORD_FIELDS` order; step_count is only the script's to read.
+  const [state, fingerprint, token, createdAt, leaseUntil, expiresAt, meta, version, replays, runId, work, ...rest] =
+    reply;
+  const [completedAt, status, headers, body, kept, , ...steps] = rest;
   const record: IdempotencyRecord = {
     id,
-    state: text("state") as RecordState,
-    fingerprint: text("fingerprint"),
-    token: Number(text("token")),
-    createdAt: Number(text("created_at")),
-    leaseUntil: Number(text("lease_until")),
-    expiresAt: Number(text("expires_at")),
-    meta: JSON.parse(text("meta")),
-    version: Number(text("version")),
-    replays: Number(text("replays") || 0),
+    state: String(state) as RecordState,
+    fingerprint: String(fingerprint),
+    token: Number(token),
+    createdAt: Number(createdAt),
+    leaseUntil: Number(leaseUntil),
+    expiresAt: Number(expiresAt),
+    meta: JSON.parse(String(meta)),
+    version: Number(version),
+    replays: Number(replays ?? 0),
   };
-  if (hash.has("run_id")) record.runId = text("run_id");
-  const steps = stepsOf(hash);
-  if (hash.has("run_id") || steps.length > 0) record.steps = steps;
-  if (hash.has("work")) record.work = JSON.parse(text("work"));
-  if (hash.has("completed_at")) record.completedAt = Number(text("completed_at"));
-  if (hash.has("status")) {
+  if (runId) record.runId = runId.toString();
+  if (runId || steps.length > 0) record.steps = stepsOf(toHash(steps as Buffer[]));
+  if (work) record.work = JSON.parse(work.toString());
+  if (completedAt) record.completedAt = Number(completedAt);
+  if (status) {
     // Reply Buffers are slices the client never writes to again (ioredis 5 and 6): no copy needed.
-    const body = hash.get("body") ?? Buffer.alloc(0);
-    const headers = JSON.parse(text("headers")) as [string, string][];
-    record.response = { status: Number(text("status")), headers, body, kept: text("kept") === "1" };
+    const stored = JSON.parse(String(headers)) as [string, string][];
+    record.response = {
+      status: Number(status),
+      headers: stored,
+      body: body ?? Buffer.alloc(0),
+      kept: String(kept) === "1",
+    };
   }
   return record;
 }

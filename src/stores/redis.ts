@@ -30,7 +30,8 @@ export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` you configured. The store registers its Lua scripts on it (`defineCommand`) and
    * never closes it. Its own settings decide how it queues commands while disconnected; `timeout` bounds each
-   * operation either way.
+   * operation either way. On a `Redis`, what is written in the tick of a store operation leaves in one write at the
+   * end of that tick (the store corks the socket until then).
    */
   client?: Client;
   /**
@@ -110,10 +111,10 @@ export class RedisStore implements Store {
       const runId = options.runId ?? crypto.randomUUID();
       const work = options.work ? JSON.stringify(options.work) : "";
       const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work];
-      const [tag, ...rest] = (await call(client, scripts.claim, this.#key(id), ...args)) as [Buffer, ...unknown[]];
-      const status = tag.toString();
+      const reply = (await call(client, scripts.claim, this.#key(id), ...args)) as Buffer[];
+      const status = reply[0]!.toString();
       if (status === "claimed") {
-        const [token, recovered, run, ...steps] = rest as [Buffer, Buffer, Buffer, ...Buffer[]];
+        const [, token, recovered, run, ...steps] = reply as [Buffer, Buffer, Buffer, Buffer, ...Buffer[]];
         return {
           status,
           token: Number(token),
@@ -122,7 +123,7 @@ export class RedisStore implements Store {
           steps: stepsOf(toHash(steps)),
         };
       }
-      const record = toRecord(id, rest as Buffer[]);
+      const record = toRecord(id, reply);
       return status === "completed" ? { status, record } : { status: "in-flight", record };
     });
   }
@@ -277,8 +278,8 @@ export class RedisStore implements Store {
   }
 
   async #read(client: Client, id: string): Promise<IdempotencyRecord | undefined> {
-    const hash = (await call(client, scripts.get, this.#key(id))) as Buffer[] | null;
-    return hash ? toRecord(id, hash) : undefined;
+    const reply = (await call(client, scripts.get, this.#key(id))) as (Buffer | null)[] | null;
+    return reply ? toRecord(id, reply) : undefined;
   }
 
   /** Runs one operation under one deadline, connecting first if the store owns the connection. */

@@ -8,8 +8,9 @@ import { serviceAvailable, services } from "../support/services.js";
 // on MariaDB here), twice. First: a delete landing between the claim's upsert and its read made the claim throw (a 503
 // for the request), and a release landing there made it answer `in-flight` for a record the contract makes
 // claimable. Then, with the claim upserting again on finding its row gone: a delete landing there removed the record
-// the claim had just made, answered `true`, and the claim made the record again. Now the upsert and the read are one
-// transaction: a change aimed between them waits for the claim to commit, and lands after it.
+// the claim had just made, answered `true`, and the claim made the record again. Now the upsert reports the token it
+// granted: a new record is never read back, and a claim that finds a change when it reads either runs its upsert
+// again (when that changed nothing) or stands (when it took the record over, whatever happened to it since).
 describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim whose read sees a later change", () => {
   const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
   const table = `oncely_regress_${randomUUID().slice(0, 8)}`;
@@ -61,7 +62,7 @@ describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim w
     return store;
   }
 
-  it("a delete aimed between a new claim's upsert and its read lands after the claim: the record is gone", async () => {
+  it("a delete landing right after a new claim's upsert: the claim stands without a read, and the record is gone", async () => {
     const between: Between = {};
     const store = await storeWith(between);
     between.run = () => new MySqlStore({ pool, table, dialect: "mysql" }).delete("deleted");
@@ -70,17 +71,40 @@ describe.skipIf(!(await serviceAvailable("mysql")))("regression: MySQL 8 claim w
     expect(await store.get("deleted")).toBeUndefined();
   });
 
-  it("a release aimed between a claim's upsert and its read lands after it: in flight, then claimable", async () => {
+  it("a release landing between a claim's upsert and its read: the claim takes the released record over", async () => {
     const between: Between = {};
     const store = await storeWith(between);
     const first = await store.claim("released", "fp", options);
     if (first.status !== "claimed") throw new Error("not claimed");
     between.run = () => store.release("released", first.token);
-    expect((await store.claim("released", "fp", options)).status).toBe("in-flight");
+    const second = await store.claim("released", "fp", options);
     expect(await between.landed).toBe(true);
-    const third = await store.claim("released", "fp", options);
-    expect(third).toMatchObject({ status: "claimed", recovered: false });
-    if (third.status === "claimed") expect(third.token).toBeGreaterThan(first.token);
+    expect(second).toMatchObject({ status: "claimed", recovered: false });
+    if (second.status === "claimed") expect(second.token).toBeGreaterThan(first.token);
+    expect((await store.claim("released", "fp", options)).status).toBe("in-flight");
+  });
+
+  it("a delete landing between a takeover's upsert and its read: the claim stands, and is fenced out", async () => {
+    const between: Between = {};
+    const store = await storeWith(between);
+    const first = await store.claim("taken", "fp", options);
+    if (first.status !== "claimed") throw new Error("not claimed");
+    expect(await store.release("taken", first.token)).toBe(true);
+    between.run = () => new MySqlStore({ pool, table, dialect: "mysql" }).delete("taken");
+    const second = await store.claim("taken", "fp", options);
+    expect(await between.landed).toBe(true);
+    expect(second).toMatchObject({ status: "claimed" });
+    if (second.status !== "claimed") return;
+    expect(second.token).toBe(first.token + 1);
+    expect(await store.get("taken")).toBeUndefined();
+    expect(
+      await store.complete(
+        "taken",
+        second.token,
+        { status: 200, headers: [], body: new Uint8Array(), kept: true },
+        60_000,
+      ),
+    ).toBe(false);
   });
 });
 

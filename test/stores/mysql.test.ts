@@ -3,10 +3,12 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { MySqlStore, mysqlSchema } from "../../src/stores/mysql.js";
+import type { Dialect } from "../../src/stores/mysql-sql.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const uri = services.mysql.url;
@@ -47,7 +49,19 @@ if (await serviceAvailable("mysql")) {
     await store.migrate();
     return store;
   };
+  const proxies: RoundTripProxy[] = [];
+  /** A store whose every round trip to the server `roundTrips()` counts. */
+  const counted = async (dialect?: Dialect) => {
+    const proxy = await roundTripProxy(services.mysql.host, services.mysql.port);
+    proxies.push(proxy);
+    const proxied = new URL(uri);
+    proxied.host = `127.0.0.1:${proxy.port}`;
+    const store = new MySqlStore({ uri: proxied.href, table: table(), dialect });
+    await store.migrate();
+    return { store, ...proxy, readAfterFind: dialect === "mysql" };
+  };
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     await pool.query(`DROP TABLE IF EXISTS ${tables.map((name) => `\`${name}\``).join(", ")}`);
     await pool.end();
   });
@@ -134,6 +148,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    roundTrips: () => counted("mysql"),
   });
 
   testStore({
@@ -142,6 +157,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    roundTrips: () => counted(),
     additionalTests: ({ store }) => {
       it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
         const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);
@@ -185,19 +201,33 @@ if (await serviceAvailable("mysql")) {
         await other.end();
       });
 
-      it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
-        await store().get("warm-up");
-        // Each statement takes a pooled connection of its own (so a swallowed one can be destroyed): count those.
-        const statements = vi.spyOn(pool, "getConnection");
-        const query = vi.spyOn(pool, "query");
-        const id = randomUUID();
-        const claim = await store().claim(id, "fp", opts);
-        if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
-        expect((await store().claim(id, "fp", opts)).status).toBe("completed");
-        expect(statements).toHaveBeenCalledTimes(3);
-        expect(query).not.toHaveBeenCalled();
-        statements.mockRestore();
-        query.mockRestore();
+      it("runs each operation as one statement, prepared once per connection, without transactions (the server's counts)", async () => {
+        // One connection, so the session the store's statements ran in is the one whose counters are read.
+        const single = mysql.createPool({ uri, connectionLimit: 1 });
+        const own = new MySqlStore({ pool: single, table: tableOf.get(store())! });
+        const lifecycle = async () => {
+          const id = randomUUID();
+          const claim = await own.claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await own.renew(id, claim.token, 60_000)).toBe(true);
+          expect(await own.complete(id, claim.token, ok, 60_000)).toBe(true);
+          expect((await own.claim(id, "fp", opts)).status).toBe("completed");
+        };
+        const counters = async () => {
+          const [rows] = await single.query(
+            "SHOW SESSION STATUS WHERE Variable_name IN ('Com_stmt_prepare', 'Com_stmt_execute', 'Com_begin', 'Com_commit')",
+          );
+          return Object.fromEntries(
+            (rows as { Variable_name: string; Value: string }[]).map((row) => [row.Variable_name, Number(row.Value)]),
+          );
+        };
+        await lifecycle();
+        const before = await counters();
+        await lifecycle();
+        const after = await counters();
+        const delta = Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - before[name]!]));
+        expect(delta).toEqual({ Com_begin: 0, Com_commit: 0, Com_stmt_execute: 4, Com_stmt_prepare: 0 });
+        await single.end();
       });
 
       it("migrates concurrently, accepts a callback pool, and leaves a pool it was given open", async () => {

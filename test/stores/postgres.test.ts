@@ -8,6 +8,7 @@ import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { createIdempotency, type RunContext } from "../../src/index.js";
 import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const url = services.postgres.url;
@@ -28,7 +29,9 @@ if (await serviceAvailable("postgres")) {
     await store.migrate();
     return store;
   };
+  const proxies: RoundTripProxy[] = [];
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}";`).join("\n"));
     await pool.query("DROP SCHEMA IF EXISTS oncely_test_schema CASCADE");
     await pool.end();
@@ -40,6 +43,15 @@ if (await serviceAvailable("postgres")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    roundTrips: async () => {
+      const proxy = await roundTripProxy(services.postgres.host, services.postgres.port);
+      proxies.push(proxy);
+      const proxied = new URL(url);
+      proxied.host = `127.0.0.1:${proxy.port}`;
+      const store = new PostgresStore({ connectionString: proxied.href, table: table() });
+      await store.migrate();
+      return { store, ...proxy };
+    },
     additionalTests: ({ store }) => {
       it("counts replays in one statement, live completed records only; a record made afresh starts at 0", async () => {
         const complete = async (id: string, ttl: number) => {
@@ -78,15 +90,24 @@ if (await serviceAvailable("postgres")) {
         await other.end();
       });
 
-      it("runs one statement per operation: 2 round trips for a first execution, 1 for a replay", async () => {
-        const query = vi.spyOn(pool, "query");
-        const id = randomUUID();
-        const claim = await store().claim(id, "fp", opts);
-        if (claim.status === "claimed") await store().complete(id, claim.token, ok, 60_000);
-        expect(query).toHaveBeenCalledTimes(2);
-        expect((await store().claim(id, "fp", opts)).status).toBe("completed");
-        expect(query).toHaveBeenCalledTimes(3);
-        query.mockRestore();
+      it("runs each operation as one named statement, prepared once per connection (the server's own view)", async () => {
+        // One connection, so the session the store's statements ran in is the one asked afterwards.
+        const single = new pg.Pool({ connectionString: url, max: 1 });
+        const own = new PostgresStore({ pool: single, table: tables[0] });
+        for (let round = 0; round < 2; round++) {
+          const id = randomUUID();
+          const claim = await own.claim(id, "fp", opts);
+          if (claim.status !== "claimed") throw new Error("not claimed");
+          expect(await own.renew(id, claim.token, 60_000)).toBe(true);
+          expect(await own.complete(id, claim.token, ok, 60_000)).toBe(true);
+          expect((await own.claim(id, "fp", opts)).status).toBe("completed");
+        }
+        const { rows } = await single.query("SELECT name, statement FROM pg_prepared_statements ORDER BY name");
+        expect(rows.map((row: { name: string }) => row.name)).toEqual(
+          ["claim", "complete", "renew"].map((operation) => `oncely:${tables[0]}:${operation}`),
+        );
+        expect(rows.map((row: { statement: string }) => row.statement).join("\n")).not.toMatch(/\b(BEGIN|COMMIT)\b/i);
+        await single.end();
       });
 
       it("migrates concurrently, into a schema, and leaves a pool it was given open", async () => {

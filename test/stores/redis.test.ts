@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { testStore } from "../../src/testing/index.js";
+import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const { url } = services.redis;
@@ -23,7 +24,9 @@ const claimed = async (store: RedisStore, id: string) => {
 
 if (await serviceAvailable("redis")) {
   const client = new Redis(url);
+  const proxies: RoundTripProxy[] = [];
   afterAll(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
     const keys = await client.keys(`${base}*`);
     if (keys.length > 0) await client.unlink(...keys);
     await client.quit();
@@ -35,8 +38,13 @@ if (await serviceAvailable("redis")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    roundTrips: async () => {
+      const proxy = await roundTripProxy(services.redis.host, services.redis.port);
+      proxies.push(proxy);
+      return { store: new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: prefix() }), ...proxy };
+    },
     additionalTests: ({ store }) => {
-      it("sends one command per operation: claim, complete, get and a replay", async () => {
+      it("sends one command per operation (a script, by hash once loaded) and nothing else, replay counts included", async () => {
         const own = new Redis(url);
         const counted = new RedisStore({ client: own, prefix: prefix() });
         await own.ping();
@@ -47,13 +55,17 @@ if (await serviceAvailable("redis")) {
           if (from === source) seen.push(args[0]!.toLowerCase());
         });
         const token = await claimed(counted, "id");
+        expect(await counted.renew("id", token, 1000)).toBe(true);
         await counted.complete("id", token, ok, 10_000);
         await counted.get("id");
         expect((await counted.claim("id", "fp", opts)).status).toBe("completed");
+        expect(await counted.release("other", await claimed(counted, "other"))).toBe(true);
+        await counted.countReplays(new Map([["id", 1]]));
         await own.echo("done");
-        await expect.poll(() => seen.at(-1)).toBe("echo");
-        // The first use of a script on a connection sends its source (EVAL); later uses send its hash (EVALSHA).
-        expect(seen).toEqual(["eval", "eval", "eval", "evalsha", "echo"]);
+        await expect.poll(() => seen.at(-1), { timeout: 10_000 }).toBe("echo");
+        // The first use of a script on a connection sends its source (EVAL); later uses send its hash (EVALSHA). The
+        // scripts read the clock themselves: no TIME, GET or INCR of their own.
+        expect(seen).toEqual(["eval", "eval", "eval", "eval", "evalsha", "evalsha", "eval", "eval", "echo"]);
         monitor.disconnect();
         own.disconnect();
       });
