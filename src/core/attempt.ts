@@ -66,7 +66,7 @@ export async function openAttempt(
   const holder = outcome.transaction
     ? await holdTransaction(state, attempt, outcome, options)
     : new HeldClaim(state, attempt, outcome.token, options);
-  return { kind: "execute", claim: claimed(state, attempt, outcome, holder, deriveKey) };
+  return { kind: "execute", claim: new Claimed(state, attempt, outcome, holder, deriveKey) };
 }
 
 /**
@@ -87,16 +87,6 @@ async function holdTransaction(
 ): Promise<ClaimHolder> {
   const { HeldTransaction } = await import("./transaction.js");
   return new HeldTransaction(state, attempt, outcome.token, options, outcome.transaction!);
-}
-
-function claimed(
-  state: EngineState,
-  attempt: Attempt,
-  outcome: Extract<ClaimOutcome, { kind: "execute" }>,
-  holder: ClaimHolder,
-  deriveKey: (label: string) => string,
-): OpenClaim {
-  return new Claimed(state, attempt, outcome, holder, deriveKey);
 }
 
 /**
@@ -134,19 +124,9 @@ class Claimed implements OpenClaim {
     }
     const stored = await holder.complete(response);
     if (stored) {
-      const token = this.outcome.token;
-      emitFor(
-        state,
-        attempt,
-        "executed",
-        stored.kept
-          ? { status: response.status, token }
-          : {
-              status: response.status,
-              token,
-              reason: "the response was too large to keep; retries get response_not_kept",
-            },
-      );
+      const event: Partial<IdempotencyEvent> = { status: response.status, token: this.outcome.token };
+      if (!stored.kept) event.reason = "the response was too large to keep; retries get response_not_kept";
+      emitFor(state, attempt, "executed", event);
     }
     return stored;
   }
