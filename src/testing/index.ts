@@ -3,5 +3,5 @@
  *
  * @module oncely/testing
  */
-export { type StoreSuiteOptions, testStore } from "./store-suite.js";
+export { type CountedStore, type StoreSuiteOptions, testStore } from "./store-suite.js";
 export type { Matchers, TestApi } from "./test-api.js";

@@ -32,15 +32,26 @@ export interface StoreSuiteOptions {
   /** The store keeps replay counts (`countReplays`): runs its case too. */
   replayCounts?: boolean;
   /**
-   * For a networked store: returns a new store and a count of the round trips it has made to its backend so far (a
-   * counting TCP proxy in front of the server sees them all). Runs the case that holds the store to one round trip
-   * per claim, renew, complete and release, a replay answered by its claim alone. `readAfterFind`: the backend
-   * cannot hand back the record a claim found with the claim itself (MySQL 8 has no `RETURNING`), so such a claim
-   * may take one read more.
+   * For a networked store: returns a new store and a count of the round trips it has made to its backend. Runs the
+   * case that holds the store to one round trip per claim, renew, complete and release, a replay answered by its
+   * claim alone.
    */
-  roundTrips?: () => Promise<{ store: Store; roundTrips: () => number | Promise<number>; readAfterFind?: boolean }>;
+  roundTrips?: () => Promise<CountedStore>;
   /** Runs inside the suite's `describe`, for a store's own cases. */
   additionalTests?: (context: { store: () => Store }) => void;
+}
+
+/** A store whose round trips to its backend are counted (a counting TCP proxy in front of the server sees them all). */
+export interface CountedStore {
+  /** A new store, talking to its backend through the counter. */
+  store: Store;
+  /** The round trips the store has made so far. */
+  roundTrips: () => number | Promise<number>;
+  /**
+   * The backend cannot hand back the record a claim found with the claim itself (MySQL 8 has no `RETURNING`), so
+   * such a claim may take one read more.
+   */
+  readAfterFind?: boolean;
 }
 
 /**
