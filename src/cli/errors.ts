@@ -3,7 +3,7 @@ import { StoreDriverMissingError } from "./open-store.js";
 import { scrubSecrets } from "./redact-url.js";
 import { StoreUrlError } from "./store-url.js";
 
-/** The CLI's exit codes; documented in `oncely --help` and the README. */
+/** The CLI's exit codes; documented in `oncely --help` and docs/cli.md. */
 export const ExitCode = {
   /** The command did what was asked. */
   ok: 0,

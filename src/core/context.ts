@@ -28,7 +28,7 @@ export interface IdempotencyContext {
   readonly transaction?: TransactionClient;
   /**
    * Runs a part of the work once per run and records its result, so a retry after a crash resumes at the first step
-   * not yet recorded instead of doing the work again (see "Recoverable steps" in the README).
+   * not yet recorded instead of doing the work again (see docs/steps.md).
    * @example const charge = await req.idempotency.step("charge", (s) => psp.charge(args, { idempotencyKey: s.key }));
    */
   readonly step: Step;

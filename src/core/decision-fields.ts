@@ -39,7 +39,7 @@ export interface DecisionFields {
 
 /**
  * The fields of one log line for a decision: what `onEvent` gets, without bodies (events never carry them) and with
- * the key hashed unless `rawKey` is set. The proxy's log and the README's logging recipes write these.
+ * the key hashed unless `rawKey` is set. The proxy's log and the logging recipes in docs/operations.md write these.
  *
  * @example
  * const idem = createIdempotency({

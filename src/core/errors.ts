@@ -38,7 +38,7 @@ export class OncelyError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
-  /** The problem type URI; one per `code`, documented in the README. */
+  /** The problem type URI; one per `code`, documented in docs/operations.md ("Errors"). */
   get type(): string {
     return `urn:oncely:problem:${this.code.replaceAll("_", "-")}`;
   }

@@ -2,9 +2,9 @@ import { type DecisionLogOptions, decisionFields, decisionLevel } from "../../co
 import type { IdempotencyEvent } from "../../core/events.js";
 import type { ProxyLogEntry } from "./proxy.js";
 
-// The proxy's log: one JSON line per line of output, on stdout, in the shape of the README's logging recipe
-// (`{"time","level","msg","oncely":{decision, route, key_hash, ...}}`, the package's `decisionFields`), so the same
-// jq filters read an app's log and the proxy's.
+// The proxy's log: one JSON line per line of output, on stdout, in the shape of the logging recipe in
+// docs/operations.md, "Logging decisions" (`{"time","level","msg","oncely":{decision, route, key_hash, ...}}`, the
+// package's `decisionFields`), so the same jq filters read an app's log and the proxy's.
 
 /** Writes one line (the caller adds nothing: the line ends with "\n"). */
 export type WriteLine = (line: string) => void;

@@ -5,7 +5,7 @@ import type { Idempotency } from "../../core/engine.js";
 import type { DrainResult, OncelyProxy, ProxyLogEntry } from "./proxy.js";
 
 // The proxy's process life: listen, wait for SIGTERM (or SIGINT), then drain and close in order. Kept apart from the
-// command's parsing so that it reads as the shutdown sequence the README describes.
+// command's parsing so that it reads as the shutdown sequence docs/proxy.md describes.
 
 export interface Serving {
   /** The URL the proxy listens on (with the port the system chose for `--port 0`). */

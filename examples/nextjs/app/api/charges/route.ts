@@ -3,7 +3,8 @@ import { withIdempotency } from "../../../../../src/http/fetch.js";
 import { createCharge } from "../../../lib/charges.js";
 import { idem } from "../../../lib/idempotency.js";
 
-// oncely hashes with node:crypto: run this route on the Node.js runtime (Next.js's default), not on the Edge.
+// The Node.js runtime (Next.js's default): the Redis store's driver needs Node's sockets. The engine and oncely/fetch
+// also run on the Edge runtime (docs/runtimes.md), with a store reachable from there.
 export const runtime = "nodejs";
 
 /** POST /api/charges with an Idempotency-Key: charged once per key, every retry gets the stored response. */
