@@ -14,7 +14,7 @@ import {
   type RouteOptions,
   resolveRouteOptions,
 } from "./options.js";
-import { RateLimiter } from "./rate-limiter.js";
+import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import type { RecoverOptions, RecoverReport, RegisteredWork } from "./recover.js";
 import { replayCounterFor } from "./replay-counter.js";
 import type { RunContext, RunOptions } from "./run.js";
@@ -126,7 +126,7 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
     const id = `${rate.max}/${rate.window}`;
     let limiter = limiters.get(id);
     if (!limiter) {
-      limiter = new RateLimiter(rate.max, rate.window);
+      limiter = createRateLimiter(rate.max, rate.window);
       limiters.set(id, limiter);
     }
     return limiter;

@@ -11,41 +11,39 @@ const SEEN_BITS = 1 << 22;
  * whose two bits other ids happened to set (about 2% of ids while 300,000 new keys arrive in one window) is counted
  * once more than it was hit. The table and the map are cleared when the window turns.
  */
-export class RateLimiter {
-  #seen: Int32Array | undefined;
-  #counts = new Map<string, number>();
-  #resetAt = 0;
-  readonly #max: number;
-  readonly #window: number;
-
-  constructor(max: number, window: number) {
-    this.#max = max;
-    this.#window = window;
-  }
-
+export interface RateLimiter {
   /** Counts one hit; returns 0 when allowed, or the ms until the window resets when over the limit. */
-  hit(id: string, now: number): number {
-    let seen = this.#seen;
-    if (seen === undefined) seen = this.#seen = new Int32Array(SEEN_BITS >>> 5);
-    if (now >= this.#resetAt) {
-      seen.fill(0);
-      this.#counts = new Map();
-      this.#resetAt = now + this.#window;
-    }
-    const hash = fnv1a(id);
-    const first = mix(hash) & (SEEN_BITS - 1);
-    const second = mix(hash ^ 0x9e3779b9) & (SEEN_BITS - 1);
-    const firstBit = 1 << (first & 31);
-    const secondBit = 1 << (second & 31);
-    if ((seen[first >>> 5]! & firstBit) === 0 || (seen[second >>> 5]! & secondBit) === 0) {
-      seen[first >>> 5]! |= firstBit;
-      seen[second >>> 5]! |= secondBit;
-      return 0; // `max` is at least 1
-    }
-    const count = (this.#counts.get(id) ?? 1) + 1;
-    this.#counts.set(id, count);
-    return count > this.#max ? this.#resetAt - now : 0;
-  }
+  hit(id: string, now: number): number;
+}
+
+/** A limiter of `max` hits per id per `window` ms. */
+export function createRateLimiter(max: number, window: number): RateLimiter {
+  let seen: Int32Array | undefined;
+  let counts = new Map<string, number>();
+  let resetAt = 0;
+  return {
+    hit(id, now) {
+      seen ??= new Int32Array(SEEN_BITS >>> 5);
+      if (now >= resetAt) {
+        seen.fill(0);
+        counts = new Map();
+        resetAt = now + window;
+      }
+      const hash = fnv1a(id);
+      const first = mix(hash) & (SEEN_BITS - 1);
+      const second = mix(hash ^ 0x9e3779b9) & (SEEN_BITS - 1);
+      const firstBit = 1 << (first & 31);
+      const secondBit = 1 << (second & 31);
+      if ((seen[first >>> 5]! & firstBit) === 0 || (seen[second >>> 5]! & secondBit) === 0) {
+        seen[first >>> 5]! |= firstBit;
+        seen[second >>> 5]! |= secondBit;
+        return 0; // `max` is at least 1
+      }
+      const count = (counts.get(id) ?? 1) + 1;
+      counts.set(id, count);
+      return count > max ? resetAt - now : 0;
+    },
+  };
 }
 
 /** 32-bit FNV-1a over the id's UTF-16 code units. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { RateLimiter } from "../../src/core/rate-limiter.js";
+import { createRateLimiter } from "../../src/core/rate-limiter.js";
 import { recordId } from "../../src/core/record-id.js";
 
-describe("RateLimiter", () => {
+describe("createRateLimiter", () => {
   it("allows max hits of one id per window, then answers the ms until the window turns", () => {
-    const limiter = new RateLimiter(3, 10_000);
+    const limiter = createRateLimiter(3, 10_000);
     const id = recordId("tenant-a", "key-1");
     expect([1000, 1001, 1002].map((now) => limiter.hit(id, now))).toEqual([0, 0, 0]);
     expect(limiter.hit(id, 4000)).toBe(7000);
@@ -14,7 +14,7 @@ describe("RateLimiter", () => {
   });
 
   it("counts each id on its own: one hammered id limits no other", () => {
-    const limiter = new RateLimiter(5, 10_000);
+    const limiter = createRateLimiter(5, 10_000);
     const hammered = recordId("tenant-a", "hot");
     for (let i = 0; i < 1000; i++) limiter.hit(hammered, 1);
     expect(limiter.hit(hammered, 2)).toBeGreaterThan(0);
@@ -26,7 +26,7 @@ describe("RateLimiter", () => {
 
   it("lets fresh ids through after a flood of new ids in the same window, counted at most once too often", () => {
     const max = 10;
-    const limiter = new RateLimiter(max, 10_000);
+    const limiter = createRateLimiter(max, 10_000);
     for (let i = 0; i < 300_000; i++) limiter.hit(recordId("flood", String(i)), 5);
     const allowed: number[] = [];
     for (let i = 0; i < 1000; i++) {
