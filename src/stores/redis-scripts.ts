@@ -51,17 +51,19 @@ local function clock()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function record(key)
-  local reply = redis.call("HMGET", key, ${RECORD_FIELDS.map((field) => `"${field}"`).join(", ")})
-  if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then
-    local hash = redis.call("HGETALL", key)
-    for i = 1, #hash, 2 do
-      if string.sub(hash[i], 1, 5) == "step:" then
-        table.insert(reply, hash[i])
-        table.insert(reply, hash[i + 1])
-      end
+local function append_steps(key, reply)
+  local hash = redis.call("HGETALL", key)
+  for i = 1, #hash, 2 do
+    if string.sub(hash[i], 1, 5) == "step:" then
+      table.insert(reply, hash[i])
+      table.insert(reply, hash[i + 1])
     end
   end
+  return reply
+end
+local function record(key)
+  local reply = redis.call("HMGET", key, ${RECORD_FIELDS.map((field) => `"${field}"`).join(", ")})
+  if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
   return reply
 end
 local function held(key, token, now)
@@ -105,15 +107,7 @@ if state ~= "completed" and holder == fingerprint then
       redis.call("HSET", key, "run_id", run_id)
     end
     redis.call("PEXPIREAT", key, expires + ${EXPIRY_GRACE_MS})
-    local reply = {"claimed", next_token, lapsed and 1 or 0, run_id}
-    local hash = redis.call("HGETALL", key)
-    for i = 1, #hash, 2 do
-      if string.sub(hash[i], 1, 5) == "step:" then
-        table.insert(reply, hash[i])
-        table.insert(reply, hash[i + 1])
-      end
-    end
-    return reply
+    return append_steps(key, {"claimed", next_token, lapsed and 1 or 0, run_id})
   end
 end
 return record(key)
