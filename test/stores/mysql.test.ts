@@ -10,6 +10,7 @@ import type { Dialect } from "../../src/stores/mysql-sql.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import { runLifecycle } from "../support/store-lifecycle.js";
 
 const uri = services.mysql.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
@@ -205,14 +206,7 @@ if (await serviceAvailable("mysql")) {
         // One connection, so the session the store's statements ran in is the one whose counters are read.
         const single = mysql.createPool({ uri, connectionLimit: 1 });
         const own = new MySqlStore({ pool: single, table: tableOf.get(store())! });
-        const lifecycle = async () => {
-          const id = randomUUID();
-          const claim = await own.claim(id, "fp", opts);
-          if (claim.status !== "claimed") throw new Error("not claimed");
-          expect(await own.renew(id, claim.token, 60_000)).toBe(true);
-          expect(await own.complete(id, claim.token, ok, 60_000)).toBe(true);
-          expect((await own.claim(id, "fp", opts)).status).toBe("completed");
-        };
+        const lifecycle = () => runLifecycle(own);
         const counters = async () => {
           const [rows] = await single.query(
             "SHOW SESSION STATUS WHERE Variable_name IN ('Com_stmt_prepare', 'Com_stmt_execute', 'Com_begin', 'Com_commit')",

@@ -10,6 +10,7 @@ import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import { runLifecycle } from "../support/store-lifecycle.js";
 
 const url = services.postgres.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
@@ -94,14 +95,7 @@ if (await serviceAvailable("postgres")) {
         // One connection, so the session the store's statements ran in is the one asked afterwards.
         const single = new pg.Pool({ connectionString: url, max: 1 });
         const own = new PostgresStore({ pool: single, table: tables[0] });
-        for (let round = 0; round < 2; round++) {
-          const id = randomUUID();
-          const claim = await own.claim(id, "fp", opts);
-          if (claim.status !== "claimed") throw new Error("not claimed");
-          expect(await own.renew(id, claim.token, 60_000)).toBe(true);
-          expect(await own.complete(id, claim.token, ok, 60_000)).toBe(true);
-          expect((await own.claim(id, "fp", opts)).status).toBe("completed");
-        }
+        for (let round = 0; round < 2; round++) await runLifecycle(own);
         const { rows } = await single.query("SELECT name, statement FROM pg_prepared_statements ORDER BY name");
         expect(rows.map((row: { name: string }) => row.name)).toEqual(
           ["claim", "complete", "renew"].map((operation) => `oncely:${tables[0]}:${operation}`),
