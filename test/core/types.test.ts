@@ -5,6 +5,7 @@ import type { Context as HonoContext } from "hono";
 import type { Context as KoaContext } from "koa";
 import type { PoolClient } from "pg";
 import { describe, expectTypeOf, it } from "vitest";
+import type { Decision } from "../../src/adapter/index.js";
 import { idempotency as expressIdempotency } from "../../src/adapters/express/index.js";
 import type { FastifyRouteIdempotency } from "../../src/adapters/fastify/index.js";
 import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
@@ -13,7 +14,6 @@ import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
 import {
   createIdempotency,
-  type Decision,
   type Duration,
   type IdempotencyContext,
   type IdempotencyOptions,

@@ -53,7 +53,7 @@ export function withIdempotency<Rest extends unknown[]>(
 }
 
 /** The engine's view of a fetch `Request`. */
-export function fetchInput(request: Request, raw: unknown = request): GuardInput {
+function fetchInput(request: Request): GuardInput {
   const url = new URL(request.url);
   const headers: Record<string, string> = {};
   request.headers.forEach((value, name) => {
@@ -64,7 +64,7 @@ export function fetchInput(request: Request, raw: unknown = request): GuardInput
     path: url.pathname,
     query: url.search.slice(1),
     headers,
-    raw,
+    raw: request,
     readBody: (limit) => readWebBody(request, limit),
   };
 }

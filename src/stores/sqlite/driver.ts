@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { loadDriver } from "../shared/optional-driver.js";
+import { isModuleNotFound, loadDriver, StoreDriverMissingError } from "../shared/optional-driver.js";
 
 // The two ways the SQLite store reaches SQLite, behind the few calls it makes: the runtime's built-in `node:sqlite`
 // (Node.js 22.13+) and the better-sqlite3 package (the only way on Node.js 20). Both are synchronous and run the
@@ -104,18 +104,18 @@ export async function loadSqliteDriver(driver: SqliteDriverName | undefined): Pr
     const module = await loadDriver("sqlite", "SqliteStore", "better-sqlite3", () => import("better-sqlite3"));
     return (path) => betterSqlite3(new (constructorOf(module))(path));
   }
-  let missing: { code?: string } | undefined;
-  const module = await import("better-sqlite3").catch((error: { code?: string }) => {
-    if (!String(error.code).includes("MODULE_NOT_FOUND")) throw error; // present but broken: its own error says more
+  let missing: unknown;
+  const module = await import("better-sqlite3").catch((error: unknown) => {
+    if (!isModuleNotFound(error)) throw error; // present but broken: its own error says more
     missing = error;
   });
   if (module) return (path) => betterSqlite3(new (constructorOf(module))(path));
   const builtin = builtinSqlite();
   if (!builtin) {
-    const message =
-      '[oncely] [sqlite] SqliteStore needs the "better-sqlite3" package on Node.js 20 (22.13+ has SQLite built in): npm install better-sqlite3';
-    // The import's code goes along, so a caller can tell a missing package from a broken one (as the CLI does).
-    throw Object.assign(new Error(message, { cause: missing }), { code: missing?.code });
+    throw new StoreDriverMissingError("sqlite", "SqliteStore", "better-sqlite3", {
+      cause: missing,
+      note: "on Node.js 20 (22.13+ has SQLite built in)",
+    });
   }
   return (path) => nodeSqlite(new builtin.DatabaseSync(path));
 }

@@ -12,6 +12,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import type { IdempotencyRecord, Store } from "../../../src/core/store.js";
 import { MemoryStore } from "../../../src/stores/memory/index.js";
+import type { StoreName } from "../../../src/stores/registry.js";
 import { serviceAvailable, services } from "../../support/services.js";
 
 /** A real backend for the reliability tests, with ways to look at what it holds beneath the Store interface. */
@@ -25,7 +26,8 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export type BackendName = "memory" | "sqlite" | "redis" | "postgres" | "mysql" | "dynamodb";
+/** Every store the registry lists: a store added there fails the typecheck of `openBackend` until it is here too. */
+export type BackendName = StoreName;
 
 async function allRecords(store: Store): Promise<IdempotencyRecord[]> {
   const out: IdempotencyRecord[] = [];
