@@ -29,6 +29,8 @@ export interface StoreEntry<Options extends object = object> {
   };
   /** Whose clock judges leases and expiry: the process's own, or the backend server's. */
   readonly clock: "process" | "server";
+  /** Whether several processes can share one store (all but the in-process memory store). */
+  readonly shared: boolean;
   /** Whether a route can commit its own writes in the claim's transaction (`transactional: true`). */
   readonly transactional: boolean;
   /**
@@ -53,6 +55,7 @@ export const STORES = [
     schemes: ["memory"],
     help: ["memory:", "an empty in-process store"],
     clock: "process",
+    shared: false,
     transactional: false,
     parse: parseMemoryUrl,
     create: async () => new (await import("./memory/index.js")).MemoryStore(),
@@ -68,6 +71,7 @@ export const STORES = [
       load: () => import("./sqlite/driver.js").then((driver) => driver.loadSqliteDriver(undefined)),
     },
     clock: "process",
+    shared: true,
     transactional: false,
     parse: parseSqliteUrl,
     existing: ({ path }) => path === ":memory:" || existsSync(path),
@@ -80,6 +84,7 @@ export const STORES = [
     help: ["redis://HOST:6379/DB", "Redis (rediss:// for TLS); ?prefix=oncely:"],
     driver: { package: "ioredis", load: () => import("ioredis") },
     clock: "server",
+    shared: true,
     transactional: false,
     parse: parseRedisUrl,
     create: async (options) => new (await import("./redis/index.js")).RedisStore(options),
@@ -91,6 +96,7 @@ export const STORES = [
     help: ["postgres://USER@HOST/DB", "PostgreSQL; ?table=oncely_records"],
     driver: { package: "pg", load: () => import("pg") },
     clock: "server",
+    shared: true,
     transactional: true,
     parse: parsePostgresUrl,
     create: async (options) => new (await import("./postgres/index.js")).PostgresStore(options),
@@ -102,6 +108,7 @@ export const STORES = [
     help: ["mysql://USER@HOST/DB", "MySQL 8 or MariaDB (mariadb://); ?table=oncely_records"],
     driver: { package: "mysql2", load: () => import("mysql2/promise") },
     clock: "server",
+    shared: true,
     transactional: false,
     parse: parseMysqlUrl,
     create: async (options) => new (await import("./mysql/index.js")).MySqlStore(options),
@@ -113,6 +120,7 @@ export const STORES = [
     help: ["dynamodb://TABLE?region=R", "DynamoDB; &endpoint=http://localhost:8000"],
     driver: { package: "@aws-sdk/client-dynamodb", load: () => import("@aws-sdk/client-dynamodb") },
     clock: "server",
+    shared: true,
     transactional: false,
     parse: parseDynamoDbUrl,
     create: async (options) => new (await import("./dynamodb/index.js")).DynamoDbStore(options),

@@ -4,6 +4,8 @@ import { StoreError } from "../../src/core/errors.js";
 import { STORES, storeForScheme } from "../../src/stores/registry.js";
 import { loadDriver, StoreDriverMissingError } from "../../src/stores/shared/optional-driver.js";
 import { runCli } from "../cli/run-cli.js";
+import { sharedBackends } from "../multiprocess/backends.js";
+import { backends as modelBackends } from "../reliability/store-model/backends.js";
 
 // The registry is what the CLI, the tests' backend lists and the benchmarks read; these cases hold it to that.
 
@@ -40,6 +42,22 @@ describe("the store registry", () => {
   it("lists every store in the CLI's help", async () => {
     const { stdout } = await runCli(["--help"]);
     for (const entry of STORES) expect(stdout).toContain(entry.help[0]);
+  });
+});
+
+describe("every shared test backend list covers every store", () => {
+  it("the multi-process test: each store that processes can share", () => {
+    const covered = new Set(sharedBackends().map((backend) => backend.store));
+    expect([...covered].sort()).toEqual(
+      STORES.filter((entry) => entry.shared)
+        .map((entry) => entry.name)
+        .sort(),
+    );
+  });
+
+  it("the store-model test: each store", () => {
+    const covered = new Set(modelBackends.map((backend) => backend.store));
+    expect([...covered].sort()).toEqual(STORES.map((entry) => entry.name).sort());
   });
 });
 
