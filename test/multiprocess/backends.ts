@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import type { StoreName } from "../../src/stores/registry.js";
+import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
 import {
   createMySqlTable,
   createPostgresTable,
@@ -22,6 +23,8 @@ export interface Backend {
   readonly name: string;
   /** The store, by its name in the registry (src/stores/registry.ts). */
   readonly store: StoreName;
+  /** Started by the test itself from redis-server (checked with `clusterAvailable`). */
+  readonly cluster?: boolean;
   /** The server this backend needs (checked with `serviceAvailable`), if any. */
   readonly service?: ServiceName;
   /** Creates the table (or prefix, or file) the workers share, and returns how they open it. */
@@ -66,6 +69,24 @@ export function redisBackend(): Backend {
       return { kind: "redis", url: services.redis.url, prefix };
     },
     tearDown: () => deleteRedisPrefix(prefix),
+  };
+}
+
+/** A Redis Cluster of three masters of its own, started by `setUp` and stopped by `tearDown`. */
+export function redisClusterBackend(): Backend {
+  const prefix = `oncely-mp:${randomUUID().slice(0, 8)}:`;
+  let cluster: RedisCluster | undefined;
+  return {
+    name: "redis (Cluster, 3 masters)",
+    store: "redis",
+    cluster: true,
+    async setUp() {
+      cluster = await startRedisCluster();
+      return { kind: "redis-cluster", nodes: [...cluster.nodes], prefix };
+    },
+    async tearDown() {
+      await cluster?.stop();
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { Cluster } from "ioredis";
 import type { Store } from "../../src/core/store.js";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import { MySqlStore } from "../../src/stores/mysql/index.js";
@@ -12,6 +13,7 @@ import { SqliteStore } from "../../src/stores/sqlite/index.js";
 export type StoreConfig =
   | { kind: "sqlite"; path: string }
   | { kind: "redis"; url: string; prefix: string }
+  | { kind: "redis-cluster"; nodes: { host: string; port: number }[]; prefix: string }
   | { kind: "postgres"; connectionString: string; table: string }
   | { kind: "mysql"; uri: string; table: string }
   | { kind: "dynamodb"; endpoint: string; table: string };
@@ -29,6 +31,8 @@ export function openStore(config: StoreConfig, timeout: number): Store {
       return new SqliteStore({ path: config.path, timeout });
     case "redis":
       return new RedisStore({ url: config.url, prefix: config.prefix, timeout });
+    case "redis-cluster":
+      return new RedisStore({ client: new Cluster(config.nodes), prefix: config.prefix, timeout });
     case "postgres":
       return new PostgresStore({ connectionString: config.connectionString, table: config.table, timeout });
     case "mysql":

@@ -23,8 +23,10 @@ import {
   mysqlBackend,
   postgresBackend,
   redisBackend,
+  redisClusterBackend,
   sqliteBackend,
 } from "../multiprocess/backends.js";
+import { clusterAvailable } from "../support/redis-cluster.js";
 import { serviceAvailable, services } from "../support/services.js";
 import { sized, soak, soakMillis } from "./budget.js";
 import { startChaos } from "./crash-storm/chaos.js";
@@ -86,6 +88,17 @@ const storms: Storm[] = [
     }),
   ),
   {
+    name: "redis (Cluster, 3 masters)",
+    backend: redisClusterBackend(),
+    transactional: false,
+    intents: sized(500, 2_000),
+    kills: sized(20, 100),
+    soakShare: 0.1,
+    lanes: 12,
+    gap: [300, 1_000],
+    reduced: "a second Redis storm, on a Cluster the test starts: fewer intents than the standalone one's",
+  },
+  {
     name: "dynamodb (dynalite)",
     backend: dynamodbBackend(),
     transactional: false,
@@ -117,7 +130,9 @@ const show = (problems: readonly string[]) => ({ count: problems.length, first: 
 
 for (const storm of storms) {
   const { backend } = storm;
-  const available = backend.service === undefined || (await serviceAvailable(backend.service));
+  const available = backend.cluster
+    ? await clusterAvailable()
+    : backend.service === undefined || (await serviceAvailable(backend.service));
   // The ledger lives in PostgreSQL whatever the store.
   const ledgerAvailable = available && (backend.service === "postgres" || (await serviceAvailable("postgres")));
   const title = `crash storm on ${storm.name}: ${WORKERS} processes, kill -9 and restart`;

@@ -38,6 +38,13 @@ async function openStore(store: StoreConfig, timeout: number) {
       const { RedisStore } = await import("../../src/stores/redis/index.js");
       return new RedisStore({ url: store.url, prefix: store.prefix, timeout });
     }
+    case "redis-cluster": {
+      const [{ RedisStore }, { Cluster }] = await Promise.all([
+        import("../../src/stores/redis/index.js"),
+        import("ioredis"),
+      ]);
+      return new RedisStore({ client: new Cluster(store.nodes), prefix: store.prefix, timeout });
+    }
     case "postgres": {
       const { PostgresStore } = await import("../../src/stores/postgres/index.js");
       return new PostgresStore({ connectionString: store.connectionString, table: store.table, timeout });

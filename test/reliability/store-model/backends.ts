@@ -17,6 +17,7 @@ import { PostgresStore } from "../../../src/stores/postgres/index.js";
 import { RedisStore } from "../../../src/stores/redis/index.js";
 import type { StoreName } from "../../../src/stores/registry.js";
 import { SqliteStore } from "../../../src/stores/sqlite/index.js";
+import { clusterAvailable, startRedisCluster } from "../../support/redis-cluster.js";
 import { type ServiceName, serviceAvailable, services } from "../../support/services.js";
 import type { Subject } from "./commands.js";
 import type { Timing } from "./model.js";
@@ -29,6 +30,8 @@ export interface Backend {
   name: string;
   /** The store, by its name in the registry (src/stores/registry.ts). */
   store: StoreName;
+  /** A Redis Cluster the backend starts itself (checked with `clusterAvailable`). */
+  cluster?: boolean;
   /** The service it needs, checked (and skipped, or failed under ONCELY_REQUIRE_SERVICES=1) before it runs. */
   service?: ServiceName;
   open(): Promise<{ subject: Subject; close(): Promise<void> }>;
@@ -130,6 +133,24 @@ export const backends: Backend[] = [
     },
   },
   {
+    name: "redis (Cluster, 3 masters)",
+    store: "redis",
+    cluster: true,
+    open: async () => {
+      const cluster = await startRedisCluster();
+      const client = cluster.client();
+      const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
+      const margin = await marginOf(async () => {
+        const [seconds, micros] = await client.time();
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      });
+      return real(new RedisStore({ client, prefix }), margin, async () => {
+        client.disconnect();
+        await cluster.stop();
+      });
+    },
+  },
+  {
     name: "postgres",
     store: "postgres",
     service: "postgres",
@@ -209,5 +230,6 @@ export const backends: Backend[] = [
 ];
 
 export async function available(backend: Backend): Promise<boolean> {
+  if (backend.cluster) return clusterAvailable();
   return backend.service === undefined || (await serviceAvailable(backend.service));
 }

@@ -38,6 +38,7 @@ const sizes: Record<string, Size> = {
   postgres: { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
   "mysql (MariaDB)": { runs: [24, 100_000], steps: [1, 32], share: 0.15 },
   "mysql (MySQL 8 path, on MariaDB)": { runs: [12, 100_000], steps: [1, 32], share: 0.1 },
+  "redis (Cluster, 3 masters)": { runs: [25, 100_000], steps: [1, 32], share: 0.1 },
   "dynamodb (dynalite)": { runs: [20, 100_000], steps: [1, 32], share: 0.15 },
 };
 
