@@ -230,7 +230,7 @@ describe("guardTools: setup", () => {
     expect(() => guardTools(server(), {} as never)).toThrow(/`idempotency`/);
     expect(() => guardTools(server(), { idempotency, keyArgument: "" })).toThrow(/`keyArgument`/);
     expect(() => guardTools(server(), { idempotency, requireKey: "yes" as never })).toThrow(/`requireKey`/);
-    expect(() => guardTools(server(), { idempotency, waitTimeout: "soon" })).toThrow(/`waitTimeout`/);
+    expect(() => guardTools(server(), { idempotency, waitTimeout: "soon" as never })).toThrow(/`waitTimeout`/);
     expect(() => guardTools(server(), { idempotency, storeErrorResults: 1 as never })).toThrow(/`storeErrorResults`/);
   });
 
