@@ -70,7 +70,8 @@ export async function serveMcp(makeServer: () => McpServer, options: ServeOption
   /** The answer's first bytes that carry a JSON-RPC result destroy the socket instead of going out. */
   function loseAnswer(request: IncomingMessage, response: ServerResponse): void {
     const cut = (chunk: unknown) => {
-      if (chunk !== undefined && chunk !== null && String(chunk).includes('"result"')) {
+      const text = chunk instanceof Uint8Array ? Buffer.from(chunk).toString("utf8") : String(chunk ?? "");
+      if (text.includes('"result"')) {
         lost += 1;
         request.socket.destroy();
         return true;
