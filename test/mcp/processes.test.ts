@@ -26,7 +26,10 @@ afterEach(async () => {
     }),
   );
 });
-const files = (name: string) => ({ ONCELY_MCP_DB: join(dir, `${name}.db`), ONCELY_MCP_EFFECTS: join(dir, `${name}.log`) });
+const files = (name: string) => ({
+  ONCELY_MCP_DB: join(dir, `${name}.db`),
+  ONCELY_MCP_EFFECTS: join(dir, `${name}.log`),
+});
 
 describe("oncely/mcp across processes on one SQLite store", () => {
   it("runs a call sent to two server processes at once with one key once; both get its result", async () => {
@@ -44,7 +47,7 @@ describe("oncely/mcp across processes on one SQLite store", () => {
   });
 
   it("stdio: a server killed mid-tool and restarted runs the retry once the lease lapses, resuming after the recorded step", async () => {
-    const settings = { ...files("stdio-restart"), ONCELY_MCP_LEASE: "1s", ONCELY_MCP_TRANSPORT: "stdio" };
+    const settings = { ...files("stdio-restart"), ONCELY_MCP_LEASE: "1000", ONCELY_MCP_TRANSPORT: "stdio" };
     const pids: number[] = [];
     const connect = async (client: Client, hold: boolean) => {
       const transport = new StdioClientTransport({

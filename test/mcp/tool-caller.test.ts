@@ -32,19 +32,22 @@ const modes: [string, ServeOptions][] = [
 ];
 
 describe("createToolCaller: one key per logical call, retried only when safe", () => {
-  it.each(modes)("Streamable HTTP %s: a lost answer is retried with the same key: one effect, the same result", async (_, serve) => {
-    const { served, client, effects } = await setUp(serve);
-    const callTool = createToolCaller(client, fast);
-    served.loseNextAnswer();
-    const result = await callTool({ name: "create_charge", arguments: { amount: 1250 } });
-    expect(served.lost).toBe(1);
-    expect(effects.charges).toHaveLength(1);
-    expect(result.structuredContent).toEqual({ id: "ch_1", amount: 1250 });
-    expect(result._meta?.[REPLAYED_META]).toBe(true);
-    const info = idempotencyInfo(result)!;
-    expect(info).toMatchObject({ replayed: true, attempts: 2 });
-    expect(info.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
-  });
+  it.each(modes)(
+    "Streamable HTTP %s: a lost answer is retried with the same key: one effect, the same result",
+    async (_, serve) => {
+      const { served, client, effects } = await setUp(serve);
+      const callTool = createToolCaller(client, fast);
+      served.loseNextAnswer();
+      const result = await callTool({ name: "create_charge", arguments: { amount: 1250 } });
+      expect(served.lost).toBe(1);
+      expect(effects.charges).toHaveLength(1);
+      expect(result.structuredContent).toEqual({ id: "ch_1", amount: 1250 });
+      expect(result._meta?.[REPLAYED_META]).toBe(true);
+      const info = idempotencyInfo(result)!;
+      expect(info).toMatchObject({ replayed: true, attempts: 2 });
+      expect(info.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
 
   it("sends a new key for each logical call, and the caller's own key or intent when given", async () => {
     const { client, effects } = await setUp({ mode: "stateless", json: true });
@@ -53,7 +56,11 @@ describe("createToolCaller: one key per logical call, retried only when safe", (
     await callTool({ name: "create_charge", arguments: { amount: 1 } });
     expect(effects.charges).toHaveLength(2);
     const own = await callTool({ name: "create_charge", arguments: { amount: 1 } }, { idempotencyKey: "order-7" });
-    const again = await callTool({ name: "create_charge", arguments: { amount: 1 }, _meta: { idempotencyKey: "order-7" } });
+    const again = await callTool({
+      name: "create_charge",
+      arguments: { amount: 1 },
+      _meta: { idempotencyKey: "order-7" },
+    });
     expect(idempotencyInfo(own)?.idempotencyKey).toBe("order-7");
     expect(again._meta?.[REPLAYED_META]).toBe(true);
     expect(effects.charges).toHaveLength(3);

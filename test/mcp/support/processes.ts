@@ -11,7 +11,9 @@ export function fixtureEnv(settings: Record<string, string>): Record<string, str
 }
 
 /** Starts the fixture on Streamable HTTP and resolves with its URL once it listens. */
-export async function startHttpFixture(settings: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+export async function startHttpFixture(
+  settings: Record<string, string>,
+): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
     env: fixtureEnv({ ...settings, ONCELY_MCP_TRANSPORT: "http" }),
     stdio: ["ignore", "inherit", "pipe"],
