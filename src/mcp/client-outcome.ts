@@ -23,25 +23,23 @@ export function resultOutcome(result: { _meta?: Record<string, unknown> }): Atte
 
 /** The outcome of an attempt that failed with `error`: a JSON-RPC error answer, or no answer at all. */
 export function errorOutcome(error: unknown): AttemptOutcome {
-  const { name, code, data, message } = (error ?? {}) as {
-    name?: string;
-    code?: unknown;
-    data?: unknown;
-    message?: string;
-  };
+  const { code, data, message } = (error ?? {}) as { code?: unknown; data?: unknown; message?: string };
   if (isOncelyData(data)) {
     const headers: Record<string, string> = {};
     if (data.retryAfter !== undefined) headers["retry-after"] = String(data.retryAfter);
     const problem: ProblemDetails = { type: data.type, detail: message, body: data };
     return { response: facts(data.status, headers, problem) };
   }
-  if (name === "McpError" && typeof code === "number") {
+  if (typeof code !== "number") return { error };
+  // JSON-RPC codes are negative: the SDK's own "no answer" codes, or the server's answer (`McpError` and its
+  // subclasses, such as the one for a URL elicitation the user must complete).
+  if (code < 0) {
     if (code === CONNECTION_CLOSED || code === REQUEST_TIMEOUT) return { error };
     // A server error (a tool that threw on a low-level Server) is a 500; anything else the server said is final.
     return { response: facts(code === INTERNAL_ERROR ? 500 : 400) };
   }
   // The Streamable HTTP transport's error for an HTTP status; 404 is an expired session, which a reconnect renews.
-  if (typeof code === "number" && code >= 400 && code <= 599 && code !== 404) return { response: facts(code) };
+  if (code >= 400 && code <= 599 && code !== 404) return { response: facts(code) };
   return { error };
 }
 

@@ -20,14 +20,17 @@ export interface ToolCallErrorData {
  * "MCP error <code>:", and the client's would prefix it again. The SDK sends `code`, `message` and `data` as they are.
  */
 export class ToolCallError extends Error {
+  /** Always `"ToolCallError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "ToolCallError";
+  /** The JSON-RPC error code: `INVALID_PARAMS` or `INTERNAL_ERROR`. */
+  readonly code: number;
+  /** What the refusal was, for a client to act on. */
+  readonly data?: ToolCallErrorData;
 
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly data?: ToolCallErrorData,
-  ) {
+  constructor(code: number, message: string, data?: ToolCallErrorData) {
     super(message);
+    this.code = code;
+    this.data = data;
   }
 }
 
