@@ -69,11 +69,15 @@ export function createToolCaller(client: Client, options: ToolCallerOptions = {}
     if (watched.has(transport)) return;
     watched.add(transport);
     // The Streamable HTTP transport reports a response stream cut after its headers only here: the request itself
-    // would wait for its timeout. A retry with the same key is safe, so every running attempt is given up on now.
+    // would wait for its timeout. A retry with the same key is safe, so the attempts running when the transport
+    // failed are given up on; a task later, so that a request the failure rejects by itself ends with its own error.
     const previous = transport.onerror;
     transport.onerror = (error) => {
       previous?.call(transport, error);
-      for (const giveUp of running) giveUp(new AnswerLostError(`The connection failed: ${error.message}`));
+      const affected = [...running];
+      setTimeout(() => {
+        for (const giveUp of affected) giveUp(new AnswerLostError(`The connection failed: ${error.message}`));
+      }, 0);
     };
   }
 

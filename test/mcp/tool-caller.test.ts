@@ -1,6 +1,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { IdempotencyRequestError } from "../../src/client/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { createToolCaller, idempotencyInfo, REPLAYED_META } from "../../src/mcp/index.js";
@@ -48,6 +49,18 @@ describe("createToolCaller: one key per logical call, retried only when safe", (
       expect(info.idempotencyKey).toMatch(/^[0-9a-f-]{36}$/);
     },
   );
+
+  it("renews a Streamable HTTP session the server forgot through `reconnect`, keeping the call's key", async () => {
+    const { served, client, effects } = await setUp({ mode: "stateful" });
+    const reconnect = vi.fn((c: Client) => c.connect(new StreamableHTTPClientTransport(new URL(served.url))));
+    const callTool = createToolCaller(client, { ...fast, reconnect, onRetry: () => served.forgetSessions() });
+    served.loseNextAnswer();
+    const result = await callTool({ name: "create_charge", arguments: { amount: 77 } });
+    expect(reconnect).toHaveBeenCalledTimes(1);
+    expect(effects.charges).toHaveLength(1);
+    expect(result._meta?.[REPLAYED_META]).toBe(true);
+    expect(result.structuredContent).toEqual({ id: "ch_1", amount: 77 });
+  });
 
   it("sends a new key for each logical call, and the caller's own key or intent when given", async () => {
     const { client, effects } = await setUp({ mode: "stateless", json: true });

@@ -19,6 +19,8 @@ export interface ServedMcp {
   url: string;
   /** Destroys the socket of the next `tools/call` answer as it is written: the tool ran, its answer is lost. */
   loseNextAnswer(): void;
+  /** Forgets every session, as a restarted server would: a request with an old session id gets 404. */
+  forgetSessions(): void;
   /** How many answers were lost so far. */
   readonly lost: number;
   close(): Promise<void>;
@@ -97,6 +99,7 @@ export async function serveMcp(makeServer: () => McpServer, options: ServeOption
     loseNextAnswer: () => {
       losing += 1;
     },
+    forgetSessions: () => sessions.clear(),
     get lost() {
       return lost;
     },
