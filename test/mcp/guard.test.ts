@@ -202,7 +202,7 @@ describe("guardTools: a keyed tools/call runs once per key", () => {
   });
 
   it("answers a call that waited waitTimeout for the first with an error that says to retry", async () => {
-    const { client, effects } = await setUp({ delay: 1500, waitTimeout: 100 });
+    const { client, effects } = await setUp({ delay: 2500, waitTimeout: 100 });
     const first = charge(client, 300, "slow-1");
     await expect.poll(() => effects.charges.length).toBe(1);
     const error = await rpcError(charge(client, 300, "slow-1"));
