@@ -223,7 +223,12 @@ function eventSink(
   };
 }
 
-/** `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. */
+/**
+ * `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. The promise is
+ * kept: an `import()` per call goes through the module loader each time, about a tenth of a replayed run's cost.
+ */
+let runModule: Promise<typeof import("./run.js")> | undefined;
+
 async function runOnce<T>(...args: Parameters<typeof import("./run.js").runOnce<T>>): Promise<T> {
-  return (await import("./run.js")).runOnce<T>(...args);
+  return (await (runModule ??= import("./run.js"))).runOnce<T>(...args);
 }
