@@ -1,5 +1,6 @@
 import { type OpenClaim, openAttempt } from "./attempt.js";
 import { parsedBodySize } from "./body-size.js";
+import { ClientAbortedError } from "./client-aborted.js";
 import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
@@ -118,6 +119,12 @@ export async function begin(
           : parsedBodySize(input.headers, input.parsedBody);
       if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
     } catch (error) {
+      if (error instanceof ClientAbortedError) {
+        // The same answer as a body that could not be read, which nobody reads, and an event of its own, a warning:
+        // a client that hung up mid-upload is no fault of the app's.
+        const failed = new CheckFailedError("The request could not be checked", { cause: error.cause });
+        return refuse(state, input, route, started, failed, "client-aborted", key, error.cause);
+      }
       if (!(error instanceof RequestTooLargeError)) throw error;
       const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
         key,
@@ -205,18 +212,21 @@ function refuse(
   route: string,
   started: number,
   error: OncelyError,
-  type: "invalid" | "too-large" | "rate-limited" | "check-failed",
+  type: "invalid" | "too-large" | "rate-limited" | "check-failed" | "client-aborted",
   key?: string,
   cause?: unknown,
 ): Decision {
   if (state.events?.listens(type)) {
+    const aborted = type === "client-aborted";
     state.events.emit({
       type,
       route,
       key,
-      status: error.status,
-      reason:
-        cause === undefined
+      // An aborted client's connection is gone: no status reaches anyone.
+      ...(aborted ? {} : { status: error.status }),
+      reason: aborted
+        ? "the client closed the connection before its request body was read"
+        : cause === undefined
           ? error.message
           : "a scope or fingerprint function threw, or the request body could not be read",
       ...(cause === undefined ? {} : { error: cause }),

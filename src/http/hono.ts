@@ -4,6 +4,7 @@
  * @module oncely/hono
  */
 import type { Context, HonoRequest, MiddlewareHandler } from "hono";
+import { ClientAbortedError } from "../core/client-aborted.js";
 import type { IdempotencyContext } from "../core/context.js";
 import type { Idempotency } from "../core/engine.js";
 import { RequestTooLargeError } from "../core/errors.js";
@@ -57,7 +58,13 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
         if (length === undefined) return readWebBody(c.req.raw, limit);
         // On @hono/node-server this reads Node's request stream directly and marks the fetch Request's body used,
         // as `c.req.raw.bodyUsed`, `clone()` and Hono's `cloneRawRequest` expect after a read.
-        read = new Uint8Array(await c.req.arrayBuffer());
+        try {
+          read = new Uint8Array(await c.req.arrayBuffer());
+        } catch (error) {
+          // On @hono/node-server, a message that never completed: the client hung up mid-upload.
+          if (node && !node.incoming.complete) throw new ClientAbortedError(error);
+          throw error;
+        }
         return read;
       },
     };
