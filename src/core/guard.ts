@@ -184,9 +184,8 @@ export async function begin(
       case "execute":
         return execute(options, request, opened.claim);
       case "replay": {
-        const response = replayResponse(opened.response);
-        const acceptEncoding = headerValue(request, "accept-encoding");
-        return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
+        const fitted = fitEncoding(replayResponse(opened.response), headerValue(request, "accept-encoding"));
+        return { action: "respond", response: fitted instanceof Promise ? await fitted : fitted };
       }
       case "refuse":
         return { action: "respond", response: problemResponse(opened.error, input.path) };
