@@ -1,6 +1,5 @@
 import { type OpenClaim, openAttempt } from "./attempt.js";
 import { parsedBodySize } from "./body-size.js";
-import { ClientAbortedError } from "./client-aborted.js";
 import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
@@ -119,10 +118,10 @@ export async function begin(
           : parsedBodySize(input.headers, input.parsedBody);
       if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
     } catch (error) {
-      if (error instanceof ClientAbortedError) {
+      if (isClientAborted(error)) {
         // The same answer as a body that could not be read, which nobody reads, and an event of its own, a warning:
         // a client that hung up mid-upload is no fault of the app's.
-        const failed = new CheckFailedError("The request could not be checked", { cause: error.cause });
+        const failed = new CheckFailedError(error.message, { cause: error.cause });
         return refuse(state, input, route, started, failed, "client-aborted", key, error.cause);
       }
       if (!(error instanceof RequestTooLargeError)) throw error;
@@ -222,10 +221,9 @@ function refuse(
       route,
       key,
       // An aborted client's connection is gone: no status reaches anyone.
-      ...(aborted ? {} : { status: error.status }),
-      reason: aborted
-        ? "the client closed the connection before its request body was read"
-        : cause === undefined
+      status: aborted ? undefined : error.status,
+      reason:
+        cause === undefined || aborted
           ? error.message
           : "a scope or fingerprint function threw, or the request body could not be read",
       ...(cause === undefined ? {} : { error: cause }),
@@ -268,4 +266,9 @@ function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, cla
     },
     abandon: (error) => claim.release("the handler failed", { error }),
   };
+}
+
+/** What an adapter's body reader throws when the client hung up mid-upload (adapters/shared/client-aborted.ts). */
+function isClientAborted(error: unknown): error is Error {
+  return error instanceof Error && error.name === "ClientAbortedError";
 }

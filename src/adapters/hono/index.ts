@@ -4,13 +4,13 @@
  * @module oncely/hono
  */
 import type { Context, HonoRequest, MiddlewareHandler } from "hono";
-import { ClientAbortedError } from "../../core/client-aborted.js";
 import type { IdempotencyContext } from "../../core/context.js";
 import type { Idempotency } from "../../core/engine.js";
 import { RequestTooLargeError } from "../../core/errors.js";
 import type { GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import type { IdempotencyRequest } from "../../core/request.js";
+import { ClientAbortedError } from "../shared/client-aborted.js";
 import { headerEntries, readWebBody, webResponse } from "../shared/web-body.js";
 import { nodeBindings, writtenResponse } from "./node-server.js";
 

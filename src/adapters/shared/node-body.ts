@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { ClientAbortedError } from "../../core/client-aborted.js";
 import { RequestTooLargeError } from "../../core/errors.js";
+import { ClientAbortedError } from "./client-aborted.js";
 
 /**
  * Reads a node:http request body, refusing (without reading on) once it is over `limit` bytes, and leaves the
