@@ -7,8 +7,8 @@ import type { IdempotencyEvent } from "./events.js";
  */
 export interface IdempotencyLogger {
   /**
-   * A result was not stored (`fenced`: the lease is likely shorter than the handler), or a full store refused a new
-   * key (`store-full`).
+   * A result was not stored (`fenced`: the lease is likely shorter than the handler), a full store refused a new
+   * key (`store-full`), or a client hung up while its request body was read (`client-aborted`).
    */
   warn(message: string): void;
   /** oncely could not do its job (`store-error`, `check-failed`): the request was answered 5xx or ran unguarded. */

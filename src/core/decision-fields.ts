@@ -63,14 +63,14 @@ export function decisionFields(event: IdempotencyEvent, { rawKey = false }: Deci
 }
 
 /**
- * The log level of a decision: `store-error` and `check-failed` are errors (oncely could not do its job), `fenced` and
- * `store-full` warnings (a result was not stored; a new key was refused until records expire), every other decision
- * routine.
+ * The log level of a decision: `store-error` and `check-failed` are errors (oncely could not do its job), `fenced`,
+ * `store-full` and `client-aborted` warnings (a result was not stored; a new key was refused until records expire; a
+ * client hung up mid-upload, so nothing ran), every other decision routine.
  */
 export function decisionLevel(type: IdempotencyEventType): "info" | "warn" | "error" {
   return type === "store-error" || type === "check-failed"
     ? "error"
-    : type === "fenced" || type === "store-full"
+    : type === "fenced" || type === "store-full" || type === "client-aborted"
       ? "warn"
       : "info";
 }

@@ -5,11 +5,22 @@ import type { ResponseData } from "./response.js";
  * replayed to a client whose `Accept-Encoding` does not take that coding. Where the runtime cannot decode the coding
  * (brotli without node:zlib), the stored body goes out as it is.
  */
-export async function fitEncoding(response: ResponseData, acceptEncoding: string | undefined): Promise<ResponseData> {
+export function fitEncoding(
+  response: ResponseData,
+  acceptEncoding: string | undefined,
+): ResponseData | Promise<ResponseData> {
   const index = response.headers.findIndex(([name]) => name === "content-encoding");
   if (index === -1) return response;
   const coding = response.headers[index]![1].trim().toLowerCase();
   if (coding === "identity" || accepts(acceptEncoding, coding)) return response;
+  return decoded(response, coding);
+}
+
+/**
+ * The response with its body decoded from `coding`. Apart from `fitEncoding`, which returns the (usual) response
+ * that needs no decoding as it is, so a replay waits for no promise.
+ */
+async function decoded(response: ResponseData, coding: string): Promise<ResponseData> {
   const decode = (await import("./decoders.js")).DECODERS[coding];
   if (!decode) return response;
   const headers = response.headers.filter(([name]) => name !== "content-encoding");

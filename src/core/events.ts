@@ -12,6 +12,7 @@ export type IdempotencyEventType =
   | "store-error"
   | "store-full"
   | "check-failed"
+  | "client-aborted"
   | "rate-limited";
 
 /**
@@ -36,11 +37,11 @@ export interface IdempotencyEvent {
   duration: number;
   /** Milliseconds spent waiting for the store. */
   storeDuration?: number;
-  /** Why, for `invalid`, `too-large`, `released`, `store-error`, `check-failed` and `fenced`. */
+  /** Why, for `invalid`, `too-large`, `released`, `store-error`, `check-failed`, `client-aborted` and `fenced`. */
   reason?: string;
   /**
-   * The error behind a `store-error`, a `check-failed` (what the app's `scope` or `fingerprint` threw) or a released
-   * claim.
+   * The error behind a `store-error`, a `check-failed` (what the app's `scope` or `fingerprint` threw), a
+   * `client-aborted` (the body stream's error) or a released claim.
    */
   error?: unknown;
 }

@@ -118,6 +118,12 @@ export async function begin(
           : parsedBodySize(input.headers, input.parsedBody);
       if (size > options.maxRequestBytes) throw new RequestTooLargeError("");
     } catch (error) {
+      if (isClientAborted(error)) {
+        // The same answer as a body that could not be read, which nobody reads, and an event of its own, a warning:
+        // a client that hung up mid-upload is no fault of the app's.
+        const failed = new CheckFailedError(error.message, { cause: error.cause });
+        return refuse(state, input, route, started, failed, "client-aborted", key, error.cause);
+      }
       if (!(error instanceof RequestTooLargeError)) throw error;
       const tooLarge = new RequestTooLargeError(`The request body is over ${options.maxRequestBytes} bytes`, {
         key,
@@ -177,9 +183,8 @@ export async function begin(
       case "execute":
         return execute(options, request, opened.claim);
       case "replay": {
-        const response = replayResponse(opened.response);
-        const acceptEncoding = headerValue(request, "accept-encoding");
-        return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
+        const fitted = fitEncoding(replayResponse(opened.response), headerValue(request, "accept-encoding"));
+        return { action: "respond", response: fitted instanceof Promise ? await fitted : fitted };
       }
       case "refuse":
         return { action: "respond", response: problemResponse(opened.error, input.path) };
@@ -205,18 +210,20 @@ function refuse(
   route: string,
   started: number,
   error: OncelyError,
-  type: "invalid" | "too-large" | "rate-limited" | "check-failed",
+  type: "invalid" | "too-large" | "rate-limited" | "check-failed" | "client-aborted",
   key?: string,
   cause?: unknown,
 ): Decision {
   if (state.events?.listens(type)) {
+    const aborted = type === "client-aborted";
     state.events.emit({
       type,
       route,
       key,
-      status: error.status,
+      // An aborted client's connection is gone: no status reaches anyone.
+      status: aborted ? undefined : error.status,
       reason:
-        cause === undefined
+        cause === undefined || aborted
           ? error.message
           : "a scope or fingerprint function threw, or the request body could not be read",
       ...(cause === undefined ? {} : { error: cause }),
@@ -259,4 +266,9 @@ function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, cla
     },
     abandon: (error) => claim.release("the handler failed", { error }),
   };
+}
+
+/** What an adapter's body reader throws when the client hung up mid-upload (adapters/shared/client-aborted.ts). */
+function isClientAborted(error: unknown): error is Error {
+  return error instanceof Error && error.name === "ClientAbortedError";
 }

@@ -55,9 +55,10 @@ describe("decisionFields", () => {
     );
   });
 
-  it("levels store errors as errors, fenced results as warnings, everything else as info", () => {
+  it("levels store errors as errors, fenced results and aborted uploads as warnings, everything else as info", () => {
     expect(decisionLevel("store-error")).toBe("error");
     expect(decisionLevel("fenced")).toBe("warn");
+    expect(decisionLevel("client-aborted")).toBe("warn");
     for (const type of ["executed", "replayed", "conflict", "mismatch", "released", "rate-limited"] as const) {
       expect(decisionLevel(type)).toBe("info");
     }

@@ -10,6 +10,7 @@ import { RequestTooLargeError } from "../../core/errors.js";
 import type { GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import type { IdempotencyRequest } from "../../core/request.js";
+import { ClientAbortedError } from "../shared/client-aborted.js";
 import { headerEntries, readWebBody, webResponse } from "../shared/web-body.js";
 import { nodeBindings, writtenResponse } from "./node-server.js";
 
@@ -57,7 +58,13 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
         if (length === undefined) return readWebBody(c.req.raw, limit);
         // On @hono/node-server this reads Node's request stream directly and marks the fetch Request's body used,
         // as `c.req.raw.bodyUsed`, `clone()` and Hono's `cloneRawRequest` expect after a read.
-        read = new Uint8Array(await c.req.arrayBuffer());
+        try {
+          read = new Uint8Array(await c.req.arrayBuffer());
+        } catch (error) {
+          // On @hono/node-server, a message that never completed: the client hung up mid-upload.
+          if (node && !node.incoming.complete) throw new ClientAbortedError(error);
+          throw error;
+        }
         return read;
       },
     };

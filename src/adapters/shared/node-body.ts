@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { RequestTooLargeError } from "../../core/errors.js";
+import { ClientAbortedError } from "./client-aborted.js";
 
 /**
  * Reads a node:http request body, refusing (without reading on) once it is over `limit` bytes, and leaves the
@@ -12,11 +13,17 @@ export async function readNodeBody(req: IncomingMessage, limit: number): Promise
   if (req.readableEnded) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    const buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
-    size += buffer.byteLength;
-    if (size > limit) throw new RequestTooLargeError(`The request body is over ${limit} bytes`);
-    chunks.push(buffer);
+  try {
+    for await (const chunk of req) {
+      const buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+      size += buffer.byteLength;
+      if (size > limit) throw new RequestTooLargeError(`The request body is over ${limit} bytes`);
+      chunks.push(buffer);
+    }
+  } catch (error) {
+    // A message that never completed: the client hung up mid-upload (Node's "aborted", or a premature close).
+    if (!(error instanceof RequestTooLargeError) && !req.complete) throw new ClientAbortedError(error);
+    throw error;
   }
   const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   makeReadableAgain(req, body);
