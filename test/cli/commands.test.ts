@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { humanDuration } from "../../src/cli/format.js";
 import { createIdempotency } from "../../src/core/engine.js";
 import type { Store } from "../../src/core/store.js";
 import { withIdempotency } from "../../src/http/node.js";
@@ -11,6 +12,7 @@ import { RedisStore } from "../../src/stores/redis.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
 import { serveNode } from "../http/servers.js";
 import { serviceAvailable, services } from "../support/services.js";
+import { until } from "../support/until.js";
 import { jsonLines, runCli } from "./run-cli.js";
 
 // Every command runs as a child process against records the real engine wrote (through the node adapter and
@@ -109,14 +111,11 @@ async function seed(store: Store): Promise<() => Promise<void>> {
   for (let n = 0; n < JOBS; n++) await idem.run(`job-${n}`, () => ({ n }));
   let finish!: () => void;
   const running = idem.run("slow-1", () => new Promise<void>((resolve) => (finish = resolve)));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  const recordOf = async (key: string) =>
+    (await store.list({ limit: 1_000 })).records.find((record) => record.meta.key === key);
+  await until(async () => (await recordOf("slow-1"))?.state === "in-flight", "slow-1 to be claimed");
   // The engine writes replay counts off the request path, within a second.
-  const replaysOf = async (key: string) =>
-    (await store.list({ limit: 1_000 })).records.find((record) => record.meta.key === key)?.replays;
-  for (const deadline = Date.now() + 5_000; (await replaysOf("charge-2")) !== REPLAYS; ) {
-    if (Date.now() > deadline) throw new Error(`charge-2 shows ${await replaysOf("charge-2")} replays`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await until(async () => (await recordOf("charge-2"))?.replays === REPLAYS, `${REPLAYS} replays of charge-2`);
   return async () => {
     finish();
     await running;
@@ -277,6 +276,7 @@ for (const backend of backends) {
       const idem = createIdempotency({ store: purgeStore });
       for (let n = 0; n < 5; n++) await idem.run(`short-${n}`, () => n, { ttl: "200ms" });
       for (let n = 0; n < 2; n++) await idem.run(`long-${n}`, () => n);
+      // What purge acts on is the short records' TTL lapsing, by the store's own clock: that takes real time.
       await new Promise((resolve) => setTimeout(resolve, 400));
       const purge = (...args: string[]) => runCli(["purge", "--expired", ...args, "--store", purgeUrl]);
 
@@ -297,13 +297,20 @@ for (const backend of backends) {
       it("inspect shows state, times, fingerprint, headers and the body as text, without colour on a pipe", async ({
         expect,
       }) => {
+        const before = Date.now();
         const { code, stdout, stderr } = await cli("inspect", "charge-2");
+        const after = Date.now();
         expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
         expect(stdout).toMatch(/^key +charge-2$/m);
         expect(stdout).toMatch(/^state +completed$/m);
         expect(stdout).toMatch(/^route +POST \/charges$/m);
         expect(stdout).toMatch(/^scope +none$/m);
-        expect(stdout).toMatch(/^created +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+(ms|s).* ago\)$/m);
+        // The age is the record's age when the CLI looked, between `before` and `after` (however loaded the machine).
+        const [, createdAt, age] = /^created +(\d{4}-\d\d-\d\dT[\d:.]+Z) \((.+) ago\)$/m.exec(stdout) ?? [];
+        const created = Date.parse(createdAt!);
+        expect(created).toBeLessThanOrEqual(before);
+        expect(durationOf(age!)).toBeGreaterThanOrEqual(durationOf(humanDuration(before - created)));
+        expect(durationOf(age!)).toBeLessThanOrEqual(durationOf(humanDuration(after - created)));
         expect(stdout).toMatch(/^expires +\S+Z \(in 23h 5\dm\)$/m);
         expect(stdout).toMatch(/^fingerprint +[\w-]{43}$/m);
         expect(stdout).toMatch(new RegExp(`^replays +${REPLAYS}$`, "m"));
@@ -377,4 +384,14 @@ for (const backend of backends) {
       });
     });
   });
+}
+
+/** Milliseconds of a duration as the CLI prints it ("250ms", "3s", "1m 30s", "2h 5m"). */
+function durationOf(text: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  return text.split(" ").reduce((sum, part) => {
+    const [, value, name] = /^(\d+)(ms|s|m|h|d)$/.exec(part) ?? [];
+    if (!name) throw new Error(`not a duration: ${text}`);
+    return sum + Number(value) * unit[name]!;
+  }, 0);
 }

@@ -11,7 +11,8 @@ import {
   RetryDeadlineError,
   type RetryInfo,
 } from "../../src/client/index.js";
-import { rejection, until } from "./scenarios.js";
+import { until } from "../support/until.js";
+import { rejection } from "./scenarios.js";
 import { startServer, type TestServer } from "./server.js";
 
 let server: TestServer;

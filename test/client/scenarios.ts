@@ -7,6 +7,7 @@ import {
   type RetryInfo,
   type RetryOptions,
 } from "../../src/client/index.js";
+import { until } from "../support/until.js";
 import type { TestServer } from "./server.js";
 
 /** What a wrapped client resolved with, in one shape whatever the library's own. */
@@ -50,14 +51,6 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected the call to reject");
-}
-
-export async function until(condition: () => boolean, what: string, ms = 5_000) {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Small waits so the suite stays fast; the policy is the same at any scale. */

@@ -31,6 +31,7 @@ import {
   MemoryStore,
   type Store,
 } from "../../src/index.js";
+import { until } from "../support/until.js";
 import { appModule, type NestPlatform, type RunningNestApp, startNest } from "./nest-apps.js";
 
 const runs = new Map<string, number>();
@@ -189,14 +190,6 @@ const post = (
     body: typeof body === "string" ? body : JSON.stringify(body),
     ...init,
   });
-
-async function until(condition: () => boolean, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe.each(["express", "fastify"] as NestPlatform[])("oncely/nest on %s", (platform) => {
   describe("a typical app (forRoot, a catch-all filter, a result-wrapping interceptor)", () => {

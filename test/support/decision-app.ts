@@ -6,6 +6,7 @@ import type { ClaimOptions, ClaimResult, Idempotency, IdempotencyOptions } from 
 import type { RunningServer } from "../http/app-spec.js";
 import { FailingCommitStore } from "../http/failing-commit-store.js";
 import { listen } from "../http/servers.js";
+import { until } from "./until.js";
 
 /** Marks what must never leak into telemetry or logs: every key and every request body contains it. */
 export const SECRET = "s3cr3t-do-not-log";
@@ -164,12 +165,4 @@ export async function driveEveryDecision(app: DecisionApp): Promise<DrivenDecisi
 
   await post("/tx", keys.tx); // executed, in a transaction
   return { keys, statuses };
-}
-
-async function until(condition: () => Promise<boolean>, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
