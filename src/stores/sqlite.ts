@@ -42,8 +42,8 @@ import {
   stepJson,
   TABLE,
   toRecord,
-  toSteps,
 } from "./sqlite-sql.js";
+import { stepsFromJson } from "./step-record.js";
 
 export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
 export { sqliteSchema };
@@ -306,5 +306,11 @@ export class SqliteStore implements StepStore {
 }
 
 function claimed(row: Pick<Row, "token" | "run_id" | "steps">, recovered: boolean): ClaimResult {
-  return { status: "claimed", token: row.token, recovered, runId: row.run_id ?? undefined, steps: toSteps(row.steps) };
+  return {
+    status: "claimed",
+    token: row.token,
+    recovered,
+    runId: row.run_id ?? undefined,
+    steps: stepsFromJson(row.steps),
+  };
 }

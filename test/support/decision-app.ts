@@ -100,6 +100,38 @@ export async function startDecisionApp(
   };
 }
 
+/** The decisions `driveEveryDecision` produces, `recovered` included: one line each. */
+export const EVERY_DECISION = [
+  "executed",
+  "replayed",
+  "mismatch",
+  "invalid",
+  "too-large",
+  "executed",
+  "rate-limited",
+  "released",
+  "store-error",
+  "conflict",
+  "executed",
+  "recovered",
+  "executed",
+  "fenced",
+  "executed",
+].sort();
+
+/** What `driveEveryDecision` is answered, by path, in order. */
+export const EVERY_STATUS = {
+  "/charges": [201, 201, 422, 503],
+  "/required": [400],
+  "/small": [413],
+  "/limited": [201, 429],
+  "/throws": [500],
+  // The conflict is answered while the first request still runs; the takeover before the fenced first run.
+  "/slow": [409, 201],
+  "/held": [201, 201],
+  "/tx": [201],
+};
+
 /** The keys (and answers) each decision was produced with. */
 export interface DrivenDecisions {
   keys: Record<"charge" | "tooLarge" | "limited" | "throws" | "storeError" | "slow" | "held" | "tx", string>;
