@@ -27,6 +27,8 @@ describe("the import-graph check", () => {
     });
     const output = result.output as { summary: { error: number; violations: { rule: { name: string } }[] } };
     expect(output.summary.error).toBeGreaterThan(0);
-    expect(new Set(output.summary.violations.map((violation) => violation.rule.name))).toEqual(new Set(["no-circular"]));
+    expect(new Set(output.summary.violations.map((violation) => violation.rule.name))).toEqual(
+      new Set(["no-circular"]),
+    );
   });
 });
