@@ -13,11 +13,13 @@ import {
   RequestTooLargeError,
   StoreError,
 } from "./errors.js";
+import { expiryPair } from "./expiry-header.js";
 import { defaultFingerprint } from "./fingerprint.js";
 import { parseIdempotencyKey } from "./key.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { recordId, scopeHash } from "./record-id.js";
+import { replayAnswer } from "./replay.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { notKept, problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
 import { scopeText } from "./scope.js";
@@ -61,6 +63,8 @@ export type Decision =
       request: IdempotencyRequest;
       /** Bodies larger than this are not kept; adapters may stop buffering past it. */
       maxResponseBytes: number;
+      /** Headers to send with the handler's response (the key's expiry, with `expiryHeader`); usually none. */
+      headers: readonly [string, string][];
       /**
        * Stores (or releases) the outcome. Await it before sending, so an immediate retry finds it. Resolves to a
        * response to send instead, when the outcome was undone rather than stored (a transaction that did not
@@ -78,6 +82,7 @@ export interface GuardSettings {
 }
 
 const PASS: Decision = { action: "pass" };
+const NO_HEADERS: readonly [string, string][] = [];
 
 /**
  * Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). A function of the
@@ -177,7 +182,16 @@ export async function begin(
       case "execute":
         return execute(options, request, opened.claim);
       case "replay": {
-        const response = replayResponse(opened.response);
+        const { onReplay, expiryHeader } = options;
+        const response =
+          onReplay || expiryHeader
+            ? await replayAnswer(
+                opened.response,
+                onReplay,
+                { request, key, route, expiresAt: opened.expiresAt },
+                expiryHeader ? [expiryPair(expiryHeader, opened.expiresAt)] : [],
+              )
+            : replayResponse(opened.response);
         const acceptEncoding = headerValue(request, "accept-encoding");
         return { action: "respond", response: await fitEncoding(response, acceptEncoding) };
       }
@@ -235,6 +249,8 @@ function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, cla
     context: claim.context,
     request,
     maxResponseBytes: options.maxResponseBytes,
+    // At least until then: the record is kept `ttl` from completion, which is later.
+    headers: options.expiryHeader ? [expiryPair(options.expiryHeader, Date.now() + options.ttl)] : NO_HEADERS,
     async finish(response) {
       if (!claim.skipped && !options.storeWhen(response.status)) {
         const reason = `status ${response.status} is not stored (storeWhen)`;

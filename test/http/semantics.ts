@@ -56,6 +56,8 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       return json(200, { n });
     };
 
+    // What each onReplay call was given, copied as it arrived.
+    const replaysSeen: { status: number; headers: [string, string][]; body: string; note: unknown }[] = [];
     const routes: RouteSpec[] = [
       { method: "POST", path: "/charges", handle: charge("charges") },
       { method: "GET", path: "/charges", handle: charge("get") },
@@ -132,6 +134,36 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       ...(can.transactional
         ? [{ method: "POST", path: "/tx", options: { transactional: true }, handle: charge("tx") } as const]
         : []),
+      {
+        method: "POST",
+        path: "/replay-hook",
+        options: {
+          onReplay: ({ response, request }) => {
+            replaysSeen.push({
+              status: response.status,
+              headers: response.headers.map(([name, value]) => [name, value]),
+              body: text.decode(response.body),
+              note: request.headers["x-note"],
+            });
+            const stored = JSON.parse(text.decode(response.body));
+            // Changes made in place, to the copy the hook is given: none of them may reach what is stored.
+            response.headers.push(["x-note", String(request.headers["x-note"])]);
+            response.body.fill(0x20);
+            return {
+              ...response,
+              status: 200,
+              body: new TextEncoder().encode(JSON.stringify({ ...stored, fresh: true })),
+            };
+          },
+        },
+        handle: charge("replay-hook"),
+      },
+      {
+        method: "POST",
+        path: "/expiring",
+        options: { expiryHeader: true, ttl: "1h" },
+        handle: charge("expiring"),
+      },
       {
         method: "POST",
         path: "/scoped",
@@ -531,6 +563,52 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         expect(runs.get("tx")).toBe(2);
       });
     }
+
+    it("lets onReplay adjust a replay for that answer only: the next replay starts from the stored original", async () => {
+      const key = newKey();
+      const first = await post("/replay-hook", key);
+      const firstBody = await first.text();
+      expect(first.status).toBe(201);
+      const replays = [];
+      for (const note of ["one", "two"]) {
+        const replay = await post("/replay-hook", key, undefined, { "x-note": note });
+        replays.push({ status: replay.status, note: replay.headers.get("x-note"), body: await replay.text() });
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      }
+      expect(replays.map(({ status, note }) => [status, note])).toEqual([
+        [200, "one"],
+        [200, "two"],
+      ]);
+      expect(JSON.parse(replays[1]!.body)).toEqual({ ...JSON.parse(firstBody), fresh: true });
+      const seen = replaysSeen.slice(-2);
+      expect(seen.map(({ note }) => note)).toEqual(["one", "two"]);
+      for (const replay of seen) {
+        expect(replay.status).toBe(201);
+        expect(replay.body).toBe(firstBody);
+        expect(replay.headers.map(([name]) => name)).not.toContain("x-note");
+        expect(replay.headers).toContainEqual(["x-charge-id", "ch_1"]);
+      }
+      expect(runs.get("replay-hook")).toBe(1);
+    });
+
+    it("with expiryHeader, tells the client until when its key is kept, first and on replays, never storing it", async () => {
+      const key = newKey();
+      const before = Date.now();
+      const first = await post("/expiring", key);
+      const kept = Date.parse(first.headers.get("idempotency-key-expires") ?? "");
+      // An HTTP-date has whole seconds: at least until an hour from the claim.
+      expect(kept).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 3_600_000);
+      expect(kept).toBeLessThanOrEqual(Date.now() + 3_600_000);
+      const replays = [await post("/expiring", key), await post("/expiring", key)];
+      const values = replays.map((replay) => replay.headers.get("idempotency-key-expires"));
+      expect(replays.map((replay) => replay.headers.get("idempotent-replayed"))).toEqual(["true", "true"]);
+      // The record's own expiry, one value (no stored copy beside it), the same on every replay.
+      expect(values[0]).toMatch(/^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
+      expect(values[1]).toBe(values[0]);
+      expect(Date.parse(values[0]!)).toBeGreaterThanOrEqual(kept);
+      expect(Date.parse(values[0]!)).toBeLessThanOrEqual(kept + 60_000);
+      expect((await post("/charges", newKey())).headers.get("idempotency-key-expires")).toBeNull();
+    });
 
     it("answers 429 with Retry-After when one key is hit more often than rateLimit allows", async () => {
       const key = newKey();

@@ -69,6 +69,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
     if (read) shareAsText(c.req.bodyCache, read);
     if (decision.action === "pass") return next();
     c.set("idempotency", decision.context);
+    for (const [name, value] of decision.headers) c.header(name, value);
     await next();
     if (c.error) {
       await decision.abandon(c.error);
