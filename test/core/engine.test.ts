@@ -64,6 +64,18 @@ describe("engine", () => {
     expect(new TextDecoder().decode(replay.response.body)).toBe("second");
   });
 
+  it("answers 500 (nothing sent half-made) when onReplay returns something that is not a response", async () => {
+    const guard = createIdempotency({ store: new MemoryStore(), logger: false }).route({
+      onReplay: () => ({ status: 200, headers: [], body: "not bytes" }) as never,
+    });
+    const first = await guard.begin(input("k-bad-hook"));
+    if (first.action !== "execute") throw new Error("first should execute");
+    await first.finish(ok(201));
+    const replay = await guard.begin(input("k-bad-hook"));
+    if (replay.action !== "respond") throw new Error("should answer");
+    expect(replay.response.status).toBe(500);
+  });
+
   it("aborts the handler's signal when renewal finds the claim taken over", async () => {
     const memory = new MemoryStore();
     const store = withFault(memory, { renew: async () => false });
@@ -124,6 +136,9 @@ describe("engine", () => {
     expect(() => createIdempotency({ store, header: 42 as never })).toThrow(/`header`/);
     expect(() => createIdempotency({ store, header: "Idempotency Key" })).toThrow(/`header`/);
     expect(() => createIdempotency({ store, header: "" })).toThrow(/`header`/);
+    expect(() => createIdempotency({ store, onReplay: "add headers" as never })).toThrow(/`onReplay`/);
+    expect(() => createIdempotency({ store, expiryHeader: "Key Expires" })).toThrow(/`expiryHeader`/);
+    expect(() => createIdempotency({ store, expiryHeader: 1 as never })).toThrow(/`expiryHeader`/);
     const idem = createIdempotency({ store });
     expect(() => idem.route({ lease: -1 })).toThrow(/`lease`/);
     expect(() => idem.route({ ttl: "1h", store } as never)).toThrow(/Unknown idempotency option `store`/);
