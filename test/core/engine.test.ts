@@ -13,6 +13,7 @@ import {
   type Store,
   type StoreError,
 } from "../../src/index.js";
+import { until } from "../support/until.js";
 
 const input = (key: string, body = '{"a":1}'): GuardInput => ({
   method: "POST",
@@ -117,11 +118,21 @@ describe("engine", () => {
   });
 
   it("lets a waiting duplicate take over when the first holder releases", async () => {
-    const guard = createIdempotency({ store: new MemoryStore(), onInFlight: "wait" }).route();
+    const memory = new MemoryStore();
+    const found: string[] = [];
+    const store = withFault(memory, {
+      claim: async (...args: Parameters<Store["claim"]>) => {
+        const result = await memory.claim(...args);
+        found.push(result.status);
+        return result;
+      },
+    });
+    const guard = createIdempotency({ store, onInFlight: "wait" }).route();
     const first = await guard.begin(input("k-wait"));
     if (first.action !== "execute") throw new Error("should execute");
     const waiting = guard.begin(input("k-wait"));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The duplicate is waiting once its claim has found the first one running.
+    await until(() => found.includes("in-flight"), "the duplicate to find the key in flight");
     await first.abandon(new Error("handler failed"));
     const second = await waiting;
     expect(second.action).toBe("execute");
@@ -182,8 +193,17 @@ describe("idem.run", () => {
   it("throws typed errors while the key is in flight and when the input differs", async () => {
     const idem = createIdempotency({ store: new MemoryStore() });
     let release!: () => void;
-    const running = idem.run("evt_3", () => new Promise<string>((r) => (release = () => r("x"))), { input: { a: 1 } });
-    await new Promise((r) => setTimeout(r, 5));
+    let started = false;
+    const running = idem.run(
+      "evt_3",
+      () =>
+        new Promise<string>((r) => {
+          started = true;
+          release = () => r("x");
+        }),
+      { input: { a: 1 } },
+    );
+    await until(() => started, "the first run to start");
     const inFlight = await idem.run("evt_3", async () => "y", { input: { a: 1 } }).catch((e) => e);
     expect(inFlight).toBeInstanceOf(InFlightError);
     expect(isOncelyError(inFlight) && inFlight.status).toBe(409);
