@@ -4,12 +4,16 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { MySqlStore, mysqlSchema } from "../../src/stores/mysql/index.js";
 import type { Dialect } from "../../src/stores/mysql/sql.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import {
+  expectOneWinnerPerRace,
+  expectTimeoutUnderLock,
+  expectUnreachableFailsFast,
+} from "../support/sql-store-cases.js";
 import { runLifecycle } from "../support/store-lifecycle.js";
 
 const uri = services.mysql.url;
@@ -188,13 +192,7 @@ if (await serviceAvailable("mysql")) {
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
         const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())!, timeout: "10s" })];
-        for (let round = 0; round < 5; round++) {
-          const id = randomUUID();
-          const results = await Promise.all(
-            Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(id, "fp", opts)),
-          );
-          expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
-        }
+        await expectOneWinnerPerRace(stores, opts);
         await other.end();
       });
 
@@ -248,22 +246,13 @@ if (await serviceAvailable("mysql")) {
         const holder = await pool.getConnection();
         await holder.query("BEGIN");
         await holder.query(`SELECT 1 FROM \`${tableOf.get(store())}\` WHERE id = ? FOR UPDATE`, [id]);
-        const slow = new MySqlStore({ pool, table: tableOf.get(store())!, timeout: 200 });
-        const started = Date.now();
-        await expect(slow.claim(id, "fp", opts)).rejects.toThrow(StoreTimeoutError);
-        expect(Date.now() - started).toBeLessThan(1000);
+        await expectTimeoutUnderLock(new MySqlStore({ pool, table: tableOf.get(store())!, timeout: 200 }), id, opts);
         await holder.query("ROLLBACK");
         holder.release();
       });
 
       it("fails fast with a StoreError when the server is unreachable", async () => {
-        const down = new MySqlStore({ uri: "mysql://root@127.0.0.1:1/test" });
-        const started = Date.now();
-        const error = await down.claim("id", "fp", opts).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(StoreError);
-        expect((error as Error).message).toMatch(/^\[oncely\] \[mysql\] claim failed: /);
-        expect(Date.now() - started).toBeLessThan(2000);
-        await down.close();
+        await expectUnreachableFailsFast(new MySqlStore({ uri: "mysql://root@127.0.0.1:1/test" }), opts);
       });
 
       it("keeps at most 1,000 steps per run, and checks step names itself", async () => {

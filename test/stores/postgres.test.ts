@@ -4,12 +4,17 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { StoreError } from "../../src/core/errors.js";
 import { createIdempotency, type RunContext } from "../../src/index.js";
 import { PostgresStore, postgresSchema } from "../../src/stores/postgres/index.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import {
+  expectOneWinnerPerRace,
+  expectTimeoutUnderLock,
+  expectUnreachableFailsFast,
+} from "../support/sql-store-cases.js";
 import { runLifecycle } from "../support/store-lifecycle.js";
 import { until } from "../support/until.js";
 
@@ -64,14 +69,7 @@ if (await serviceAvailable("postgres")) {
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = new pg.Pool({ connectionString: url, max: 10 });
         const stores = [store(), new PostgresStore({ pool: other, table: tables[0], timeout: RACE_TIMEOUT })];
-        for (let round = 0; round < 5; round++) {
-          const id = randomUUID();
-          const results = await Promise.all(
-            Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(id, "fp", opts)),
-          );
-          expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
-          expect(results.every((r) => r.status === "claimed" || r.record.fingerprint === "fp")).toBe(true);
-        }
+        await expectOneWinnerPerRace(stores, opts);
         await other.end();
       });
 
@@ -116,22 +114,14 @@ if (await serviceAvailable("postgres")) {
         const holder = await pool.connect();
         await holder.query("BEGIN");
         await holder.query(`SELECT 1 FROM "${tables[0]}" WHERE id = $1 FOR UPDATE`, [id]);
-        const slow = new PostgresStore({ pool, table: tables[0], timeout: 200 });
-        const started = Date.now();
-        await expect(slow.claim(id, "fp", opts)).rejects.toThrow(StoreTimeoutError);
-        expect(Date.now() - started).toBeLessThan(1000);
+        await expectTimeoutUnderLock(new PostgresStore({ pool, table: tables[0], timeout: 200 }), id, opts);
         await holder.query("ROLLBACK");
         holder.release();
       });
 
       it("fails fast with a StoreError when the server is unreachable", async () => {
         const down = new PostgresStore({ connectionString: "postgres://postgres@127.0.0.1:1/test" });
-        const started = Date.now();
-        const error = await down.claim("id", "fp", opts).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(StoreError);
-        expect((error as Error).message).toMatch(/^\[oncely\] \[postgres\] claim failed: /);
-        expect(Date.now() - started).toBeLessThan(2000);
-        await down.close();
+        await expectUnreachableFailsFast(down, opts);
       });
 
       it("adds the step columns to a table an earlier version created, and never locks the table once it has them", async () => {
