@@ -19,7 +19,6 @@ import { parseIdempotencyKey } from "./key.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { recordId, scopeHash } from "./record-id.js";
-import { replayAnswer } from "./replay.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
 import { notKept, problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
 import { scopeText } from "./scope.js";
@@ -185,7 +184,8 @@ export async function begin(
         const { onReplay, expiryHeader } = options;
         const response =
           onReplay || expiryHeader
-            ? await replayAnswer(
+            ? // Loaded on first use: apps without the hook or the header never load it.
+              await (await import("./replay.js")).replayAnswer(
                 opened.response,
                 onReplay,
                 { request, key, route, expiresAt: opened.expiresAt },
