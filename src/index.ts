@@ -27,6 +27,7 @@ export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";
 export type { IdempotencyOptions, RouteOptions, ScopeValue } from "./core/options.js";
 export type { RecoverOptions, RecoverReport } from "./core/recover.js";
+export type { Replay, ReplayHook } from "./core/replay.js";
 export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";

@@ -18,6 +18,8 @@ export interface ClientErrorContext {
  * rather than on the message.
  */
 export class OncelyClientError extends Error {
+  /** The class name, a literal per subclass (`"RetryDeadlineError"`, ...), so logs and stack traces say which it is. */
+  override readonly name: string = "OncelyClientError";
   /** Stable machine-readable code, one per class (`retry_deadline_exceeded`, ...): match on it. */
   readonly code: string = "oncely_client_error";
   /** The Idempotency-Key the call sent on every attempt (absent when it sent none). */
@@ -64,7 +66,6 @@ export interface ProblemDetails {
  * catch (error) { if (error instanceof IdempotencyRequestError) console.error(error.status, error.problem.detail); }
  */
 export class IdempotencyRequestError extends OncelyClientError {
-  /** Always `"IdempotencyRequestError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "IdempotencyRequestError";
   override readonly code = "idempotency_rejected";
   /** The HTTP status, 400 or 422. */
@@ -83,7 +84,6 @@ export class IdempotencyRequestError extends OncelyClientError {
  * (backoff or `Retry-After`) would end past it. `cause` is the last attempt's error, if it failed with one.
  */
 export class RetryDeadlineError extends OncelyClientError {
-  /** Always `"RetryDeadlineError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RetryDeadlineError";
   override readonly code = "retry_deadline_exceeded";
   /** The deadline, in milliseconds from the start of the call. */
@@ -103,7 +103,6 @@ export class RetryDeadlineError extends OncelyClientError {
 
 /** Thrown when every allowed attempt failed without a response (network errors, timeouts). `cause` is the last one. */
 export class RetriesExhaustedError extends OncelyClientError {
-  /** Always `"RetriesExhaustedError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RetriesExhaustedError";
   override readonly code = "retries_exhausted";
 
@@ -115,7 +114,6 @@ export class RetriesExhaustedError extends OncelyClientError {
 
 /** The error of one attempt that took longer than `timeout`. Retried; seen as `cause` when it was the last one. */
 export class AttemptTimeoutError extends OncelyClientError {
-  /** Always `"AttemptTimeoutError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "AttemptTimeoutError";
   override readonly code = "attempt_timeout";
   /** The per-attempt timeout, in milliseconds. */
@@ -131,7 +129,6 @@ export class AttemptTimeoutError extends OncelyClientError {
  * than `maxBodyBytes`. Smaller streams are read into memory once so every retry sends the same bytes.
  */
 export class BodyNotReplayableError extends OncelyClientError {
-  /** Always `"BodyNotReplayableError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "BodyNotReplayableError";
   override readonly code = "body_not_replayable";
   /** The `maxBodyBytes` the stream went over. */

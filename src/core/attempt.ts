@@ -15,7 +15,7 @@ import type { StoredResponse } from "./store.js";
 /** What opening an attempt came to: a claim to run the handler under, or an answer from the record without it. */
 export type Opened =
   | { kind: "execute"; claim: OpenClaim }
-  | { kind: "replay"; response: StoredResponse }
+  | { kind: "replay"; response: StoredResponse; expiresAt: number }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
 

@@ -29,7 +29,7 @@ export type ClaimOutcome =
       runId?: string;
       steps?: StepRecord[];
     }
-  | { kind: "replay"; response: StoredResponse }
+  | { kind: "replay"; response: StoredResponse; expiresAt: number }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
 
@@ -91,9 +91,10 @@ function completed(
       ),
     );
   }
-  if (!state.cipher) return { kind: "replay", response };
+  const { expiresAt } = record;
+  if (!state.cipher) return { kind: "replay", response, expiresAt };
   return state.cipher.open(attempt.id, response).then(
-    (opened): ClaimOutcome => ({ kind: "replay", response: opened }),
+    (opened): ClaimOutcome => ({ kind: "replay", response: opened, expiresAt }),
     (error: unknown) => {
       if (error instanceof DecryptionError) return refuse(error);
       throw error;

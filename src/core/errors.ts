@@ -17,6 +17,11 @@ export interface OncelyErrorContext {
  * adapters answer with; `type` is the RFC 9457 problem type URI.
  */
 export class OncelyError extends Error {
+  /**
+   * The class name, a literal per subclass (`"InFlightError"`, `"StoreTimeoutError"`, ...), so logs and stack traces
+   * say which error it is.
+   */
+  override readonly name: string = "OncelyError";
   /** Stable machine-readable code, one per class (`in_flight`, `fingerprint_mismatch`, ...): match on it. */
   readonly code: string = "oncely_error";
   /** The HTTP status adapters answer with. */
@@ -67,7 +72,6 @@ function secondsText(seconds: number): string {
 
 /** Thrown when a guarded route requires an `Idempotency-Key` and the request has none. */
 export class MissingKeyError extends OncelyError {
-  /** Always `"MissingKeyError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "MissingKeyError";
   override readonly code = "missing_key";
   override readonly status = 400;
@@ -76,7 +80,6 @@ export class MissingKeyError extends OncelyError {
 
 /** Thrown when the `Idempotency-Key` header is empty, too long, has characters outside visible ASCII, or repeats. */
 export class InvalidKeyError extends OncelyError {
-  /** Always `"InvalidKeyError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InvalidKeyError";
   override readonly code = "invalid_key";
   override readonly status = 400;
@@ -85,7 +88,6 @@ export class InvalidKeyError extends OncelyError {
 
 /** Thrown when a request body is larger than `maxRequestBytes`; nothing is claimed. */
 export class RequestTooLargeError extends OncelyError {
-  /** Always `"RequestTooLargeError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RequestTooLargeError";
   override readonly code = "request_too_large";
   override readonly status = 413;
@@ -94,7 +96,6 @@ export class RequestTooLargeError extends OncelyError {
 
 /** Thrown when another request with the same key is still running (`onInFlight: "reject"`, or the wait timed out). */
 export class InFlightError extends OncelyError {
-  /** Always `"InFlightError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InFlightError";
   override readonly code = "in_flight";
   override readonly status = 409;
@@ -103,7 +104,6 @@ export class InFlightError extends OncelyError {
 
 /** Thrown when a key is reused with a different method, path, query, body or fingerprinted header. */
 export class FingerprintMismatchError extends OncelyError {
-  /** Always `"FingerprintMismatchError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "FingerprintMismatchError";
   override readonly code = "fingerprint_mismatch";
   override readonly status = 422;
@@ -112,7 +112,6 @@ export class FingerprintMismatchError extends OncelyError {
 
 /** Thrown on a retry of an operation that completed but whose response exceeded `maxResponseBytes`. */
 export class ResponseNotKeptError extends OncelyError {
-  /** Always `"ResponseNotKeptError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "ResponseNotKeptError";
   override readonly code = "response_not_kept";
   override readonly status = 410;
@@ -121,7 +120,6 @@ export class ResponseNotKeptError extends OncelyError {
 
 /** Thrown when one (scope, key) is hit more often than `rateLimit` allows. */
 export class RateLimitedError extends OncelyError {
-  /** Always `"RateLimitedError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RateLimitedError";
   override readonly code = "rate_limited";
   override readonly status = 429;
@@ -130,7 +128,6 @@ export class RateLimitedError extends OncelyError {
 
 /** Thrown when the store fails or is slower than its timeout; the handler is not run (unless `failOpen`). */
 export class StoreError extends OncelyError {
-  /** `"StoreError"`, or the subclass's name (`"StoreTimeoutError"`), so logs say which error it is. */
   override readonly name: string = "StoreError";
   override readonly code: string = "store_unavailable";
   override readonly status: number = 503;
@@ -153,7 +150,6 @@ export class StoreError extends OncelyError {
 
 /** Thrown when a store call takes longer than `storeTimeout`. */
 export class StoreTimeoutError extends StoreError {
-  /** Always `"StoreTimeoutError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StoreTimeoutError";
   override readonly code = "store_timeout";
 
@@ -164,14 +160,12 @@ export class StoreTimeoutError extends StoreError {
 
 /** Thrown by a store when a record cannot be kept, e.g. it exceeds the backend's item size limit. */
 export class RecordTooLargeError extends StoreError {
-  /** Always `"RecordTooLargeError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "RecordTooLargeError";
   override readonly code = "record_too_large";
 }
 
 /** Thrown by a store's `list()` when `cursor` is not one a previous page returned. */
 export class InvalidCursorError extends OncelyError {
-  /** Always `"InvalidCursorError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "InvalidCursorError";
   override readonly code = "invalid_cursor";
   override readonly status = 400;
@@ -184,7 +178,6 @@ export class InvalidCursorError extends OncelyError {
 
 /** Thrown when a stored response cannot be opened: its key is no longer configured, or the record was altered. */
 export class DecryptionError extends OncelyError {
-  /** Always `"DecryptionError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "DecryptionError";
   override readonly code = "decryption_failed";
   override readonly status = 500;
@@ -200,7 +193,6 @@ export class DecryptionError extends OncelyError {
  * nothing is claimed and the handler does not run. The thrown error is its `cause`, and goes to the server's log.
  */
 export class CheckFailedError extends OncelyError {
-  /** Always `"CheckFailedError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "CheckFailedError";
   override readonly code = "check_failed";
   override readonly status = 500;
@@ -217,7 +209,6 @@ export class CheckFailedError extends OncelyError {
  * router). It is refused rather than run without idempotency; the server log says what to change.
  */
 export class UnguardedRouteError extends OncelyError {
-  /** Always `"UnguardedRouteError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "UnguardedRouteError";
   override readonly code = "unguarded_route";
   override readonly status = 500;
@@ -226,7 +217,6 @@ export class UnguardedRouteError extends OncelyError {
 
 /** Thrown by `idem.run` when its claim was taken over by another holder before the work finished. */
 export class ClaimLostError extends OncelyError {
-  /** Always `"ClaimLostError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "ClaimLostError";
   override readonly code = "claim_lost";
   override readonly status = 409;
@@ -238,7 +228,6 @@ export class ClaimLostError extends OncelyError {
  * asks for its steps in another order): a recorded result is never handed to a different step.
  */
 export class StepMismatchError extends OncelyError {
-  /** Always `"StepMismatchError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StepMismatchError";
   override readonly code = "step_mismatch";
   override readonly status = 500;
@@ -247,7 +236,6 @@ export class StepMismatchError extends OncelyError {
 
 /** Thrown by `step()` when a run would record more steps, or a larger result, than `steps` allows. */
 export class StepLimitError extends OncelyError {
-  /** Always `"StepLimitError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StepLimitError";
   override readonly code = "step_limit";
   override readonly status = 500;
@@ -267,7 +255,7 @@ export class StepLimitError extends OncelyError {
  * });
  */
 export class TerminalError extends Error {
-  /** Always `"TerminalError"`, the class name, so logs and stack traces say which error it is. */
+  /** `"TerminalError"`: how logs and stack traces name a failure a step recorded as final. */
   override readonly name = "TerminalError";
   /** JSON data recorded with the error and given back on every retry. */
   readonly details?: unknown;
@@ -288,7 +276,6 @@ export class TerminalError extends Error {
  * outage: `failOpen` does not run the handler, and the event is `store-full`, not `store-error`.
  */
 export class StoreFullError extends OncelyError {
-  /** Always `"StoreFullError"`, the class name, so logs and stack traces say which error it is. */
   override readonly name = "StoreFullError";
   override readonly code = "store_full";
   override readonly status = 503;

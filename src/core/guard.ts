@@ -13,6 +13,7 @@ import {
   RequestTooLargeError,
   StoreError,
 } from "./errors.js";
+import { expiryPair } from "./expiry-header.js";
 import { defaultFingerprint } from "./fingerprint.js";
 import { parseIdempotencyKey } from "./key.js";
 import type { ResolvedRouteOptions } from "./options.js";
@@ -61,6 +62,8 @@ export type Decision =
       request: IdempotencyRequest;
       /** Bodies larger than this are not kept; adapters may stop buffering past it. */
       maxResponseBytes: number;
+      /** Headers to send with the handler's response (the key's expiry, with `expiryHeader`); usually none. */
+      headers: readonly [string, string][];
       /**
        * Stores (or releases) the outcome. Await it before sending, so an immediate retry finds it. Resolves to a
        * response to send instead, when the outcome was undone rather than stored (a transaction that did not
@@ -78,6 +81,7 @@ export interface GuardSettings {
 }
 
 const PASS: Decision = { action: "pass" };
+const NO_HEADERS: readonly [string, string][] = [];
 
 /**
  * Runs oncely's side of one HTTP request, up to the point where the handler runs (or does not). A function of the
@@ -183,7 +187,18 @@ export async function begin(
       case "execute":
         return execute(options, request, opened.claim);
       case "replay": {
-        const fitted = fitEncoding(replayResponse(opened.response), headerValue(request, "accept-encoding"));
+        const { onReplay, expiryHeader } = options;
+        const response =
+          onReplay || expiryHeader
+            ? // Loaded on first use: apps without the hook or the header never load it.
+              await (await import("./replay.js")).replayAnswer(
+                opened.response,
+                onReplay,
+                { request, key, route, expiresAt: opened.expiresAt },
+                expiryHeader ? [expiryPair(expiryHeader, opened.expiresAt)] : [],
+              )
+            : replayResponse(opened.response);
+        const fitted = fitEncoding(response, headerValue(request, "accept-encoding"));
         return { action: "respond", response: fitted instanceof Promise ? await fitted : fitted };
       }
       case "refuse":
@@ -242,6 +257,8 @@ function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, cla
     context: claim.context,
     request,
     maxResponseBytes: options.maxResponseBytes,
+    // At least until then: the record is kept `ttl` from completion, which is later.
+    headers: options.expiryHeader ? [expiryPair(options.expiryHeader, Date.now() + options.ttl)] : NO_HEADERS,
     async finish(response) {
       if (!claim.skipped && !options.storeWhen(response.status)) {
         const reason = `status ${response.status} is not stored (storeWhen)`;

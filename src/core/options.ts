@@ -2,6 +2,8 @@ import type { IdempotencyLogger } from "./cause-log.js";
 import { type Duration, toMilliseconds } from "./duration.js";
 import type { EncryptionOptions } from "./encryption.js";
 import type { IdempotencyEvent } from "./events.js";
+import { DEFAULT_EXPIRY_HEADER } from "./expiry-header.js";
+import type { ReplayHook } from "./replay.js";
 import type { IdempotencyRequest } from "./request.js";
 import { isTransactionalStore, type Store } from "./store.js";
 import { rejectUnknownOptions } from "./unknown-options.js";
@@ -121,6 +123,27 @@ export interface RouteOptions<Raw = unknown> {
    * @default false
    */
   transactional?: boolean;
+  /**
+   * Adjusts a replayed response for this answer only: add a header, change the status, refresh a field of the body.
+   * Called with a copy of the stored response and the request; returns the response to send, or nothing to send the
+   * stored one as it is. What is stored never changes: every replay starts again from the stored original.
+   * `Idempotent-Replayed: true` is added after it runs. Not called for oncely's own answers (409, 410, 422, ...).
+   *
+   * @example
+   * onReplay: ({ response, expiresAt }) => ({
+   *   ...response,
+   *   headers: [...response.headers, ["x-replayed-until", new Date(expiresAt).toISOString()]],
+   * })
+   * @default undefined (replays are sent as stored)
+   */
+  onReplay?: ReplayHook<Raw>;
+  /**
+   * Tells the client until when its key is kept, in a response header holding an HTTP-date: on the first answer (at
+   * least until then: the record is kept `ttl` from completion) and on every replay (the record's own expiry).
+   * `true` names it `Idempotency-Key-Expires`; a string names it yourself. The header is never stored.
+   * @default false
+   */
+  expiryHeader?: boolean | string;
 }
 
 /**
@@ -180,6 +203,9 @@ export interface ResolvedRouteOptions {
   excludeHeaders: ReadonlySet<string>;
   route?: string;
   transactional: boolean;
+  onReplay?: ReplayHook;
+  /** The expiry header's lower-case name, when it is on. */
+  expiryHeader?: string;
 }
 
 const ROUTE_OPTION_NAMES = new Set([
@@ -200,6 +226,8 @@ const ROUTE_OPTION_NAMES = new Set([
   "excludeHeaders",
   "route",
   "transactional",
+  "onReplay",
+  "expiryHeader",
 ]);
 const GLOBAL_OPTION_NAMES = new Set([
   "store",
@@ -253,14 +281,20 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
     route: options.route ?? base?.route,
     transactional:
       options.transactional === undefined ? pick("transactional", false) : bool(options.transactional, "transactional"),
+    onReplay: options.onReplay ?? base?.onReplay,
+    expiryHeader: options.expiryHeader === undefined ? base?.expiryHeader : expiryHeaderName(options.expiryHeader),
   };
+  if (resolved.expiryHeader && !resolved.excludeHeaders.has(resolved.expiryHeader)) {
+    // The header describes this answer's record; a stored copy would replay the first answer's estimate.
+    resolved.excludeHeaders = new Set([...resolved.excludeHeaders, resolved.expiryHeader]);
+  }
   if (resolved.transactional && resolved.failOpen) {
     // Running the handler outside the transaction would write its effects without the record that guards them.
     throw new TypeError(
       "`failOpen` cannot be combined with `transactional`: the handler's writes need the transaction",
     );
   }
-  for (const name of ["scope", "fingerprint", "storeWhen"] as const) {
+  for (const name of ["scope", "fingerprint", "storeWhen", "onReplay"] as const) {
     if (resolved[name] !== undefined && typeof resolved[name] !== "function") {
       throw new TypeError(`Expected \`${name}\` to be a function`);
     }
@@ -281,6 +315,14 @@ function headerNames(names: unknown, option: string): string[] {
     throw new TypeError(`Expected \`${option}\` to be a list of header names such as ["Stripe-Account"]`);
   }
   return names.map((name: string) => name.toLowerCase());
+}
+
+/** `true` is the default name, a string a name of the user's (any case), `false` turns it off. */
+function expiryHeaderName(value: unknown): string | undefined {
+  if (value === false) return undefined;
+  if (value === true) return DEFAULT_EXPIRY_HEADER;
+  if (typeof value === "string" && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) return value.toLowerCase();
+  throw new TypeError('Expected `expiryHeader` to be true, false or a header name such as "Idempotency-Key-Expires"');
 }
 
 function bool(value: unknown, name: string): boolean {

@@ -7,6 +7,7 @@ export const NAMES = {
   retryAfter: "IdempotencyRetryAfter",
   key: "IdempotencyKey",
   requiredKey: "IdempotencyKeyRequired",
+  expires: "IdempotencyKeyExpires",
 } as const;
 
 type JsonObject = Record<string, unknown>;
@@ -27,6 +28,7 @@ export function idempotencyComponents(
   header: string,
   maxKeyLength: number,
   problems: readonly ProblemStatus[],
+  expiryHeader?: string,
 ): Components {
   const responses: Record<string, JsonObject> = {};
   for (const { component, description, errors, retryAfter, status } of problems) {
@@ -106,6 +108,17 @@ export function idempotencyComponents(
         required: true,
         schema: { type: "integer", minimum: 1 },
       },
+      ...(expiryHeader
+        ? {
+            [NAMES.expires]: {
+              description:
+                "Until when the server keeps this idempotency key (an HTTP-date): a retry with it before then gets " +
+                "this same response. On the first response, the key is kept at least until then.",
+              schema: { type: "string" },
+              example: "Tue, 08 Dec 2026 11:45:00 GMT",
+            },
+          }
+        : {}),
     },
     parameters: { [NAMES.key]: keyParameter(false), [NAMES.requiredKey]: keyParameter(true) },
     responses,

@@ -52,7 +52,7 @@ export function documentIdempotency<Document extends object>(document: Document,
   const copy = openApiCopy(document);
   const problems = problemStatuses();
   if (guardOperations(copy, resolved, problems) > 0) {
-    addComponents(copy, idempotencyComponents(resolved.header, resolved.maxKeyLength, problems));
+    addComponents(copy, idempotencyComponents(resolved.header, resolved.maxKeyLength, problems, resolved.expiryHeader));
   }
   return copy as Document;
 }

@@ -31,7 +31,7 @@ export function guardOperations(
       if (!selected) continue;
       found.add(operationName(method, path));
       addKeyParameter(document, item, operation, selected.required, options.header);
-      addReplayedHeader(document, operation, options.storeWhen, problems);
+      addReplayedHeader(document, operation, options, problems);
       addProblemResponses(operation, problems);
     }
   }
@@ -114,7 +114,7 @@ function statusOf(code: string): number | undefined {
 function addReplayedHeader(
   document: JsonObject,
   operation: JsonObject,
-  storeWhen: (status: number) => boolean,
+  { storeWhen, expiryHeader }: ResolvedOpenApiOptions,
   problems: readonly ProblemStatus[],
 ): void {
   if (!isObject(operation["responses"])) return;
@@ -128,7 +128,11 @@ function addReplayedHeader(
     if (Object.keys(headers).some((name) => name.toLowerCase() === "idempotent-replayed")) continue;
     operation["responses"][code] = {
       ...resolved,
-      headers: { ...headers, "Idempotent-Replayed": ref("headers", NAMES.replayed) },
+      headers: {
+        ...headers,
+        "Idempotent-Replayed": ref("headers", NAMES.replayed),
+        ...(expiryHeader ? { [expiryHeader]: ref("headers", NAMES.expires) } : {}),
+      },
     };
   }
 }

@@ -65,6 +65,12 @@ export interface OpenApiOptions {
    * @default (status) => status < 500
    */
   storeWhen?: (status: number) => boolean;
+  /**
+   * The engine's `expiryHeader`: documents the header telling the client until when its key is kept, on the same
+   * responses as `Idempotent-Replayed`. `true` names it `Idempotency-Key-Expires`; a string is the name you gave.
+   * @default false
+   */
+  expiryHeader?: boolean | string;
 }
 
 /** The options with defaults applied, and the selection as one function. */
@@ -75,9 +81,11 @@ export interface ResolvedOpenApiOptions {
   /** The listed operations, to report the ones the document does not have. */
   listed: readonly OperationRef[];
   storeWhen: (status: number) => boolean;
+  /** The expiry header's name as documented, when it is on. */
+  expiryHeader?: string;
 }
 
-const OPTION_NAMES = ["header", "maxKeyLength", "operations", "required", "storeWhen"];
+const OPTION_NAMES = ["header", "maxKeyLength", "operations", "required", "storeWhen", "expiryHeader"];
 const DEFAULT_METHODS = new Set(["POST", "PATCH"]);
 
 /**
@@ -87,7 +95,7 @@ const DEFAULT_METHODS = new Set(["POST", "PATCH"]);
 export function resolveOpenApiOptions(options: OpenApiOptions = {}): ResolvedOpenApiOptions {
   if (typeof options !== "object" || options === null) throw new TypeError("Expected the options to be an object");
   rejectUnknownOptions("documentIdempotency", options, OPTION_NAMES);
-  const { header = "Idempotency-Key", maxKeyLength = 255, operations, required = false } = options;
+  const { header = "Idempotency-Key", maxKeyLength = 255, required = false } = options;
   const storeWhen = options.storeWhen ?? ((status: number) => status < 500);
   if (typeof header !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
     throw new TypeError('Expected `header` to be a header name such as "Idempotency-Key"');
@@ -97,20 +105,27 @@ export function resolveOpenApiOptions(options: OpenApiOptions = {}): ResolvedOpe
   }
   if (typeof required !== "boolean") throw new TypeError("Expected `required` to be true or false");
   if (typeof storeWhen !== "function") throw new TypeError("Expected `storeWhen` to be a function of the status");
+  const expiryHeader = expiryHeaderName(options.expiryHeader);
+  return { ...selection(options, required), header, maxKeyLength, storeWhen, expiryHeader };
+}
+
+/** The header name as the document shows it: the engine's default, or the user's as written. */
+function expiryHeaderName(value: unknown): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return "Idempotency-Key-Expires";
+  if (typeof value === "string" && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) return value;
+  throw new TypeError('Expected `expiryHeader` to be true, false or a header name such as "Idempotency-Key-Expires"');
+}
+
+/** Which operations are guarded, and whether each requires the key. */
+function selection(options: OpenApiOptions, required: boolean): Pick<ResolvedOpenApiOptions, "select" | "listed"> {
+  const { operations } = options;
 
   if (operations === undefined) {
-    return {
-      header,
-      maxKeyLength,
-      select: ({ method }) => (DEFAULT_METHODS.has(method) ? { required } : undefined),
-      listed: [],
-      storeWhen,
-    };
+    return { select: ({ method }) => (DEFAULT_METHODS.has(method) ? { required } : undefined), listed: [] };
   }
   if (typeof operations === "function") {
     return {
-      header,
-      maxKeyLength,
       select: (operation) => {
         const choice = operations(operation);
         if (choice === false) return undefined;
@@ -122,7 +137,6 @@ export function resolveOpenApiOptions(options: OpenApiOptions = {}): ResolvedOpe
         );
       },
       listed: [],
-      storeWhen,
     };
   }
   if (!Array.isArray(operations)) {
@@ -146,13 +160,7 @@ export function resolveOpenApiOptions(options: OpenApiOptions = {}): ResolvedOpe
     }
     byOperation.set(operationName(entry.method, entry.path), { required: entry.required ?? required });
   }
-  return {
-    header,
-    maxKeyLength,
-    select: ({ method, path }) => byOperation.get(operationName(method, path)),
-    listed: operations,
-    storeWhen,
-  };
+  return { select: ({ method, path }) => byOperation.get(operationName(method, path)), listed: operations };
 }
 
 /** One string per (method, path), the method in upper case. */

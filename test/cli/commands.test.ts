@@ -5,12 +5,14 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withIdempotency } from "../../src/adapters/node/index.js";
+import { humanDuration } from "../../src/cli/format.js";
 import { createIdempotency } from "../../src/core/engine.js";
 import type { Store } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { serveNode } from "../http/servers.js";
 import { serviceAvailable, services } from "../support/services.js";
+import { until } from "../support/until.js";
 import { jsonLines, runCli } from "./run-cli.js";
 
 // Every command runs as a child process against records the real engine wrote (through the node adapter and
@@ -109,14 +111,12 @@ async function seed(store: Store): Promise<() => Promise<void>> {
   for (let n = 0; n < JOBS; n++) await idem.run(`job-${n}`, () => ({ n }));
   let finish!: () => void;
   const running = idem.run("slow-1", () => new Promise<void>((resolve) => (finish = resolve)));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  // The engine writes replay counts off the request path, within a second.
-  const replaysOf = async (key: string) =>
-    (await store.list({ limit: 1_000 })).records.find((record) => record.meta.key === key)?.replays;
-  for (const deadline = Date.now() + 5_000; (await replaysOf("charge-2")) !== REPLAYS; ) {
-    if (Date.now() > deadline) throw new Error(`charge-2 shows ${await replaysOf("charge-2")} replays`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const recordOf = async (key: string) =>
+    (await store.list({ limit: 1_000 })).records.find((record) => record.meta.key === key);
+  await until(async () => (await recordOf("slow-1"))?.state === "in-flight", "slow-1 to be claimed");
+  // The engine writes replay counts off the request path, within a second (longer on a loaded machine).
+  const counted = async () => (await recordOf("charge-2"))?.replays === REPLAYS;
+  await until(counted, `${REPLAYS} replays of charge-2`, 15_000);
   return async () => {
     finish();
     await running;
@@ -277,6 +277,7 @@ for (const backend of backends) {
       const idem = createIdempotency({ store: purgeStore });
       for (let n = 0; n < 5; n++) await idem.run(`short-${n}`, () => n, { ttl: "200ms" });
       for (let n = 0; n < 2; n++) await idem.run(`long-${n}`, () => n);
+      // What purge acts on is the short records' TTL lapsing, by the store's own clock: that takes real time.
       await new Promise((resolve) => setTimeout(resolve, 400));
       const purge = (...args: string[]) => runCli(["purge", "--expired", ...args, "--store", purgeUrl]);
 
@@ -293,88 +294,110 @@ for (const backend of backends) {
     });
 
     // What a person reads does not depend on the store: checked once, on SQLite.
-    describe.runIf(backend.name === "sqlite").concurrent("terminal output", () => {
-      it("inspect shows state, times, fingerprint, headers and the body as text, without colour on a pipe", async ({
-        expect,
-      }) => {
-        const { code, stdout, stderr } = await cli("inspect", "charge-2");
-        expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
-        expect(stdout).toMatch(/^key +charge-2$/m);
-        expect(stdout).toMatch(/^state +completed$/m);
-        expect(stdout).toMatch(/^route +POST \/charges$/m);
-        expect(stdout).toMatch(/^scope +none$/m);
-        expect(stdout).toMatch(/^created +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+(ms|s).* ago\)$/m);
-        expect(stdout).toMatch(/^expires +\S+Z \(in 23h 5\dm\)$/m);
-        expect(stdout).toMatch(/^fingerprint +[\w-]{43}$/m);
-        expect(stdout).toMatch(new RegExp(`^replays +${REPLAYS}$`, "m"));
-        expect(stdout).toMatch(/^status +201$/m);
-        expect(stdout).toMatch(/^headers +content-type: application\/json$/m);
-        expect(stdout).toMatch(/^ +x-request-id: r-charge-2$/m);
-        expect(stdout).toMatch(new RegExp(`^body +${chargeBody("charge-2").length} B, text$`, "m"));
-        expect(stdout).toContain(`\n  ${chargeBody("charge-2")}\n`);
-        expect(stdout).not.toContain("\u001b");
-      });
+    if (backend.name === "sqlite")
+      describe.concurrent("terminal output", () => {
+        it("inspect shows state, times, fingerprint, headers and the body as text, without colour on a pipe", async ({
+          expect,
+        }) => {
+          const before = Date.now();
+          const { code, stdout, stderr } = await cli("inspect", "charge-2");
+          const after = Date.now();
+          expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+          expect(stdout).toMatch(/^key +charge-2$/m);
+          expect(stdout).toMatch(/^state +completed$/m);
+          expect(stdout).toMatch(/^route +POST \/charges$/m);
+          expect(stdout).toMatch(/^scope +none$/m);
+          // The age is the record's age when the CLI looked, between `before` and `after` (however loaded the machine).
+          const [, createdAt, age] = /^created +(\d{4}-\d\d-\d\dT[\d:.]+Z) \((.+) ago\)$/m.exec(stdout) ?? [];
+          const created = Date.parse(createdAt!);
+          expect(created).toBeLessThanOrEqual(before);
+          expect(durationOf(age!)).toBeGreaterThanOrEqual(durationOf(humanDuration(before - created)));
+          expect(durationOf(age!)).toBeLessThanOrEqual(durationOf(humanDuration(after - created)));
+          expect(stdout).toMatch(/^expires +\S+Z \(in 23h 5\dm\)$/m);
+          expect(stdout).toMatch(/^fingerprint +[\w-]{43}$/m);
+          expect(stdout).toMatch(new RegExp(`^replays +${REPLAYS}$`, "m"));
+          expect(stdout).toMatch(/^status +201$/m);
+          expect(stdout).toMatch(/^headers +content-type: application\/json$/m);
+          expect(stdout).toMatch(/^ +x-request-id: r-charge-2$/m);
+          expect(stdout).toMatch(new RegExp(`^body +${chargeBody("charge-2").length} B, text$`, "m"));
+          expect(stdout).toContain(`\n  ${chargeBody("charge-2")}\n`);
+          expect(stdout).not.toContain("\u001b");
+        });
 
-      it("inspect shows a binary body as a hex dump", async ({ expect }) => {
-        const { stdout } = await cli("inspect", "bin-1");
-        expect(stdout).toMatch(/^body +7 B, binary$/m);
-        expect(stdout).toMatch(/^ +00000000 {2}00 01 02 ff fe 41 42 +\.{3}\.{2}AB$/m);
-      });
+        it("inspect shows a binary body as a hex dump", async ({ expect }) => {
+          const { stdout } = await cli("inspect", "bin-1");
+          expect(stdout).toMatch(/^body +7 B, binary$/m);
+          expect(stdout).toMatch(/^ +00000000 {2}00 01 02 ff fe 41 42 +\.{3}\.{2}AB$/m);
+        });
 
-      it("inspect exits 2 with one line for a key that was never used", async ({ expect }) => {
-        expect(await cli("inspect", "never-sent")).toEqual({
-          code: 2,
-          stdout: "",
-          stderr: 'oncely: no record for key "never-sent" without a scope\n',
+        it("inspect exits 2 with one line for a key that was never used", async ({ expect }) => {
+          expect(await cli("inspect", "never-sent")).toEqual({
+            code: 2,
+            stdout: "",
+            stderr: 'oncely: no record for key "never-sent" without a scope\n',
+          });
+        });
+
+        it("inspect --route exits 2 when the key was used on another route", async ({ expect }) => {
+          expect(await cli("inspect", "charge-2", "--route", "POST /refunds")).toEqual({
+            code: 2,
+            stdout: "",
+            stderr:
+              'oncely: no record for key "charge-2" without a scope on POST /refunds: the key was used on POST /charges\n',
+          });
+        });
+
+        it("list filters by route and shows a table", async ({ expect }) => {
+          const { code, stdout, stderr } = await cli("list", "--route", "POST /charges");
+          expect(code).toBe(0);
+          const lines = stdout.trimEnd().split("\n");
+          const inADay = expect.stringMatching(/^in 23h 5\dm$/);
+          expect(lines[0]).toMatch(/^CREATED +STATE +STATUS +BODY +EXPIRES +SCOPE +ROUTE +KEY$/);
+          expect(lines.slice(1).map((line) => line.split(/ {2,}/).slice(1))).toEqual(
+            expect.arrayContaining([
+              [
+                "completed",
+                "201",
+                `${chargeBody("charge-1").length} B`,
+                inADay,
+                expect.stringMatching(/^[\w-]{16}$/),
+                "POST /charges",
+                "charge-1",
+              ],
+              ["completed", "201", `${chargeBody("charge-2").length} B`, inADay, "-", "POST /charges", "charge-2"],
+            ]),
+          );
+          expect(lines).toHaveLength(3);
+          expect(stderr).toBe("2 records\n");
+        });
+
+        it("list --older-than leaves out younger records", async ({ expect }) => {
+          expect(await cli("list", "--older-than", "1h")).toEqual({
+            code: 0,
+            stdout: "",
+            stderr: "no records match\n",
+          });
+        });
+
+        it("stats prints aligned lines", async ({ expect }) => {
+          const { code, stdout } = await cli("stats");
+          expect(code).toBe(0);
+          expect(stdout).toMatch(new RegExp(`^records +${JOBS + 5}$`, "m"));
+          expect(stdout).toMatch(new RegExp(`^completed +${JOBS + 3}$`, "m"));
+          expect(stdout).toMatch(/^in-flight +1$/m);
+          expect(stdout).toMatch(/^expired +not counted/m);
+          expect(stdout).toMatch(new RegExp(`^ +${JOBS + 1} {2}run$`, "m"));
         });
       });
-
-      it("inspect --route exits 2 when the key was used on another route", async ({ expect }) => {
-        expect(await cli("inspect", "charge-2", "--route", "POST /refunds")).toEqual({
-          code: 2,
-          stdout: "",
-          stderr:
-            'oncely: no record for key "charge-2" without a scope on POST /refunds: the key was used on POST /charges\n',
-        });
-      });
-
-      it("list filters by route and shows a table", async ({ expect }) => {
-        const { code, stdout, stderr } = await cli("list", "--route", "POST /charges");
-        expect(code).toBe(0);
-        const lines = stdout.trimEnd().split("\n");
-        const inADay = expect.stringMatching(/^in 23h 5\dm$/);
-        expect(lines[0]).toMatch(/^CREATED +STATE +STATUS +BODY +EXPIRES +SCOPE +ROUTE +KEY$/);
-        expect(lines.slice(1).map((line) => line.split(/ {2,}/).slice(1))).toEqual(
-          expect.arrayContaining([
-            [
-              "completed",
-              "201",
-              `${chargeBody("charge-1").length} B`,
-              inADay,
-              expect.stringMatching(/^[\w-]{16}$/),
-              "POST /charges",
-              "charge-1",
-            ],
-            ["completed", "201", `${chargeBody("charge-2").length} B`, inADay, "-", "POST /charges", "charge-2"],
-          ]),
-        );
-        expect(lines).toHaveLength(3);
-        expect(stderr).toBe("2 records\n");
-      });
-
-      it("list --older-than leaves out younger records", async ({ expect }) => {
-        expect(await cli("list", "--older-than", "1h")).toEqual({ code: 0, stdout: "", stderr: "no records match\n" });
-      });
-
-      it("stats prints aligned lines", async ({ expect }) => {
-        const { code, stdout } = await cli("stats");
-        expect(code).toBe(0);
-        expect(stdout).toMatch(new RegExp(`^records +${JOBS + 5}$`, "m"));
-        expect(stdout).toMatch(new RegExp(`^completed +${JOBS + 3}$`, "m"));
-        expect(stdout).toMatch(/^in-flight +1$/m);
-        expect(stdout).toMatch(/^expired +not counted/m);
-        expect(stdout).toMatch(new RegExp(`^ +${JOBS + 1} {2}run$`, "m"));
-      });
-    });
   });
+}
+
+/** Milliseconds of a duration as the CLI prints it ("250ms", "3s", "1m 30s", "2h 5m"). */
+function durationOf(text: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  return text.split(" ").reduce((sum, part) => {
+    const [, value, name] = /^(\d+)(ms|s|m|h|d)$/.exec(part) ?? [];
+    if (!name) throw new Error(`not a duration: ${text}`);
+    return sum + Number(value) * unit[name]!;
+  }, 0);
 }

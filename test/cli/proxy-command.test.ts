@@ -8,7 +8,8 @@ import type { Store } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { serviceAvailable, services } from "../support/services.js";
-import { countingUpstream, listen, until } from "./proxy/harness.js";
+import { until } from "../support/until.js";
+import { countingUpstream, listen } from "./proxy/harness.js";
 import { spawnProxy } from "./proxy/spawn-proxy.js";
 import { runCli } from "./run-cli.js";
 
@@ -105,7 +106,7 @@ for (const backend of backends) {
 
         upstream.next("/charges/slow", "hang");
         const cut = post("/charges/slow", "cli-slow");
-        await until(() => upstream.runs.get("/charges/slow") === 1, 10_000);
+        await until(() => upstream.runs.get("/charges/slow") === 1, "the upstream to start", 10_000);
         exit = await proxy.stop("SIGTERM");
         const cutResponse = await cut;
         expect(cutResponse.status).toBe(503);
@@ -177,9 +178,9 @@ describe("oncely proxy: a second signal", { timeout: 60_000 }, () => {
         headers: { "idempotency-key": "twice" },
         body: "{}",
       });
-      await until(() => upstream.runs.get("/charges") === 1, 10_000);
+      await until(() => upstream.runs.get("/charges") === 1, "the upstream to start", 10_000);
       proxy.child.kill("SIGTERM");
-      await until(() => proxy.stdout().includes("oncely proxy draining"), 10_000);
+      await until(() => proxy.stdout().includes("oncely proxy draining"), "the proxy to drain", 10_000);
       const started = Date.now();
       expect(await proxy.stop("SIGTERM")).toBe(0);
       expect(Date.now() - started).toBeLessThan(10_000);

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProxyLogEntry } from "../../src/cli/proxy/proxy.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
-import { type Listening, listen, rawRequest, sleep, startProxy, until } from "./proxy/harness.js";
+import { until } from "../support/until.js";
+import { type Listening, listen, rawRequest, startProxy } from "./proxy/harness.js";
 
 // What the proxy does to traffic: streams what it does not guard, strips hop-by-hop headers both ways, adds the
 // forwarding headers, buffers guarded responses only up to maxResponseBytes, and answers its health.
@@ -241,7 +242,7 @@ describe("oncely proxy: traffic", () => {
 
 describe("oncely proxy: draining", () => {
   it("waits for requests under way, then answers new ones 503", async () => {
-    let answer: () => void = () => {};
+    let answer: (() => void) | undefined;
     const upstream = await listen((req, res) => {
       req.resume();
       answer = () => res.end("done");
@@ -249,10 +250,10 @@ describe("oncely proxy: draining", () => {
     const front = await startProxy({ upstream: upstream.url, routes: [{ route: "POST /charges" }] });
     try {
       const pending = fetch(`${front.url}/charges`, { method: "POST", headers: { "idempotency-key": "d-1" } });
-      await until(() => front.proxy.inFlight === 1 && front.events.length === 0);
-      await sleep(50);
+      await until(() => front.proxy.inFlight === 1 && front.events.length === 0 && answer !== undefined);
       const drained = front.proxy.drain(5_000);
-      setTimeout(() => answer(), 100);
+      // The drain has begun with the request still under way upstream: it must wait for it.
+      answer!();
       expect((await pending).status).toBe(200);
       expect(await drained).toEqual({ finished: 1, abandoned: 0 });
       const late = await fetch(`${front.url}/charges`, { method: "POST", headers: { "idempotency-key": "d-2" } });

@@ -11,7 +11,8 @@ import {
   RetryDeadlineError,
   type RetryInfo,
 } from "../../src/client/index.js";
-import { rejection, until } from "./scenarios.js";
+import { until } from "../support/until.js";
+import { rejection } from "./scenarios.js";
 import { startServer, type TestServer } from "./server.js";
 
 let server: TestServer;
@@ -293,6 +294,7 @@ describe("limits", () => {
     // No attempt starts after the deadline (when it ends is the server's business, not a timing assertion here).
     // The client's clock starts just before its first attempt, so times from that attempt never overstate it.
     for (const start of starts) expect(start - starts[0]!).toBeLessThan(300);
+    // An attempt that never comes cannot be awaited: give a late one time to arrive before counting.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.arrivals("/script/always-503")).toHaveLength(starts.length);
   });

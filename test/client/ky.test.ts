@@ -7,7 +7,8 @@ import {
   type KyIdempotencyOptions,
   withIdempotency,
 } from "../../src/client/ky.js";
-import { type Call, clientScenarios, fastBackoff, rejection, until } from "./scenarios.js";
+import { until } from "../support/until.js";
+import { type Call, clientScenarios, fastBackoff, rejection } from "./scenarios.js";
 import { startServer, type TestServer } from "./server.js";
 
 let server: TestServer;

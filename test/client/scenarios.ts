@@ -7,6 +7,7 @@ import {
   type RetryInfo,
   type RetryOptions,
 } from "../../src/client/index.js";
+import { until } from "../support/until.js";
 import type { TestServer } from "./server.js";
 
 /** What a wrapped client resolved with, in one shape whatever the library's own. */
@@ -50,14 +51,6 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected the call to reject");
-}
-
-export async function until(condition: () => boolean, what: string, ms = 5_000) {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Small waits so the suite stays fast; the policy is the same at any scale. */
@@ -191,6 +184,7 @@ export function clientScenarios(server: () => TestServer, client: ClientDriver):
     expect((error as RetryDeadlineError).attempts).toBe(starts.length);
     // The client's clock starts just before its first attempt, so times from that attempt never overstate it.
     for (const start of starts) expect(start - starts[0]!).toBeLessThan(250);
+    // An attempt that never comes cannot be awaited: give a late one time to arrive before counting.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(arrivals(script("503s"))).toHaveLength(starts.length);
   });

@@ -13,6 +13,7 @@ import {
   StoreTimeoutError,
 } from "../../src/index.js";
 import { createTelemetry } from "../../src/otel/index.js";
+import { until } from "../support/until.js";
 
 const storeDown = (): IdempotencyEvent => ({
   type: "store-error",
@@ -21,11 +22,6 @@ const storeDown = (): IdempotencyEvent => ({
   reason: "claim failed",
   error: new StoreError("redis", "claim", "failed: connect ECONNREFUSED 127.0.0.1:6379"),
 });
-
-/** Resolves once `condition` holds, checking every few milliseconds. */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
 
 describe("cause log", () => {
   it("writes a cause once, then the count of its repeats when the window ends", async () => {

@@ -12,6 +12,7 @@ import {
   type Store,
   type StoreError,
 } from "../../src/index.js";
+import { until } from "../support/until.js";
 
 const input = (key: string, body = '{"a":1}'): GuardInput => ({
   method: "POST",
@@ -63,6 +64,18 @@ describe("engine", () => {
     expect(new TextDecoder().decode(replay.response.body)).toBe("second");
   });
 
+  it("answers 500 (nothing sent half-made) when onReplay returns something that is not a response", async () => {
+    const guard = createIdempotency({ store: new MemoryStore(), logger: false }).route({
+      onReplay: () => ({ status: 200, headers: [], body: "not bytes" }) as never,
+    });
+    const first = await guard.begin(input("k-bad-hook"));
+    if (first.action !== "execute") throw new Error("first should execute");
+    await first.finish(ok(201));
+    const replay = await guard.begin(input("k-bad-hook"));
+    if (replay.action !== "respond") throw new Error("should answer");
+    expect(replay.response.status).toBe(500);
+  });
+
   it("aborts the handler's signal when renewal finds the claim taken over", async () => {
     const memory = new MemoryStore();
     const store = withFault(memory, { renew: async () => false });
@@ -104,11 +117,21 @@ describe("engine", () => {
   });
 
   it("lets a waiting duplicate take over when the first holder releases", async () => {
-    const guard = createIdempotency({ store: new MemoryStore(), onInFlight: "wait" }).route();
+    const memory = new MemoryStore();
+    const found: string[] = [];
+    const store = withFault(memory, {
+      claim: async (...args: Parameters<Store["claim"]>) => {
+        const result = await memory.claim(...args);
+        found.push(result.status);
+        return result;
+      },
+    });
+    const guard = createIdempotency({ store, onInFlight: "wait" }).route();
     const first = await guard.begin(input("k-wait"));
     if (first.action !== "execute") throw new Error("should execute");
     const waiting = guard.begin(input("k-wait"));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The duplicate is waiting once its claim has found the first one running.
+    await until(() => found.includes("in-flight"), "the duplicate to find the key in flight");
     await first.abandon(new Error("handler failed"));
     const second = await waiting;
     expect(second.action).toBe("execute");
@@ -123,6 +146,9 @@ describe("engine", () => {
     expect(() => createIdempotency({ store, header: 42 as never })).toThrow(/`header`/);
     expect(() => createIdempotency({ store, header: "Idempotency Key" })).toThrow(/`header`/);
     expect(() => createIdempotency({ store, header: "" })).toThrow(/`header`/);
+    expect(() => createIdempotency({ store, onReplay: "add headers" as never })).toThrow(/`onReplay`/);
+    expect(() => createIdempotency({ store, expiryHeader: "Key Expires" })).toThrow(/`expiryHeader`/);
+    expect(() => createIdempotency({ store, expiryHeader: 1 as never })).toThrow(/`expiryHeader`/);
     const idem = createIdempotency({ store });
     expect(() => idem.route({ lease: -1 })).toThrow(/`lease`/);
     expect(() => idem.route({ ttl: "1h", store } as never)).toThrow(/Unknown idempotency option `store`/);
@@ -166,8 +192,17 @@ describe("idem.run", () => {
   it("throws typed errors while the key is in flight and when the input differs", async () => {
     const idem = createIdempotency({ store: new MemoryStore() });
     let release!: () => void;
-    const running = idem.run("evt_3", () => new Promise<string>((r) => (release = () => r("x"))), { input: { a: 1 } });
-    await new Promise((r) => setTimeout(r, 5));
+    let started = false;
+    const running = idem.run(
+      "evt_3",
+      () =>
+        new Promise<string>((r) => {
+          started = true;
+          release = () => r("x");
+        }),
+      { input: { a: 1 } },
+    );
+    await until(() => started, "the first run to start");
     const inFlight = await idem.run("evt_3", async () => "y", { input: { a: 1 } }).catch((e) => e);
     expect(inFlight).toBeInstanceOf(InFlightError);
     expect(isOncelyError(inFlight) && inFlight.status).toBe(409);

@@ -1,30 +1,11 @@
 import { expect } from "vitest";
 import type { DecisionFields } from "../../src/index.js";
-import { type DrivenDecisions, SECRET } from "../support/decision-app.js";
+import { type DrivenDecisions, EVERY_DECISION, SECRET } from "../support/decision-app.js";
 
 const sha256Prefix = async (key: string) => {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
   return Buffer.from(digest).toString("hex").slice(0, 16);
 };
-
-/** The decisions `driveEveryDecision` produces, `recovered` included: one line each. */
-export const EVERY_DECISION = [
-  "executed",
-  "replayed",
-  "mismatch",
-  "invalid",
-  "too-large",
-  "executed",
-  "rate-limited",
-  "released",
-  "store-error",
-  "conflict",
-  "executed",
-  "recovered",
-  "executed",
-  "fenced",
-  "executed",
-].sort();
 
 /**
  * Checks the log of `driveEveryDecision`: one line per decision, the documented fields, keys only as their hash

@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrdersApp } from "../../examples/fastify/app.js";
 import { MemoryStore } from "../../src/index.js";
+import { untilInFlight } from "../support/until.js";
 
 describe("example: Fastify orders API", () => {
   let url: string;
   let demo: Awaited<ReturnType<typeof createOrdersApp>>;
+  const store = new MemoryStore();
   beforeAll(async () => {
-    demo = await createOrdersApp(new MemoryStore());
+    demo = await createOrdersApp(store);
     url = await demo.app.listen({ port: 0, host: "127.0.0.1" });
   });
   afterAll(() => demo.app.close());
@@ -28,7 +30,7 @@ describe("example: Fastify orders API", () => {
     expect(await replay.json()).toEqual(created);
 
     const running = order("order-2");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(store, "order-2");
     expect((await order("order-2")).status).toBe(409);
     expect((await running).status).toBe(201);
 

@@ -5,12 +5,14 @@ import { createBookingsApp } from "../../examples/hono/app.js";
 import { MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";
+import { untilInFlight } from "../support/until.js";
 
 describe("example: Hono bookings API", () => {
   let server: RunningServer;
   let demo: ReturnType<typeof createBookingsApp>;
+  const store = new MemoryStore();
   beforeAll(async () => {
-    demo = createBookingsApp(new MemoryStore());
+    demo = createBookingsApp(store);
     server = await listen(createAdaptorServer({ fetch: demo.app.fetch }) as Server);
   });
   afterAll(() => server.close());
@@ -34,7 +36,7 @@ describe("example: Hono bookings API", () => {
     expect(await replay.json()).toEqual(booking);
 
     const running = book("trip-2", { room: "202" });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(store, "trip-2");
     expect((await book("trip-2", { room: "202" })).status).toBe(409);
     expect((await running).status).toBe(201);
 

@@ -4,12 +4,14 @@ import { createOutboxApp } from "../../examples/koa/app.js";
 import { MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";
+import { untilInFlight } from "../support/until.js";
 
 describe("example: Koa outbox", () => {
   let server: RunningServer;
   let demo: ReturnType<typeof createOutboxApp>;
+  const store = new MemoryStore();
   beforeAll(async () => {
-    demo = createOutboxApp(new MemoryStore());
+    demo = createOutboxApp(store);
     server = await listen(createServer(demo.app.callback()));
   });
   afterAll(() => server.close());
@@ -32,7 +34,7 @@ describe("example: Koa outbox", () => {
     expect(await replay.json()).toEqual(email);
 
     const running = send("welcome-bob", { to: "bob@example.com", subject: "Welcome" });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(store, "welcome-bob");
     expect((await send("welcome-bob", { to: "bob@example.com", subject: "Welcome" })).status).toBe(409);
     expect((await running).status).toBe(202);
 

@@ -3,12 +3,14 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTransfersApp } from "../../examples/nestjs/app.js";
 import { MemoryStore } from "../../src/index.js";
+import { untilInFlight } from "../support/until.js";
 
 describe.each(["express", "fastify"] as const)("example: NestJS transfers API on the %s platform", (platform) => {
   let url: string;
   let demo: Awaited<ReturnType<typeof createTransfersApp>>;
+  const store = new MemoryStore();
   beforeAll(async () => {
-    demo = await createTransfersApp(new MemoryStore(), { platform });
+    demo = await createTransfersApp(store, { platform });
     await demo.app.listen(0, "127.0.0.1");
     url = `http://127.0.0.1:${((demo.app.getHttpServer() as Server).address() as AddressInfo).port}`;
   });
@@ -33,7 +35,7 @@ describe.each(["express", "fastify"] as const)("example: NestJS transfers API on
     expect(await replay.json()).toEqual(sent);
 
     const running = transfer("rent-june");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(store, "rent-june");
     expect((await transfer("rent-june")).status).toBe(409);
     expect((await running).status).toBe(201);
 

@@ -3,12 +3,14 @@ import { createWalletServer } from "../../examples/node-http/server.js";
 import { MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";
+import { untilInFlight } from "../support/until.js";
 
 describe("example: node:http wallet", () => {
   let server: RunningServer;
   let demo: ReturnType<typeof createWalletServer>;
+  const store = new MemoryStore();
   beforeAll(async () => {
-    demo = createWalletServer(new MemoryStore());
+    demo = createWalletServer(store);
     server = await listen(demo.server);
   });
   afterAll(() => server.close());
@@ -31,7 +33,7 @@ describe("example: node:http wallet", () => {
     expect(await replay.json()).toEqual(created);
 
     const running = topUp("topup-2", { amount: 250 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(store, "topup-2");
     expect((await topUp("topup-2", { amount: 250 })).status).toBe(409);
     expect((await running).status).toBe(201);
 

@@ -12,6 +12,7 @@ import { openDemoDatabase } from "../../examples/payments/database.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";
 import { freePort } from "../support/free-port.js";
+import { untilInFlight } from "../support/until.js";
 
 const charge = (url: string, key: string | undefined, amount: number) =>
   fetch(`${url}/charges`, {
@@ -23,8 +24,9 @@ const listCharges = async (url: string) => (await (await fetch(`${url}/charges`)
 
 describe("example: payments demo (the README's curl lines)", () => {
   let server: RunningServer;
+  let demo: ReturnType<typeof createPaymentsApp>;
   beforeAll(async () => {
-    const demo = createPaymentsApp(await openDemoDatabase(":memory:"));
+    demo = createPaymentsApp(await openDemoDatabase(":memory:"));
     server = await listen(createServer(demo.app));
   });
   afterAll(() => server.close());
@@ -37,7 +39,7 @@ describe("example: payments demo (the README's curl lines)", () => {
     expect(await replay.json()).toEqual(await first.json());
 
     const running = charge(server.url, "order-2", 500);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilInFlight(demo.idem.store, "order-2");
     expect((await charge(server.url, "order-2", 500)).status).toBe(409);
     expect((await running).status).toBe(201);
 

@@ -15,6 +15,13 @@ import {
  */
 export class FailingCommitStore extends MemoryStore implements TransactionalStore {
   failCommits = false;
+  /** Claims made so far, so a test can wait until concurrent requests have all reached the store. */
+  claims = 0;
+
+  override claim(...args: Parameters<MemoryStore["claim"]>): ReturnType<MemoryStore["claim"]> {
+    this.claims++;
+    return super.claim(...args);
+  }
 
   async claimInTransaction(
     id: string,

@@ -36,7 +36,6 @@ describe("koa: body shapes, parsers and oncely's own answers", () => {
     runs.set(what, (runs.get(what) ?? 0) + 1);
     return runs.get(what)!;
   };
-  let release = () => {};
 
   beforeAll(async () => {
     const idem = createIdempotency({ store: new MemoryStore(), onEvent: (event) => events.push(event) });
@@ -104,14 +103,8 @@ describe("koa: body shapes, parsers and oncely's own answers", () => {
       ctx.respond = false;
       ctx.res.writeHead(201, { "content-type": "text/plain", "x-raw": "yes" });
       ctx.res.write("raw ");
-      setTimeout(() => ctx.res.end(`write ${count("raw")}`), 20);
-    });
-    router.post("/slow", guarded, async (ctx) => {
-      const n = count("slow");
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      ctx.body = { n };
+      // Ends on a later turn of the event loop, as a handler writing from a callback does.
+      setImmediate(() => ctx.res.end(`write ${count("raw")}`));
     });
     router.post("/throws-400", guarded, (ctx) => {
       count("throws-400");
@@ -130,7 +123,6 @@ describe("koa: body shapes, parsers and oncely's own answers", () => {
     server = await listen(createServer(app.callback()));
   });
   afterAll(async () => {
-    release();
     await server.close();
   });
 
@@ -223,21 +215,6 @@ describe("koa: body shapes, parsers and oncely's own answers", () => {
     expect(runs.get("raw")).toBe(1);
   });
 
-  it("never stores its own 409 or 422: after them the legitimate retry still replays the first result", async () => {
-    const key = newKey();
-    const first = post("/slow", key);
-    await until(() => runs.get("slow") === 1);
-    expect((await post("/slow", key)).status).toBe(409);
-    expect((await post("/slow", key, '{"amount":5}')).status).toBe(422);
-    release();
-    const firstBody = await (await first).text();
-    const retry = await post("/slow", key);
-    expect(retry.status).toBe(200);
-    expect(retry.headers.get("idempotent-replayed")).toBe("true");
-    expect(await retry.text()).toBe(firstBody);
-    expect(runs.get("slow")).toBe(1);
-  });
-
   it("releases the key when the handler throws, even an error Koa answers with a 4xx", async () => {
     const key = newKey();
     expect((await post("/throws-400", key)).status).toBe(400);
@@ -266,11 +243,3 @@ describe("koa: body shapes, parsers and oncely's own answers", () => {
     expect(runs.get("small")).toBe(1);
   });
 });
-
-async function until(condition: () => boolean, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -6,7 +6,7 @@ import { listen, readStream, writeNode } from "./servers.js";
 
 // The shared HTTP semantics through `oncely proxy`: the suite's handlers run in a plain node:http upstream with no
 // oncely in it (so `runs` counts real upstream executions), and the proxy in front guards the routes an adapter
-// would guard. Two cases need what a proxy cannot offer and are skipped by capability (see HttpCapabilities):
+// would guard. Two cases need what a proxy cannot offer and are left out by capability (see HttpCapabilities):
 // skipStore() from inside the handler, and transactional routes.
 
 describeHttpSemantics(

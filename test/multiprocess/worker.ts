@@ -58,7 +58,7 @@ const server = createServer(
     // The effect being counted happens here, once per run of the handler.
     executions.push({ key: idempotency.key, pid: process.pid });
     for await (const _ of req); // the body was fingerprinted; this handler has no use for it
-    await sleep(config.handlerMs);
+    await sleep(config.handlerMs); // the handler's own work, so duplicates arrive while the claim is held
     const body: HandlerBody = { key: idempotency.key, worker: config.worker, pid: process.pid };
     res.writeHead(201, { "content-type": "application/json" });
     res.end(JSON.stringify(body));

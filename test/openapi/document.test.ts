@@ -134,6 +134,22 @@ describe("documentIdempotency: what each operation gains", () => {
     expect(kept["409"]).toEqual(PROBLEM_RESPONSES["409"]);
   });
 
+  it("with `expiryHeader`, documents the key's expiry header beside Idempotent-Replayed; without it, nothing", () => {
+    const expires = { $ref: "#/components/headers/IdempotencyKeyExpires" };
+    const on = document({ expiryHeader: true });
+    expect(on.paths["/charges"].post.responses["201"].headers).toEqual({
+      ...REPLAYED,
+      "Idempotency-Key-Expires": expires,
+    });
+    expect(on.components.headers.IdempotencyKeyExpires).toMatchObject({ schema: { type: "string" } });
+    const named = document({ expiryHeader: "Key-Kept-Until" }).paths["/charges"].post.responses["201"].headers;
+    expect(named).toEqual({ ...REPLAYED, "Key-Kept-Until": expires });
+    const off = document();
+    expect(off.paths["/charges"].post.responses["201"].headers).toEqual(REPLAYED);
+    expect(off.components.headers.IdempotencyKeyExpires).toBeUndefined();
+    expect(() => document({ expiryHeader: "Key Kept" })).toThrow(/`expiryHeader`/);
+  });
+
   it("a response shared through components.responses is copied with the header; the shared one is unchanged", () => {
     const input = payments();
     input.components = { responses: { Created: { description: "Created", headers: { "X-Id": { schema: {} } } } } };

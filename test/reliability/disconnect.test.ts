@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createIdempotency, type Idempotency } from "../../src/index.js";
 import type { RouteSpec, RunningServer } from "../http/app-spec.js";
+import { until } from "../support/until.js";
 import { sized } from "./budget.js";
 import { adapters, portOf } from "./fuzz/adapters.js";
 import { type Backend, type BackendName, openBackend } from "./fuzz/backends.js";
@@ -18,14 +19,6 @@ import { encodeRequest, header, send, type WireRequest } from "./fuzz/wire.js";
  */
 const rounds = sized(3, 15);
 const backends: BackendName[] = ["memory", "sqlite", "redis"];
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeout = 10_000) {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Opens a connection, writes `bytes`, waits for `ready`, then ends it (FIN) or resets it (RST). */
 async function leave(port: number, bytes: Buffer, ready: () => Promise<void>, how: "fin" | "rst") {
@@ -114,15 +107,15 @@ for (const backendName of backends) {
             await leave(
               port,
               encodeRequest(request("/slow", key, body)),
-              () => until("the handler starts", () => started.get(key) === 1),
+              () => until(() => started.get(key) === 1, "the handler starts"),
               how,
             );
             // The server has seen the connection go; only now does the handler finish.
             await new Promise((resolve) => setTimeout(resolve, 20));
             gates.get(key)!();
-            await until("the handler finishes", () => finished.get(key) === 1);
+            await until(() => finished.get(key) === 1, "the handler finishes");
             const id = recordId("", key);
-            await until("the result is stored", async () => (await backend!.store.get(id))?.state === "completed");
+            await until(async () => (await backend!.store.get(id))?.state === "completed", "the result is stored");
             const retry = await send(port, request("/slow", key, body));
             expect(retry.status, `round ${round}`).toBe(201);
             expect(header(retry, "idempotent-replayed")).toBe("true");

@@ -4,12 +4,16 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { MySqlStore, mysqlSchema } from "../../src/stores/mysql/index.js";
 import type { Dialect } from "../../src/stores/mysql/sql.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import {
+  expectOneWinnerPerRace,
+  expectTimeoutUnderLock,
+  expectUnreachableFailsFast,
+} from "../support/sql-store-cases.js";
 import { runLifecycle } from "../support/store-lifecycle.js";
 
 const uri = services.mysql.url;
@@ -45,7 +49,9 @@ if (await serviceAvailable("mysql")) {
   const table = () => tables[tables.push(`oncely_test_${randomUUID().slice(0, 8)}`) - 1]!;
   const tableOf = new WeakMap<object, string>();
   const create = async (dialect?: "mysql") => {
-    const store = new MySqlStore({ pool, table: table(), dialect });
+    // The races queue 100 claims on the pool: on a loaded machine that takes longer than the default 1 s store
+    // timeout, which is not what they test (the timeout has its own case below, at 200 ms).
+    const store = new MySqlStore({ pool, table: table(), dialect, timeout: "10s" });
     tableOf.set(store, tables.at(-1)!);
     await store.migrate();
     return store;
@@ -160,7 +166,7 @@ if (await serviceAvailable("mysql")) {
     replayCounts: true,
     roundTrips: () => counted(),
     additionalTests: ({ store }) => {
-      it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {
+      it("counts replays of 300 ids in two statements, live completed records only", async () => {
         const ids = Array.from({ length: 300 }, (_, i) => `r${i}`);
         const complete = async (id: string, ttl: number) => {
           const claim = await store().claim(id, "fp", opts);
@@ -168,12 +174,10 @@ if (await serviceAvailable("mysql")) {
           expect(await store().complete(id, claim.token, ok, ttl)).toBe(true);
         };
         for (const id of ids.slice(0, 299)) await complete(id, 60_000);
-        await complete("short", 300);
         expect((await store().claim("running", "fp", opts)).status).toBe("claimed");
         const expiresAt = (await store().get("r5"))?.expiresAt;
         const counts = new Map(ids.map((id, i) => [id, i + 1]));
         counts.set("running", 7);
-        counts.set("short", 1);
         await store().countReplays!(counts);
         await store().countReplays!(new Map([["r0", 1]]));
         const records = new Map((await store().list({ limit: 1_000 })).records.map((record) => [record.id, record]));
@@ -183,22 +187,12 @@ if (await serviceAvailable("mysql")) {
         expect(records.get("r299")).toBeUndefined();
         expect(records.get("running")?.replays).toBe(0);
         expect(records.get("r5")?.expiresAt).toBe(expiresAt);
-        await new Promise((resolve) => setTimeout(resolve, 400));
-        await store().countReplays!(new Map([["short", 5]]));
-        expect((await store().claim("short", "fp", opts)).status).toBe("claimed");
-        expect((await store().get("short"))?.replays).toBe(0);
       });
 
       it("grants one claim when 100 claims race over two pools, again and again", async () => {
         const other = mysql.createPool({ uri, connectionLimit: 10 });
-        const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())! })];
-        for (let round = 0; round < 5; round++) {
-          const id = randomUUID();
-          const results = await Promise.all(
-            Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(id, "fp", opts)),
-          );
-          expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
-        }
+        const stores = [store(), new MySqlStore({ pool: other, table: tableOf.get(store())!, timeout: "10s" })];
+        await expectOneWinnerPerRace(stores, opts);
         await other.end();
       });
 
@@ -252,22 +246,13 @@ if (await serviceAvailable("mysql")) {
         const holder = await pool.getConnection();
         await holder.query("BEGIN");
         await holder.query(`SELECT 1 FROM \`${tableOf.get(store())}\` WHERE id = ? FOR UPDATE`, [id]);
-        const slow = new MySqlStore({ pool, table: tableOf.get(store())!, timeout: 200 });
-        const started = Date.now();
-        await expect(slow.claim(id, "fp", opts)).rejects.toThrow(StoreTimeoutError);
-        expect(Date.now() - started).toBeLessThan(1000);
+        await expectTimeoutUnderLock(new MySqlStore({ pool, table: tableOf.get(store())!, timeout: 200 }), id, opts);
         await holder.query("ROLLBACK");
         holder.release();
       });
 
       it("fails fast with a StoreError when the server is unreachable", async () => {
-        const down = new MySqlStore({ uri: "mysql://root@127.0.0.1:1/test" });
-        const started = Date.now();
-        const error = await down.claim("id", "fp", opts).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(StoreError);
-        expect((error as Error).message).toMatch(/^\[oncely\] \[mysql\] claim failed: /);
-        expect(Date.now() - started).toBeLessThan(2000);
-        await down.close();
+        await expectUnreachableFailsFast(new MySqlStore({ uri: "mysql://root@127.0.0.1:1/test" }), opts);
       });
 
       it("keeps at most 1,000 steps per run, and checks step names itself", async () => {
@@ -313,7 +298,6 @@ if (await serviceAvailable("mysql")) {
     },
   });
 } else {
-  describe.skip("mysql store (server not reachable)", () => {
-    it("skipped", () => {});
-  });
+  // services.ts has printed which tests this leaves out, and why.
+  describe.skip("mysql store (server not reachable)", () => {});
 }

@@ -6,6 +6,7 @@ import type { ClaimOptions, ClaimResult, Idempotency, IdempotencyOptions } from 
 import type { RunningServer } from "../http/app-spec.js";
 import { FailingCommitStore } from "../http/failing-commit-store.js";
 import { listen } from "../http/servers.js";
+import { until } from "./until.js";
 
 /** Marks what must never leak into telemetry or logs: every key and every request body contains it. */
 export const SECRET = "s3cr3t-do-not-log";
@@ -99,6 +100,38 @@ export async function startDecisionApp(
   };
 }
 
+/** The decisions `driveEveryDecision` produces, `recovered` included: one line each. */
+export const EVERY_DECISION = [
+  "executed",
+  "replayed",
+  "mismatch",
+  "invalid",
+  "too-large",
+  "executed",
+  "rate-limited",
+  "released",
+  "store-error",
+  "conflict",
+  "executed",
+  "recovered",
+  "executed",
+  "fenced",
+  "executed",
+].sort();
+
+/** What `driveEveryDecision` is answered, by path, in order. */
+export const EVERY_STATUS = {
+  "/charges": [201, 201, 422, 503],
+  "/required": [400],
+  "/small": [413],
+  "/limited": [201, 429],
+  "/throws": [500],
+  // The conflict is answered while the first request still runs; the takeover before the fenced first run.
+  "/slow": [409, 201],
+  "/held": [201, 201],
+  "/tx": [201],
+};
+
 /** The keys (and answers) each decision was produced with. */
 export interface DrivenDecisions {
   keys: Record<"charge" | "tooLarge" | "limited" | "throws" | "storeError" | "slow" | "held" | "tx", string>;
@@ -164,12 +197,4 @@ export async function driveEveryDecision(app: DecisionApp): Promise<DrivenDecisi
 
   await post("/tx", keys.tx); // executed, in a transaction
   return { keys, statuses };
-}
-
-async function until(condition: () => Promise<boolean>, timeout = 5000) {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

@@ -55,6 +55,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Request>):
     guard.begin(expressInput(req)).then((decision) => {
       if (decision.action === "pass") return next();
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
+      for (const [name, value] of decision.headers) res.setHeader(name, value);
       const claim = new HeldClaim(decision);
       guarded.set(req, claim);
       exposeContext(req, claim);

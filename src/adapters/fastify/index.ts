@@ -143,6 +143,7 @@ function guardRoute(route: FastifyRouteOptions, guard: RouteGuard): void {
       try {
         if (decision.action === "respond") return answer(request, reply, decision.response);
         request.idempotency = decision.context;
+        for (const [name, value] of decision.headers) reply.header(name, value);
         request[kState] = new Claimed(decision, reply.getHeaders());
         releaseIfUncaptured(request, reply);
       } catch (error) {

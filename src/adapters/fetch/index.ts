@@ -48,7 +48,7 @@ export function withIdempotency<Rest extends unknown[]>(
     const body = new Uint8Array(await response.arrayBuffer());
     const replacement = await decision.finish({ status: response.status, headers, body });
     if (replacement) return webResponse(replacement.status, replacement.headers, replacement.body);
-    return webResponse(response.status, headers, body);
+    return webResponse(response.status, decision.headers.length ? [...headers, ...decision.headers] : headers, body);
   };
 }
 

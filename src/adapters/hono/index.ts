@@ -81,6 +81,8 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
       await decision.abandon(c.error);
       return;
     }
+    // Set on the handler's response itself: one a handler builds (`new Response`) never sees headers set before it.
+    for (const [name, value] of decision.headers) c.res.headers.set(name, value);
     const response = c.res;
     // On @hono/node-server the handler's own response goes out as it is, unless the outcome could not be stored.
     const written = node && writtenResponse(response);

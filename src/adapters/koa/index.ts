@@ -49,6 +49,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
     if (decision.action === "pass") return next();
     if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
     ctx.state.idempotency = decision.context;
+    for (const [name, value] of decision.headers) ctx.set(name, value);
     // The headers set before the handler ran (CORS, a request id): they stay if its answer is replaced.
     const outer = { ...ctx.response.headers };
     // A handler that bypasses Koa (`ctx.respond = false`) writes to `ctx.res` itself: those writes are held and stored

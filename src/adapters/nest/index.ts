@@ -229,6 +229,7 @@ function runGuarded(
     outcome ??= decision.abandon(error).then(() => undefined);
   };
   exchange.expose(decision.context);
+  for (const [name, value] of decision.headers) exchange.outgoing.setHeader(name, value);
   // The error response Nest's exception filter sends waits for the release, so an immediate retry runs again.
   exchange.capture((captured) => {
     outcome ??= decision.finish(captured);

@@ -13,6 +13,8 @@ import { withParsedBody } from "../shared/parsed-body.js";
 export interface NestHttpExchange {
   /** The platform's node:http request; marks a request as handled by oncely, whoever applied the interceptor. */
   readonly incoming: IncomingMessage;
+  /** The platform's node:http response, for headers oncely adds to the handler's answer. */
+  readonly outgoing: ServerResponse;
   /** The engine's view of the request; a body Nest already parsed is used as parsed, or as raw bytes (`rawBody`). */
   input(): GuardInput;
   /** Makes the context reachable as `req.idempotency` (Express `req`, Fastify `request`). */
@@ -58,6 +60,7 @@ function isFastifyReply(response: unknown): response is FastifyReplyLike {
 function expressExchange(req: ExpressRequestLike, res: ServerResponse): NestHttpExchange {
   return {
     incoming: req,
+    outgoing: res,
     input: () => parsedInput(req, req, req.originalUrl ?? req.url, req.body, req.rawBody),
     expose: (context) => {
       req.idempotency = context;
@@ -76,6 +79,7 @@ function fastifyExchange(request: FastifyRequestLike, reply: FastifyReplyLike): 
   const raw = reply.raw;
   return {
     incoming: request.raw,
+    outgoing: raw,
     input: () => parsedInput(request.raw, request, request.raw.url, request.body, request.rawBody),
     expose: (context) => {
       request.idempotency = context;

@@ -36,6 +36,7 @@ export function withIdempotency(
     const decision = await guard.begin(nodeInput(req));
     if (decision.action === "pass") return handler(req, res, undefined);
     if (decision.action === "respond") return sendNodeResponse(res, decision.response);
+    for (const [name, value] of decision.headers) res.setHeader(name, value);
     captureNodeResponse(res, decision.finish);
     try {
       await handler(req, res, decision.context);

@@ -52,6 +52,7 @@ export async function forwardGuarded(upstream: Upstream, request: GuardedRequest
     });
     status = response.status;
     headers = clientResponseHeaders(response.headers);
+    for (const [name, value] of decision.headers) headers[name] = value;
     buffered = await bufferStream(response.body, decision.maxResponseBytes);
   } catch (error) {
     await decision.abandon(error);

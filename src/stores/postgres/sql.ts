@@ -11,6 +11,7 @@ import {
   type StoredResponse,
 } from "../../core/store.js";
 import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { stepsFromJson } from "../shared/step-record.js";
 
 // The SQL the PostgreSQL store runs, one function per operation. Each takes the `query` it runs on, so the same
 // statements can run on a pool (one implicit transaction each) or on a client inside the caller's transaction.
@@ -297,7 +298,7 @@ export function postgresOperations(table: string) {
           token: Number(row.token),
           recovered,
           runId: row.run_id ?? runId,
-          steps: toSteps(row.steps),
+          steps: stepsFromJson(row.steps),
         };
       }
       const record = toRecord(row);
@@ -370,7 +371,7 @@ function toRecord(row: Row): IdempotencyRecord {
   // A stale run (see the claim) is not this record's: its next claim starts a new one.
   const current = row.run_id !== null && row.run_created_at !== null && Number(row.run_created_at) === record.createdAt;
   if (current) record.runId = row.run_id!;
-  record.steps = current ? toSteps(row.steps) : [];
+  record.steps = current ? stepsFromJson(row.steps) : [];
   if (current && row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = Number(row.completed_at);
   if (row.status !== null) {
@@ -378,12 +379,4 @@ function toRecord(row: Row): IdempotencyRecord {
     record.response = { status: row.status, headers, body: row.body ?? new Uint8Array(), kept: row.kept === true };
   }
   return record;
-}
-
-/** The run's steps from the `steps` column (an object by name), in `seq` order. */
-function toSteps(json: string | null): StepRecord[] {
-  const byName = JSON.parse(json ?? "{}") as Record<string, Omit<StepRecord, "name">>;
-  return Object.entries(byName)
-    .map(([name, step]) => ({ name, ...step }))
-    .sort((a, b) => a.seq - b.seq);
 }

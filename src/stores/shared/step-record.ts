@@ -27,3 +27,11 @@ export function checkStep(step: StepRecord): void {
 export function tooManySteps(store: string): StoreError {
   return new StoreError(store, "saveStep", `refused: the run already holds ${MAX_STORED_STEPS} steps`);
 }
+
+/** The run's steps from a `steps` column holding a JSON object by step name, in `seq` order. */
+export function stepsFromJson(json: string | null): StepRecord[] {
+  const byName = JSON.parse(json ?? "{}") as Record<string, Omit<StepRecord, "name">>;
+  return Object.entries(byName)
+    .map(([name, step]) => ({ name, ...step }))
+    .sort((a, b) => a.seq - b.seq);
+}

@@ -19,6 +19,7 @@ import {
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { stepsFromJson } from "../shared/step-record.js";
 import {
   DRIVER_NAMES,
   detectDriver,
@@ -42,7 +43,6 @@ import {
   stepJson,
   TABLE,
   toRecord,
-  toSteps,
 } from "./sql.js";
 
 export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
@@ -306,5 +306,11 @@ export class SqliteStore implements StepStore {
 }
 
 function claimed(row: Pick<Row, "token" | "run_id" | "steps">, recovered: boolean): ClaimResult {
-  return { status: "claimed", token: row.token, recovered, runId: row.run_id ?? undefined, steps: toSteps(row.steps) };
+  return {
+    status: "claimed",
+    token: row.token,
+    recovered,
+    runId: row.run_id ?? undefined,
+    steps: stepsFromJson(row.steps),
+  };
 }

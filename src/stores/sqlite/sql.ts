@@ -1,4 +1,5 @@
 import type { IdempotencyRecord, StepRecord } from "../../core/store.js";
+import { stepsFromJson } from "../shared/step-record.js";
 import type { SqliteConnection, SqliteStatement } from "./driver.js";
 
 // The SQL the SQLite store runs, and how its rows map back to records.
@@ -193,7 +194,7 @@ export function toRecord(row: Row): IdempotencyRecord {
   // A stale run (see STEP_COLUMNS) is not this record's: its next claim starts a new one.
   const current = row.run_id !== null && row.run_created_at === row.created_at;
   if (current) record.runId = row.run_id!;
-  record.steps = current ? toSteps(row.steps) : [];
+  record.steps = current ? stepsFromJson(row.steps) : [];
   if (current && row.work !== null) record.work = JSON.parse(row.work);
   if (row.completed_at !== null) record.completedAt = row.completed_at;
   if (row.status !== null) {
@@ -204,14 +205,6 @@ export function toRecord(row: Row): IdempotencyRecord {
     record.response = { status: row.status, headers, body, kept: row.kept === 1 };
   }
   return record;
-}
-
-/** The run's steps from the `steps` column's JSON object (by name), in `seq` order. */
-export function toSteps(json: string | null): StepRecord[] {
-  const byName = JSON.parse(json ?? "{}") as Record<string, Omit<StepRecord, "name">>;
-  return Object.entries(byName)
-    .map(([name, step]) => ({ name, ...step }))
-    .sort((a, b) => a.seq - b.seq);
 }
 
 /** A step as the `steps` column keeps it: the name is the key. */
