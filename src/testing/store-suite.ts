@@ -31,6 +31,8 @@ export interface StoreSuiteOptions {
   steps?: boolean;
   /** The store keeps replay counts (`countReplays`): runs its case too. */
   replayCounts?: boolean;
+  /** The store counts with its own queries (`aggregate`): runs its cases too. */
+  aggregate?: boolean;
   /**
    * For a networked store: returns a new store and a count of the round trips it has made to its backend. Runs the
    * case that holds the store to one round trip per claim, renew, complete and release, a replay answered by its
@@ -438,6 +440,48 @@ export function testStore(options: StoreSuiteOptions): void {
         );
         expect((await shared.get(key))?.replays).toBe(5);
         expect((await shared.list({ limit: 1_000 })).records.find((record) => record.id === key)?.replays).toBe(5);
+      });
+    }
+    if (options.aggregate) {
+      it("counts live records by state, the oldest and newest, what expires soon and what expired (aggregate)", async () => {
+        const store = await fresh();
+        expect(typeof store.aggregate).toBe("function");
+        const window = { expiringWithin: ttl * 10 };
+        expect(await store.aggregate!(window)).toEqual({
+          states: { "in-flight": 0, released: 0, completed: 0 },
+          expiringSoon: 0,
+          expired: 0,
+        });
+        // Created first, expired before the count: neither counted as live nor taken for the oldest.
+        for (let i = 0; i < 2; i++) await store.claim(id(), "fp", { ...claimOptions(), lease: lease / 2, ttl: lease });
+        await pass(slack);
+        const live = Array.from({ length: 5 }, id);
+        const [running, alsoRunning, released, done, kept] = live as [string, string, string, string, string];
+        await store.claim(running, "fp", claimOptions());
+        await store.claim(alsoRunning, "fp", claimOptions());
+        await store.release(released, claimed(await store.claim(released, "fp", claimOptions())).token);
+        await store.complete(
+          done,
+          claimed(await store.claim(done, "fp", claimOptions())).token,
+          response(new Uint8Array()),
+          ttl,
+        );
+        const { token } = claimed(await store.claim(kept, "fp", claimOptions()));
+        await store.complete(kept, token, response(new Uint8Array()), ttl * 100);
+        await pass(lease + slack);
+
+        const created = await Promise.all(live.map(async (key) => (await store.get(key))!.createdAt));
+        const counted = await store.aggregate!(window);
+        expect(counted).toEqual({
+          states: { "in-flight": 2, released: 1, completed: 2 },
+          oldest: Math.min(...created),
+          newest: Math.max(...created),
+          // All live records but the one kept for ttl * 100.
+          expiringSoon: 4,
+          expired: 2,
+        });
+        expect(await store.purgeExpired()).toBe(2);
+        expect(await store.aggregate!(window)).toEqual({ ...counted, expired: 0 });
       });
     }
     if (options.steps) {

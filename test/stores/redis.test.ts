@@ -38,6 +38,7 @@ if (await serviceAvailable("redis")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: async () => {
       const proxy = await roundTripProxy(services.redis.host, services.redis.port);
       proxies.push(proxy);
