@@ -29,10 +29,27 @@ export function shardOf(id: string, cluster: boolean): string {
   return cluster ? slotTags()[keySlot(id)]! : STANDALONE_SHARD;
 }
 
-/** Every shard that may hold an index: one per Cluster slot, or the standalone one. */
+/** Every shard that may hold an index: one per Cluster slot (in slot order), or the standalone one. */
 export function allShards(cluster: boolean): readonly string[] {
   return cluster ? slotTags() : [STANDALONE_SHARD];
 }
+
+/**
+ * ARGV: the index keys' prefix (the client's keyPrefix and the store's prefix), then shard tags of slots this node
+ * serves. Replies the tags whose index exists. Sent as a plain EVAL to one Cluster master, it asks after thousands of
+ * slots in one call, where a script per slot would cost a round trip each: Redis lets a script without flags read
+ * keys of any slot its node serves.
+ */
+export const NON_EMPTY_SHARDS = `
+local found = {}
+for i = 2, #ARGV do
+  local base = ARGV[1] .. "{" .. ARGV[i] .. "}:"
+  if redis.call("EXISTS", base .. "created", base .. "in-flight", base .. "released", base .. "completed") > 0 then
+    table.insert(found, ARGV[i])
+  end
+end
+return found
+`;
 
 let tags: string[] | undefined;
 

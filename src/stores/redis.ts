@@ -23,7 +23,7 @@ import {
 import { storeCall } from "../core/store-call.js";
 import { rejectUnknownOptions } from "../core/unknown-options.js";
 import { loadDriver } from "./optional-driver.js";
-import { allShards, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./redis-index.js";
+import { allShards, indexKeys, indexScripts, NON_EMPTY_SHARDS, SCRIPT_BUDGET, shardOf } from "./redis-index.js";
 import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./redis-scripts.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "./step-record.js";
 
@@ -203,42 +203,43 @@ export class RedisStore implements Store {
    * script examines at most 1,000 entries); every record that exists throughout a walk is listed once.
    */
   async list(options: ListOptions = {}): Promise<ListPage> {
-    let [shard, max, after]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "+inf", ""];
+    const [shard, max, after]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "+inf", ""];
     return this.#run(
       "list",
       async (client) => {
         const limit = options.limit ?? 100;
-        const shards = allShards(client.isCluster);
         const deadline = Date.now() + this.#timeout;
+        // The shards left to walk, by their position among all shards (what a cursor names).
+        const left = (await this.#shards(client)).filter(([position]) => position >= shard);
         const ids: string[] = [];
         let next: Cursor | undefined;
-        walk: while (shard < shards.length) {
-          const batch = shards.slice(shard, shard + SHARDS_PER_BATCH);
+        walk: for (let start = 0; start < left.length; start += SHARDS_PER_BATCH) {
+          const batch = left.slice(start, start + SHARDS_PER_BATCH);
           const pages = await Promise.all(
-            batch.map((tag, i) => {
-              const [from, skip] = i === 0 ? [max, after] : ["+inf", ""];
+            batch.map(([position, tag]) => {
+              const [from, skip] = position === shard ? [max, after] : ["+inf", ""];
               const args = [options.state ?? "", from, skip, options.since ?? "-inf", limit - ids.length];
               return call(client, indexScripts.listPage, ...indexKeys(this.#prefix, tag), ...args, SCRIPT_BUDGET);
             }),
           );
           for (const [i, page] of (pages as Buffer[][]).entries()) {
+            const position = batch[i]![0];
             const [done, score, id, ...found] = page.map(String) as [string, string, string, ...string[]];
             const room = limit - ids.length;
             for (let j = 0; j < found.length && j / 2 < room; j += 2) ids.push(found[j]!);
             if (found.length / 2 > room) {
-              next = [shard + i, found[room * 2 - 1]!, found[room * 2 - 2]!];
+              next = [position, found[room * 2 - 1]!, found[room * 2 - 2]!];
               break walk;
             }
             if (done !== "1") {
-              next = [shard + i, score, id];
+              next = [position, score, id];
               break walk;
             }
             if (ids.length >= limit || Date.now() >= deadline) {
-              if (shard + i + 1 < shards.length) next = [shard + i + 1, "+inf", ""];
+              if (start + i + 1 < left.length) next = [position + 1, "+inf", ""];
               break walk;
             }
           }
-          [shard, max, after] = [shard + batch.length, "+inf", ""];
         }
         const records = await Promise.all(ids.map((id) => this.#read(client, id)));
         const found = records.filter(
@@ -374,11 +375,39 @@ export class RedisStore implements Store {
     return [this.#key(id), ...indexKeys(this.#prefix, shardOf(id, client.isCluster))];
   }
 
-  /** Runs `body` for every shard, a batch of shards at a time (a Cluster has one per slot). */
-  async #eachShard(client: Client, body: (tag: string) => Promise<void>): Promise<void> {
+  /**
+   * The shards that hold an index, with their position among all shards. A standalone Redis has one; a Cluster has
+   * one per slot, and one EVAL per master finds which of its slots hold one, so walks skip the empty thousands.
+   */
+  async #shards(client: Client): Promise<[position: number, tag: string][]> {
     const shards = allShards(client.isCluster);
+    if (!client.isCluster) return [[0, shards[0]!]];
+    const cluster = client as Cluster;
+    const owned = new Map<string, string[]>();
+    for (const [slot, tag] of shards.entries()) {
+      const master = cluster.slots[slot]?.[0];
+      if (master === undefined) throw new Error(`no Cluster node serves slot ${slot}`);
+      const tags = owned.get(master);
+      if (tags) tags.push(tag);
+      else owned.set(master, [tag]);
+    }
+    const base = `${client.options.keyPrefix ?? ""}${this.#prefix}`;
+    const found = new Set<string>();
+    await Promise.all(
+      cluster.nodes("master").map(async (node) => {
+        const tags = owned.get(`${node.options.host}:${node.options.port}`) ?? [];
+        if (tags.length === 0) return;
+        for (const tag of (await node.eval(NON_EMPTY_SHARDS, 0, base, ...tags)) as string[]) found.add(tag);
+      }),
+    );
+    return shards.flatMap((tag, position) => (found.has(tag) ? [[position, tag] as [number, string]] : []));
+  }
+
+  /** Runs `body` for every shard that holds an index, a batch of shards at a time. */
+  async #eachShard(client: Client, body: (tag: string) => Promise<void>): Promise<void> {
+    const shards = await this.#shards(client);
     for (let i = 0; i < shards.length; i += SHARDS_PER_BATCH) {
-      await Promise.all(shards.slice(i, i + SHARDS_PER_BATCH).map(body));
+      await Promise.all(shards.slice(i, i + SHARDS_PER_BATCH).map(([, tag]) => body(tag)));
     }
   }
 
