@@ -1,4 +1,5 @@
 import type { IdempotencyRecord, StepRecord } from "../core/store.js";
+import { aggregateSql } from "./sql-aggregate.js";
 import type { SqliteConnection, SqliteStatement } from "./sqlite-driver.js";
 
 // The SQL the SQLite store runs, and how its rows map back to records.
@@ -100,6 +101,7 @@ type StatementName =
   | "delete"
   | "list"
   | "purge"
+  | "aggregate"
   | "saveStep"
   | "countReplays";
 export type Statements = Record<StatementName, SqliteStatement>;
@@ -174,6 +176,7 @@ export function prepare(db: SqliteConnection, table: string): Statements {
       WHERE id = @id AND state = 'completed' AND expires_at > @now`),
     purge: db.prepare(`DELETE FROM ${t} WHERE rowid IN
       (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`),
+    aggregate: db.prepare(aggregateSql(t, "@now", "@soon")),
   };
 }
 

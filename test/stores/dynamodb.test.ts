@@ -39,6 +39,7 @@ testStore({
   test: { describe, it: within400Kb, expect, beforeAll, afterAll },
   steps: true,
   replayCounts: true,
+  aggregate: true,
   additionalTests: ({ store }) => {
     it("counts replays with conditional ADDs: no item created, in-flight ones untouched, expiry kept, a fresh record at 0", async () => {
       const complete = async (id: string, ttl: number) => {

@@ -149,6 +149,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: () => counted("mysql"),
   });
 
@@ -158,6 +159,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: () => counted(),
     additionalTests: ({ store }) => {
       it("counts replays of 300 ids (two statements), live completed records only; an expired one starts again at 0", async () => {

@@ -180,7 +180,7 @@ if (await serviceAvailable("redis")) {
         // Each new record sweeps one of the three state sets, chosen by the server's clock (ms): a few dozen claims
         // spread over enough milliseconds to visit all three.
         const gone = async () =>
-          (await client.zrange(`${keyPrefix}{index}:created`, 0, -1)).filter((id) => id.startsWith("gone"));
+          (await client.zrange(`${keyPrefix}{index}:created`, "0", "-1")).filter((id) => id.startsWith("gone"));
         let claims = 0;
         while ((await gone()).length > 0 && claims < 200) await claimed(store, `fresh-${claims++}`);
         expect(await gone()).toEqual([]);
