@@ -1,6 +1,6 @@
 /**
- * The engine: `createIdempotency`, the store contract, `MemoryStore`, errors, events (and their log fields) and
- * `deriveKey`.
+ * The engine: `createIdempotency`, `MemoryStore`, the store contract a custom store implements, errors, events (and
+ * their log fields) and `deriveKey`. What a framework adapter needs is in `oncely/adapter`.
  *
  * @module oncely
  */
@@ -19,19 +19,36 @@ export {
   decisionLevel,
 } from "./core/decision-fields.js";
 export { deriveKey } from "./core/derive-key.js";
-export { type Duration, toMilliseconds } from "./core/duration.js";
+export type { Duration } from "./core/duration.js";
 export type { EncryptionOptions } from "./core/encryption.js";
 export { createIdempotency, type Idempotency, type RouteGuard } from "./core/engine.js";
 export * from "./core/errors.js";
 export type { IdempotencyEvent, IdempotencyEventType } from "./core/events.js";
 export { defaultFingerprint } from "./core/fingerprint.js";
-export type { CapturedResponse, Decision, GuardInput } from "./core/guard.js";
-export { parseIdempotencyKey } from "./core/key.js";
 export type { IdempotencyOptions, RouteOptions, ScopeValue } from "./core/options.js";
 export type { RecoverOptions, RecoverReport } from "./core/recover.js";
 export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";
-export { MAX_STEP_BYTES, MAX_STEPS, stepKey } from "./core/steps.js";
-export * from "./core/store.js";
-export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export type {
+  ClaimedResult,
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  LocalStepStore,
+  RecordMeta,
+  RecordState,
+  StepRecord,
+  StepStore,
+  Store,
+  StoredResponse,
+  StoredWork,
+  StoreTransaction,
+  TransactionalClaimOptions,
+  TransactionalClaimResult,
+  TransactionalStore,
+} from "./core/store.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/index.js";
+export { StoreDriverMissingError } from "./stores/shared/optional-driver.js";

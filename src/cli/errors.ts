@@ -1,6 +1,6 @@
 import { isOncelyError, StoreError } from "../core/errors.js";
-import { StoreDriverMissingError } from "./open-store.js";
-import { scrubSecrets } from "./redact-url.js";
+import { StoreDriverMissingError } from "../stores/shared/optional-driver.js";
+import { scrubSecrets } from "../stores/shared/redact-url.js";
 import { StoreUrlError } from "./store-url.js";
 
 /** The CLI's exit codes; documented in `oncely --help` and docs/cli.md. */

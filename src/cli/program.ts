@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { STORES } from "../stores/registry.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerList } from "./commands/list.js";
 import { registerProxy } from "./commands/proxy.js";
@@ -12,13 +13,7 @@ import type { CliIo } from "./session.js";
 
 const STORE_URLS = `
 Store URLs (--store, or the ONCELY_STORE environment variable):
-  sqlite:./oncely.db          SQLite file (the default); sqlite:///abs/path.db
-  memory:                     an empty in-process store
-  redis://HOST:6379/DB        Redis (rediss:// for TLS); ?prefix=oncely:
-  postgres://USER@HOST/DB     PostgreSQL; ?table=oncely_records
-  mysql://USER@HOST/DB        MySQL 8 or MariaDB (mariadb://); ?table=oncely_records
-  dynamodb://TABLE?region=R   DynamoDB; &endpoint=http://localhost:8000
-  Every URL also takes ?timeout=10s, the limit on each store call. Passwords
+${STORES.map(({ help: [url, what] }) => `  ${url.padEnd(28)}${what}\n`).join("")}  Every URL also takes ?timeout=10s, the limit on each store call. Passwords
   (user:PASSWORD@, ?password=) print as ***; a URL that does not split cleanly
   prints as redis://*** (encode "@" in a password as %40).
 

@@ -10,12 +10,12 @@ import {
   table,
   visibleLength,
 } from "../../src/cli/format.js";
-import { StoreDriverMissingError } from "../../src/cli/open-store.js";
 import { recordSummary, routeMatcher } from "../../src/cli/record-view.js";
 import { StoreUrlError } from "../../src/cli/store-url.js";
 import { sealedKeyId } from "../../src/core/aes-gcm.js";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import type { IdempotencyRecord } from "../../src/core/store.js";
+import { StoreDriverMissingError } from "../../src/stores/shared/optional-driver.js";
 
 const record = (meta: IdempotencyRecord["meta"], response?: IdempotencyRecord["response"]): IdempotencyRecord => ({
   id: "id1",
@@ -162,7 +162,7 @@ describe("errors", () => {
     expect(exitCodeFor(new StoreUrlError("x:", "bad"))).toBe(ExitCode.usage);
     expect(exitCodeFor(new NotFoundError("x"))).toBe(ExitCode.notFound);
     expect(exitCodeFor(new StoreTimeoutError("redis", "list", "timed out"))).toBe(ExitCode.store);
-    expect(exitCodeFor(new StoreDriverMissingError("sqlite", "better-sqlite3"))).toBe(ExitCode.store);
+    expect(exitCodeFor(new StoreDriverMissingError("sqlite", "SqliteStore", "better-sqlite3"))).toBe(ExitCode.store);
     expect(exitCodeFor(new Error("bug"))).toBe(ExitCode.usage);
   });
 
@@ -174,7 +174,7 @@ describe("errors", () => {
   });
 
   it("suggests --store memory: when the default store's driver is missing", () => {
-    const line = errorLine(new StoreDriverMissingError("sqlite", "better-sqlite3"), {
+    const line = errorLine(new StoreDriverMissingError("sqlite", "SqliteStore", "better-sqlite3"), {
       defaultStore: true,
       storeUrl: "sqlite:./oncely.db",
     });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { runCli } from "../../src/cli/program.js";
 import { progress } from "../../src/cli/progress.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 
 // Progress on long store work shows on a terminal's stderr only. The CLI runs in process here, given the streams
 // `oncely` gets from the process: `isTTY` is all that tells a terminal apart, so a stream that says it is one is one.
@@ -60,7 +60,10 @@ async function oncely(args: string[], terminal: boolean) {
   return { code, stdout, stderr };
 }
 
-const LINE = /^(\r\x1b\[K[\d,]+ records read( \([\d,]+\/s\))?)+\r\x1b\[K$/;
+/** What redraws a line in place: a carriage return, then "erase to the end of the line"; shown as ⟲ below. */
+const ERASE = "\r\x1b[K";
+const visible = (text: string) => text.replaceAll(ERASE, "⟲");
+const LINE = /^(⟲[\d,]+ records read( \([\d,]+\/s\))?)+⟲$/;
 
 describe("progress on a terminal", () => {
   let store: string;
@@ -73,7 +76,7 @@ describe("progress on a terminal", () => {
     stopClock();
     const [onTerminal, offTerminal] = [await oncely(args, true), await oncely(args, false)];
     expect(onTerminal.code).toBe(0);
-    expect(onTerminal.stderr).toMatch(LINE);
+    expect(visible(onTerminal.stderr)).toMatch(LINE);
     expect(onTerminal.stderr).toContain("records read");
     expect(offTerminal).toEqual({ code: 0, stdout: onTerminal.stdout, stderr: "" });
     expect(onTerminal.stdout).toMatch(new RegExp(`^records +${LIVE}$`, "m"));
@@ -96,7 +99,7 @@ describe("progress on a terminal", () => {
     const [first, second] = [await seeded("purge-1"), await seeded("purge-2")];
     const onTerminal = await oncely(["purge", "--expired", "--store", first], true);
     const offTerminal = await oncely(["purge", "--expired", "--store", second], false);
-    expect(onTerminal.stderr).toMatch(/^\r\x1b\[K300 expired records deleted( \([\d,]+\/s\))?\r\x1b\[K$/);
+    expect(visible(onTerminal.stderr)).toMatch(/^⟲300 expired records deleted( \([\d,]+\/s\))?⟲$/);
     expect(onTerminal.stdout).toBe(`purged ${EXPIRED} expired records\n`);
     expect(offTerminal).toEqual({ code: 0, stdout: onTerminal.stdout, stderr: "" });
   });

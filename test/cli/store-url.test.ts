@@ -28,8 +28,8 @@ function refusal(url: string, env: Record<string, string | undefined> = noEnv): 
 
 describe("parseStoreUrl", () => {
   it("reads memory:", () => {
-    expect(parse("memory:")).toEqual({ kind: "memory" });
-    expect(parse("memory://")).toEqual({ kind: "memory" });
+    expect(parse("memory:")).toEqual({ kind: "memory", options: {} });
+    expect(parse("memory://")).toEqual({ kind: "memory", options: {} });
   });
 
   it("reads sqlite: file names, relative, absolute and in memory, with table and timeout", () => {

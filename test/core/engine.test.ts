@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { type GuardInput, parseIdempotencyKey } from "../../src/adapter/index.js";
 import {
   createIdempotency,
   defaultFingerprint,
   deriveKey,
   FingerprintMismatchError,
-  type GuardInput,
   type IdempotencyEvent,
   InFlightError,
   isOncelyError,
   MemoryStore,
-  parseIdempotencyKey,
   type Store,
   type StoreError,
 } from "../../src/index.js";

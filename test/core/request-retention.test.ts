@@ -1,13 +1,8 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import {
-  createIdempotency,
-  type GuardInput,
-  type IdempotencyContext,
-  MemoryStore,
-  type RouteGuard,
-} from "../../src/index.js";
+import type { GuardInput } from "../../src/adapter/index.js";
+import { createIdempotency, type IdempotencyContext, MemoryStore, type RouteGuard } from "../../src/index.js";
 
 // A framework's request object (Hono's Context, the IncomingMessage, its parser) must become garbage when the request
 // ends: if the engine kept it reachable past finish/abandon (a timer's closure, the handler's context, an event), it

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  createIdempotency,
-  type GuardInput,
-  type IdempotencyEvent,
-  MemoryStore,
-  type RouteOptions,
-} from "../../src/index.js";
+import type { GuardInput } from "../../src/adapter/index.js";
+import { createIdempotency, type IdempotencyEvent, MemoryStore, type RouteOptions } from "../../src/index.js";
 
 const request = (key: string): GuardInput => ({
   method: "POST",

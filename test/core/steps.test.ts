@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { MAX_STEPS } from "../../src/core/steps.js";
 import {
   ClaimLostError,
   createIdempotency,
   type IdempotencyEvent,
-  MAX_STEPS,
   MemoryStore,
   type RunContext,
   StepLimitError,

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import type { StoreName } from "../../src/stores/registry.js";
 import {
   createMySqlTable,
   createPostgresTable,
@@ -19,6 +20,8 @@ import { dynaliteCredentials, type StoreConfig } from "./store-config.js";
 /** One shared backend as the parent prepares it: a fresh table, prefix or file per run, removed afterwards. */
 export interface Backend {
   readonly name: string;
+  /** The store, by its name in the registry (src/stores/registry.ts). */
+  readonly store: StoreName;
   /** The server this backend needs (checked with `serviceAvailable`), if any. */
   readonly service?: ServiceName;
   /** Creates the table (or prefix, or file) the workers share, and returns how they open it. */
@@ -40,6 +43,7 @@ export function sqliteBackend(): Backend {
   let dir: string | undefined;
   return {
     name: "sqlite (one WAL file)",
+    store: "sqlite",
     // The four workers create the file and its table as they open it, all at once, as four processes of an app
     // would. The parent never loads better-sqlite3: on Node 24 it can abort the process that does (see worker.ts).
     async setUp() {
@@ -56,6 +60,7 @@ export function redisBackend(): Backend {
   const prefix = `oncely-mp:${randomUUID().slice(0, 8)}:`;
   return {
     name: "redis",
+    store: "redis",
     service: "redis",
     async setUp() {
       return { kind: "redis", url: services.redis.url, prefix };
@@ -68,6 +73,7 @@ export function postgresBackend(): Backend {
   const table = uniqueName();
   return {
     name: "postgres",
+    store: "postgres",
     service: "postgres",
     async setUp() {
       await createPostgresTable(table);
@@ -81,6 +87,7 @@ export function mysqlBackend(): Backend {
   const table = uniqueName();
   return {
     name: "mysql (MariaDB)",
+    store: "mysql",
     service: "mysql",
     async setUp() {
       await createMySqlTable(table);
@@ -95,6 +102,7 @@ export function dynamodbBackend(): Backend {
   let server: ChildProcess | undefined;
   return {
     name: "dynamodb (dynalite)",
+    store: "dynamodb",
     // dynalite serves about 130 claims a second here (one core, most of it in its expression parser), and each key
     // costs it 4 requests (claim, refused claim, the read dynalite's missing ALL_OLD needs, complete): 10,000 keys
     // would take 4 to 5 minutes. 32 sockets in all keep its queue well inside the store timeout.
@@ -129,4 +137,9 @@ export function dynamodbBackend(): Backend {
       await exited;
     },
   };
+}
+
+/** One backend per store that processes can share (every registry entry with `shared`). */
+export function sharedBackends(): Backend[] {
+  return [sqliteBackend(), redisBackend(), postgresBackend(), mysqlBackend(), dynamodbBackend()];
 }

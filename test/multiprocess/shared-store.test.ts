@@ -6,14 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceAvailable } from "../support/services.js";
-import {
-  type Backend,
-  dynamodbBackend,
-  mysqlBackend,
-  postgresBackend,
-  redisBackend,
-  sqliteBackend,
-} from "./backends.js";
+import { type Backend, sharedBackends } from "./backends.js";
 import { checkAnswers, executionsByKey, tally } from "./checks.js";
 import { type Cluster, startCluster } from "./cluster.js";
 import { type Clients, connect, keyPairs, oneKeyStorm } from "./load.js";
@@ -40,7 +33,7 @@ const RUN_TIMEOUT = 180_000;
 /** The full counts on dynalite take minutes. */
 const FULL_SCALE_RUN_TIMEOUT = 900_000;
 
-const backends: Backend[] = [sqliteBackend(), redisBackend(), postgresBackend(), mysqlBackend(), dynamodbBackend()];
+const backends: Backend[] = sharedBackends();
 
 /** A list of problems, shown in full up to ten, so a failure says which keys and answers went wrong. */
 const report = (problems: readonly string[]) => ({ count: problems.length, first: problems.slice(0, 10) });

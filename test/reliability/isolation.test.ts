@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createIdempotency, type Idempotency } from "../../src/index.js";
+import { STORES } from "../../src/stores/registry.js";
 import type { RouteSpec, RunningServer, SpecResponse } from "../http/app-spec.js";
 import { seed, sized } from "./budget.js";
 import { type Adapter, adapters, portOf } from "./fuzz/adapters.js";
@@ -192,7 +193,7 @@ for (const plan of isolationPlan) {
   });
 }
 
-const secretBackends: BackendName[] = ["memory", "sqlite", "redis", "postgres", "mysql", "dynamodb"];
+const secretBackends: BackendName[] = STORES.map((entry) => entry.name);
 
 for (const backendName of secretBackends) {
   describe(`secrets never reach the ${backendName} store`, () => {

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisStore } from "../../src/stores/redis.js";
-import { keySlot } from "../../src/stores/redis-index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
+import { keySlot } from "../../src/stores/redis/record-index.js";
 import { testStore } from "../../src/testing/index.js";
 import { type OwnRedis, startRedis } from "../support/redis-server.js";
 

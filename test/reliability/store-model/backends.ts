@@ -10,12 +10,13 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { Store } from "../../../src/core/store.js";
-import { DynamoDbStore } from "../../../src/stores/dynamodb.js";
-import { MemoryStore } from "../../../src/stores/memory.js";
-import { MySqlStore } from "../../../src/stores/mysql.js";
-import { PostgresStore } from "../../../src/stores/postgres.js";
-import { RedisStore } from "../../../src/stores/redis.js";
-import { SqliteStore } from "../../../src/stores/sqlite.js";
+import { DynamoDbStore } from "../../../src/stores/dynamodb/index.js";
+import { MemoryStore } from "../../../src/stores/memory/index.js";
+import { MySqlStore } from "../../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../../src/stores/postgres/index.js";
+import { RedisStore } from "../../../src/stores/redis/index.js";
+import type { StoreName } from "../../../src/stores/registry.js";
+import { SqliteStore } from "../../../src/stores/sqlite/index.js";
 import { type ServiceName, serviceAvailable, services } from "../../support/services.js";
 import type { Subject } from "./commands.js";
 import type { Timing } from "./model.js";
@@ -26,6 +27,8 @@ import type { Timing } from "./model.js";
  */
 export interface Backend {
   name: string;
+  /** The store, by its name in the registry (src/stores/registry.ts). */
+  store: StoreName;
   /** The service it needs, checked (and skipped, or failed under ONCELY_REQUIRE_SERVICES=1) before it runs. */
   service?: ServiceName;
   open(): Promise<{ subject: Subject; close(): Promise<void> }>;
@@ -96,9 +99,10 @@ function real(store: Store, margin: number, close: () => Promise<void>) {
 }
 
 export const backends: Backend[] = [
-  { name: "memory", open: async () => injected((now) => new MemoryStore({ now })) },
+  { name: "memory", store: "memory", open: async () => injected((now) => new MemoryStore({ now })) },
   {
     name: "sqlite",
+    store: "sqlite",
     open: async () => {
       const dir = mkdtempSync(join(tmpdir(), "oncely-model-"));
       return injected(
@@ -109,6 +113,7 @@ export const backends: Backend[] = [
   },
   {
     name: "redis",
+    store: "redis",
     service: "redis",
     open: async () => {
       const client = new Redis(services.redis.url);
@@ -126,6 +131,7 @@ export const backends: Backend[] = [
   },
   {
     name: "postgres",
+    store: "postgres",
     service: "postgres",
     open: async () => {
       const pool = new pg.Pool({ connectionString: services.postgres.url, max: 4 });
@@ -144,6 +150,7 @@ export const backends: Backend[] = [
   },
   {
     name: "mysql (MariaDB)",
+    store: "mysql",
     service: "mysql",
     open: async () => {
       const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
@@ -163,6 +170,7 @@ export const backends: Backend[] = [
   {
     // MySQL 8 has no RETURNING: the claim is the same upsert, then a read. MariaDB runs that path too.
     name: "mysql (MySQL 8 path, on MariaDB)",
+    store: "mysql",
     service: "mysql",
     open: async () => {
       const pool = mysql.createPool({ uri: services.mysql.url, connectionLimit: 4 });
@@ -177,6 +185,7 @@ export const backends: Backend[] = [
   },
   {
     name: "dynamodb (dynalite)",
+    store: "dynamodb",
     open: async () => {
       // dynalite (a local DynamoDB) in a process of its own, as the multi-process test runs it: in this one its
       // expression parser would hold up our event loop, and every call's interval (the model's margin) with it.
