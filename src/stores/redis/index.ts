@@ -208,7 +208,8 @@ export class RedisStore implements Store {
       "list",
       async (client) => {
         const limit = options.limit ?? 100;
-        const deadline = Date.now() + this.#timeout;
+        // A Cluster's page walks many slots: it stops at half the operation's bound, leaving the rest to read records.
+        const deadline = Date.now() + this.#scanTimeout / 2;
         // The shards left to walk, by their position among all shards (what a cursor names).
         const left = (await this.#shards(client)).filter(([position]) => position >= shard);
         const ids: string[] = [];
