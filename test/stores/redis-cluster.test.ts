@@ -18,6 +18,13 @@ const dir = mkdtempSync(join(tmpdir(), "oncely-cluster-"));
 const nodes: OwnRedis[] = await Promise.all(
   [0, 1, 2].map((n) => startRedis(["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${n}.conf`)])),
 );
+let cluster: Cluster | undefined;
+// Registered before anything below can fail, so the servers stop whatever happens.
+afterAll(async () => {
+  cluster?.disconnect();
+  await Promise.all(nodes.map((node) => node.stop()));
+  rmSync(dir, { recursive: true, force: true });
+});
 await promisify(execFile)("redis-cli", [
   "--cluster",
   "create",
@@ -32,19 +39,14 @@ for (const { url } of nodes) {
   while (!/cluster_state:ok/.test(String(await node.cluster("INFO")))) await node.ping();
   node.disconnect();
 }
-const cluster = new Cluster(nodes.map(({ port }) => ({ host: "127.0.0.1", port })));
-
-afterAll(async () => {
-  cluster.disconnect();
-  await Promise.all(nodes.map((node) => node.stop()));
-  rmSync(dir, { recursive: true, force: true });
-});
+cluster = new Cluster(nodes.map(({ port }) => ({ host: "127.0.0.1", port })));
+const client = cluster;
 
 const prefix = () => `oncely:${randomUUID().slice(0, 8)}:`;
 
 testStore({
   name: "redis cluster",
-  create: () => new RedisStore({ client: cluster, prefix: prefix() }),
+  create: () => new RedisStore({ client, prefix: prefix() }),
   test: { describe, it, expect, beforeAll, afterAll },
   // A walk over the Cluster asks every master (~0.1 s on a loaded machine): records must outlive a few of them.
   timing: { lease: 600, ttl: 3_000 },
@@ -54,14 +56,14 @@ testStore({
   additionalTests: () => {
     it("keeps each record's index in the record's own slot, and lists records of every master", async () => {
       const keyPrefix = prefix();
-      const store = new RedisStore({ client: cluster, prefix: keyPrefix });
+      const store = new RedisStore({ client, prefix: keyPrefix });
       const ids = Array.from({ length: 40 }, (_, n) => `id-${n}`);
       for (const id of ids) await store.claim(id, "fp", { lease: 1000, ttl: 10_000, meta: { key: id } });
       const indexes = (
-        await Promise.all(cluster.nodes("master").map((node) => node.keys(`${keyPrefix}{index:*`)))
+        await Promise.all(client.nodes("master").map((node) => node.keys(`${keyPrefix}{index:*`)))
       ).flat();
       for (const key of indexes) {
-        const members = key.endsWith(":created") ? await cluster.zrange(key, "0", "-1") : [];
+        const members = key.endsWith(":created") ? await client.zrange(key, "0", "-1") : [];
         const slot = keySlot(/\{([^}]*)\}/.exec(key)![1]!);
         for (const id of members) expect(keySlot(id)).toBe(slot);
       }
