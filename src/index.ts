@@ -31,6 +31,7 @@ export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";
 export type {
+  AggregateOptions,
   ClaimedResult,
   ClaimOptions,
   ClaimResult,
@@ -43,6 +44,7 @@ export type {
   StepRecord,
   StepStore,
   Store,
+  StoreAggregate,
   StoredResponse,
   StoredWork,
   StoreTransaction,
