@@ -32,6 +32,7 @@ export type { IdempotencyRequest } from "./core/request.js";
 export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";
 export type {
+  AggregateOptions,
   ClaimedResult,
   ClaimOptions,
   ClaimResult,
@@ -44,6 +45,7 @@ export type {
   StepRecord,
   StepStore,
   Store,
+  StoreAggregate,
   StoredResponse,
   StoredWork,
   StoreTransaction,

@@ -5,6 +5,7 @@ import { registerInspect } from "./commands/inspect.js";
 import { registerList } from "./commands/list.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerPurge } from "./commands/purge.js";
+import { registerReindex } from "./commands/reindex.js";
 import { registerStats } from "./commands/stats.js";
 import { ExitCode } from "./errors.js";
 import { exitCodesHelp } from "./options.js";
@@ -16,9 +17,9 @@ ${STORES.map(({ help: [url, what] }) => `  ${url.padEnd(28)}${what}\n`).join("")
   (user:PASSWORD@, ?password=) print as ***; a URL that does not split cleanly
   prints as redis://*** (encode "@" in a password as %40).
 
---json: inspect, purge and stats print one JSON document; list prints one JSON
-object per line. Errors are one line on stderr ("oncely: ..."); ONCELY_DEBUG=1
-adds the stack. Colour appears only on a terminal, and never with NO_COLOR set.
+--json: inspect, purge, stats and reindex print one JSON document; list prints
+one JSON object per line. Errors are one line on stderr ("oncely: ...");
+ONCELY_DEBUG=1 adds the stack. Colour appears only on a terminal, and never with NO_COLOR set.
 `;
 
 /** The version in package.json, which sits two levels above both src/cli and dist/cli. */
@@ -57,7 +58,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           [3, "store error: the store could not be opened, reached or read (driver missing, server down)"],
         ]),
     );
-  for (const register of [registerInspect, registerList, registerPurge, registerStats, registerProxy]) {
+  for (const register of [
+    registerInspect,
+    registerList,
+    registerPurge,
+    registerStats,
+    registerReindex,
+    registerProxy,
+  ]) {
     const command = register(program, io, setExit);
     command.configureOutput(output(io, `oncely ${command.name()}`));
   }

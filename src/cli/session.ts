@@ -3,6 +3,7 @@ import type { IdempotencyRecord, ListOptions, Store } from "../core/store.js";
 import { type ErrorLineContext, ExitCode, errorLine, exitCodeFor } from "./errors.js";
 import { colourWanted, type Palette, palette } from "./format.js";
 import { openStore } from "./open-store.js";
+import { type Progress, progress, SILENT } from "./progress.js";
 import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl, storeUrlSecrets } from "./store-url.js";
 
 // What every command shares: where output goes, the store it opened, and how a failure becomes one line and an
@@ -11,7 +12,7 @@ import { DEFAULT_STORE_URL, parseStoreUrl, redactStoreUrl, storeUrlSecrets } fro
 /** The process around the CLI; tests pass their own. */
 export interface CliIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
-  stderr: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
 }
 
@@ -22,7 +23,7 @@ export interface StoreCommandOptions {
 }
 
 /** The operations the commands use, with every failure reported as a `StoreError` naming the store. */
-export type ReadStore = Pick<Store, "name" | "get" | "list" | "purgeExpired">;
+export type ReadStore = Pick<Store, "name" | "get" | "list" | "purgeExpired" | "aggregate" | "reindex">;
 
 export interface Session {
   store: ReadStore;
@@ -34,6 +35,11 @@ export interface Session {
   out(line: string): void;
   /** Writes a line to stderr: notes for the reader that are not the command's result (a capped scan, no matches). */
   note(line: string): void;
+  /**
+   * A progress line on stderr for long work ("12,000 records read (4,000/s)"): only when stderr is a terminal and
+   * the output is not `--json`; silent otherwise, so piped and JSON output stay as they are.
+   */
+  progress(noun: string, verb: string): Progress;
 }
 
 /**
@@ -69,6 +75,8 @@ export async function withSession<T>(
       now: Date.now(),
       out: (line) => io.stdout.write(`${line}\n`),
       note: (line) => io.stderr.write(`${line}\n`),
+      progress: (noun, verb) =>
+        io.stderr.isTTY === true && options.json !== true ? progress(io.stderr, noun, verb) : SILENT,
     };
     return (await body(session, prepared)) ?? ExitCode.ok;
   } catch (error) {
@@ -99,6 +107,8 @@ function checked(store: Store): ReadStore {
     get: call("get", store.get),
     list: call("list", store.list),
     purgeExpired: call("purgeExpired", store.purgeExpired),
+    ...(store.aggregate ? { aggregate: call("aggregate", store.aggregate) } : {}),
+    ...(store.reindex ? { reindex: call("reindex", store.reindex) } : {}),
   };
 }
 

@@ -170,6 +170,29 @@ export interface ListPage {
   cursor?: string;
 }
 
+/** What `aggregate` needs. */
+export interface AggregateOptions {
+  /**
+   * The window of `expiringSoon`, ms from now.
+   * @default 3_600_000
+   */
+  expiringWithin?: number;
+}
+
+/** What a store counts with its own aggregate queries, without reading records (`oncely stats`). */
+export interface StoreAggregate {
+  /** Live (unexpired) records per state. */
+  states: Record<RecordState, number>;
+  /** When the oldest live record was created, epoch ms; absent when there is none. */
+  oldest?: number;
+  /** When the newest live record was created, epoch ms; absent when there is none. */
+  newest?: number;
+  /** Live records whose retention ends within `expiringWithin` from now. */
+  expiringSoon: number;
+  /** Expired records still stored: what `purgeExpired` would delete. */
+  expired: number;
+}
+
 /**
  * A backend that keeps idempotency records. Implementations hold no HTTP knowledge; they are tested with the
  * conformance suite in `oncely/testing`.
@@ -196,6 +219,17 @@ export interface Store {
   list(options?: ListOptions): Promise<ListPage>;
   /** Deletes up to `limit` expired records; returns how many it deleted. */
   purgeExpired(options?: { limit?: number }): Promise<number>;
+  /**
+   * Counts records by state, finds the oldest and newest, and counts what expires soon and what expired and is not
+   * purged yet, with the backend's own aggregate queries (by its clock, like every read). Optional: without it,
+   * `oncely stats` reads every record instead.
+   */
+  aggregate?(options?: AggregateOptions): Promise<StoreAggregate>;
+  /**
+   * Builds the store's own index for records an earlier oncely wrote without one, once after upgrading; returns how
+   * many records it indexed. Optional: only stores that keep an index beside their records have it.
+   */
+  reindex?(): Promise<number>;
   /** Releases what the store opened (not a client the user passed in). */
   close(): Promise<void>;
   /**

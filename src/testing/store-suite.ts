@@ -37,6 +37,8 @@ export interface StoreSuiteOptions {
   maxRecordBytes?: number;
   /** The store keeps replay counts (`countReplays`): runs its case too. */
   replayCounts?: boolean;
+  /** The store counts with its own queries (`aggregate`): runs its cases too. */
+  aggregate?: boolean;
   /**
    * For a networked store: returns a new store and a count of the round trips it has made to its backend. Runs the
    * case that holds the store to one round trip per claim, renew, complete and release, a replay answered by its
@@ -472,6 +474,46 @@ export function testStore(options: StoreSuiteOptions): void {
         await count(new Map([[key, 5]]));
         claimed(await shared.claim(key, "fp", claimOptions()));
         expect((await shared.get(key))?.replays ?? 0).toBe(0);
+      });
+    }
+    if (options.aggregate) {
+      it("counts live records by state, the oldest and newest, what expires soon and what expired (aggregate)", async () => {
+        const store = await fresh();
+        expect(typeof store.aggregate).toBe("function");
+        // Live records outlast the test by far, on a slow backend too; the window takes all of them but one.
+        const long = { ...claimOptions(), ttl: ttl * 10 };
+        const window = { expiringWithin: ttl * 100 };
+        expect(await store.aggregate!(window)).toEqual({
+          states: { "in-flight": 0, released: 0, completed: 0 },
+          expiringSoon: 0,
+          expired: 0,
+        });
+        // Created first, expired before the count: neither counted as live nor taken for the oldest.
+        for (let i = 0; i < 2; i++) await store.claim(id(), "fp", { ...claimOptions(), lease: lease / 2, ttl: lease });
+        await pass(slack);
+        const live = Array.from({ length: 5 }, id);
+        const [running, alsoRunning, released, done, kept] = live as [string, string, string, string, string];
+        await store.claim(running, "fp", long);
+        await store.claim(alsoRunning, "fp", long);
+        await store.release(released, claimed(await store.claim(released, "fp", long)).token);
+        const doneClaim = claimed(await store.claim(done, "fp", long));
+        await store.complete(done, doneClaim.token, response(new Uint8Array()), ttl * 10);
+        const keptClaim = claimed(await store.claim(kept, "fp", long));
+        await store.complete(kept, keptClaim.token, response(new Uint8Array()), ttl * 1000);
+        await pass(lease + slack);
+
+        const created = await Promise.all(live.map(async (key) => (await store.get(key))!.createdAt));
+        const counted = await store.aggregate!(window);
+        expect(counted).toEqual({
+          states: { "in-flight": 2, released: 1, completed: 2 },
+          oldest: Math.min(...created),
+          newest: Math.max(...created),
+          // All live records but the one kept for ttl * 1000.
+          expiringSoon: 4,
+          expired: 2,
+        });
+        expect(await store.purgeExpired()).toBe(2);
+        expect(await store.aggregate!(window)).toEqual({ ...counted, expired: 0 });
       });
     }
     if (options.steps) {

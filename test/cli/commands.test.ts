@@ -242,18 +242,38 @@ for (const backend of backends) {
     });
 
     describe.concurrent("stats", () => {
-      it("counts records by state and route and sums body bytes", async ({ expect }) => {
+      it("counts records by state with the store's own queries, reading no record", async ({ expect }) => {
         const { code, stdout, stderr } = await cli("stats", "--json");
         expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
         const stats = JSON.parse(stdout);
         expect(stats).toMatchObject({
+          counted: "aggregate",
+          records: JOBS + 5,
+          scanned: 0,
+          capped: false,
+          states: { completed: JOBS + 3, released: 1, "in-flight": 1 },
+          expiringSoon: 0,
+          expiredNotPurged: 0,
+          bodyBytes: null,
+          routes: null,
+        });
+        expect(Date.parse(stats.oldest)).toBeLessThanOrEqual(Date.parse(stats.newest));
+      });
+
+      it("with --scan, also counts records by route and sums body bytes", async ({ expect }) => {
+        const { code, stdout, stderr } = await cli("stats", "--scan", "--json");
+        expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+        const stats = JSON.parse(stdout);
+        expect(stats).toMatchObject({
+          counted: "aggregate",
+          records: JOBS + 5,
           scanned: JOBS + 5,
           capped: false,
           states: { completed: JOBS + 3, released: 1, "in-flight": 1 },
           bodyBytes: SEEDED_BODY_BYTES,
           notKept: 0,
           sealed: 0,
-          expiredNotPurged: null,
+          expiredNotPurged: 0,
         });
         expect(stats.routes).toEqual([
           { route: "run", records: JOBS + 1 },
@@ -265,7 +285,7 @@ for (const backend of backends) {
       });
 
       it("says when --limit capped the scan", async ({ expect }) => {
-        const { code, stdout, stderr } = await cli("stats", "--limit", "10", "--page-size", "4", "--json");
+        const { code, stdout, stderr } = await cli("stats", "--scan", "--limit", "10", "--page-size", "4", "--json");
         expect(code).toBe(0);
         expect(JSON.parse(stdout)).toMatchObject({ scanned: 10, limit: 10, capped: true });
         expect(stderr).toBe("scan stopped at --limit 10: the store has more records; counts are lower bounds\n");
@@ -380,13 +400,18 @@ for (const backend of backends) {
         });
 
         it("stats prints aligned lines", async ({ expect }) => {
-          const { code, stdout } = await cli("stats");
+          const [{ code, stdout }, scanned] = await Promise.all([cli("stats"), cli("stats", "--scan")]);
           expect(code).toBe(0);
           expect(stdout).toMatch(new RegExp(`^records +${JOBS + 5}$`, "m"));
           expect(stdout).toMatch(new RegExp(`^completed +${JOBS + 3}$`, "m"));
           expect(stdout).toMatch(/^in-flight +1$/m);
-          expect(stdout).toMatch(/^expired +not counted/m);
-          expect(stdout).toMatch(new RegExp(`^ +${JOBS + 1} {2}run$`, "m"));
+          expect(stdout).toMatch(/^expiring +0 within the hour$/m);
+          expect(stdout).toMatch(/^expired +0 not purged yet$/m);
+          expect(stdout).toMatch(/^routes and body bytes: add --scan/m);
+          expect(scanned.code).toBe(0);
+          expect(scanned.stdout).toMatch(new RegExp(`^records +${JOBS + 5}$`, "m"));
+          expect(scanned.stdout).toMatch(/^body bytes +\d/m);
+          expect(scanned.stdout).toMatch(new RegExp(`^ +${JOBS + 1} {2}run$`, "m"));
         });
       });
   });

@@ -30,16 +30,16 @@ describe.concurrent("oncely CLI usage", { timeout: 120_000 }, () => {
   it("prints help for the program and every command, with the exit codes, and exits 0", async ({ expect }) => {
     const [program, ...commands] = await Promise.all([
       cli("--help"),
-      ...["inspect", "list", "purge", "stats"].map((name) => cli(name, "--help")),
+      ...["inspect", "list", "purge", "stats", "reindex"].map((name) => cli(name, "--help")),
     ]);
     expect(program.code).toBe(0);
     expect(program.stdout).toMatch(/^Usage: oncely \[options\] \[command\]/);
-    for (const name of ["inspect", "list", "purge", "stats"])
+    for (const name of ["inspect", "list", "purge", "stats", "reindex"])
       expect(program.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
     expect(program.stdout).toContain("Store URLs");
     expect(program.stdout).toMatch(/^ {2}2 {2}not found/m);
     expect(program.stdout).toMatch(/^ {2}3 {2}store error/m);
-    for (const [index, name] of ["inspect", "list", "purge", "stats"].entries()) {
+    for (const [index, name] of ["inspect", "list", "purge", "stats", "reindex"].entries()) {
       const help = commands[index]!;
       expect(help.code, name).toBe(0);
       expect(help.stderr, name).toBe("");
@@ -120,6 +120,9 @@ describe.concurrent("oncely CLI usage", { timeout: 120_000 }, () => {
   it("reads the store from ONCELY_STORE, and works on an empty memory: store", async ({ expect }) => {
     const stats = await runCli(["stats", "--json"], { cwd, env: { ONCELY_STORE: "memory:" } });
     expect(stats.code).toBe(0);
-    expect(JSON.parse(stats.stdout)).toMatchObject({ scanned: 0, capped: false, oldest: null, bodyBytes: 0 });
+    expect(JSON.parse(stats.stdout)).toMatchObject({
+      ...{ counted: "aggregate", records: 0, scanned: 0, capped: false, oldest: null },
+      ...{ expiredNotPurged: 0, bodyBytes: null },
+    });
   });
 });

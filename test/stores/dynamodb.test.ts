@@ -38,6 +38,7 @@ testStore({
   maxRecordBytes: 400 * 1024,
   steps: true,
   replayCounts: true,
+  aggregate: true,
   additionalTests: ({ store }) => {
     it("refuses a record over 400 KB with a RecordTooLargeError, before writing or from DynamoDB's answer", async () => {
       const claim = await store().claim("big", "fp", { ...opts, meta: { key: "k", path: `/${"a".repeat(8000)}` } });

@@ -19,6 +19,7 @@ export function testMemoryStore(name: string, Store: typeof MemoryStore, more: (
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    aggregate: true,
     additionalTests: () => {
       it("keeps every string exactly, non-ASCII and lone surrogates included, and a body of every byte value", async () => {
         const store = new Store({ now: () => clock.now });

@@ -155,6 +155,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: () => counted("mysql"),
   });
 
@@ -164,6 +165,7 @@ if (await serviceAvailable("mysql")) {
     test,
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: () => counted(),
     additionalTests: ({ store }) => {
       it("counts replays of 300 ids in two statements, live completed records only", async () => {

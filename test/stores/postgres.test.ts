@@ -56,6 +56,7 @@ if (await serviceAvailable("postgres")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: async () => {
       const proxy = await roundTripProxy(services.postgres.host, services.postgres.port);
       proxies.push(proxy);

@@ -3,13 +3,26 @@ import type { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClaimResult } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
+import { keySlot } from "../../src/stores/redis/record-index.js";
 import { testStore } from "../../src/testing/index.js";
 import { clusterAvailable, type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
 
-// RedisStore on a real Redis Cluster of three masters (started here, on ports of its own): the conformance suite,
-// then claims racing a slot migration.
+// RedisStore on a real Redis Cluster of three masters (started here, on ports of its own): the conformance suite
+// (every script touches keys of one slot only: a record and its slot's index; list, aggregate and purge walk every
+// slot's index), then claims racing a slot migration.
 
 const prefix = () => `oncely-cluster:${randomUUID().slice(0, 8)}:`;
+async function listAll(store: RedisStore): Promise<string[]> {
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ limit: 7, ...(cursor ? { cursor } : {}) });
+    seen.push(...page.records.map((record) => record.id));
+    cursor = page.cursor;
+  } while (cursor);
+  return seen;
+}
+
 const ok = { status: 201, headers: [] as [string, string][], body: new Uint8Array([1, 2, 3]), kept: true };
 
 if (await clusterAvailable()) {
@@ -33,8 +46,31 @@ if (await clusterAvailable()) {
       return new RedisStore({ client, prefix: prefix() });
     },
     test: { describe, it, expect, beforeAll, afterAll },
+    // A walk over the Cluster asks every master (~0.1 s on a loaded machine): records must outlive a few of them.
+    timing: { lease: 600, ttl: 3_000 },
     steps: true,
     replayCounts: true,
+    aggregate: true,
+    additionalTests: () => {
+      it("keeps each record's index in the record's own slot, and lists records of every master", async () => {
+        await ready;
+        const keyPrefix = prefix();
+        const store = new RedisStore({ client, prefix: keyPrefix });
+        const ids = Array.from({ length: 40 }, (_, n) => `id-${n}`);
+        for (const id of ids) await store.claim(id, "fp", { lease: 1000, ttl: 10_000, meta: { key: id } });
+        const indexes = (
+          await Promise.all(client.nodes("master").map((node) => node.keys(`${keyPrefix}{index:*`)))
+        ).flat();
+        for (const key of indexes) {
+          const members = key.endsWith(":created") ? await client.zrange(key, "0", "-1") : [];
+          const slot = keySlot(/\{([^}]*)\}/.exec(key)![1]!);
+          for (const id of members) expect(keySlot(id)).toBe(slot);
+        }
+        expect(indexes.filter((key) => key.endsWith(":created")).length).toBeGreaterThan(1);
+        expect((await listAll(store)).sort()).toEqual([...ids].sort());
+        expect((await store.aggregate()).states["in-flight"]).toBe(40);
+      });
+    },
   });
 
   describe("redis (Cluster): claims while their slot migrates", () => {
@@ -99,6 +135,9 @@ if (await clusterAvailable()) {
       );
       expect({ granted: granted.size, duplicates, lost }).toEqual({ granted: ids.length, duplicates: 0, lost: [] });
       expect(migrations).toBeGreaterThanOrEqual(3);
+      // The slot's index moved with its records: list and aggregate still see every one.
+      expect((await listAll(store)).length).toBe(ids.length);
+      expect((await store.aggregate()).states.completed).toBe(ids.length);
       expect(movedKeys).toBeGreaterThan(0); // records really moved under the running claims
     }, 120_000);
   });

@@ -39,6 +39,7 @@ if (await serviceAvailable("redis")) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    aggregate: true,
     roundTrips: async () => {
       const proxy = await roundTripProxy(services.redis.host, services.redis.port);
       proxies.push(proxy);
@@ -142,6 +143,50 @@ if (await serviceAvailable("redis")) {
           steps: [{ name: "a", seq: 0, state: "done", value: "1" }],
         });
         expect(await legacy.get("old")).toMatchObject({ runId, steps: [{ name: "a" }] });
+      });
+
+      it("indexes records an earlier oncely wrote once reindex() runs, and only then lists and counts them", async () => {
+        const keyPrefix = prefix();
+        const store = new RedisStore({ client, prefix: keyPrefix });
+        await claimed(store, "new");
+        const now = Number((await client.time())[0]) * 1000;
+        // Hashes as oncely wrote them before the index: nothing else knows of them.
+        for (const [id, state] of [
+          ["old-1", "completed"],
+          ["old-2", "released"],
+        ] as const) {
+          await client.hset(`${keyPrefix}{${id}}`, {
+            ...{ state, fingerprint: "fp", token: 7, created_at: now - 1000, lease_until: 0 },
+            ...{ expires_at: now + 10_000, meta: JSON.stringify({ key: id }), version: 1 },
+          });
+        }
+        expect((await store.list()).records.map((record) => record.id)).toEqual(["new"]);
+        expect(await store.reindex()).toBe(3);
+        expect((await store.list()).records.map((record) => record.id).sort()).toEqual(["new", "old-1", "old-2"]);
+        expect((await store.aggregate()).states).toEqual({ "in-flight": 1, released: 1, completed: 1 });
+        expect(await store.reindex()).toBe(3);
+        expect((await store.aggregate()).states).toEqual({ "in-flight": 1, released: 1, completed: 1 });
+      });
+
+      it("drops index entries of records Redis's own expiry reclaimed as new records are claimed", async () => {
+        const keyPrefix = prefix();
+        const store = new RedisStore({ client, prefix: keyPrefix });
+        const now = Number((await client.time())[0]) * 1000;
+        // What a record leaves in the index when Redis deletes it on its own, a minute past its expiry.
+        for (const state of ["in-flight", "released", "completed"]) {
+          await client.zadd(`${keyPrefix}{index}:${state}`, now - 61_000, `gone-${state}`);
+          await client.zadd(`${keyPrefix}{index}:created`, now - 100_000, `gone-${state}`);
+        }
+        expect((await store.aggregate()).expired).toBe(3);
+        // Each new record sweeps one of the three state sets, chosen by the server's clock (ms): a few dozen claims
+        // spread over enough milliseconds to visit all three.
+        const gone = async () =>
+          (await client.zrange(`${keyPrefix}{index}:created`, "0", "-1")).filter((id) => id.startsWith("gone"));
+        let claims = 0;
+        while ((await gone()).length > 0 && claims < 200) await claimed(store, `fresh-${claims++}`);
+        expect(await gone()).toEqual([]);
+        expect((await store.aggregate()).expired).toBe(0);
+        expect((await store.aggregate()).states["in-flight"]).toBe(claims);
       });
 
       it("counts replays in one pipeline: never creates a key, leaves in-flight records and every expiry alone", async () => {

@@ -85,6 +85,7 @@ function describeDriver(driver: SqliteDriverName) {
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
     replayCounts: true,
+    aggregate: true,
     additionalTests: () => {
       it("keeps completed records across a restart", async () => {
         const path = file();

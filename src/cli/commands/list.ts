@@ -67,15 +67,23 @@ async function list(
   };
   const shown: IdempotencyRecord[] = [];
   let more = false;
-  for await (const page of scanPages(session.store, filters)) {
-    const matches = page.records.filter((record) => record.createdAt < before && matchesRoute(record));
-    const taken = matches.slice(0, options.limit - shown.length);
-    shown.push(...taken);
-    if (shown.length >= options.limit) {
-      // Matches left on this page, or pages after it, may be more records for the reader.
-      more = matches.length > taken.length || page.more;
-      break;
+  let read = 0;
+  const reading = session.progress("records", "read");
+  try {
+    for await (const page of scanPages(session.store, filters)) {
+      read += page.records.length;
+      reading.update(read);
+      const matches = page.records.filter((record) => record.createdAt < before && matchesRoute(record));
+      const taken = matches.slice(0, options.limit - shown.length);
+      shown.push(...taken);
+      if (shown.length >= options.limit) {
+        // Matches left on this page, or pages after it, may be more records for the reader.
+        more = matches.length > taken.length || page.more;
+        break;
+      }
     }
+  } finally {
+    reading.done();
   }
   shown.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
   if (session.json) {

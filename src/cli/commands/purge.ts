@@ -9,6 +9,12 @@ interface PurgeOptions extends StoreCommandOptions {
   limit?: number;
 }
 
+/**
+ * Expired records deleted per store call (the store deletes them with its own bulk delete): each call stays well
+ * within the store timeout, and a terminal sees progress between calls.
+ */
+const PURGE_BATCH = 10_000;
+
 export function registerPurge(program: Command, io: CliIo, setExit: (code: number) => void): Command {
   const command = program
     .command("purge")
@@ -54,7 +60,21 @@ function checkPurge(options: PurgeOptions): void {
 }
 
 async function purge(session: Session, options: PurgeOptions): Promise<number> {
-  const purged = await session.store.purgeExpired(options.limit === undefined ? {} : { limit: options.limit });
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const shown = session.progress("expired records", "deleted");
+  let purged = 0;
+  try {
+    while (purged < limit) {
+      const asked = Math.min(PURGE_BATCH, limit - purged);
+      const deleted = await session.store.purgeExpired({ limit: asked });
+      purged += deleted;
+      shown.update(purged);
+      // Fewer than asked: no expired record is left.
+      if (deleted < asked) break;
+    }
+  } finally {
+    shown.done();
+  }
   const limitReached = options.limit !== undefined && purged >= options.limit;
   if (session.json) {
     session.out(JSON.stringify({ purged, limit: options.limit ?? null, limitReached }, null, 2));

@@ -1,6 +1,13 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { InvalidCursorError } from "../../core/errors.js";
-import type { IdempotencyRecord, ListOptions, ListPage } from "../../core/store.js";
+import type {
+  AggregateOptions,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  RecordState,
+  StoreAggregate,
+} from "../../core/store.js";
 import { conditional, type Item, n, named, s, toRecord } from "./item.js";
 
 // The DynamoDB store's operator paths, never on a request's hot path: table setup, and full-table scans.
@@ -99,6 +106,41 @@ export async function purgeExpiredItems({ sdk, send, table }: Target, limit: num
     start = page.LastEvaluatedKey;
   } while (start && deleted < limit);
   return deleted;
+}
+
+/**
+ * Counts by reading the table: DynamoDB has no aggregate queries, so this is a scan that projects the three attributes
+ * it needs (state, created_at, expires_at) instead of whole items, counted on this side by this process's clock (the
+ * store's clock everywhere).
+ */
+export async function aggregateItems({ sdk, send, table }: Target, options: AggregateOptions): Promise<StoreAggregate> {
+  const now = Date.now();
+  const soon = now + (options.expiringWithin ?? 3_600_000);
+  const result: StoreAggregate = { states: { "in-flight": 0, released: 0, completed: 0 }, expiringSoon: 0, expired: 0 };
+  let start: Item | undefined;
+  do {
+    const page = await send(
+      new sdk.ScanCommand({
+        ...named({ TableName: table, ProjectionExpression: "#state, #created_at, #expires_at" }),
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const expiresAt = Number(item.expires_at?.N);
+      if (expiresAt <= now) {
+        result.expired++;
+        continue;
+      }
+      result.states[item.state?.S as RecordState]++;
+      if (expiresAt <= soon) result.expiringSoon++;
+      const createdAt = Number(item.created_at?.N);
+      if (result.oldest === undefined || createdAt < result.oldest) result.oldest = createdAt;
+      if (result.newest === undefined || createdAt > result.newest) result.newest = createdAt;
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return result;
 }
 
 function decodeCursor(cursor: string): Item {

@@ -7,6 +7,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { isOncelyError, RecordTooLargeError, StoreError, StoreTimeoutError } from "../../core/errors.js";
 import {
+  type AggregateOptions,
   type ClaimOptions,
   type ClaimResult,
   type IdempotencyRecord,
@@ -15,12 +16,13 @@ import {
   RECORD_FORMAT_VERSION,
   type StepRecord,
   type Store,
+  type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
-import { createTable, enableTtl, listRecords, purgeExpiredItems, type Target } from "./admin.js";
+import { aggregateItems, createTable, enableTtl, listRecords, purgeExpiredItems, type Target } from "./admin.js";
 import {
   conditional,
   type Expressions,
@@ -372,6 +374,14 @@ export class DynamoDbStore implements Store {
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     return this.#run("purgeExpired", (c) => purgeExpiredItems({ ...c, table: this.#table }, limit), this.#scanTimeout);
+  }
+
+  /**
+   * Scans the table, projecting only state, created_at and expires_at: DynamoDB has no aggregate queries, so this
+   * reads every item (but not its body). Bounded by `timeout` or 30 s, whichever is longer.
+   */
+  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    return this.#run("aggregate", (c) => aggregateItems({ ...c, table: this.#table }, options), this.#scanTimeout);
   }
 
   get #scanTimeout(): number {

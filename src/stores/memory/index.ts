@@ -1,6 +1,7 @@
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { InvalidCursorError, RecordTooLargeError, StoreError, StoreFullError } from "../../core/errors.js";
 import type {
+  AggregateOptions,
   ClaimOptions,
   ClaimResult,
   IdempotencyRecord,
@@ -8,6 +9,7 @@ import type {
   ListPage,
   StepRecord,
   Store,
+  StoreAggregate,
   StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
@@ -262,6 +264,30 @@ export class MemoryStore implements Store {
 
   async purgeExpired(options: { limit?: number } = {}): Promise<number> {
     return this.#sweep(options.limit ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** One pass over the records' fixed headers: no record is decoded. */
+  async aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    const now = this.#now();
+    const soon = now + (options.expiringWithin ?? 3_600_000);
+    const result: StoreAggregate = {
+      states: { "in-flight": 0, released: 0, completed: 0 },
+      expiringSoon: 0,
+      expired: 0,
+    };
+    for (const record of this.#records.values()) {
+      const expiresAt = numberAt(record, EXPIRES_AT);
+      if (expiresAt <= now) {
+        result.expired++;
+        continue;
+      }
+      result.states[stateOf(record)]++;
+      if (expiresAt <= soon) result.expiringSoon++;
+      const createdAt = numberAt(record, CREATED_AT);
+      if (result.oldest === undefined || createdAt < result.oldest) result.oldest = createdAt;
+      if (result.newest === undefined || createdAt > result.newest) result.newest = createdAt;
+    }
+    return result;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import type { Pool, PoolConnection } from "mysql2/promise";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { StoreError } from "../../core/errors.js";
 import type {
+  AggregateOptions,
   ClaimOptions,
   ClaimResult,
   IdempotencyRecord,
@@ -14,6 +15,7 @@ import type {
   ListPage,
   StepRecord,
   Store,
+  StoreAggregate,
   StoredResponse,
 } from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
@@ -182,6 +184,11 @@ export class MySqlStore implements Store {
 
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     return this.#run("purgeExpired", (ops, execute) => ops.purgeExpired(execute, options));
+  }
+
+  /** One SELECT of conditional COUNTs and MIN/MAX over the table, by the server's clock (no body is read). */
+  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    return this.#run("aggregate", (ops, execute) => ops.aggregate(execute, options));
   }
 
   async close(): Promise<void> {

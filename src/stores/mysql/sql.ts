@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  type AggregateOptions,
   type ClaimOptions,
   type ClaimResult,
   type IdempotencyRecord,
@@ -7,9 +8,11 @@ import {
   type ListPage,
   RECORD_FORMAT_VERSION,
   type StepRecord,
+  type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
 import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { type AggregateRow, aggregateSql, toAggregate } from "../shared/sql-aggregate.js";
 import { MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 
 // The SQL the MySQL/MariaDB store runs, one function per operation, each run through the `execute` it is given.
@@ -214,6 +217,7 @@ export function mysqlOperations(table: string, dialect: Dialect) {
         AND (:afterCreated IS NULL OR created_at < :afterCreated OR (created_at = :afterCreated AND id < :afterId))
       ORDER BY created_at DESC, id DESC LIMIT :limit`,
     purge: `DELETE FROM ${t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT :limit`,
+    aggregate: aggregateSql(t, NOW, `${NOW} + :within`),
   };
   /** The replay-count UPDATE for `size` ids (a power of two: few distinct statements for the server to prepare). */
   const countReplaysSql = (size: number) => {
@@ -375,6 +379,10 @@ export function mysqlOperations(table: string, dialect: Dialect) {
     async purgeExpired(execute: Execute, options: { limit?: number } = {}): Promise<number> {
       const limit = String(options.limit ?? Number.MAX_SAFE_INTEGER);
       return affected(await execute(sql.purge, { limit }));
+    },
+    async aggregate(execute: Execute, options: AggregateOptions = {}): Promise<StoreAggregate> {
+      const found = await execute(sql.aggregate, { within: options.expiringWithin ?? 3_600_000 });
+      return toAggregate((found as AggregateRow[])[0]!);
     },
   };
 }

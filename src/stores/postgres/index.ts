@@ -7,6 +7,7 @@ import type { Pool, PoolClient } from "pg";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { StoreError } from "../../core/errors.js";
 import type {
+  AggregateOptions,
   ClaimOptions,
   ClaimResult,
   IdempotencyRecord,
@@ -14,6 +15,7 @@ import type {
   ListPage,
   LocalStepStore,
   StepRecord,
+  StoreAggregate,
   StoredResponse,
   TransactionalClaimOptions,
   TransactionalClaimResult,
@@ -194,6 +196,11 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
 
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     return this.#run("purgeExpired", (query) => this.#operations.purgeExpired(query, options));
+  }
+
+  /** One SELECT of conditional COUNTs and MIN/MAX over the table, by the server's clock (no body is read). */
+  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    return this.#run("aggregate", (query) => this.#operations.aggregate(query, options));
   }
 
   async close(): Promise<void> {

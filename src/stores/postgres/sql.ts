@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { StoreError } from "../../core/errors.js";
 import {
+  type AggregateOptions,
   type ClaimOptions,
   type ClaimResult,
   type IdempotencyRecord,
@@ -8,9 +9,11 @@ import {
   type ListPage,
   RECORD_FORMAT_VERSION,
   type StepRecord,
+  type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
 import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { type AggregateRow, aggregateSql, toAggregate } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 
 // The SQL the PostgreSQL store runs, one function per operation. Each takes the `query` it runs on, so the same
@@ -265,6 +268,7 @@ export function postgresOperations(table: string) {
       `DELETE FROM ${t} WHERE id IN
         (SELECT id FROM ${t} WHERE expires_at <= ${NOW} LIMIT $1 FOR UPDATE SKIP LOCKED)`,
     ),
+    aggregate: named("aggregate", aggregateSql(t, NOW, after("$1"), ms("created_at"))),
   };
 
   return {
@@ -349,6 +353,10 @@ export function postgresOperations(table: string) {
     async purgeExpired(query: Query, options: { limit?: number } = {}): Promise<number> {
       // LIMIT NULL is no limit.
       return (await query({ ...sql.purge, values: [options.limit ?? null] })).rowCount ?? 0;
+    },
+    async aggregate(query: Query, options: AggregateOptions = {}): Promise<StoreAggregate> {
+      const { rows } = await query({ ...sql.aggregate, values: [options.expiringWithin ?? 3_600_000] });
+      return toAggregate(rows[0] as unknown as AggregateRow);
     },
   };
 }

@@ -7,20 +7,24 @@ import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { InvalidCursorError, StoreError, StoreTimeoutError } from "../../core/errors.js";
 import {
+  type AggregateOptions,
   type ClaimOptions,
   type ClaimResult,
   type IdempotencyRecord,
   type ListOptions,
   type ListPage,
   RECORD_FORMAT_VERSION,
+  type RecordState,
   type StepRecord,
   type Store,
+  type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
+import { allShards, indexKeys, indexScripts, NON_EMPTY_SHARDS, SCRIPT_BUDGET, shardOf } from "./record-index.js";
 import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./scripts.js";
 
 type Client = Redis | Cluster;
@@ -57,12 +61,16 @@ const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url:
 
 const PREFIX = /^[^{}]{1,100}$/;
 const MATCH_SPECIAL = /[*?[\]\\]/g;
-/** Keys SCAN examines per call: pages stay small, and so does the cursor that carries a page's leftovers. */
-const SCAN_COUNT = 100;
+/** Keys SCAN examines per call (`reindex`). */
+const SCAN_COUNT = 1_000;
+/** Cluster shards (slots) asked at once by `list`, `aggregate` and `purgeExpired`. */
+const SHARDS_PER_BATCH = 512;
 
 /**
  * Keeps records in Redis 6+ (standalone or Cluster) through ioredis: one hash per record, each operation
  * one Lua script, so a claim is atomic and one round trip, and leases and expiry follow the Redis server's clock.
+ * The same scripts keep an index per prefix (sorted sets by creation and expiry), so `list`, `aggregate` and
+ * `purgeExpired` cost what oncely stored, however many other keys the server holds.
  *
  * @example
  * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
@@ -73,7 +81,7 @@ export class RedisStore implements Store {
   readonly #options: RedisStoreOptions;
   readonly #prefix: string;
   readonly #timeout: number;
-  /** list and purgeExpired walk the keyspace: they get `timeout` or 30 s, whichever is longer. */
+  /** list, aggregate and purgeExpired walk the index: they get `timeout` or 30 s, whichever is longer. */
   readonly #scanTimeout: number;
   #client: Promise<Client> | undefined;
   #connecting: Promise<void> | undefined;
@@ -110,8 +118,8 @@ export class RedisStore implements Store {
       const meta = JSON.stringify(options.meta);
       const runId = options.runId ?? crypto.randomUUID();
       const work = options.work ? JSON.stringify(options.work) : "";
-      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work];
-      const reply = (await call(client, scripts.claim, this.#key(id), ...args)) as Buffer[];
+      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work, id];
+      const reply = (await call(client, scripts.claim, ...this.#keys(client, id), ...args)) as Buffer[];
       const status = reply[0]!.toString();
       if (status === "claimed") {
         const [, token, recovered, run, ...steps] = reply as [Buffer, Buffer, Buffer, Buffer, ...Buffer[]];
@@ -136,13 +144,15 @@ export class RedisStore implements Store {
     return this.#run("complete", async (client) => {
       const { status, headers, body, kept } = response;
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      const args = [token, ttl, status, JSON.stringify(headers), bytes, kept ? 1 : 0];
-      return isOne(await call(client, scripts.complete, this.#key(id), ...args));
+      const args = [token, ttl, status, JSON.stringify(headers), bytes, kept ? 1 : 0, id];
+      return isOne(await call(client, scripts.complete, ...this.#keys(client, id), ...args));
     });
   }
 
   release(id: string, token: number): Promise<boolean> {
-    return this.#run("release", async (client) => isOne(await call(client, scripts.release, this.#key(id), token)));
+    return this.#run("release", async (client) =>
+      isOne(await call(client, scripts.release, ...this.#keys(client, id), token, id)),
+    );
   }
 
   /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
@@ -181,74 +191,168 @@ export class RedisStore implements Store {
   }
 
   delete(id: string): Promise<boolean> {
-    return this.#run("delete", async (client) => isOne(await client.unlink(this.#key(id))));
+    return this.#run("delete", async (client) =>
+      isOne(await call(client, scripts.delete, ...this.#keys(client, id), id)),
+    );
   }
 
   /**
-   * Walks the keyspace with SCAN: for operators and the CLI, not for hot paths. Records are newest first within a
-   * page only; a page may hold fewer than `limit` records (even none) and still have a cursor, because each page
-   * scans for at most `timeout`. Every record that exists throughout a walk is listed at least once.
+   * Walks the index newest first (one script per page on a standalone Redis): the cost is that of the records the
+   * prefix holds, not of the server's keyspace. On a Cluster each slot has its own index, walked in slot order, so
+   * records are newest first within a slot. A page may hold fewer than `limit` records and still have a cursor (each
+   * script examines at most 1,000 entries); every record that exists throughout a walk is listed once.
    */
   async list(options: ListOptions = {}): Promise<ListPage> {
-    let [node, cursor, queue]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "0", []];
+    const [shard, max, after]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "+inf", ""];
     return this.#run(
       "list",
       async (client) => {
         const limit = options.limit ?? 100;
-        const deadline = Date.now() + this.#timeout;
-        const masters = mastersOf(client);
-        const found: IdempotencyRecord[] = [];
-        while (found.length < limit && (queue.length > 0 || node < masters.length) && Date.now() < deadline) {
-          if (queue.length === 0) {
-            const [next, keys] = await this.#scan(client, masters[node]!, cursor);
-            queue = keys.map((key) => this.#idOf(client, key));
-            [node, cursor] = next === "0" ? [node + 1, "0"] : [node, next];
-            continue;
-          }
-          const ids = queue.splice(0, limit - found.length);
-          const records = await Promise.all(ids.map((id) => this.#read(client, id)));
-          for (const record of records) {
-            if (!record || (options.state && record.state !== options.state)) continue;
-            if (options.since === undefined || record.createdAt >= options.since) found.push(record);
+        // A Cluster's page walks many slots: it stops at half the operation's bound, leaving the rest to read records.
+        const deadline = Date.now() + this.#scanTimeout / 2;
+        // The shards left to walk, by their position among all shards (what a cursor names).
+        const left = (await this.#shards(client)).filter(([position]) => position >= shard);
+        const ids: string[] = [];
+        let next: Cursor | undefined;
+        walk: for (let start = 0; start < left.length; start += SHARDS_PER_BATCH) {
+          const batch = left.slice(start, start + SHARDS_PER_BATCH);
+          const pages = await Promise.all(
+            batch.map(([position, tag]) => {
+              const [from, skip] = position === shard ? [max, after] : ["+inf", ""];
+              const args = [options.state ?? "", from, skip, options.since ?? "-inf", limit - ids.length];
+              return call(client, indexScripts.listPage, ...indexKeys(this.#prefix, tag), ...args, SCRIPT_BUDGET);
+            }),
+          );
+          for (const [i, page] of (pages as Buffer[][]).entries()) {
+            const position = batch[i]![0];
+            const [done, score, id, ...found] = page.map(String) as [string, string, string, ...string[]];
+            const room = limit - ids.length;
+            for (let j = 0; j < found.length && j / 2 < room; j += 2) ids.push(found[j]!);
+            if (found.length / 2 > room) {
+              next = [position, found[room * 2 - 1]!, found[room * 2 - 2]!];
+              break walk;
+            }
+            if (done !== "1") {
+              next = [position, score, id];
+              break walk;
+            }
+            if (ids.length >= limit || Date.now() >= deadline) {
+              if (start + i + 1 < left.length) next = [position + 1, "+inf", ""];
+              break walk;
+            }
           }
         }
+        const records = await Promise.all(ids.map((id) => this.#read(client, id)));
+        const found = records.filter(
+          (record): record is IdempotencyRecord =>
+            record !== undefined &&
+            (options.state === undefined || record.state === options.state) &&
+            (options.since === undefined || record.createdAt >= options.since),
+        );
         found.sort((a, b) => b.createdAt - a.createdAt);
-        const more = queue.length > 0 || node < masters.length;
-        return more ? { records: found, cursor: encodeCursor([node, cursor, queue]) } : { records: found };
+        return next ? { records: found, cursor: encodeCursor(next) } : { records: found };
       },
       this.#scanTimeout,
     );
   }
 
   /**
-   * Deletes up to `limit` expired records found by SCAN; each delete re-checks expiry in a script, so an id claimed
-   * again meanwhile stays. Redis's own expiry (a minute past `expiresAt`) usually gets there first. Bounded by
-   * `timeout` or 30 s, whichever is longer.
+   * Counts from the index: ZCOUNT per state set by the server's clock, and the oldest and newest live entry of the
+   * created set. A few commands per shard whatever the number of records (on a Cluster, per slot).
+   */
+  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    const window = options.expiringWithin ?? 3_600_000;
+    return this.#run(
+      "aggregate",
+      async (client) => {
+        const states: Record<RecordState, number> = { "in-flight": 0, released: 0, completed: 0 };
+        const result: StoreAggregate = { states, expiringSoon: 0, expired: 0 };
+        const live: string[] = [];
+        await this.#eachShard(client, async (tag) => {
+          const counts = (
+            (await call(client, indexScripts.aggregate, ...indexKeys(this.#prefix, tag), window)) as unknown[]
+          ).map(Number);
+          const [inFlight, released, completed, expiring, expired] = counts as [number, number, number, number, number];
+          states["in-flight"] += inFlight;
+          states.released += released;
+          states.completed += completed;
+          result.expiringSoon += expiring;
+          result.expired += expired;
+          if (inFlight + released + completed > 0) live.push(tag);
+        });
+        for (const tag of live) {
+          const oldest = await this.#firstLive(client, tag, "oldest");
+          const newest = await this.#firstLive(client, tag, "newest");
+          if (oldest !== undefined && (result.oldest === undefined || oldest < result.oldest)) result.oldest = oldest;
+          if (newest !== undefined && (result.newest === undefined || newest > result.newest)) result.newest = newest;
+        }
+        return result;
+      },
+      this.#scanTimeout,
+    );
+  }
+
+  /**
+   * Deletes up to `limit` expired records the index holds, in scripts of at most 1,000; each re-checks the record's
+   * own expiry, so an id claimed again meanwhile stays. Records Redis's own expiry (a minute past `expiresAt`) already
+   * reclaimed count as purged too: their index entries are what is left of them. Bounded by `timeout` or 30 s,
+   * whichever is longer.
    */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     return this.#run(
       "purgeExpired",
       async (client) => {
+        const withExpired: string[] = [];
+        await this.#eachShard(client, async (tag) => {
+          const counts = (await call(client, indexScripts.aggregate, ...indexKeys(this.#prefix, tag), 0)) as unknown[];
+          if (Number(counts[4]) > 0) withExpired.push(tag);
+        });
+        const recordPrefix = `${client.options.keyPrefix ?? ""}${this.#prefix}`;
         let purged = 0;
-        for (const master of mastersOf(client)) {
-          let cursor = "0";
-          do {
-            const [next, keys] = await this.#scan(client, master, cursor);
-            cursor = next;
-            for (let i = 0; i < keys.length && purged < limit; ) {
-              const batch = keys.slice(i, i + (limit - purged)).map((key) => this.#key(this.#idOf(client, key)));
-              i += batch.length;
-              const replies = await Promise.all(batch.map((key) => call(client, scripts.purge, key)));
-              purged += replies.filter(isOne).length;
-            }
-          } while (cursor !== "0" && purged < limit);
-          if (purged >= limit) break;
+        for (const tag of withExpired) {
+          while (purged < limit) {
+            const most = Math.min(limit - purged, SCRIPT_BUDGET);
+            const reply = await call(client, indexScripts.purge, ...indexKeys(this.#prefix, tag), recordPrefix, most);
+            const [deleted, examined] = (reply as unknown[]).map(Number) as [number, number];
+            purged += deleted;
+            if (examined === 0) break;
+          }
         }
         return purged;
       },
       this.#scanTimeout,
     );
+  }
+
+  /**
+   * Puts records an earlier oncely wrote (before the index existed) into the index: walks the keyspace once with SCAN
+   * (every master of a Cluster) and indexes each record in a script. Run it once after upgrading (`oncely reindex`);
+   * records written since the upgrade are indexed already, and running it again changes nothing. Each SCAN step is
+   * one store call, bounded by `timeout` or 30 s; returns how many records it indexed.
+   */
+  async reindex(): Promise<number> {
+    const masters = await this.#run("reindex", async (client) => mastersOf(client).length);
+    let indexed = 0;
+    for (let node = 0; node < masters; node++) {
+      let cursor = "0";
+      do {
+        indexed += await this.#run(
+          "reindex",
+          async (client) => {
+            const [next, keys] = await this.#scan(client, mastersOf(client)[node]!, cursor);
+            cursor = next;
+            const ids = keys.map((key) => this.#idOf(client, key));
+            const replies = await Promise.all(
+              ids.map((id) => call(client, indexScripts.reindex, ...this.#keys(client, id), id)),
+            );
+            return replies.filter(isOne).length;
+          },
+          this.#scanTimeout,
+        );
+      } while (cursor !== "0");
+    }
+    return indexed;
   }
 
   async close(): Promise<void> {
@@ -265,6 +369,65 @@ export class RedisStore implements Store {
 
   #key(id: string): string {
     return `${this.#prefix}{${id}}`;
+  }
+
+  /** The record's key, then its shard's index keys: what the scripts that change a record's state take. */
+  #keys(client: Client, id: string): string[] {
+    return [this.#key(id), ...indexKeys(this.#prefix, shardOf(id, client.isCluster))];
+  }
+
+  /**
+   * The shards that hold an index, with their position among all shards. A standalone Redis has one; a Cluster has
+   * one per slot, and one EVAL per master finds which of its slots hold one, so walks skip the empty thousands.
+   */
+  async #shards(client: Client): Promise<[position: number, tag: string][]> {
+    const shards = allShards(client.isCluster);
+    if (!client.isCluster) return [[0, shards[0]!]];
+    const cluster = client as Cluster;
+    const owned = new Map<string, string[]>();
+    for (const [slot, tag] of shards.entries()) {
+      const master = cluster.slots[slot]?.[0];
+      if (master === undefined) throw new Error(`no Cluster node serves slot ${slot}`);
+      const tags = owned.get(master);
+      if (tags) tags.push(tag);
+      else owned.set(master, [tag]);
+    }
+    const base = `${client.options.keyPrefix ?? ""}${this.#prefix}`;
+    const found = new Set<string>();
+    await Promise.all(
+      cluster.nodes("master").map(async (node) => {
+        const tags = owned.get(`${node.options.host}:${node.options.port}`) ?? [];
+        if (tags.length === 0) return;
+        for (const tag of (await node.eval(NON_EMPTY_SHARDS, 0, base, ...tags)) as string[]) found.add(tag);
+      }),
+    );
+    return shards.flatMap((tag, position) => (found.has(tag) ? [[position, tag] as [number, string]] : []));
+  }
+
+  /** Runs `body` for every shard that holds an index, a batch of shards at a time. */
+  async #eachShard(client: Client, body: (tag: string) => Promise<void>): Promise<void> {
+    const shards = await this.#shards(client);
+    for (let i = 0; i < shards.length; i += SHARDS_PER_BATCH) {
+      await Promise.all(shards.slice(i, i + SHARDS_PER_BATCH).map(([, tag]) => body(tag)));
+    }
+  }
+
+  /** The creation time of a shard's oldest or newest live record, walking past expired entries. */
+  async #firstLive(client: Client, tag: string, which: "oldest" | "newest"): Promise<number | undefined> {
+    for (let offset = 0; offset >= 0; ) {
+      const reply = await call(
+        client,
+        indexScripts.firstLive,
+        ...indexKeys(this.#prefix, tag),
+        which,
+        offset,
+        SCRIPT_BUDGET,
+      );
+      const [found, value] = (reply as unknown[]).map(Number) as [number, number];
+      if (found === 1) return value;
+      offset = value;
+    }
+    return undefined;
   }
 
   /** The id inside a scanned key, which carries the client's `keyPrefix` that commands add on their own. */
@@ -323,7 +486,8 @@ export class RedisStore implements Store {
   /** Registers the scripts on the client, creating the store's own (no network yet) when given a `url`. */
   async #open(): Promise<Client> {
     const client = this.#options.client ?? (await this.#create(this.#options.url!));
-    defineScripts(client);
+    defineScripts(client, scripts);
+    defineScripts(client, indexScripts);
     return client;
   }
 
@@ -375,7 +539,8 @@ function mastersOf(client: Client): Redis[] {
   return client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
 }
 
-type Cursor = [node: number, scanCursor: string, pending: string[]];
+/** Where the next page starts: a shard, and the created_at score and id it continues after there. */
+type Cursor = [shard: number, score: string, after: string];
 
 function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString("base64url");
@@ -383,9 +548,9 @@ function encodeCursor(cursor: Cursor): string {
 
 function decodeCursor(cursor: string): Cursor {
   try {
-    const [node, scan, pending] = JSON.parse(Buffer.from(cursor, "base64url").toString()) as unknown[];
-    if (Number.isInteger(node) && typeof scan === "string" && Array.isArray(pending)) {
-      return [node as number, scan, pending.map(String)];
+    const [shard, score, after] = JSON.parse(Buffer.from(cursor, "base64url").toString()) as unknown[];
+    if (Number.isInteger(shard) && (shard as number) >= 0 && typeof score === "string" && typeof after === "string") {
+      return [shard as number, score, after];
     }
   } catch {}
   throw new InvalidCursorError(cursor);

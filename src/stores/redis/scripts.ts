@@ -12,6 +12,11 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/stor
  * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0"),
  * and replays (how often it was replayed; absent until counted).
  * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
+ *
+ * The scripts that create a record, change its state or delete it also keep the prefix's index (see
+ * `record-index.ts`): their KEYS are the record, then the index's four sorted sets of the record's shard (created,
+ * in-flight, released, completed), all in the record's Cluster slot; ARGV ends with the record's id, the members'
+ * name.
  */
 
 /**
@@ -66,22 +71,43 @@ local function record(key)
   if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
   return reply
 end
+-- The record's expires_at while token holds a live in-flight claim on it, else nil.
 local function held(key, token, now)
   local state, current, expires_at = unpack(redis.call("HMGET", key, "state", "token", "expires_at"))
-  return state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now
+  if state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now then
+    return tonumber(expires_at)
+  end
+  return nil
+end
+-- The index's state sets (scored by expires_at) are KEYS[3], KEYS[4] and KEYS[5]; KEYS[2] is scored by created_at.
+local STATE_SET = {["in-flight"] = 3, released = 4, completed = 5}
+local function index_state(id, from, to, expires_at)
+  if from ~= to and STATE_SET[from] then redis.call("ZREM", KEYS[STATE_SET[from]], id) end
+  redis.call("ZADD", KEYS[STATE_SET[to]], expires_at, id)
+end
+-- Drops a few index entries of records Redis's own expiry has reclaimed (their expires_at is over the grace period
+-- ago), so the index stays the size of what is stored without a purge. Each new record sweeps one state set, taken
+-- in turn by the clock, of up to 4 entries: more than the one entry per record the sets gain, for one command.
+local function sweep(now)
+  local i = 3 + now % 3
+  local gone = redis.call("ZRANGEBYSCORE", KEYS[i], "-inf", now - ${EXPIRY_GRACE_MS}, "LIMIT", 0, 4)
+  if #gone > 0 then
+    redis.call("ZREM", KEYS[i], unpack(gone))
+    redis.call("ZREM", KEYS[2], unpack(gone))
+  end
 end
 `;
 
 /**
- * KEYS: record. ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none). Replies
+ * KEYS: record, index (4). ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none), id. Replies
  * {"claimed", token, recovered, run id, step field, step value, ...}, or the record (whose first field is its state).
  */
 const CLAIM = `
-local key, fingerprint = KEYS[1], ARGV[1]
+local key, fingerprint, id = KEYS[1], ARGV[1], ARGV[8]
 local lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock()
-local state, holder, token, lease_until, expires_at, run_id =
-  unpack(redis.call("HMGET", key, "state", "fingerprint", "token", "lease_until", "expires_at", "run_id"))
+local state, holder, token, lease_until, expires_at, run_id, created_at = unpack(redis.call("HMGET", key, "state",
+  "fingerprint", "token", "lease_until", "expires_at", "run_id", "created_at"))
 if not state or tonumber(expires_at) <= now then
   -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
   local fresh = now
@@ -93,6 +119,12 @@ if not state or tonumber(expires_at) <= now then
     "step_count", 0)
   if ARGV[7] ~= "" then redis.call("HSET", key, "work", ARGV[7]) end
   redis.call("PEXPIREAT", key, now + ttl + ${EXPIRY_GRACE_MS})
+  -- Any state set may hold the id still: a predecessor Redis expired on its own leaves its entry behind.
+  redis.call("ZREM", KEYS[4], id)
+  redis.call("ZREM", KEYS[5], id)
+  redis.call("ZADD", KEYS[2], now, id)
+  redis.call("ZADD", KEYS[3], now + ttl, id)
+  sweep(now)
   return {"claimed", fresh, 0, ARGV[6]}
 end
 if state ~= "completed" and holder == fingerprint then
@@ -107,6 +139,9 @@ if state ~= "completed" and holder == fingerprint then
       redis.call("HSET", key, "run_id", run_id)
     end
     redis.call("PEXPIREAT", key, expires + ${EXPIRY_GRACE_MS})
+    index_state(id, state, "in-flight", expires)
+    -- NX: a record an earlier oncely wrote, unindexed until now, joins the index here; others keep their score.
+    redis.call("ZADD", KEYS[2], "NX", created_at, id)
     return append_steps(key, {"claimed", next_token, lapsed and 1 or 0, run_id})
   end
 end
@@ -121,7 +156,10 @@ redis.call("HSET", KEYS[1], "lease_until", now + tonumber(ARGV[2]))
 return 1
 `;
 
-/** KEYS: record. ARGV: token, ttl, status, headers, body, kept. Replies 1 when the token still held the claim. */
+/**
+ * KEYS: record, index (4). ARGV: token, ttl, status, headers, body, kept, id. Replies 1 when the token still held the
+ * claim.
+ */
 const COMPLETE = `
 local now = clock()
 if not held(KEYS[1], ARGV[1], now) then return 0 end
@@ -129,13 +167,16 @@ local expires = now + tonumber(ARGV[2])
 redis.call("HSET", KEYS[1], "state", "completed", "lease_until", 0, "completed_at", now, "expires_at", expires,
   "status", ARGV[3], "headers", ARGV[4], "body", ARGV[5], "kept", ARGV[6])
 redis.call("PEXPIREAT", KEYS[1], expires + ${EXPIRY_GRACE_MS})
+index_state(ARGV[7], "in-flight", "completed", expires)
 return 1
 `;
 
-/** KEYS: record. ARGV: token. Replies 1 when the token still held the claim. */
+/** KEYS: record, index (4). ARGV: token, id. Replies 1 when the token still held the claim. */
 const RELEASE = `
-if not held(KEYS[1], ARGV[1], clock()) then return 0 end
+local expires_at = held(KEYS[1], ARGV[1], clock())
+if not expires_at then return 0 end
 redis.call("HSET", KEYS[1], "state", "released", "lease_until", 0)
+index_state(ARGV[2], "in-flight", "released", expires_at)
 return 1
 `;
 
@@ -176,50 +217,55 @@ if not expires_at or tonumber(expires_at) <= clock() then return nil end
 return record(KEYS[1])
 `;
 
-/** KEYS: record. Deletes it only if it is still expired when the script runs, so a reclaimed id stays. */
-const PURGE = `
-local expires_at = redis.call("HGET", KEYS[1], "expires_at")
-if not expires_at or tonumber(expires_at) > clock() then return 0 end
-redis.call("UNLINK", KEYS[1])
-return 1
+/** KEYS: record, index (4). ARGV: id. Deletes the record and its index entries; replies 1 if there was a record. */
+const DELETE = `
+local existed = redis.call("UNLINK", KEYS[1])
+for i = 2, 5 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+return existed
 `;
 
-interface Script {
+export interface Script {
   /** The command name on the client: the script's hash is part of it, so two oncely versions never clash. */
   name: string;
   lua: string;
+  /** How many of its arguments are keys. */
+  keys: number;
 }
 
-function script(label: string, body: string): Script {
+/** A script of `body` after the shared prelude. */
+export function script(label: string, body: string, keys: number): Script {
   const lua = PRELUDE + body;
-  return { name: `oncely_${label}_${createHash("sha1").update(lua).digest("hex").slice(0, 10)}`, lua };
+  return { name: `oncely_${label}_${createHash("sha1").update(lua).digest("hex").slice(0, 10)}`, lua, keys };
 }
 
 export const scripts = {
-  claim: script("claim", CLAIM),
-  renew: script("renew", RENEW),
-  complete: script("complete", COMPLETE),
-  release: script("release", RELEASE),
-  saveStep: script("step", SAVE_STEP),
-  countReplays: script("replays", COUNT_REPLAYS),
-  get: script("get", GET),
-  purge: script("purge", PURGE),
+  claim: script("claim", CLAIM, 5),
+  renew: script("renew", RENEW, 1),
+  complete: script("complete", COMPLETE, 5),
+  release: script("release", RELEASE, 5),
+  saveStep: script("step", SAVE_STEP, 1),
+  countReplays: script("replays", COUNT_REPLAYS, 1),
+  get: script("get", GET, 1),
+  delete: script("delete", DELETE, 5),
 };
 
-/** Registers the scripts on a client (`defineCommand`), once per client. */
-export function defineScripts(client: Redis | Cluster): void {
-  for (const { name, lua } of Object.values(scripts)) {
+/** Registers scripts on a client (`defineCommand`), once per client. */
+export function defineScripts(client: Redis | Cluster, defined: Record<string, Script>): void {
+  for (const { name, lua, keys } of Object.values(defined)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
-      client.defineCommand(name, { lua, numberOfKeys: 1 });
+      client.defineCommand(name, { lua, numberOfKeys: keys });
     }
   }
 }
 
-/** Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers. */
-export function runScript(client: Redis | Cluster, script: Script, key: string, ...args: unknown[]): Promise<unknown> {
+/**
+ * Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers: its keys (`script.keys`
+ * of them), then its other arguments.
+ */
+export function runScript(client: Redis | Cluster, script: Script, ...keysAndArgs: unknown[]): Promise<unknown> {
   coalesceWrites(client);
   const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  return commands[`${script.name}Buffer`]!(key, ...args);
+  return commands[`${script.name}Buffer`]!(...keysAndArgs);
 }
 
 /** Connections whose writes are held until the end of the current tick (see `coalesceWrites`). */

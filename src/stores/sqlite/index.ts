@@ -7,6 +7,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { isOncelyError, StoreError, StoreTimeoutError } from "../../core/errors.js";
 import {
+  type AggregateOptions,
   type ClaimOptions,
   type ClaimResult,
   type IdempotencyRecord,
@@ -15,10 +16,12 @@ import {
   RECORD_FORMAT_VERSION,
   type StepRecord,
   type StepStore,
+  type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { type AggregateRow, toAggregate } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import {
   DRIVER_NAMES,
@@ -244,6 +247,15 @@ export class SqliteStore implements StepStore {
     // LIMIT -1 is SQLite's "no limit".
     const limit = options.limit ?? -1;
     return this.#run("purgeExpired", ({ sql }) => sql.purge.run({ now: this.#now(), limit }).changes);
+  }
+
+  /** One SELECT of conditional COUNTs and MIN/MAX over the table (no body is read). */
+  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
+    return this.#run("aggregate", ({ sql }) => {
+      const now = this.#now();
+      const soon = now + (options.expiringWithin ?? 3_600_000);
+      return toAggregate(sql.aggregate.get({ now, soon }) as AggregateRow);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { IdempotencyRecord, StepRecord } from "../../core/store.js";
+import { aggregateSql } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import type { SqliteConnection, SqliteStatement } from "./driver.js";
 
@@ -101,6 +102,7 @@ type StatementName =
   | "delete"
   | "list"
   | "purge"
+  | "aggregate"
   | "saveStep"
   | "countReplays";
 export type Statements = Record<StatementName, SqliteStatement>;
@@ -175,6 +177,7 @@ export function prepare(db: SqliteConnection, table: string): Statements {
       WHERE id = @id AND state = 'completed' AND expires_at > @now`),
     purge: db.prepare(`DELETE FROM ${t} WHERE rowid IN
       (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`),
+    aggregate: db.prepare(aggregateSql(t, "@now", "@soon")),
   };
 }
 
