@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { Store } from "../../../src/core/store.js";
@@ -101,6 +101,16 @@ function real(store: Store, margin: number, close: () => Promise<void>) {
   };
 }
 
+/** A RedisStore on its own prefix, judged by the server's clock (`TIME`; on a Cluster, whichever node answers). */
+async function redisSubject(client: Redis | Cluster, close: (prefix: string) => Promise<void>) {
+  const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
+  const margin = await marginOf(async () => {
+    const [seconds, micros] = await client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  });
+  return real(new RedisStore({ client, prefix }), margin, () => close(prefix));
+}
+
 export const backends: Backend[] = [
   { name: "memory", store: "memory", open: async () => injected((now) => new MemoryStore({ now })) },
   {
@@ -120,12 +130,7 @@ export const backends: Backend[] = [
     service: "redis",
     open: async () => {
       const client = new Redis(services.redis.url);
-      const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
-      const margin = await marginOf(async () => {
-        const [seconds, micros] = await client.time();
-        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-      });
-      return real(new RedisStore({ client, prefix }), margin, async () => {
+      return redisSubject(client, async (prefix) => {
         const keys = await client.keys(`${prefix}*`);
         if (keys.length > 0) await client.unlink(...keys);
         await client.quit();
@@ -139,12 +144,7 @@ export const backends: Backend[] = [
     open: async () => {
       const cluster = await startRedisCluster();
       const client = cluster.client();
-      const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
-      const margin = await marginOf(async () => {
-        const [seconds, micros] = await client.time();
-        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-      });
-      return real(new RedisStore({ client, prefix }), margin, async () => {
+      return redisSubject(client, async () => {
         client.disconnect();
         await cluster.stop();
       });
