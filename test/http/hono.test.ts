@@ -6,9 +6,10 @@ import { createIdempotency } from "../../src/core/engine.js";
 import { idempotency } from "../../src/http/hono.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 import type { RunningServer } from "./app-spec.js";
-import { honoApp, startHono } from "./apps.js";
+import { startHono } from "./apps.js";
 import { describeHttpSemantics } from "./semantics.js";
 import { listen } from "./servers.js";
+import { honoApp } from "./web-apps.js";
 
 describeHttpSemantics("hono", startHono);
 
