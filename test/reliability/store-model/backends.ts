@@ -11,6 +11,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import type { Store } from "../../../src/core/store.js";
 import { DynamoDbStore } from "../../../src/stores/dynamodb.js";
+import { LibsqlStore } from "../../../src/stores/libsql/index.js";
 import { MemoryStore } from "../../../src/stores/memory.js";
 import { MySqlStore } from "../../../src/stores/mysql.js";
 import { PostgresStore } from "../../../src/stores/postgres.js";
@@ -103,6 +104,16 @@ export const backends: Backend[] = [
       const dir = mkdtempSync(join(tmpdir(), "oncely-model-"));
       return injected(
         (now) => new SqliteStore({ path: join(dir, "model.db"), now }),
+        async () => rmSync(dir, { recursive: true, force: true }),
+      );
+    },
+  },
+  {
+    name: "libsql (file)",
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "oncely-model-libsql-"));
+      return injected(
+        (now) => new LibsqlStore({ url: `file:${join(dir, "model.db")}`, now }),
         async () => rmSync(dir, { recursive: true, force: true }),
       );
     },
