@@ -7,7 +7,7 @@
 //                exporter, metrics to a no-op exporter every 60 s
 import { createServer } from "node:http";
 import express from "express";
-import { idempotency } from "../dist/http/express.js";
+import { idempotency } from "../dist/adapters/express/index.js";
 import { createIdempotency, MemoryStore } from "../dist/index.js";
 
 const [configuration] = process.argv.slice(2);

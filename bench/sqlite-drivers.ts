@@ -11,8 +11,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
-import { type SqliteDatabase, type SqliteDriverName, SqliteStore } from "../src/stores/sqlite.js";
-import type { NodeSqliteDatabase } from "../src/stores/sqlite-driver.js";
+import type { NodeSqliteDatabase } from "../src/stores/sqlite/driver.js";
+import { type SqliteDatabase, type SqliteDriverName, SqliteStore } from "../src/stores/sqlite/index.js";
 import { median } from "./measure.js";
 
 const KEYS = 20_000;

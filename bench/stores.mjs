@@ -13,7 +13,7 @@ export async function createStore(name) {
     case "memory":
       return { store: new MemoryStore({ maxEntries: 1_000_000 }), cleanup: async () => {} };
     case "sqlite": {
-      const { SqliteStore } = await import("../dist/stores/sqlite.js");
+      const { SqliteStore } = await import("../dist/stores/sqlite/index.js");
       const path = join(tmpdir(), `oncely-bench-${suffix}.db`);
       const store = new SqliteStore({ path });
       await store.migrate();
@@ -25,12 +25,12 @@ export async function createStore(name) {
       return { store, cleanup };
     }
     case "redis": {
-      const { RedisStore } = await import("../dist/stores/redis.js");
+      const { RedisStore } = await import("../dist/stores/redis/index.js");
       const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:` });
       return { store, cleanup: () => store.close() };
     }
     case "postgres": {
-      const { PostgresStore } = await import("../dist/stores/postgres.js");
+      const { PostgresStore } = await import("../dist/stores/postgres/index.js");
       const table = `oncely_bench_${suffix}`;
       const store = new PostgresStore({ connectionString: "postgres://postgres@127.0.0.1:5432/test", table });
       await store.migrate();
@@ -48,7 +48,7 @@ export async function createStore(name) {
       return { store, cleanup };
     }
     case "mysql": {
-      const { MySqlStore } = await import("../dist/stores/mysql.js");
+      const { MySqlStore } = await import("../dist/stores/mysql/index.js");
       const table = `oncely_bench_${suffix}`;
       const store = new MySqlStore({ uri: "mysql://root@127.0.0.1:3306/test", table });
       await store.migrate();
@@ -65,7 +65,7 @@ export async function createStore(name) {
       return { store, cleanup };
     }
     case "dynamodb": {
-      const { DynamoDbStore } = await import("../dist/stores/dynamodb.js");
+      const { DynamoDbStore } = await import("../dist/stores/dynamodb/index.js");
       const { DynamoDBClient } = await import("@aws-sdk/client-dynamodb");
       const client = new DynamoDBClient({
         endpoint: process.env.BENCH_DYNAMODB_ENDPOINT,

@@ -34,4 +34,4 @@ export type { ResponseData } from "./core/response.js";
 export type { RunContext, RunOptions } from "./core/run.js";
 export { MAX_STEP_BYTES, MAX_STEPS, stepKey } from "./core/steps.js";
 export * from "./core/store.js";
-export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/index.js";

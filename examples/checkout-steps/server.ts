@@ -5,7 +5,7 @@
  */
 import { createServer } from "node:http";
 import express from "express";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { checkout, defineCheckout, type Order } from "./checkout.js";
 import { Mailer, PaymentProvider, Stock } from "./services.js";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import Fastify from "fastify";
-import { idempotency } from "../../src/http/fastify.js";
+import { idempotency } from "../../src/adapters/fastify/index.js";
 import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
 
 interface Order {

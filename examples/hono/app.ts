@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { idempotency } from "../../src/http/hono.js";
+import { idempotency } from "../../src/adapters/hono/index.js";
 import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
 
 interface Booking {

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { pathToFileURL } from "node:url";
 import Router from "@koa/router";
 import Koa, { type Context } from "koa";
-import { idempotency } from "../../src/http/koa.js";
+import { idempotency } from "../../src/adapters/koa/index.js";
 import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
 
 interface Email {

@@ -14,7 +14,7 @@ import {
 import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
-import { IdempotencyCtx, Idempotent, OncelyModule } from "../../src/http/nest.js";
+import { IdempotencyCtx, Idempotent, OncelyModule } from "../../src/adapters/nest/index.js";
 import { type IdempotencyContext, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
 
 interface Transfer {

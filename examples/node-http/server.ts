@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { pathToFileURL } from "node:url";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
 
 interface TopUp {

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import express from "express";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, type IdempotencyEvent } from "../../src/index.js";
-import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite.js";
+import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite/index.js";
 
 interface Charge {
   id: string;

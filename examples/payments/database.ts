@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from "../../src/stores/sqlite.js";
+import type { SqliteDatabase } from "../../src/stores/sqlite/index.js";
 
 /**
  * Opens the demo's SQLite file: the idempotency records and the charges live in it side by side, so a restart keeps

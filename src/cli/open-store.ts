@@ -38,7 +38,7 @@ const DRIVERS: Record<Exclude<StoreKind, "memory">, [pkg: string, load: () => Pr
   // SqliteStore's own choice: node:sqlite where the runtime has it built in, better-sqlite3 otherwise.
   sqlite: [
     "better-sqlite3",
-    () => import("../stores/sqlite-driver.js").then((driver) => driver.loadSqliteDriver(undefined)),
+    () => import("../stores/sqlite/driver.js").then((driver) => driver.loadSqliteDriver(undefined)),
   ],
   redis: ["ioredis", () => import("ioredis")],
   postgres: ["pg", () => import("pg")],
@@ -58,7 +58,7 @@ const DRIVERS: Record<Exclude<StoreKind, "memory">, [pkg: string, load: () => Pr
  */
 export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {}): Promise<Store> {
   if (spec.kind === "memory") {
-    const { MemoryStore } = await import("../stores/memory.js");
+    const { MemoryStore } = await import("../stores/memory/index.js");
     return new MemoryStore();
   }
   const [pkg, load] = DRIVERS[spec.kind];
@@ -80,23 +80,23 @@ export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {})
         if (options.create === false && path !== ":memory:" && !existsSync(path)) {
           throw new StoreError("sqlite", "open", `failed: no database file at ${path}`);
         }
-        const { SqliteStore } = await import("../stores/sqlite.js");
+        const { SqliteStore } = await import("../stores/sqlite/index.js");
         return new SqliteStore({ ...timeout, ...spec.options });
       }
       case "redis": {
-        const { RedisStore } = await import("../stores/redis.js");
+        const { RedisStore } = await import("../stores/redis/index.js");
         return new RedisStore({ ...timeout, ...spec.options });
       }
       case "postgres": {
-        const { PostgresStore } = await import("../stores/postgres.js");
+        const { PostgresStore } = await import("../stores/postgres/index.js");
         return new PostgresStore({ ...timeout, ...spec.options });
       }
       case "mysql": {
-        const { MySqlStore } = await import("../stores/mysql.js");
+        const { MySqlStore } = await import("../stores/mysql/index.js");
         return new MySqlStore({ ...timeout, ...spec.options });
       }
       case "dynamodb": {
-        const { DynamoDbStore } = await import("../stores/dynamodb.js");
+        const { DynamoDbStore } = await import("../stores/dynamodb/index.js");
         return new DynamoDbStore({ ...timeout, ...spec.options });
       }
     }

@@ -1,10 +1,10 @@
 import { toMilliseconds } from "../core/duration.js";
 import { OncelyError } from "../core/errors.js";
-import type { DynamoDbStoreOptions } from "../stores/dynamodb.js";
-import type { MySqlStoreOptions } from "../stores/mysql.js";
-import type { PostgresStoreOptions } from "../stores/postgres.js";
-import type { RedisStoreOptions } from "../stores/redis.js";
-import type { SqliteStoreOptions } from "../stores/sqlite.js";
+import type { DynamoDbStoreOptions } from "../stores/dynamodb/index.js";
+import type { MySqlStoreOptions } from "../stores/mysql/index.js";
+import type { PostgresStoreOptions } from "../stores/postgres/index.js";
+import type { RedisStoreOptions } from "../stores/redis/index.js";
+import type { SqliteStoreOptions } from "../stores/sqlite/index.js";
 import { redactStoreUrl } from "./redact-url.js";
 
 export { redactStoreUrl, storeUrlSecrets } from "./redact-url.js";

@@ -3,7 +3,7 @@ import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProxyLogEntry } from "../../src/cli/proxy/proxy.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 import { type Listening, listen, rawRequest, sleep, startProxy, until } from "./proxy/harness.js";
 
 // What the proxy does to traffic: streams what it does not guard, strips hop-by-hop headers both ways, adds the

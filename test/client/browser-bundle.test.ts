@@ -35,6 +35,6 @@ describe("oncely/client runs in browsers and React Native", () => {
   }
 
   it("the check can fail: the node:http adapter, which uses node:stream, does not bundle for the browser", async () => {
-    await expect(bundleForBrowser("src/http/node.ts")).rejects.toThrow(/node:/);
+    await expect(bundleForBrowser("src/adapters/node/index.ts")).rejects.toThrow(/node:/);
   });
 });

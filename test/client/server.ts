@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { listen, readStream } from "../http/servers.js";
 

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterAll, describe, expect, it } from "vitest";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createResponseCipher } from "../../src/core/encryption.js";
-import { withIdempotency } from "../../src/http/node.js";
 import {
   createIdempotency,
   DecryptionError,

@@ -5,12 +5,12 @@ import type { Context as HonoContext } from "hono";
 import type { Context as KoaContext } from "koa";
 import type { PoolClient } from "pg";
 import { describe, expectTypeOf, it } from "vitest";
-import { idempotency as expressIdempotency } from "../../src/http/express.js";
-import type { FastifyRouteIdempotency } from "../../src/http/fastify.js";
-import { withIdempotency as fetchIdempotency } from "../../src/http/fetch.js";
-import { idempotency as honoIdempotency } from "../../src/http/hono.js";
-import { idempotency as koaIdempotency } from "../../src/http/koa.js";
-import { withIdempotency as nodeIdempotency } from "../../src/http/node.js";
+import { idempotency as expressIdempotency } from "../../src/adapters/express/index.js";
+import type { FastifyRouteIdempotency } from "../../src/adapters/fastify/index.js";
+import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
+import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
+import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
+import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
 import {
   createIdempotency,
   type Decision,
@@ -23,7 +23,7 @@ import {
   type TransactionClient,
 } from "../../src/index.js";
 // Importing the PostgreSQL store's module types `context.transaction` as pg's PoolClient.
-import type { PostgresStore } from "../../src/stores/postgres.js";
+import type { PostgresStore } from "../../src/stores/postgres/index.js";
 
 // These are checked by `npm run check` (tsc over test/); the runtime part only keeps vitest from calling the file empty.
 describe("public types", () => {

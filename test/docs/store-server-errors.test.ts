@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { withIdempotency } from "../../src/http/fetch.js";
+import { withIdempotency } from "../../src/adapters/fetch/index.js";
 import { createIdempotency, MemoryStore, type RouteOptions } from "../../src/index.js";
 
 // What the README's "Why a 5xx is not stored" says, run: oncely's default releases a 5xx, and

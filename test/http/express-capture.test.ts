@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import { Readable } from "node:stream";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen } from "./servers.js";

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import express5, { type Express } from "express";
 import express4 from "express4";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen } from "./servers.js";

@@ -3,7 +3,7 @@ import type { Request as ExpressRequest, RequestHandler } from "express";
 import express5 from "express";
 import express4 from "express4";
 import { describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, type IdempotencyRequest, MemoryStore } from "../../src/index.js";
 import type { StartServer } from "./app-spec.js";
 import { describeHttpSemantics } from "./semantics.js";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import fastify5, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import fastify4 from "fastify4";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { idempotency } from "../../src/http/fastify.js";
+import { idempotency } from "../../src/adapters/fastify/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 
 // Each registration style a user may write, over a real socket: a route the user meant to guard is guarded, or the

@@ -8,7 +8,7 @@ import fastify5, {
 } from "fastify";
 import fastify4 from "fastify4";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
-import { idempotency } from "../../src/http/fastify.js";
+import { idempotency } from "../../src/adapters/fastify/index.js";
 import {
   createIdempotency,
   type Idempotency,

@@ -3,9 +3,9 @@ import { createAdaptorServer } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { stream, streamText } from "hono/streaming";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { idempotency } from "../../src/adapters/hono/index.js";
 import { createIdempotency } from "../../src/core/engine.js";
-import { idempotency } from "../../src/http/hono.js";
-import { MemoryStore } from "../../src/stores/memory.js";
+import { MemoryStore } from "../../src/stores/memory/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen } from "./servers.js";
 

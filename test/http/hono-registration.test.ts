@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/hono.js";
+import { idempotency } from "../../src/adapters/hono/index.js";
 import { createIdempotency, type Idempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen } from "./servers.js";

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import Router from "@koa/router";
 import Koa from "koa";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { idempotency } from "../../src/http/koa.js";
+import { idempotency } from "../../src/adapters/koa/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen } from "./servers.js";

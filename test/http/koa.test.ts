@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import Router from "@koa/router";
 import Koa, { type Context, type DefaultState, type Next } from "koa";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
-import { idempotency } from "../../src/http/koa.js";
+import { idempotency } from "../../src/adapters/koa/index.js";
 import { createIdempotency, type IdempotencyContext, type IdempotencyEvent, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { startKoa } from "./apps.js";

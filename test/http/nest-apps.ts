@@ -4,7 +4,7 @@ import { Controller, Get, Module, Patch, Post, Put, Req, Res, type Type } from "
 import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
-import { Idempotent } from "../../src/http/nest.js";
+import { Idempotent } from "../../src/adapters/nest/index.js";
 import type { IdempotencyContext } from "../../src/index.js";
 import type { RouteSpec, RunningServer, SpecResponse } from "./app-spec.js";
 

@@ -21,7 +21,7 @@ import {
 import { APP_FILTER, APP_INTERCEPTOR, HttpAdapterHost } from "@nestjs/core";
 import { map, Observable } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IdempotencyCtx, IdempotencyInterceptor, Idempotent, OncelyModule } from "../../src/http/nest.js";
+import { IdempotencyCtx, IdempotencyInterceptor, Idempotent, OncelyModule } from "../../src/adapters/nest/index.js";
 import {
   createIdempotency,
   deriveKey,

@@ -4,7 +4,7 @@ import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { IdempotencyInterceptor, Idempotent, OncelyModule } from "../../src/http/nest.js";
+import { IdempotencyInterceptor, Idempotent, OncelyModule } from "../../src/adapters/nest/index.js";
 import { MemoryStore } from "../../src/index.js";
 import { appModule, type NestPlatform, type RunningNestApp, startNest } from "./nest-apps.js";
 

@@ -1,4 +1,4 @@
-import { OncelyModule } from "../../src/http/nest.js";
+import { OncelyModule } from "../../src/adapters/nest/index.js";
 import type { StartServer } from "./app-spec.js";
 import { appModule, type NestPlatform, specController, startNest } from "./nest-apps.js";
 import { describeHttpSemantics } from "./semantics.js";

@@ -5,11 +5,11 @@ import Fastify from "fastify";
 import { Hono } from "hono";
 import Koa from "koa";
 import { afterAll, describe, expect, it } from "vitest";
-import { idempotency as fastifyIdempotency } from "../../src/http/fastify.js";
-import { withIdempotency as fetchIdempotency } from "../../src/http/fetch.js";
-import { idempotency as honoIdempotency } from "../../src/http/hono.js";
-import { idempotency as koaIdempotency } from "../../src/http/koa.js";
-import { withIdempotency as nodeIdempotency } from "../../src/http/node.js";
+import { idempotency as fastifyIdempotency } from "../../src/adapters/fastify/index.js";
+import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
+import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
+import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
+import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, type Idempotency, MemoryStore } from "../../src/index.js";
 import { listen } from "./servers.js";
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import {
   createMySqlTable,
   createPostgresTable,

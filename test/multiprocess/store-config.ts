@@ -1,9 +1,9 @@
 import type { Store } from "../../src/core/store.js";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
-import { MySqlStore } from "../../src/stores/mysql.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 
 /**
  * Everything a worker process needs to open the shared store, as plain JSON: it crosses the process boundary in an

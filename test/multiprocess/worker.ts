@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency } from "../../src/index.js";
 import {
   type Execution,

@@ -1,10 +1,10 @@
 import { createServer } from "node:http";
 import express, { type RequestHandler } from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, type Idempotency, MemoryStore } from "../../src/index.js";
 import { documentIdempotency } from "../../src/openapi/index.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 import { listen } from "../http/servers.js";
 import { freePort } from "../support/free-port.js";
 import { validateAgainst } from "./schema-validator.js";

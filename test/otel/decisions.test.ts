@@ -3,7 +3,7 @@ import { context, SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { MemoryStore, type Store } from "../../src/index.js";
 import { createTelemetry, keyHash } from "../../src/otel/index.js";
 import { listen } from "../http/servers.js";

@@ -4,7 +4,7 @@ import { context } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/hono.js";
+import { idempotency } from "../../src/adapters/hono/index.js";
 import { MemoryStore } from "../../src/index.js";
 import { createTelemetry, keyHash } from "../../src/otel/index.js";
 import { listen } from "../http/servers.js";

@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import express4 from "express4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";

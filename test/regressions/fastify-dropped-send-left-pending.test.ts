@@ -2,7 +2,7 @@ import { createHook } from "node:async_hooks";
 import fastify5, { type FastifyInstance } from "fastify";
 import fastify4 from "fastify4";
 import { afterEach, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/fastify.js";
+import { idempotency } from "../../src/adapters/fastify/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 
 // Found in a review of the Fastify adapter: an async handler that calls `reply.send()` without returning `reply` makes
@@ -27,7 +27,7 @@ function trackAdapterPromises() {
       const top = new Error().stack
         ?.split("\n")
         .find((line) => line.includes(" at ") && !line.includes("node:") && !line.includes(import.meta.filename));
-      if (top?.includes("src/http/fastify")) pending.set(asyncId, top.trim());
+      if (top?.includes("src/adapters/fastify")) pending.set(asyncId, top.trim());
     },
     promiseResolve(asyncId) {
       pending.delete(asyncId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { withIdempotency } from "../../src/http/fetch.js";
+import { withIdempotency } from "../../src/adapters/fetch/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 
 // Found by the fuzz test (test/reliability/fuzz.test.ts): a chunked body over `maxRequestBytes` sent to a fetch

@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/hono.js";
+import { idempotency } from "../../src/adapters/hono/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { listen } from "../http/servers.js";
 

@@ -4,9 +4,9 @@ import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import { createIdempotency, type IdempotencyEvent, type IdempotencyOptions, MemoryStore } from "../../src/index.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 import { listen } from "../http/servers.js";
 import { freePort } from "../support/free-port.js";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import mysql from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
-import { MySqlStore } from "../../src/stores/mysql.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 // Found by the model-based store test (test/reliability/store-model) on the MySQL 8 path (upsert, then a read; run

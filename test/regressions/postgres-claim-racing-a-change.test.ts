@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ClaimResult } from "../../src/core/store.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 // Both found by the model-based store test (test/reliability/store-model): a claim whose snapshot still showed a live

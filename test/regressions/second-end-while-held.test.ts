@@ -1,8 +1,8 @@
 import { createServer, type ServerResponse } from "node:http";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotency } from "../../src/http/express.js";
-import { withIdempotency } from "../../src/http/node.js";
+import { idempotency } from "../../src/adapters/express/index.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { listen } from "../http/servers.js";

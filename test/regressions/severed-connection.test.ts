@@ -10,8 +10,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { StoreTimeoutError } from "../../src/core/errors.js";
 import type { Store } from "../../src/core/store.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 import { startFaultProxy } from "../reliability/support/fault-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
 

@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
-import { MySqlStore } from "../../src/stores/mysql.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import {
   type Backend,
   dynamodbBackend,

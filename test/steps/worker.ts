@@ -33,23 +33,23 @@ const send = (message: WorkerMessage) =>
 async function openStore(store: StoreConfig, timeout: number) {
   switch (store.kind) {
     case "sqlite":
-      return new (await import("../../src/stores/sqlite.js")).SqliteStore({ path: store.path, timeout });
+      return new (await import("../../src/stores/sqlite/index.js")).SqliteStore({ path: store.path, timeout });
     case "redis": {
-      const { RedisStore } = await import("../../src/stores/redis.js");
+      const { RedisStore } = await import("../../src/stores/redis/index.js");
       return new RedisStore({ url: store.url, prefix: store.prefix, timeout });
     }
     case "postgres": {
-      const { PostgresStore } = await import("../../src/stores/postgres.js");
+      const { PostgresStore } = await import("../../src/stores/postgres/index.js");
       return new PostgresStore({ connectionString: store.connectionString, table: store.table, timeout });
     }
     case "mysql":
-      return new (await import("../../src/stores/mysql.js")).MySqlStore({
+      return new (await import("../../src/stores/mysql/index.js")).MySqlStore({
         uri: store.uri,
         table: store.table,
         timeout,
       });
     case "dynamodb": {
-      const { DynamoDbStore } = await import("../../src/stores/dynamodb.js");
+      const { DynamoDbStore } = await import("../../src/stores/dynamodb/index.js");
       return new DynamoDbStore({ region: "us-east-1", endpoint: store.endpoint, table: store.table, timeout });
     }
   }

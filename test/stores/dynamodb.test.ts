@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RecordTooLargeError, StoreError } from "../../src/core/errors.js";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import { testStore } from "../../src/testing/index.js";
 import type { TestApi } from "../../src/testing/test-api.js";
 
@@ -85,7 +85,7 @@ testStore({
         return next(specifier, context);
       }`;
       const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
-        const { DynamoDbStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/dynamodb.ts", import.meta.url)))});
+        const { DynamoDbStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/dynamodb/index.ts", import.meta.url)))});
         await new DynamoDbStore({ region: "us-east-1" }).get("id").catch((error) => console.log(error.message));`;
       const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
       expect(stdout.trim()).toBe(

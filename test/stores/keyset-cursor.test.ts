@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidCursorError } from "../../src/core/errors.js";
 import type { IdempotencyRecord } from "../../src/index.js";
-import { decodeCursor, encodeCursor } from "../../src/stores/keyset-cursor.js";
+import { decodeCursor, encodeCursor } from "../../src/stores/shared/keyset-cursor.js";
 
 describe("keyset cursor of the SQL stores", () => {
   it("round-trips (createdAt, id), fractional milliseconds from an injected clock included", () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, type IdempotencyEvent, type IdempotencyOptions, MemoryStore } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { serveNode } from "../http/servers.js";

@@ -8,7 +8,7 @@ import { vi } from "vitest";
 const hidden = process.getBuiltinModule;
 (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
 vi.resetModules();
-const { MemoryStore } = await import("../../src/stores/memory.js");
+const { MemoryStore } = await import("../../src/stores/memory/index.js");
 const { testMemoryStore } = await import("./memory-suite.js");
 process.getBuiltinModule = hidden;
 

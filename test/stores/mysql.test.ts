@@ -5,8 +5,8 @@ import { promisify } from "node:util";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
-import { MySqlStore, mysqlSchema } from "../../src/stores/mysql.js";
-import type { Dialect } from "../../src/stores/mysql-sql.js";
+import { MySqlStore, mysqlSchema } from "../../src/stores/mysql/index.js";
+import type { Dialect } from "../../src/stores/mysql/sql.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
@@ -15,7 +15,7 @@ import { runLifecycle } from "../support/store-lifecycle.js";
 const uri = services.mysql.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
 const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
-/** The table oncely created before steps (`git show main:src/stores/mysql-sql.ts`), for the upgrade tests. */
+/** The table oncely created before steps (`git show main:src/stores/mysql/sql.ts`), for the upgrade tests. */
 const oldSchema = (table: string) => `CREATE TABLE \`${table}\` (
   id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   state VARCHAR(16) CHARACTER SET ascii NOT NULL,
@@ -37,7 +37,7 @@ const oldSchema = (table: string) => `CREATE TABLE \`${table}\` (
   INDEX expires_at (expires_at),
   INDEX created_at (created_at, id)
 ) ENGINE=InnoDB`;
-const storeModule = fileURLToPath(new URL("../../src/stores/mysql.ts", import.meta.url));
+const storeModule = fileURLToPath(new URL("../../src/stores/mysql/index.ts", import.meta.url));
 
 if (await serviceAvailable("mysql")) {
   const pool = mysql.createPool({ uri, connectionLimit: 20 });

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withIdempotency } from "../../src/http/node.js";
+import { withIdempotency } from "../../src/adapters/node/index.js";
 import {
   createIdempotency,
   type IdempotencyContext,
@@ -14,15 +14,15 @@ import {
   MemoryStore,
   StoreError,
 } from "../../src/index.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { readStream, serveNode } from "../http/servers.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const url = services.postgres.url;
-const storeModule = fileURLToPath(new URL("../../src/stores/postgres.ts", import.meta.url));
+const storeModule = fileURLToPath(new URL("../../src/stores/postgres/index.ts", import.meta.url));
 const indexModule = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
-const nodeModule = fileURLToPath(new URL("../../src/http/node.ts", import.meta.url));
+const nodeModule = fileURLToPath(new URL("../../src/adapters/node/index.ts", import.meta.url));
 
 /** A promise the test resolves by hand, to hold a handler mid-flight. */
 function gate() {

@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { createIdempotency, type RunContext } from "../../src/index.js";
-import { PostgresStore, postgresSchema } from "../../src/stores/postgres.js";
+import { PostgresStore, postgresSchema } from "../../src/stores/postgres/index.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
@@ -15,7 +15,7 @@ import { runLifecycle } from "../support/store-lifecycle.js";
 const url = services.postgres.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
 const ok = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
-const storeModule = fileURLToPath(new URL("../../src/stores/postgres.ts", import.meta.url));
+const storeModule = fileURLToPath(new URL("../../src/stores/postgres/index.ts", import.meta.url));
 
 if (await serviceAvailable("postgres")) {
   const pool = new pg.Pool({ connectionString: url, max: 20 });

@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
@@ -204,7 +204,7 @@ if (await serviceAvailable("redis")) {
           return next(specifier, context);
         }`;
         const child = `(await import("node:module")).register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
-          const { RedisStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/redis.ts", import.meta.url)))});
+          const { RedisStore } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/stores/redis/index.ts", import.meta.url)))});
           await new RedisStore({ url: "redis://127.0.0.1:6379" }).get("id").catch((error) => console.log(error.message));`;
         const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", child]);
         expect(stdout.trim()).toBe('[oncely] [redis] RedisStore needs the "ioredis" package: npm install ioredis');

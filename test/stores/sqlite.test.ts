@@ -6,13 +6,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import { loadSqliteDriver, type NodeSqliteDatabase } from "../../src/stores/sqlite/driver.js";
 import {
   type SqliteDatabase,
   type SqliteDriverName,
   SqliteStore,
   type SqliteStoreOptions,
-} from "../../src/stores/sqlite.js";
-import { loadSqliteDriver, type NodeSqliteDatabase } from "../../src/stores/sqlite-driver.js";
+} from "../../src/stores/sqlite/index.js";
 import { testStore } from "../../src/testing/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "oncely-sqlite-"));
@@ -20,7 +20,7 @@ let files = 0;
 const file = () => join(dir, `store-${files++}.db`);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const storeModule = fileURLToPath(new URL("../../src/stores/sqlite.ts", import.meta.url));
+const storeModule = fileURLToPath(new URL("../../src/stores/sqlite/index.ts", import.meta.url));
 
 let now = 1_700_000_000_000;
 const clock = () => now;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { DynamoDbStore } from "../../src/stores/dynamodb.js";
-import { MySqlStore } from "../../src/stores/mysql.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
 
 // The constructors only validate: a store connects on its first operation, so no server is needed here (the
 // addresses below point at a port nothing listens on).

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import express from "express";
-import { idempotency } from "../../src/http/express.js";
+import { idempotency } from "../../src/adapters/express/index.js";
 import type { ClaimOptions, ClaimResult, Idempotency, IdempotencyOptions } from "../../src/index.js";
 import type { RunningServer } from "../http/app-spec.js";
 import { FailingCommitStore } from "../http/failing-commit-store.js";

@@ -10,8 +10,8 @@ register(`data:text/javascript,${encodeURIComponent(hideMysql2)}`);
 
 const { createServer } = await import("node:http");
 const { createIdempotency } = await import("../../src/index.js");
-const { withIdempotency } = await import("../../src/http/node.js");
-const { MySqlStore } = await import("../../src/stores/mysql.js");
+const { withIdempotency } = await import("../../src/adapters/node/index.js");
+const { MySqlStore } = await import("../../src/stores/mysql/index.js");
 
 const idem = createIdempotency({ store: new MySqlStore({ uri: "mysql://root@127.0.0.1:3306/test" }) });
 const server = createServer(

@@ -1,8 +1,8 @@
 import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
-import { MySqlStore } from "../../src/stores/mysql.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { services } from "./services.js";
 
 // Tests that share a server give each run a table or key prefix of its own: these make one with the store's own

@@ -1,6 +1,6 @@
 // In your app: import { createIdempotency, MemoryStore } from "oncely" and { RedisStore } from "oncely/stores/redis".
 import { createIdempotency, MemoryStore } from "../../../src/index.js";
-import { RedisStore } from "../../../src/stores/redis.js";
+import { RedisStore } from "../../../src/stores/redis/index.js";
 
 /**
  * One instance per server process: created when a route module first imports it, shared by every request and route.

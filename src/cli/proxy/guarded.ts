@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
+import { sendNodeResponse } from "../../adapters/shared/node-response.js";
+import { bufferStream } from "../../adapters/shared/stream-body.js";
 import type { Decision } from "../../core/guard.js";
-import { sendNodeResponse } from "../../http/node-response.js";
-import { bufferStream } from "../../http/stream-body.js";
 import type { RequestAbort } from "./abort.js";
 import { ShuttingDownError, upstreamFailure } from "./errors.js";
 import { clientResponseHeaders, type HeaderRecord, headerPairs } from "./headers.js";

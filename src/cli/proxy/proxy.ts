@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { sendNodeResponse } from "../../adapters/shared/node-response.js";
 import type { Idempotency, RouteGuard } from "../../core/engine.js";
 import type { Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
-import { sendNodeResponse } from "../../http/node-response.js";
 import { RequestAbort } from "./abort.js";
 import { BadRequestTargetError, HopByHopKeyError, upstreamFailure } from "./errors.js";
 import { forwardGuarded, shuttingDown } from "./guarded.js";

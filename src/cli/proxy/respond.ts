@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
+import { sendNodeResponse } from "../../adapters/shared/node-response.js";
 import type { OncelyError } from "../../core/errors.js";
 import { problemResponse } from "../../core/response.js";
-import { sendNodeResponse } from "../../http/node-response.js";
 
 /** Answers with the engine's problem+json for `error`, unless an answer has already begun (then drops it). */
 export function sendProblem(res: ServerResponse, error: OncelyError, path?: string): void {

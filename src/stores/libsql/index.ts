@@ -17,8 +17,8 @@ import {
   type StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
-import { decodeCursor, encodeCursor } from "../keyset-cursor.js";
-import { loadDriver } from "../optional-driver.js";
+import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { loadDriver } from "../shared/optional-driver.js";
 import {
   MAX_STEPS,
   type Row,
@@ -29,7 +29,7 @@ import {
   TABLE,
   toRecord,
   toSteps,
-} from "../sqlite-sql.js";
+} from "../sqlite/sql.js";
 
 /** Options of `LibsqlStore`: a client you made, or a URL to make one from. */
 export interface LibsqlStoreOptions {

@@ -10,7 +10,7 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
-import { withIdempotency } from "../../../src/http/node.js";
+import { withIdempotency } from "../../../src/adapters/node/index.js";
 import { createIdempotency } from "../../../src/index.js";
 import { openStore } from "../../multiprocess/store-config.js";
 import { chaosStore } from "./chaos-store.js";

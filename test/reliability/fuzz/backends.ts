@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { IdempotencyRecord, Store } from "../../../src/core/store.js";
-import { MemoryStore } from "../../../src/stores/memory.js";
+import { MemoryStore } from "../../../src/stores/memory/index.js";
 import { serviceAvailable, services } from "../../support/services.js";
 
 /** A real backend for the reliability tests, with ways to look at what it holds beneath the Store interface. */
@@ -90,7 +90,7 @@ function memoryBackend(): Backend {
 }
 
 async function sqliteBackend(): Promise<Backend> {
-  const { SqliteStore } = await import("../../../src/stores/sqlite.js");
+  const { SqliteStore } = await import("../../../src/stores/sqlite/index.js");
   const dir = mkdtempSync(join(tmpdir(), "oncely-reliability-"));
   const path = join(dir, "records.db");
   const store = new SqliteStore({ path });
@@ -131,7 +131,7 @@ function rowBytes(row: Record<string, unknown>): Buffer {
 }
 
 async function redisBackend(): Promise<Backend> {
-  const { RedisStore } = await import("../../../src/stores/redis.js");
+  const { RedisStore } = await import("../../../src/stores/redis/index.js");
   const prefix = `oncely-reliability:${randomUUID().slice(0, 8)}:`;
   const client = new Redis(services.redis.url);
   const store = new RedisStore({ client, prefix });
@@ -171,7 +171,7 @@ async function redisBackend(): Promise<Backend> {
 }
 
 async function postgresBackend(): Promise<Backend> {
-  const { PostgresStore } = await import("../../../src/stores/postgres.js");
+  const { PostgresStore } = await import("../../../src/stores/postgres/index.js");
   const table = `oncely_rel_${randomUUID().slice(0, 8)}`;
   const connectionString = services.postgres.url;
   const store = new PostgresStore({ connectionString, table });
@@ -197,7 +197,7 @@ async function postgresBackend(): Promise<Backend> {
 }
 
 async function mysqlBackend(): Promise<Backend> {
-  const { MySqlStore } = await import("../../../src/stores/mysql.js");
+  const { MySqlStore } = await import("../../../src/stores/mysql/index.js");
   const table = `oncely_rel_${randomUUID().slice(0, 8)}`;
   const uri = services.mysql.url;
   const store = new MySqlStore({ uri, table });
@@ -220,7 +220,7 @@ async function mysqlBackend(): Promise<Backend> {
 }
 
 async function dynamodbBackend(): Promise<Backend> {
-  const { DynamoDbStore } = await import("../../../src/stores/dynamodb.js");
+  const { DynamoDbStore } = await import("../../../src/stores/dynamodb/index.js");
   const { DynamoDBClient, ScanCommand } = await import("@aws-sdk/client-dynamodb");
   const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => Server;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0 });

@@ -1,11 +1,11 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { withIdempotency } from "../../../src/adapters/node/index.js";
 import { createIdempotency, type Idempotency } from "../../../src/core/engine.js";
 import type { IdempotencyEvent } from "../../../src/core/events.js";
 import type { RouteOptions } from "../../../src/core/options.js";
 import type { Store } from "../../../src/core/store.js";
-import { withIdempotency } from "../../../src/http/node.js";
 
 /** One answer as the client saw it, with how long it took. */
 export interface Answer {

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Store } from "../../../src/core/store.js";
-import { MySqlStore } from "../../../src/stores/mysql.js";
-import { PostgresStore } from "../../../src/stores/postgres.js";
-import { RedisStore } from "../../../src/stores/redis.js";
+import { MySqlStore } from "../../../src/stores/mysql/index.js";
+import { PostgresStore } from "../../../src/stores/postgres/index.js";
+import { RedisStore } from "../../../src/stores/redis/index.js";
 import {
   createMySqlTable,
   createPostgresTable,

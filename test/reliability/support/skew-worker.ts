@@ -7,8 +7,8 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { withIdempotency } from "../../../src/adapters/node/index.js";
 import { createIdempotency } from "../../../src/core/engine.js";
-import { withIdempotency } from "../../../src/http/node.js";
 import { openStore, type StoreConfig } from "../../multiprocess/store-config.js";
 
 export interface SkewWorkerConfig {

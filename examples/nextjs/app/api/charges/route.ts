@@ -1,5 +1,5 @@
 // In your app: import { withIdempotency } from "oncely/fetch";
-import { withIdempotency } from "../../../../../src/http/fetch.js";
+import { withIdempotency } from "../../../../../src/adapters/fetch/index.js";
 import { createCharge } from "../../../lib/charges.js";
 import { idem } from "../../../lib/idempotency.js";
 

@@ -1,0 +1,312 @@
+import { createHash } from "node:crypto";
+import type { Cluster, Redis } from "ioredis";
+import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/store.js";
+
+/**
+ * The Lua scripts behind `RedisStore`, and the hash layout they read and write. Each operation is one script, so it
+ * is atomic and one round trip; each reads the server's clock with `TIME`, so every process judges leases and expiry
+ * by one clock. One record is one hash:
+ *
+ * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, run_id, work (JSON,
+ * when the run was started with one), step_count, one `step:<name>` field per step ("<state>:<seq>" and, when it has
+ * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0"),
+ * and replays (how often it was replayed; absent until counted).
+ * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
+ */
+
+/**
+ * The fields a script replies for a record, in this order (`nil` where absent), followed by the step fields and
+ * values when the run has steps. Positional rather than `HGETALL`: a replay's reply then carries no field names, and
+ * the client decodes half as many values (measured with ioredis, 50 claims in flight: 23 µs of client CPU per replayed
+ * claim instead of 29.5).
+ */
+const RECORD_FIELDS = [
+  "state",
+  "fingerprint",
+  "token",
+  "created_at",
+  "lease_until",
+  "expires_at",
+  "meta",
+  "version",
+  "replays",
+  "run_id",
+  "work",
+  "completed_at",
+  "status",
+  "headers",
+  "body",
+  "kept",
+  "step_count",
+] as const;
+
+/**
+ * How long after `expires_at` Redis deletes a record on its own. Reads already treat an expired record as absent;
+ * native expiry only reclaims the memory, so it may lag. The margin leaves `purgeExpired` something to find.
+ */
+export const EXPIRY_GRACE_MS = 60_000;
+
+const PRELUDE = `
+local function clock()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function append_steps(key, reply)
+  local hash = redis.call("HGETALL", key)
+  for i = 1, #hash, 2 do
+    if string.sub(hash[i], 1, 5) == "step:" then
+      table.insert(reply, hash[i])
+      table.insert(reply, hash[i + 1])
+    end
+  end
+  return reply
+end
+local function record(key)
+  local reply = redis.call("HMGET", key, ${RECORD_FIELDS.map((field) => `"${field}"`).join(", ")})
+  if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
+  return reply
+end
+local function held(key, token, now)
+  local state, current, expires_at = unpack(redis.call("HMGET", key, "state", "token", "expires_at"))
+  return state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now
+end
+`;
+
+/**
+ * KEYS: record. ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none). Replies
+ * {"claimed", token, recovered, run id, step field, step value, ...}, or the record (whose first field is its state).
+ */
+const CLAIM = `
+local key, fingerprint = KEYS[1], ARGV[1]
+local lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = clock()
+local state, holder, token, lease_until, expires_at, run_id =
+  unpack(redis.call("HMGET", key, "state", "fingerprint", "token", "lease_until", "expires_at", "run_id"))
+if not state or tonumber(expires_at) <= now then
+  -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
+  local fresh = now
+  if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
+  -- The DEL also drops the expired predecessor's run id, work and steps: the fresh record starts a new run.
+  redis.call("DEL", key)
+  redis.call("HSET", key, "state", "in-flight", "fingerprint", fingerprint, "token", fresh, "created_at", now,
+    "lease_until", now + lease, "expires_at", now + ttl, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6],
+    "step_count", 0)
+  if ARGV[7] ~= "" then redis.call("HSET", key, "work", ARGV[7]) end
+  redis.call("PEXPIREAT", key, now + ttl + ${EXPIRY_GRACE_MS})
+  return {"claimed", fresh, 0, ARGV[6]}
+end
+if state ~= "completed" and holder == fingerprint then
+  local lapsed = state == "in-flight" and tonumber(lease_until) <= now
+  if state == "released" or lapsed then
+    local next_token = tonumber(token) + 1
+    local expires = math.max(tonumber(expires_at), now + ttl)
+    redis.call("HSET", key, "state", "in-flight", "token", next_token, "lease_until", now + lease, "expires_at", expires)
+    -- A record an earlier oncely wrote has no run id: it gets one now, and keeps it from here on.
+    if not run_id then
+      run_id = ARGV[6]
+      redis.call("HSET", key, "run_id", run_id)
+    end
+    redis.call("PEXPIREAT", key, expires + ${EXPIRY_GRACE_MS})
+    return append_steps(key, {"claimed", next_token, lapsed and 1 or 0, run_id})
+  end
+end
+return record(key)
+`;
+
+/** KEYS: record. ARGV: token, lease. Replies 1 when the token still holds the claim, else 0. */
+const RENEW = `
+local now = clock()
+if not held(KEYS[1], ARGV[1], now) then return 0 end
+redis.call("HSET", KEYS[1], "lease_until", now + tonumber(ARGV[2]))
+return 1
+`;
+
+/** KEYS: record. ARGV: token, ttl, status, headers, body, kept. Replies 1 when the token still held the claim. */
+const COMPLETE = `
+local now = clock()
+if not held(KEYS[1], ARGV[1], now) then return 0 end
+local expires = now + tonumber(ARGV[2])
+redis.call("HSET", KEYS[1], "state", "completed", "lease_until", 0, "completed_at", now, "expires_at", expires,
+  "status", ARGV[3], "headers", ARGV[4], "body", ARGV[5], "kept", ARGV[6])
+redis.call("PEXPIREAT", KEYS[1], expires + ${EXPIRY_GRACE_MS})
+return 1
+`;
+
+/** KEYS: record. ARGV: token. Replies 1 when the token still held the claim. */
+const RELEASE = `
+if not held(KEYS[1], ARGV[1], clock()) then return 0 end
+redis.call("HSET", KEYS[1], "state", "released", "lease_until", 0)
+return 1
+`;
+
+/**
+ * KEYS: record. ARGV: token, step name, step value ("<state>:<seq>[:<value>]"), most steps per run. Adds the step or
+ * replaces a started one; a done or failed step stays as it is (the first result wins). Replies 1 when the token
+ * holds the claim, 0 when it does not, -1 when the run already holds the most steps it may.
+ */
+const SAVE_STEP = `
+local key, field = KEYS[1], "step:" .. ARGV[2]
+if not held(key, ARGV[1], clock()) then return 0 end
+local existing = redis.call("HGET", key, field)
+if existing then
+  if string.sub(existing, 1, 8) ~= "started:" then return 1 end
+else
+  if tonumber(redis.call("HGET", key, "step_count") or "0") >= tonumber(ARGV[4]) then return -1 end
+  redis.call("HINCRBY", key, "step_count", 1)
+end
+redis.call("HSET", key, field, ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: record. ARGV: replays to add. Adds them to a live completed record only: a missing or expired key is never
+ * re-created as a stub, an in-flight one is left alone, and the key's expiry stays. Replies 1 when counted, else 0.
+ */
+const COUNT_REPLAYS = `
+local state, expires_at = unpack(redis.call("HMGET", KEYS[1], "state", "expires_at"))
+if state ~= "completed" or tonumber(expires_at) <= clock() then return 0 end
+redis.call("HINCRBY", KEYS[1], "replays", ARGV[1])
+return 1
+`;
+
+/** KEYS: record. Replies the record, or nil when absent or expired by the server's clock. */
+const GET = `
+local expires_at = redis.call("HGET", KEYS[1], "expires_at")
+if not expires_at or tonumber(expires_at) <= clock() then return nil end
+return record(KEYS[1])
+`;
+
+/** KEYS: record. Deletes it only if it is still expired when the script runs, so a reclaimed id stays. */
+const PURGE = `
+local expires_at = redis.call("HGET", KEYS[1], "expires_at")
+if not expires_at or tonumber(expires_at) > clock() then return 0 end
+redis.call("UNLINK", KEYS[1])
+return 1
+`;
+
+interface Script {
+  /** The command name on the client: the script's hash is part of it, so two oncely versions never clash. */
+  name: string;
+  lua: string;
+}
+
+function script(label: string, body: string): Script {
+  const lua = PRELUDE + body;
+  return { name: `oncely_${label}_${createHash("sha1").update(lua).digest("hex").slice(0, 10)}`, lua };
+}
+
+export const scripts = {
+  claim: script("claim", CLAIM),
+  renew: script("renew", RENEW),
+  complete: script("complete", COMPLETE),
+  release: script("release", RELEASE),
+  saveStep: script("step", SAVE_STEP),
+  countReplays: script("replays", COUNT_REPLAYS),
+  get: script("get", GET),
+  purge: script("purge", PURGE),
+};
+
+/** Registers the scripts on a client (`defineCommand`), once per client. */
+export function defineScripts(client: Redis | Cluster): void {
+  for (const { name, lua } of Object.values(scripts)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
+      client.defineCommand(name, { lua, numberOfKeys: 1 });
+    }
+  }
+}
+
+/** Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers. */
+export function runScript(client: Redis | Cluster, script: Script, key: string, ...args: unknown[]): Promise<unknown> {
+  coalesceWrites(client);
+  const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  return commands[`${script.name}Buffer`]!(key, ...args);
+}
+
+/** Connections whose writes are held until the end of the current tick (see `coalesceWrites`). */
+const corked = new WeakSet<object>();
+
+/**
+ * Holds a connection's writes until the end of the current tick, so the commands operations issue together (the
+ * completes that follow a batch of claim replies, say) leave in one system call instead of one each; order and bytes
+ * are unchanged. Measured with ioredis, 50 operations in flight, client CPU per operation: a new key (claim and
+ * complete) 33 -> 24 µs, a replay 25 -> 19 µs. ioredis's own `enableAutoPipelining` cost more than it saved there (a
+ * pipeline object per batch). A Cluster has a connection per node, and is left as it is.
+ */
+function coalesceWrites(client: Redis | Cluster): void {
+  if (client.isCluster || client.status !== "ready") return;
+  const { stream } = client as Redis;
+  if (corked.has(stream)) return;
+  corked.add(stream);
+  stream.cork();
+  process.nextTick(() => {
+    corked.delete(stream);
+    stream.uncork();
+  });
+}
+
+/** Turns a script's reply for a record (`RECORD_FIELDS`, then step fields and values) into a record. */
+export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecord {
+  // In `RECORD_FIELDS` order; step_count is only the script's to read.
+  const [state, fingerprint, token, createdAt, leaseUntil, expiresAt, meta, version, replays, runId, work, ...rest] =
+    reply;
+  const [completedAt, status, headers, body, kept, , ...steps] = rest;
+  const record: IdempotencyRecord = {
+    id,
+    state: String(state) as RecordState,
+    fingerprint: String(fingerprint),
+    token: Number(token),
+    createdAt: Number(createdAt),
+    leaseUntil: Number(leaseUntil),
+    expiresAt: Number(expiresAt),
+    meta: JSON.parse(String(meta)),
+    version: Number(version),
+    replays: Number(replays ?? 0),
+  };
+  if (runId) record.runId = runId.toString();
+  if (runId || steps.length > 0) record.steps = stepsOf(toHash(steps as Buffer[]));
+  if (work) record.work = JSON.parse(work.toString());
+  if (completedAt) record.completedAt = Number(completedAt);
+  if (status) {
+    // Reply Buffers are slices the client never writes to again (ioredis 5 and 6): no copy needed.
+    const stored = JSON.parse(String(headers)) as [string, string][];
+    record.response = {
+      status: Number(status),
+      headers: stored,
+      body: body ?? Buffer.alloc(0),
+      kept: String(kept) === "1",
+    };
+  }
+  return record;
+}
+
+/** The field value of a step: "<state>:<seq>", and ":<value>" when it has one. */
+export function stepField(step: StepRecord): string {
+  const head = `${step.state}:${step.seq}`;
+  return step.value === undefined ? head : `${head}:${step.value}`;
+}
+
+/** The steps among a hash's fields, in `seq` order. */
+export function stepsOf(hash: Map<string, Buffer>): StepRecord[] {
+  const steps: StepRecord[] = [];
+  for (const [field, value] of hash) {
+    if (!field.startsWith("step:")) continue;
+    const text = value.toString();
+    const first = text.indexOf(":");
+    const second = text.indexOf(":", first + 1);
+    const step: StepRecord = {
+      name: field.slice(5),
+      seq: Number(text.slice(first + 1, second === -1 ? undefined : second)),
+      state: text.slice(0, first) as StepRecord["state"],
+    };
+    if (second !== -1) step.value = text.slice(second + 1);
+    steps.push(step);
+  }
+  return steps.sort((a, b) => a.seq - b.seq);
+}
+
+/** The pairs (field, value, ...) of a flat reply as a map. */
+export function toHash(reply: Buffer[]): Map<string, Buffer> {
+  const hash = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < reply.length; i += 2) hash.set(reply[i]!.toString(), reply[i + 1]!);
+  return hash;
+}
