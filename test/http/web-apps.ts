@@ -1,7 +1,7 @@
 import { Hono } from "hono";
-import type { Idempotency } from "../../src/core/engine.js";
 import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
 import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
+import type { Idempotency } from "../../src/core/engine.js";
 import type { RouteSpec, SpecResponse } from "./app-spec.js";
 
 // The spec routes as fetch handlers (Request in, Response out), on web APIs only: Node.js serves them through
