@@ -41,6 +41,8 @@ export async function bundleEntry(entry: string, name: string, dependencies: "im
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
     packages: dependencies === "imports" ? "external" : undefined,
+    // workerd's own modules, as wrangler leaves them.
+    external: ["cloudflare:*"],
     plugins: [toDist],
     logLevel: "error",
   });
