@@ -10,8 +10,13 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 export const runtimeBin = (name: "bun" | "deno") => `${root}node_modules/.bin/${name}`;
 
 /** Starts a server process and waits for its "listening <url>" line; fails with its output if it exits first. */
-export async function launchServer(command: string, args: string[], timeout = 30_000): Promise<RunningServer> {
-  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+export async function launchServer(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeout = 30_000,
+): Promise<RunningServer> {
+  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => fail(`no "listening" line within ${timeout} ms`), timeout);
