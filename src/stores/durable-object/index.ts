@@ -25,6 +25,7 @@ export {
   type DurableObjectStorageLike,
   IdempotencyObject,
   type IdempotencyObjectApi,
+  type IdempotencyObjectClass,
   type ShardListOptions,
 } from "./object.js";
 
@@ -37,7 +38,9 @@ export type IdempotencyObjectStub = {
 
 /** The part of a `DurableObjectNamespace` binding the store uses (`env.IDEMPOTENCY`). */
 export interface DurableObjectNamespaceLike {
+  /** The id of the object with this name. */
   idFromName(name: string): unknown;
+  /** The RPC stub of the object with this id. */
   get(id: never): unknown;
 }
 

@@ -15,8 +15,16 @@ import { MAX_STEPS, type Row, sqliteSchema, statementsSql, stepJson, toRecord, t
 
 /** What a SQLite-backed Durable Object's `ctx.storage` offers that the object uses. */
 export interface DurableObjectStorageLike {
+  /** The object's SQLite database. */
   sql: {
-    exec(query: string, ...bindings: unknown[]): { toArray(): Record<string, unknown>[] };
+    /** Runs one statement with positional bindings; its rows come back by `toArray()`. */
+    exec(
+      query: string,
+      ...bindings: unknown[]
+    ): {
+      /** Every row the statement answered. */
+      toArray(): Record<string, unknown>[];
+    };
   };
   /** Runs `body` as one transaction: rolled back if it throws. */
   transactionSync<T>(body: () => T): T;
@@ -24,6 +32,7 @@ export interface DurableObjectStorageLike {
 
 /** The `ctx` a Durable Object class is constructed with, as far as the object uses it. */
 export interface DurableObjectStateLike {
+  /** The object's storage (SQLite-backed). */
   storage: DurableObjectStorageLike;
 }
 
@@ -31,25 +40,44 @@ export interface DurableObjectStateLike {
 // biome-ignore lint/suspicious/noExplicitAny: a mixin's base must take any constructor arguments.
 export type DurableObjectBase = abstract new (...args: any[]) => object;
 
+/** The class `IdempotencyObject` makes: `Base`, with the calls of `IdempotencyObjectApi`. */
+export type IdempotencyObjectClass<B extends DurableObjectBase> = abstract new (
+  ...args: ConstructorParameters<B>
+) => InstanceType<B> & IdempotencyObjectApi;
+
 /** The calls the Worker's `DurableObjectStore` makes on an object, over Durable Object RPC. */
 export interface IdempotencyObjectApi {
+  /** `Store.claim`, on the object's clock. */
   claim(id: string, fingerprint: string, options: ClaimOptions): ClaimResult;
+  /** `Store.renew`. */
   renew(id: string, token: number, lease: number): boolean;
+  /** `Store.complete`. */
   complete(id: string, token: number, response: StoredResponse, ttl: number): boolean;
+  /** `Store.release`. */
   release(id: string, token: number): boolean;
+  /** `StepStore.saveStep`. */
   saveStep(id: string, token: number, step: StepRecord): boolean;
+  /** `Store.countReplays`, for the ids this object holds. */
   countReplays(counts: [id: string, count: number][]): void;
+  /** `Store.get`. */
   get(id: string): IdempotencyRecord | undefined;
+  /** `Store.delete`. */
   delete(id: string): boolean;
+  /** One page of this object's records, newest first. */
   list(options: ShardListOptions): IdempotencyRecord[];
+  /** Deletes up to `limit` expired records (-1: all); answers how many. */
   purgeExpired(limit: number): number;
 }
 
 /** A page request to one shard: the cursor already decoded by the Worker's store, which refuses a bad one. */
 export interface ShardListOptions {
+  /** Only records in this state. */
   state?: ListOptions["state"];
+  /** Only records created at or after this epoch ms. */
   since?: number;
+  /** The (created_at, id) of the last record of the previous page. */
   after?: [createdAt: number, id: string];
+  /** The most records to answer. */
   limit: number;
 }
 
@@ -70,7 +98,7 @@ type Sql = ReturnType<typeof statementsSql>;
  * import { IdempotencyObject } from "oncely/stores/durable-object";
  * export class Idempotency extends IdempotencyObject(DurableObject) {}
  */
-export function IdempotencyObject<B extends DurableObjectBase>(Base: B) {
+export function IdempotencyObject<B extends DurableObjectBase>(Base: B): IdempotencyObjectClass<B> {
   abstract class Idempotency extends Base implements IdempotencyObjectApi {
     readonly #storage: DurableObjectStorageLike;
     readonly #sql = statementsSql(TABLE);
@@ -182,7 +210,7 @@ export function IdempotencyObject<B extends DurableObjectBase>(Base: B) {
       return Number(this.#storage.sql.exec("SELECT changes() AS changes").toArray()[0]!.changes);
     }
   }
-  return Idempotency;
+  return Idempotency as unknown as IdempotencyObjectClass<B>;
 }
 
 /** A row as the SQLite store's mapping reads it: a Durable Object answers a BLOB as an ArrayBuffer. */

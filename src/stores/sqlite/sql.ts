@@ -210,8 +210,7 @@ export function toRecord(row: Row): IdempotencyRecord {
     // better-sqlite3 reads a BLOB as a Buffer, node:sqlite as a Uint8Array: both drivers answer a Buffer (no copy).
     // Where there is no Buffer (a Durable Object on workerd without Node.js modules), the bytes as they came.
     const bytes = row.body ?? new Uint8Array();
-    const body =
-      typeof Buffer === "function" ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
+    const body = typeof Buffer === "function" ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
     record.response = { status: row.status, headers, body, kept: row.kept === 1 };
   }
   return record;
