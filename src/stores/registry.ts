@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Store } from "../core/store.js";
 import { parseDynamoDbUrl } from "./dynamodb/url.js";
+import { parseLibsqlUrl } from "./libsql/url.js";
 import { parseMemoryUrl } from "./memory/url.js";
 import { parseMysqlUrl } from "./mysql/url.js";
 import { parsePostgresUrl } from "./postgres/url.js";
@@ -112,6 +113,18 @@ export const STORES = [
     transactional: false,
     parse: parseMysqlUrl,
     create: async (options) => new (await import("./mysql/index.js")).MySqlStore(options),
+  }),
+  store({
+    name: "libsql",
+    className: "LibsqlStore",
+    schemes: ["libsql"],
+    help: ["libsql://HOST", "libSQL server or Turso (?authToken=); libsql:./file.db"],
+    driver: { package: "@libsql/client", load: () => import("@libsql/client") },
+    clock: "process",
+    shared: true,
+    transactional: false,
+    parse: parseLibsqlUrl,
+    create: async (options) => new (await import("./libsql/index.js")).LibsqlStore(options),
   }),
   store({
     name: "dynamodb",

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { ClaimOptions, ClaimResult, StepRecord, StepStore, Store, StoredResponse } from "../core/store.js";
 import type { TestApi } from "./test-api.js";
 
@@ -21,12 +20,12 @@ export function describeStepCases(context: StepSuiteContext): void {
   const { describe, it, expect } = context.test;
   const { lease, ttl, pass, slack } = context;
   const store = () => context.store() as StepStore;
-  const id = () => `steps-${randomUUID()}`;
+  const id = () => `steps-${crypto.randomUUID()}`;
   const options = (extra: Partial<ClaimOptions> = {}): ClaimOptions => ({
     lease,
     ttl,
     meta: { key: "k", path: "checkout" },
-    runId: randomUUID(),
+    runId: crypto.randomUUID(),
     ...extra,
   });
   const claimed = (result: ClaimResult) => {

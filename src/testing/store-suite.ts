@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
 import { describeStepCases } from "./step-suite.js";
@@ -87,7 +86,7 @@ export function testStore(options: StoreSuiteOptions): void {
     return store;
   };
   let shared: Store;
-  const id = () => `conformance-${randomUUID()}`;
+  const id = () => `conformance-${crypto.randomUUID()}`;
   const claimOptions = (key = "k"): ClaimOptions => ({ lease, ttl, meta: { key, method: "POST", path: "/things" } });
   // For races: a slow or loaded backend must not see the winner's lease lapse mid-race (a later claim would then
   // take it over, rightly, and the race would seem to have two winners).
@@ -156,7 +155,7 @@ export function testStore(options: StoreSuiteOptions): void {
       expect(replay.record.response?.status).toBe(201);
       expect(replay.record.response?.kept).toBe(true);
       expect(replay.record.response?.headers).toEqual(response(body).headers);
-      expect(Buffer.from(replay.record.response!.body).equals(Buffer.from(body))).toBe(true);
+      expect(sameBytes(replay.record.response!.body, body)).toBe(true);
       expect(replay.record.completedAt).toBeDefined();
     });
 
@@ -182,7 +181,7 @@ export function testStore(options: StoreSuiteOptions): void {
         const body = new Uint8Array(MIB).map((_, i) => (i * 7919) % 251);
         expect(await shared.complete(key, token, response(body, 200), ttl)).toBe(true);
         const record = await shared.get(key);
-        expect(Buffer.from(record!.response!.body).equals(Buffer.from(body))).toBe(true);
+        expect(sameBytes(record!.response!.body, body)).toBe(true);
       });
     }
 
@@ -345,7 +344,8 @@ export function testStore(options: StoreSuiteOptions): void {
     });
 
     it("refuses a list cursor it did not make with an InvalidCursorError", async () => {
-      for (const cursor of ["not a cursor", "bm90IGpzb24", Buffer.from("[1]").toString("base64url")]) {
+      // "WzFd" is `[1]` in base64url: a well-formed cursor encoding that no store wrote.
+      for (const cursor of ["not a cursor", "bm90IGpzb24", "WzFd"]) {
         const error = await shared.list({ cursor }).then(
           () => undefined,
           (e: unknown) => e,
@@ -521,4 +521,9 @@ export function testStore(options: StoreSuiteOptions): void {
     }
     options.additionalTests?.({ store: () => shared });
   });
+}
+
+// Web APIs only (no Buffer, no node:crypto), so the suite also runs inside Bun, Deno and workerd.
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }

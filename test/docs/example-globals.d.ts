@@ -87,3 +87,12 @@ declare module "cors" {
 
 /** The store a reader writes, in the page on writing one. */
 declare const MyStore: new (options: { prefix: string }) => import("oncely").Store;
+
+/** workerd's built-in module, as a Worker's examples import it (the Durable Object store's page). */
+declare module "cloudflare:workers" {
+  export abstract class DurableObject<Env = unknown> {
+    protected ctx: unknown;
+    protected env: Env;
+    constructor(ctx: unknown, env: Env);
+  }
+}

@@ -1,33 +1,16 @@
 import { createServer, type Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import Router from "@koa/router";
-import { Hono } from "hono";
 import Koa, { type Context } from "koa";
-import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
-import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
 import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
-import type { Idempotency } from "../../src/core/engine.js";
 import type { IdempotencyContext } from "../../src/index.js";
 import type { RouteSpec, SpecResponse, StartServer } from "./app-spec.js";
-import { listen, readStream, serveNode, toWebResponse, writeNode } from "./servers.js";
+import { listen, readStream, serveNode, writeNode } from "./servers.js";
+import { fetchApp, honoApp } from "./web-apps.js";
 
 // The spec routes served by the adapters that need no body parser in front: the semantics suite and the fuzz test
 // both start them from here. Each handler reads the body the adapter left readable.
-
-/** The routes as a Hono app (no server): tests run it on @hono/node-server with or without Node bindings. */
-export function honoApp(idem: Idempotency, routes: RouteSpec[]): Hono {
-  const app = new Hono();
-  for (const route of routes) {
-    app.on(route.method, route.path, honoIdempotency(idem, route.options), async (c) =>
-      toWebResponse(
-        await route.handle({ body: new Uint8Array(await c.req.arrayBuffer()), context: c.get("idempotency") }),
-      ),
-    );
-  }
-  app.onError((_error, c) => c.text("internal error", 500));
-  return app;
-}
 
 export const startHono: StartServer = async (idem, routes) =>
   listen(createAdaptorServer({ fetch: honoApp(idem, routes).fetch }) as Server);
@@ -37,29 +20,9 @@ function byRoute<H>(routes: RouteSpec[], wrap: (route: RouteSpec) => H): Map<str
   return new Map(routes.map((route) => [`${route.method} ${route.path}`, wrap(route)]));
 }
 
-export const startFetch: StartServer = async (idem, routes) => {
-  const handlers = byRoute(routes, (route) =>
-    fetchIdempotency(
-      idem,
-      async (request, context) =>
-        toWebResponse(await route.handle({ body: new Uint8Array(await request.arrayBuffer()), context })),
-      route.options,
-    ),
-  );
+export const startFetch: StartServer = async (idem, routes) =>
   // @hono/node-server only turns node:http into fetch Requests here; no Hono routing is involved.
-  const server = createAdaptorServer({
-    fetch: async (request: Request) => {
-      const handler = handlers.get(`${request.method} ${new URL(request.url).pathname}`);
-      if (!handler) return new Response(null, { status: 404 });
-      try {
-        return await handler(request);
-      } catch {
-        return new Response("internal error", { status: 500 });
-      }
-    },
-  }) as Server;
-  return listen(server);
-};
+  listen(createAdaptorServer({ fetch: fetchApp(idem, routes) }) as Server);
 
 export const startNode: StartServer = async (idem, routes) => {
   const handlers = byRoute(routes, (route) =>

@@ -6,9 +6,10 @@ import { idempotency } from "../../src/adapters/hono/index.js";
 import { createIdempotency } from "../../src/core/engine.js";
 import { MemoryStore } from "../../src/stores/memory/index.js";
 import type { RunningServer } from "./app-spec.js";
-import { honoApp, startHono } from "./apps.js";
+import { startHono } from "./apps.js";
 import { describeHttpSemantics } from "./semantics.js";
 import { listen } from "./servers.js";
+import { honoApp } from "./web-apps.js";
 
 describeHttpSemantics("hono", startHono);
 

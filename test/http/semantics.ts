@@ -1,216 +1,63 @@
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createIdempotency, type IdempotencyEvent } from "../../src/index.js";
 import { until } from "../support/until.js";
-import type { HttpCapabilities, RouteSpec, RunningServer, SpecRequest, SpecResponse, StartServer } from "./app-spec.js";
-import { FailingCommitStore } from "./failing-commit-store.js";
-
-/** A promise the test resolves by hand, to hold a handler mid-flight. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-const text = new TextDecoder();
+import type { HttpCapabilities, RunningServer, StartServer } from "./app-spec.js";
+import { BINARY, createSemanticsApp, INVALID_SCOPES, type SemanticsProbe } from "./semantics-app.js";
 
 /**
  * The HTTP semantics of the README's table "What happens to a request", one test per row, over real sockets. Every
- * adapter runs this module.
+ * adapter runs this module: `start` mounts the suite's routes (test/http/semantics-app.ts) in the adapter's idiom.
  */
 export function describeHttpSemantics(adapter: string, start: StartServer, capabilities: HttpCapabilities = {}) {
+  const transactional = capabilities.transactional ?? true;
+  describeRemoteHttpSemantics(
+    adapter,
+    async () => {
+      const app = createSemanticsApp({ transactional });
+      const server = await start(app.idem, app.routes);
+      return { url: server.url, probe: app.probe, close: server.close };
+    },
+    capabilities,
+  );
+}
+
+/** A server the suite drives, with the probe into the app behind it. */
+export interface ProbedServer extends RunningServer {
+  probe: SemanticsProbe;
+}
+
+/**
+ * The same suite against a server that runs the semantics app wherever `launch` puts it (another runtime: Bun, Deno,
+ * workerd), read through `probe`.
+ */
+export function describeRemoteHttpSemantics(
+  adapter: string,
+  launch: () => Promise<ProbedServer>,
+  capabilities: HttpCapabilities = {},
+) {
   const can = { handlerContext: true, transactional: true, bodyBytes: true, ...capabilities };
   // A case needing a capability the adapter lacks is not registered; the suite's title names what it leaves out.
   const without = Object.entries(can).flatMap(([name, has]) => (has ? [] : [name]));
   const title = `HTTP semantics: ${adapter}${without.length ? ` (without ${without.join(", ")})` : ""}`;
   describe(title, () => {
-    let server: RunningServer;
-    let store: FailingCommitStore;
-    const events: IdempotencyEvent[] = [];
-    const runs = new Map<string, number>();
-    let slowGate = gate();
-    const count = (name: string) => {
-      const n = (runs.get(name) ?? 0) + 1;
-      runs.set(name, n);
-      return n;
-    };
-    const json = (status: number, value: unknown, headers: [string, string][] = []): SpecResponse => ({
-      status,
-      headers: [["content-type", "application/json"], ...headers],
-      body: JSON.stringify(value),
-    });
-    const charge =
-      (name: string) =>
-      async ({ body, context }: SpecRequest) => {
-        const n = count(name);
-        return json(201, { id: `ch_${n}`, received: text.decode(body), recovered: context?.recovered ?? null }, [
-          ["x-charge-id", `ch_${n}`],
-          ["set-cookie", "session=secret; HttpOnly"],
-        ]);
-      };
-    const slow = (name: string) => async () => {
-      const n = count(name);
-      await slowGate.opened;
-      return json(200, { n });
-    };
-
-    // What each onReplay call was given, copied as it arrived.
-    const replaysSeen: { status: number; headers: [string, string][]; body: string; note: unknown }[] = [];
-    const routes: RouteSpec[] = [
-      { method: "POST", path: "/charges", handle: charge("charges") },
-      { method: "GET", path: "/charges", handle: charge("get") },
-      { method: "POST", path: "/other", handle: charge("other") },
-      { method: "POST", path: "/required", options: { required: true }, handle: charge("required") },
-      {
-        method: "POST",
-        path: "/repeated-headers",
-        handle: async () =>
-          json(201, { ok: true }, [
-            ["set-cookie", "a=1"],
-            ["set-cookie", "b=2"],
-            ["link", "</a>; rel=a"],
-            ["link", "</b>; rel=b"],
-          ]),
-      },
-      { method: "POST", path: "/small-body", options: { maxRequestBytes: 100 }, handle: charge("small-body") },
-      { method: "POST", path: "/limited", options: { rateLimit: { max: 3, window: "1m" } }, handle: charge("limited") },
-      // 200 concurrent duplicates are more than the default per-key rate limit (100 per 10 s) lets through.
-      { method: "POST", path: "/slow", options: { rateLimit: false }, handle: slow("slow") },
-      {
-        method: "POST",
-        path: "/wait",
-        options: { onInFlight: "wait", waitTimeout: "5s", rateLimit: false },
-        handle: slow("wait"),
-      },
-      {
-        method: "POST",
-        path: "/throws",
-        handle: async () => {
-          count("throws");
-          throw new Error("boom");
-        },
-      },
-      {
-        method: "POST",
-        path: "/unavailable",
-        handle: async () => json(503, { n: count("unavailable") }),
-      },
-      {
-        method: "POST",
-        path: "/empty",
-        handle: async () => {
-          count("empty");
-          return { status: 204, headers: [], body: "" };
-        },
-      },
-      {
-        method: "POST",
-        path: "/binary",
-        handle: async () => {
-          count("binary");
-          return { status: 200, headers: [["content-type", "application/octet-stream"]], body: BINARY };
-        },
-      },
-      {
-        method: "POST",
-        path: "/big",
-        options: { maxResponseBytes: 1024 },
-        handle: async () => {
-          count("big");
-          return { status: 200, headers: [["content-type", "text/plain"]], body: "x".repeat(4096) };
-        },
-      },
-      {
-        method: "POST",
-        path: "/skip",
-        handle: async ({ context }) => {
-          context?.skipStore();
-          return json(200, { n: count("skip") });
-        },
-      },
-      // Mounted only where transactional routes exist (see HttpCapabilities): elsewhere the option is refused.
-      ...(can.transactional
-        ? [{ method: "POST", path: "/tx", options: { transactional: true }, handle: charge("tx") } as const]
-        : []),
-      {
-        method: "POST",
-        path: "/replay-hook",
-        options: {
-          onReplay: ({ response, request }) => {
-            replaysSeen.push({
-              status: response.status,
-              headers: response.headers.map(([name, value]) => [name, value]),
-              body: text.decode(response.body),
-              note: request.headers["x-note"],
-            });
-            const stored = JSON.parse(text.decode(response.body));
-            // Changes made in place, to the copy the hook is given: none of them may reach what is stored.
-            response.headers.push(["x-note", String(request.headers["x-note"])]);
-            response.body.fill(0x20);
-            return {
-              ...response,
-              status: 200,
-              body: new TextEncoder().encode(JSON.stringify({ ...stored, fresh: true })),
-            };
-          },
-        },
-        handle: charge("replay-hook"),
-      },
-      {
-        method: "POST",
-        path: "/expiring",
-        options: { expiryHeader: true, ttl: "1h" },
-        handle: charge("expiring"),
-      },
-      {
-        method: "POST",
-        path: "/scoped",
-        options: { scope: (req) => req.headers["x-account"] as string },
-        handle: charge("scoped"),
-      },
-      {
-        method: "POST",
-        path: "/named-headers",
-        // Header names as people write them: matched whatever their case.
-        options: { fingerprintHeaders: ["X-Account"], excludeHeaders: ["X-Charge-Id"] },
-        handle: charge("named-headers"),
-      },
-      {
-        method: "POST",
-        path: "/scoped-by-number",
-        // "n:42" scopes by the number 42, "42" by the string: the same scope.
-        options: {
-          scope: (req) => {
-            const account = req.headers["x-account"] as string;
-            return account.startsWith("n:") ? Number(account.slice(2)) : account;
-          },
-        },
-        handle: charge("scoped-by-number"),
-      },
-      {
-        method: "POST",
-        path: "/scope-invalid",
-        options: { scope: (req) => INVALID_SCOPES[req.headers["x-scope"] as string] as string },
-        handle: charge("scope-invalid"),
-      },
-    ];
+    let server: ProbedServer;
+    let app: SemanticsProbe;
 
     beforeAll(async () => {
-      store = new FailingCommitStore();
-      const idem = createIdempotency({ store, onEvent: (event) => events.push(event) });
-      server = await start(idem, routes);
+      server = await launch();
+      app = server.probe;
     });
     afterAll(async () => {
-      slowGate.open();
-      await server.close();
-      await store.close();
+      await app?.openGate();
+      await app?.close();
+      await server?.close();
     });
-    afterEach(() => {
-      slowGate.open();
-      slowGate = gate();
+    afterEach(async () => {
+      await app.resetGate();
     });
+    const runs = (name: string) => app.runs(name);
+    const lastEvent = async (key: string) => (await app.events()).findLast((e) => e.key === key);
 
     let keyCounter = 0;
     const newKey = () => `${adapter.replace(/\W/g, "")}-${Date.now()}-${++keyCounter}`;
@@ -236,13 +83,13 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 
     it("runs the handler once and stores the response", async () => {
       const key = newKey();
-      const before = runs.get("charges") ?? 0;
+      const before = (await runs("charges")) ?? 0;
       const first = await post("/charges", key);
       expect(first.status).toBe(201);
       expect(first.headers.get("idempotent-replayed")).toBeNull();
       expect(first.headers.get("set-cookie")).toBe("session=secret; HttpOnly");
-      expect(runs.get("charges")).toBe(before + 1);
-      const event = events.findLast((e) => e.key === key);
+      expect(await runs("charges")).toBe(before + 1);
+      const event = await lastEvent(key);
       expect(event).toMatchObject({ type: "executed", status: 201, route: "POST /charges" });
     });
 
@@ -250,7 +97,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const key = newKey();
       const first = await post("/charges", key);
       const firstBody = await first.text();
-      const before = runs.get("charges");
+      const before = await runs("charges");
       const retry = await post("/charges", key);
       expect(retry.status).toBe(201);
       expect(await retry.text()).toBe(firstBody);
@@ -258,8 +105,8 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(retry.headers.get("x-charge-id")).toBe(first.headers.get("x-charge-id"));
       expect(retry.headers.get("content-type")).toBe("application/json");
       expect(retry.headers.get("set-cookie")).toBeNull();
-      expect(runs.get("charges")).toBe(before);
-      expect(events.findLast((e) => e.key === key)).toMatchObject({ type: "replayed", status: 201 });
+      expect(await runs("charges")).toBe(before);
+      expect(await lastEvent(key)).toMatchObject({ type: "replayed", status: 201 });
     });
 
     it("keeps a repeated response header, on the first answer and on replays", async () => {
@@ -285,7 +132,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const key = newKey();
       const first = await post("/charges", key, { amount: 100 });
       const firstBody = await first.text();
-      const before = runs.get("charges");
+      const before = await runs("charges");
       for (const [path, body] of [
         ["/charges", { amount: 200 }],
         ["/other", { amount: 100 }],
@@ -301,14 +148,14 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         body: JSON.stringify({ amount: 100 }),
       });
       expect([404, 405, 422]).toContain(patched.status);
-      expect(runs.get("charges")).toBe(before);
+      expect(await runs("charges")).toBe(before);
       const retry = await post("/charges", key, { amount: 100 });
       expect(await retry.text()).toBe(firstBody);
-      expect(events.some((e) => e.key === key && e.type === "mismatch")).toBe(true);
+      expect((await app.events()).some((e) => e.key === key && e.type === "mismatch")).toBe(true);
     });
 
     it("answers 422 when the key is reused with a body that some parser reads differently", async () => {
-      const before = runs.get("charges") ?? 0;
+      const before = (await runs("charges")) ?? 0;
       let accepted = 0;
       for (const [name, first, second, parsedAlike] of PARSER_SENSITIVE_BODIES) {
         const key = newKey();
@@ -328,7 +175,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
           expect(reused.headers.get("idempotent-replayed"), name).toBe("true");
         }
       }
-      expect(runs.get("charges")).toBe(before + accepted);
+      expect(await runs("charges")).toBe(before + accepted);
     });
 
     it("answers 422 when the key is reused with a query that is not percent-encoded UTF-8", async () => {
@@ -340,21 +187,21 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
     });
 
     it("passes unguarded methods and requests without a key straight through", async () => {
-      const before = runs.get("get") ?? 0;
+      const before = (await runs("get")) ?? 0;
       await fetch(`${server.url}/charges`, { headers: { "idempotency-key": "same" } });
       await fetch(`${server.url}/charges`, { headers: { "idempotency-key": "same" } });
-      expect(runs.get("get")).toBe(before + 2);
-      const chargesBefore = runs.get("charges") ?? 0;
+      expect(await runs("get")).toBe(before + 2);
+      const chargesBefore = (await runs("charges")) ?? 0;
       await post("/charges", undefined);
       await post("/charges", undefined);
-      expect(runs.get("charges")).toBe(chargesBefore + 2);
+      expect(await runs("charges")).toBe(chargesBefore + 2);
     });
 
     it("answers 400 when a route requires a key and none is sent", async () => {
       const response = await post("/required", undefined);
       expect(response.status).toBe(400);
       expect((await problem(response)).type).toBe("urn:oncely:problem:missing-key");
-      expect(runs.get("required")).toBeUndefined();
+      expect(await runs("required")).toBeUndefined();
     });
 
     it("accepts real clients' keys: UUIDs, stripe-node-retry-<uuid>, and RFC 9651 sf-strings", async () => {
@@ -366,7 +213,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
     });
 
     it("answers 400 for malformed keys and never runs the handler", async () => {
-      const before = runs.get("charges") ?? 0;
+      const before = (await runs("charges")) ?? 0;
       const bad: (string | string[])[] = [
         "",
         "x".repeat(256),
@@ -381,7 +228,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         expect(response.status, JSON.stringify(key)).toBe(400);
         expect(JSON.parse(response.body).type).toBe("urn:oncely:problem:invalid-key");
       }
-      expect(runs.get("charges") ?? 0).toBe(before);
+      expect((await runs("charges")) ?? 0).toBe(before);
       const repeated = newKey();
       expect((await rawPost(server.url, "/charges", [repeated, repeated])).status).toBe(201);
     });
@@ -398,41 +245,31 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 
     it("answers 413 for a chunked body (no Content-Length) over maxRequestBytes", async () => {
       const key = newKey();
-      const runsOfSmallBody = runs.get("small-body") ?? 0;
+      const runsOfSmallBody = (await runs("small-body")) ?? 0;
       const chunks = [`{"blob":"${"x".repeat(300)}`, `${"y".repeat(300)}"}`];
-      const tooBig = await fetch(`${server.url}/small-body`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key },
-        body: new ReadableStream({
-          pull(controller) {
-            const chunk = chunks.shift();
-            if (chunk === undefined) controller.close();
-            else controller.enqueue(new TextEncoder().encode(chunk));
-          },
-        }),
-        duplex: "half",
-      } as RequestInit);
+      const tooBig = await rawChunkedPost(server.url, "/small-body", key, chunks);
       expect(tooBig.status).toBe(413);
-      expect((await problem(tooBig)).type).toBe("urn:oncely:problem:request-too-large");
-      expect(runs.get("small-body") ?? 0).toBe(runsOfSmallBody);
+      expect(tooBig.headers.get("content-type")).toBe("application/problem+json");
+      expect(JSON.parse(tooBig.body).type).toBe("urn:oncely:problem:request-too-large");
+      expect((await runs("small-body")) ?? 0).toBe(runsOfSmallBody);
     });
 
     it("releases the key when the handler throws: a retry runs it again", async () => {
       const key = newKey();
       expect((await post("/throws", key)).status).toBe(500);
       expect((await post("/throws", key)).status).toBe(500);
-      expect(runs.get("throws")).toBe(2);
-      expect(events.filter((e) => e.key === key && e.type === "released")).toHaveLength(2);
+      expect(await runs("throws")).toBe(2);
+      expect((await app.events()).filter((e) => e.key === key && e.type === "released")).toHaveLength(2);
     });
 
     it("does not store a 5xx: a retry runs the handler again", async () => {
       const key = newKey();
-      const before = runs.get("unavailable") ?? 0;
+      const before = (await runs("unavailable")) ?? 0;
       expect((await post("/unavailable", key)).status).toBe(503);
       const retry = await post("/unavailable", key);
       expect(retry.status).toBe(503);
       expect(retry.headers.get("idempotent-replayed")).toBeNull();
-      expect(runs.get("unavailable")).toBe(before + 2);
+      expect(await runs("unavailable")).toBe(before + 2);
     });
 
     it("replays a 204 as a 204 with no body", async () => {
@@ -442,7 +279,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(retry.status).toBe(204);
       expect(retry.headers.get("idempotent-replayed")).toBe("true");
       expect((await retry.arrayBuffer()).byteLength).toBe(0);
-      expect(runs.get("empty")).toBe(1);
+      expect(await runs("empty")).toBe(1);
     });
 
     it("replays binary bodies byte for byte", async () => {
@@ -463,18 +300,18 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const retry = await post("/big", key);
       expect(retry.status).toBe(410);
       expect((await problem(retry)).type).toBe("urn:oncely:problem:response-not-kept");
-      expect(runs.get("big")).toBe(1);
+      expect(await runs("big")).toBe(1);
     });
 
     it("answers 409 with Retry-After while the first request runs, then replays it", async () => {
       const key = newKey();
       const first = post("/slow", key);
-      await until(() => (runs.get("slow") ?? 0) >= 1);
+      await until(async () => ((await runs("slow")) ?? 0) >= 1);
       const second = await post("/slow", key);
       expect(second.status).toBe(409);
       expect(second.headers.get("retry-after")).toBe("1");
       expect((await problem(second)).type).toBe("urn:oncely:problem:in-flight");
-      slowGate.open();
+      await app.openGate();
       const firstResponse = await first;
       const firstBody = await firstResponse.text();
       const third = await post("/slow", key);
@@ -484,32 +321,32 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 
     it("never stores its own 409 or 422: after them the legitimate retry still replays the first result", async () => {
       const key = newKey();
-      const before = runs.get("slow") ?? 0;
+      const before = (await runs("slow")) ?? 0;
       const first = post("/slow", key);
-      await until(() => runs.get("slow") === before + 1);
+      await until(async () => (await runs("slow")) === before + 1);
       expect((await post("/slow", key)).status).toBe(409);
       expect((await post("/slow", key, { amount: 999 })).status).toBe(422);
-      slowGate.open();
+      await app.openGate();
       const firstBody = await (await first).text();
       const retry = await post("/slow", key);
       expect(retry.status).toBe(200);
       expect(retry.headers.get("idempotent-replayed")).toBe("true");
       expect(await retry.text()).toBe(firstBody);
-      expect(runs.get("slow")).toBe(before + 1);
+      expect(await runs("slow")).toBe(before + 1);
     });
 
     it("with onInFlight: wait, 200 concurrent duplicates run the handler once and all get the same answer", async () => {
       const key = newKey();
-      const before = runs.get("wait") ?? 0;
+      const before = (await runs("wait")) ?? 0;
       const pending = Array.from({ length: 200 }, () => post("/wait", key));
-      const claimsBefore = store.claims;
-      await until(() => (runs.get("wait") ?? 0) > before);
+      const claimsBefore = await app.claims();
+      await until(async () => ((await runs("wait")) ?? 0) > before);
       // Duplicates are waiting on the running first one (each waiter's polls are claims too) before it finishes.
-      await until(() => store.claims - claimsBefore >= 200, "200 claims", 15_000);
-      slowGate.open();
+      await until(async () => (await app.claims()) - claimsBefore >= 200, "200 claims", 15_000);
+      await app.openGate();
       const responses = await Promise.all(pending);
       const bodies = await Promise.all(responses.map((r) => r.text()));
-      expect(runs.get("wait")).toBe(before + 1);
+      expect(await runs("wait")).toBe(before + 1);
       expect(responses.every((r) => r.status === 200)).toBe(true);
       expect(new Set(bodies).size).toBe(1);
       expect(responses.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(199);
@@ -517,7 +354,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
 
     it("with onInFlight: reject, 200 concurrent duplicates run the handler once; the others get 409", async () => {
       const key = newKey();
-      const before = runs.get("slow") ?? 0;
+      const before = (await runs("slow")) ?? 0;
       let rejected = 0;
       const pending = Array.from({ length: 200 }, () =>
         post("/slow", key).then((response) => {
@@ -527,8 +364,8 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       );
       // The 409s all arrive while the first request is held: the gate opens only after them.
       await until(() => rejected === 199, "199 answers 409", 15_000);
-      expect(runs.get("slow")).toBe(before + 1);
-      slowGate.open();
+      expect(await runs("slow")).toBe(before + 1);
+      await app.openGate();
       const statuses = (await Promise.all(pending)).map((response) => response.status);
       expect(statuses.filter((status) => status === 409)).toHaveLength(199);
       expect(statuses.filter((status) => status === 200)).toHaveLength(1);
@@ -540,27 +377,27 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         await post("/skip", key);
         const retry = await post("/skip", key);
         expect(retry.headers.get("idempotent-replayed")).toBeNull();
-        expect(runs.get("skip")).toBe(2);
+        expect(await runs("skip")).toBe(2);
       });
     }
 
     if (can.transactional) {
       it("sends 503 instead of the handler's answer when a transactional outcome is undone, and the retry runs", async () => {
         const key = newKey();
-        store.failCommits = true;
+        await app.failCommits(true);
         const failed = await post("/tx", key);
         expect(failed.status).toBe(503);
         expect(failed.headers.get("content-type")).toBe("application/problem+json");
         expect(failed.headers.get("retry-after")).toBe("1");
         expect(failed.headers.get("x-charge-id")).toBeNull();
         expect((await failed.json()).type).toBe("urn:oncely:problem:store-unavailable");
-        store.failCommits = false;
+        await app.failCommits(false);
         const retried = await post("/tx", key);
         expect(retried.status).toBe(201);
         const replay = await post("/tx", key);
         expect(replay.headers.get("idempotent-replayed")).toBe("true");
         expect(await replay.json()).toEqual(await retried.json());
-        expect(runs.get("tx")).toBe(2);
+        expect(await runs("tx")).toBe(2);
       });
     }
 
@@ -580,7 +417,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         [200, "two"],
       ]);
       expect(JSON.parse(replays[1]!.body)).toEqual({ ...JSON.parse(firstBody), fresh: true });
-      const seen = replaysSeen.slice(-2);
+      const seen = (await app.replaysSeen()).slice(-2);
       expect(seen.map(({ note }) => note)).toEqual(["one", "two"]);
       for (const replay of seen) {
         expect(replay.status).toBe(201);
@@ -588,7 +425,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         expect(replay.headers.map(([name]) => name)).not.toContain("x-note");
         expect(replay.headers).toContainEqual(["x-charge-id", "ch_1"]);
       }
-      expect(runs.get("replay-hook")).toBe(1);
+      expect(await runs("replay-hook")).toBe(1);
     });
 
     it("with expiryHeader, tells the client until when its key is kept, first and on replays, never storing it", async () => {
@@ -642,7 +479,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       expect(replay.headers.get("idempotent-replayed")).toBe("true");
       expect(replay.headers.get("x-charge-id")).toBeNull();
       expect((await post("/named-headers", key, { amount: 1 }, { "x-account": "acct_b" })).status).toBe(422);
-      expect(runs.get("named-headers")).toBe(1);
+      expect(await runs("named-headers")).toBe(1);
     });
 
     it('scopes by a number as by its decimal text: a user id 42 and "42" are one scope', async () => {
@@ -654,7 +491,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
       const other = await post("/scoped-by-number", key, { amount: 1 }, { "x-account": "n:43" });
       expect(other.status).toBe(201);
       expect(other.headers.get("idempotent-replayed")).toBeNull();
-      expect(runs.get("scoped-by-number")).toBe(2);
+      expect(await runs("scoped-by-number")).toBe(2);
     });
 
     it("answers 500, without internals, when scope returns no principal, and never runs the handler", async () => {
@@ -664,7 +501,7 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         const body = await response.text();
         expect(body, name).not.toMatch(/RangeError|offset|\n\s+at /);
       }
-      expect(runs.get("scope-invalid")).toBeUndefined();
+      expect(await runs("scope-invalid")).toBeUndefined();
     });
 
     it("never stores request credentials or Set-Cookie", async () => {
@@ -675,26 +512,13 @@ export function describeHttpSemantics(adapter: string, start: StartServer, capab
         { amount: 1 },
         { authorization: "Bearer sk_live_do_not_store", cookie: "sid=cookie-secret" },
       );
-      const { records } = await store.list({ limit: 1000 });
-      const dump = JSON.stringify(records.map((r) => ({ ...r, body: Buffer.from(r.response?.body ?? []).toString() })));
+      const dump = await app.storedText();
       expect(dump).not.toContain("sk_live_do_not_store");
       expect(dump).not.toContain("cookie-secret");
       expect(dump).not.toContain("session=secret");
     });
   });
 }
-
-const BINARY = new Uint8Array(256).map((_, i) => 255 - i);
-
-/** What `scope` functions return by mistake: each is refused on the request. */
-const INVALID_SCOPES: Record<string, unknown> = {
-  undefined: undefined,
-  "empty string": "",
-  object: { id: 1 },
-  boolean: true,
-  NaN: Number.NaN,
-  Infinity: Number.POSITIVE_INFINITY,
-};
 
 const bytes = (...parts: (string | number[])[]) =>
   new Uint8Array(
@@ -726,6 +550,9 @@ function rawPost(base: string, path: string, key: string | string[]): Promise<{ 
         path: url.pathname,
         method: "POST",
         headers: { "content-type": "application/json" },
+        // A connection of its own: a server may close one after answering 400 unread (workerd does), and a pooled
+        // socket would then hang up under the next request.
+        agent: false,
       },
       (res) => {
         let body = "";
@@ -741,4 +568,57 @@ function rawPost(base: string, path: string, key: string | string[]): Promise<{ 
     req.setHeader("idempotency-key", Array.isArray(key) ? key : Buffer.from(key, "latin1").toString("latin1"));
     req.end('{"amount":1}');
   });
+}
+
+/**
+ * A POST with a chunked body (no Content-Length), written in one go on a connection of its own, and the answer read
+ * to the end. A server may answer 413 and close while a streaming client is still sending (workerd does): fetch then
+ * fails with EPIPE instead of showing the answer, so the request is written whole before the server reads it.
+ */
+function rawChunkedPost(
+  base: string,
+  path: string,
+  key: string,
+  chunks: string[],
+): Promise<{ status: number; headers: Headers; body: string }> {
+  const url = new URL(path, base);
+  const head = [
+    `POST ${url.pathname} HTTP/1.1`,
+    `host: ${url.host}`,
+    "content-type: application/json",
+    `idempotency-key: ${key}`,
+    "transfer-encoding: chunked",
+    "connection: close",
+  ].join("\r\n");
+  const body = chunks.map((chunk) => `${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`).join("");
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const received: Buffer[] = [];
+    socket.on("data", (data) => received.push(data));
+    // A reset after the answer arrived is the server closing on the unread rest: the answer stands.
+    socket.on("error", (error) => (received.length === 0 ? reject(error) : socket.destroy()));
+    socket.on("close", () => {
+      const text = Buffer.concat(received).toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      if (split === -1) return reject(new Error(`no complete answer: ${JSON.stringify(text)}`));
+      const [statusLine, ...lines] = text.slice(0, split).split("\r\n");
+      const headers = new Headers(lines.map((line) => line.split(/:\s*/, 2) as [string, string]));
+      let rest = text.slice(split + 4);
+      if (headers.get("transfer-encoding") === "chunked") rest = dechunk(rest);
+      resolve({ status: Number(statusLine!.split(" ")[1]), headers, body: rest });
+    });
+    socket.end(`${head}\r\n\r\n${body}0\r\n\r\n`);
+  });
+}
+
+function dechunk(text: string): string {
+  let out = "";
+  let at = 0;
+  for (;;) {
+    const end = text.indexOf("\r\n", at);
+    const size = Number.parseInt(text.slice(at, end), 16);
+    if (!(size > 0)) return out;
+    out += text.slice(end + 2, end + 2 + size);
+    at = end + 2 + size + 2;
+  }
 }

@@ -28,13 +28,6 @@ export async function readStream(req: AsyncIterable<Uint8Array | string>): Promi
   return Buffer.concat(chunks);
 }
 
-export function toWebResponse(out: SpecResponse): Response {
-  const headers = new Headers();
-  for (const [name, value] of out.headers) headers.append(name, value);
-  const empty = out.status === 204 || out.body.length === 0;
-  return new Response(empty ? null : (out.body as BodyInit), { status: out.status, headers });
-}
-
 export function writeNode(res: ServerResponse, out: SpecResponse): void {
   res.statusCode = out.status;
   const grouped = new Map<string, string[]>();

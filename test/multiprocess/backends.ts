@@ -59,6 +59,21 @@ export function sqliteBackend(): Backend {
   };
 }
 
+export function libsqlBackend(): Backend {
+  let dir: string | undefined;
+  return {
+    name: "libsql (one file)",
+    store: "libsql",
+    async setUp() {
+      dir = mkdtempSync(join(tmpdir(), "oncely-multiprocess-libsql-"));
+      return { kind: "libsql", url: `file:${join(dir, "records.db")}` };
+    },
+    async tearDown() {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export function redisBackend(): Backend {
   const prefix = `oncely-mp:${randomUUID().slice(0, 8)}:`;
   return {
@@ -162,5 +177,5 @@ export function dynamodbBackend(): Backend {
 
 /** One backend per store that processes can share (every registry entry with `shared`). */
 export function sharedBackends(): Backend[] {
-  return [sqliteBackend(), redisBackend(), postgresBackend(), mysqlBackend(), dynamodbBackend()];
+  return [sqliteBackend(), libsqlBackend(), redisBackend(), postgresBackend(), mysqlBackend(), dynamodbBackend()];
 }

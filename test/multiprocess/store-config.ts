@@ -1,6 +1,7 @@
 import { Cluster } from "ioredis";
 import type { Store } from "../../src/core/store.js";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { LibsqlStore } from "../../src/stores/libsql/index.js";
 import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
@@ -12,6 +13,7 @@ import { SqliteStore } from "../../src/stores/sqlite/index.js";
  */
 export type StoreConfig =
   | { kind: "sqlite"; path: string }
+  | { kind: "libsql"; url: string }
   | { kind: "redis"; url: string; prefix: string }
   | { kind: "redis-cluster"; nodes: { host: string; port: number }[]; prefix: string }
   | { kind: "postgres"; connectionString: string; table: string }
@@ -29,6 +31,8 @@ export function openStore(config: StoreConfig, timeout: number): Store {
   switch (config.kind) {
     case "sqlite":
       return new SqliteStore({ path: config.path, timeout });
+    case "libsql":
+      return new LibsqlStore({ url: config.url, timeout });
     case "redis":
       return new RedisStore({ url: config.url, prefix: config.prefix, timeout });
     case "redis-cluster":

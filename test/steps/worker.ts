@@ -34,6 +34,8 @@ async function openStore(store: StoreConfig, timeout: number) {
   switch (store.kind) {
     case "sqlite":
       return new (await import("../../src/stores/sqlite/index.js")).SqliteStore({ path: store.path, timeout });
+    case "libsql":
+      return new (await import("../../src/stores/libsql/index.js")).LibsqlStore({ url: store.url, timeout });
     case "redis": {
       const { RedisStore } = await import("../../src/stores/redis/index.js");
       return new RedisStore({ url: store.url, prefix: store.prefix, timeout });

@@ -6,14 +6,14 @@ import type { IdempotencyRecord } from "../../core/store.js";
  * pair (newest first) stays correct while records are added or purged between pages, unlike an offset.
  */
 export function encodeCursor(record: IdempotencyRecord): string {
-  return Buffer.from(JSON.stringify([record.createdAt, record.id])).toString("base64url");
+  return toBase64Url(JSON.stringify([record.createdAt, record.id]));
 }
 
 /** @throws {InvalidCursorError} when `cursor` is not one that `encodeCursor` made. */
 export function decodeCursor(cursor: string): [createdAt: number, id: string] {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(cursor, "base64url").toString());
+    value = JSON.parse(fromBase64Url(cursor));
   } catch {
     // Falls through to the error below: a caller's bad cursor is a usage error, not a parse failure.
   }
@@ -22,4 +22,17 @@ export function decodeCursor(cursor: string): [createdAt: number, id: string] {
     throw new InvalidCursorError(cursor);
   }
   return [value[0], value[1]];
+}
+
+// Web APIs (btoa, atob, TextEncoder), not Buffer: the Durable Object store pages on workerd without Node.js modules.
+function toBase64Url(text: string): string {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** @throws when `text` is not base64url (atob refuses it). */
+function fromBase64Url(text: string): string {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
 }

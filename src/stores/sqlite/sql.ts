@@ -107,8 +107,17 @@ type StatementName =
   | "countReplays";
 export type Statements = Record<StatementName, SqliteStatement>;
 
-/** Every statement the store runs, prepared once per connection. Each write carries its own guard. */
+/** Every statement the store runs, prepared once per connection. */
 export function prepare(db: SqliteConnection, table: string): Statements {
+  const sql = statementsSql(table);
+  return Object.fromEntries(Object.entries(sql).map(([name, text]) => [name, db.prepare(text)])) as Statements;
+}
+
+/**
+ * The text of every statement the SQLite store runs, with named parameters (`@id`). Each write carries its own guard.
+ * The libSQL store runs the same SQL.
+ */
+export function statementsSql(table: string): Record<StatementName, string> {
   const t = `"${table}"`;
   const held = "id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now";
   // Whether a claim that finds the row continues its run: the row is live and the run is its record's own.
@@ -118,7 +127,7 @@ export function prepare(db: SqliteConnection, table: string): Statements {
     // SQLite evaluates every SET expression against the old row, so the CASEs see the state before the update.
     // A takeover keeps the run id, steps and work; a record made afresh after expiry starts a new run, and so does the
     // takeover of a stale run (see STEP_COLUMNS) or of a record written before steps existed.
-    claim: db.prepare(`INSERT INTO ${t} (id, state, fingerprint, token, created_at, lease_until, expires_at, meta,
+    claim: `INSERT INTO ${t} (id, state, fingerprint, token, created_at, lease_until, expires_at, meta,
         version, run_id, steps, work, run_created_at)
       VALUES (@id, 'in-flight', @fingerprint, @now, @now, @leaseUntil, @expiresAt, @meta, @version, @runId, '{}',
         @work, @now)
@@ -138,8 +147,8 @@ export function prepare(db: SqliteConnection, table: string): Statements {
         run_created_at = CASE WHEN expires_at <= @now THEN @now ELSE created_at END,
         replays = 0
       WHERE expires_at <= @now OR (state = 'released' AND fingerprint = excluded.fingerprint)
-      RETURNING token, run_id, steps`),
-    takeOverLapsed: db.prepare(`UPDATE ${t} SET token = token + 1, lease_until = @leaseUntil,
+      RETURNING token, run_id, steps`,
+    takeOverLapsed: `UPDATE ${t} SET token = token + 1, lease_until = @leaseUntil,
         expires_at = max(expires_at, @expiresAt),
         run_id = CASE WHEN ${keepRun} THEN run_id ELSE @runId END,
         steps = CASE WHEN ${keepRun} THEN steps ELSE '{}' END,
@@ -147,23 +156,23 @@ export function prepare(db: SqliteConnection, table: string): Statements {
         run_created_at = created_at
       WHERE id = @id AND state = 'in-flight' AND lease_until <= @now AND expires_at > @now
         AND fingerprint = @fingerprint
-      RETURNING token, run_id, steps`),
-    select: db.prepare(`SELECT * FROM ${t} WHERE id = ?`),
-    renew: db.prepare(`UPDATE ${t} SET lease_until = @leaseUntil WHERE ${held}`),
-    complete: db.prepare(`UPDATE ${t} SET state = 'completed', lease_until = 0, completed_at = @now,
+      RETURNING token, run_id, steps`,
+    select: `SELECT * FROM ${t} WHERE id = ?`,
+    renew: `UPDATE ${t} SET lease_until = @leaseUntil WHERE ${held}`,
+    complete: `UPDATE ${t} SET state = 'completed', lease_until = 0, completed_at = @now,
         expires_at = @expiresAt, status = @status, headers = @headers, body = @body, kept = @kept
-      WHERE ${held}`),
-    release: db.prepare(`UPDATE ${t} SET state = 'released', lease_until = 0 WHERE ${held}`),
-    get: db.prepare(`SELECT * FROM ${t} WHERE id = ? AND expires_at > ?`),
-    delete: db.prepare(`DELETE FROM ${t} WHERE id = ?`),
-    list: db.prepare(`SELECT * FROM ${t}
+      WHERE ${held}`,
+    release: `UPDATE ${t} SET state = 'released', lease_until = 0 WHERE ${held}`,
+    get: `SELECT * FROM ${t} WHERE id = ? AND expires_at > ?`,
+    delete: `DELETE FROM ${t} WHERE id = ?`,
+    list: `SELECT * FROM ${t}
       WHERE expires_at > @now AND (@state IS NULL OR state = @state) AND (@since IS NULL OR created_at >= @since)
         AND (@afterCreated IS NULL OR created_at < @afterCreated OR (created_at = @afterCreated AND id < @afterId))
-      ORDER BY created_at DESC, id DESC LIMIT @limit`),
+      ORDER BY created_at DESC, id DESC LIMIT @limit`,
     // One statement: adds the step, or replaces it while it is only `started`; a full run keeps its steps, and the
     // RETURNING flag (is the step there now?) tells that apart. JSON merge patches key the object by name, so no
     // name is ever parsed as a JSON path; the first patch drops a `started` entry, the second writes the new one.
-    saveStep: db.prepare(`UPDATE ${t} SET steps = CASE
+    saveStep: `UPDATE ${t} SET steps = CASE
         WHEN (SELECT json_extract(s.value, '$.state') FROM json_each(${t}.steps) AS s WHERE s.key = @name) <> 'started'
           THEN steps
         WHEN NOT EXISTS (SELECT 1 FROM json_each(${t}.steps) AS s WHERE s.key = @name)
@@ -171,13 +180,13 @@ export function prepare(db: SqliteConnection, table: string): Statements {
         ELSE json_patch(json_patch(steps, json_object(@name, NULL)), json_object(@name, json(@step)))
       END
       WHERE ${held}
-      RETURNING EXISTS (SELECT 1 FROM json_each(${t}.steps) AS s WHERE s.key = @name) AS saved`),
+      RETURNING EXISTS (SELECT 1 FROM json_each(${t}.steps) AS s WHERE s.key = @name) AS saved`,
     // Counts only live completed records: never an in-flight one, never a new row, and the expiry stays.
-    countReplays: db.prepare(`UPDATE ${t} SET replays = replays + @count
-      WHERE id = @id AND state = 'completed' AND expires_at > @now`),
-    purge: db.prepare(`DELETE FROM ${t} WHERE rowid IN
-      (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`),
-    aggregate: db.prepare(aggregateSql(t, "@now", "@soon")),
+    countReplays: `UPDATE ${t} SET replays = replays + @count
+      WHERE id = @id AND state = 'completed' AND expires_at > @now`,
+    purge: `DELETE FROM ${t} WHERE rowid IN
+      (SELECT rowid FROM ${t} WHERE expires_at <= @now LIMIT @limit)`,
+    aggregate: aggregateSql(t, "@now", "@soon"),
   };
 }
 
@@ -203,8 +212,9 @@ export function toRecord(row: Row): IdempotencyRecord {
   if (row.status !== null) {
     const headers = JSON.parse(row.headers ?? "[]");
     // better-sqlite3 reads a BLOB as a Buffer, node:sqlite as a Uint8Array: both drivers answer a Buffer (no copy).
-    const body =
-      row.body === null ? Buffer.alloc(0) : Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength);
+    // Where there is no Buffer (a Durable Object on workerd without Node.js modules), the bytes as they came.
+    const bytes = row.body ?? new Uint8Array();
+    const body = typeof Buffer === "function" ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
     record.response = { status: row.status, headers, body, kept: row.kept === 1 };
   }
   return record;

@@ -11,6 +11,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import type { Store } from "../../../src/core/store.js";
 import { DynamoDbStore } from "../../../src/stores/dynamodb/index.js";
+import { LibsqlStore } from "../../../src/stores/libsql/index.js";
 import { MemoryStore } from "../../../src/stores/memory/index.js";
 import { MySqlStore } from "../../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../../src/stores/postgres/index.js";
@@ -120,6 +121,17 @@ export const backends: Backend[] = [
       const dir = mkdtempSync(join(tmpdir(), "oncely-model-"));
       return injected(
         (now) => new SqliteStore({ path: join(dir, "model.db"), now }),
+        async () => rmSync(dir, { recursive: true, force: true }),
+      );
+    },
+  },
+  {
+    name: "libsql (file)",
+    store: "libsql",
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "oncely-model-libsql-"));
+      return injected(
+        (now) => new LibsqlStore({ url: `file:${join(dir, "model.db")}`, now }),
         async () => rmSync(dir, { recursive: true, force: true }),
       );
     },
