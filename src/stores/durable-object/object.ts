@@ -1,14 +1,13 @@
-import {
-  type ClaimOptions,
-  type ClaimResult,
-  type IdempotencyRecord,
-  type ListOptions,
-  RECORD_FORMAT_VERSION,
-  type StepRecord,
-  type StoredResponse,
+import type {
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  StepRecord,
+  StoredResponse,
 } from "../../core/store.js";
 import { stepsFromJson } from "../shared/step-record.js";
-import { MAX_STEPS, type Row, sqliteSchema, statementsSql, stepJson, toRecord } from "../sqlite/sql.js";
+import { claimParams, MAX_STEPS, type Row, sqliteSchema, statementsSql, stepJson, toRecord } from "../sqlite/sql.js";
 
 // The Durable Object side: each object keeps its shard's records in its own SQLite database (a SQLite-backed Durable
 // Object) and runs the SQLite store's SQL on it. `sql.exec` is synchronous and an object runs one event at a time,
@@ -114,24 +113,14 @@ export function IdempotencyObject<B extends DurableObjectBase>(Base: B): Idempot
 
     claim(id: string, fingerprint: string, options: ClaimOptions): ClaimResult {
       const now = Date.now();
-      const params = {
-        id,
-        fingerprint,
-        now,
-        leaseUntil: now + options.lease,
-        expiresAt: now + options.ttl,
-        runId: options.runId ?? crypto.randomUUID(),
-        work: options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null,
-        meta: JSON.stringify(options.meta),
-        version: RECORD_FORMAT_VERSION,
-      };
+      const params = claimParams(id, fingerprint, options, now);
       return this.#storage.transactionSync((): ClaimResult => {
-        const [fresh] = this.#rows("claim", params);
+        const [fresh] = this.#rows("claim", params.upsert);
         if (fresh) return claimed(fresh, false);
         const record = toRecord(row(this.#storage.sql.exec(this.#sql.select, id).toArray()[0]!));
         if (record.state === "completed") return { status: "completed", record };
         if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
-          return claimed(this.#rows("takeOverLapsed", params)[0]!, true);
+          return claimed(this.#rows("takeOverLapsed", params.takeOver)[0]!, true);
         }
         return { status: "in-flight", record };
       });

@@ -7,29 +7,29 @@ import { type Duration, toMilliseconds } from "../../core/duration.js";
 
 import type { Client, InArgs, InStatement, ResultSet } from "@libsql/client";
 import { isOncelyError, StoreError } from "../../core/errors.js";
-import {
-  type ClaimOptions,
-  type ClaimResult,
-  type IdempotencyRecord,
-  type ListOptions,
-  type ListPage,
-  RECORD_FORMAT_VERSION,
-  type StepRecord,
-  type StepStore,
-  type StoredResponse,
+import type {
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  StepRecord,
+  StepStore,
+  StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
-import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import {
-  MAX_STEPS,
+  checkTableAndClock,
+  claimParams,
   type Row,
   STEP_COLUMNS,
   sqliteSchema,
   statementsSql,
   stepJson,
-  TABLE,
+  stepSaved,
   toRecord,
 } from "../sqlite/sql.js";
 
@@ -97,12 +97,7 @@ export class LibsqlStore implements StepStore {
     if (url !== undefined && (typeof url !== "string" || url === "")) {
       throw new TypeError(`Expected \`url\` to be a libSQL URL such as "file:oncely.db", got ${JSON.stringify(url)}`);
     }
-    if (typeof table !== "string" || !TABLE.test(table)) {
-      throw new TypeError(`Expected \`table\` to be letters, digits and underscores, got ${JSON.stringify(table)}`);
-    }
-    if (options.now !== undefined && typeof options.now !== "function") {
-      throw new TypeError("Expected `now` to be a function returning epoch milliseconds");
-    }
+    checkTableAndClock(table, options.now);
     this.#userClient = client;
     this.#url = url;
     this.#authToken = authToken;
@@ -119,22 +114,13 @@ export class LibsqlStore implements StepStore {
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", async (client) => {
-      const now = this.#now();
-      const params = {
-        id,
-        fingerprint,
-        now,
-        leaseUntil: now + options.lease,
-        expiresAt: now + options.ttl,
-        runId: options.runId ?? crypto.randomUUID(),
-        work: options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null,
-      };
+      const params = claimParams(id, fingerprint, options, this.#now());
       // One write transaction: the upsert claims a new, expired or released record; failing that, the takeover
       // claims a lapsed lease (its guard makes it a no-op after a successful upsert); the read shows what was found.
       const [fresh, takenOver, found] = await client.batch(
         [
-          this.#statement("claim", { ...params, meta: JSON.stringify(options.meta), version: RECORD_FORMAT_VERSION }),
-          this.#statement("takeOverLapsed", params),
+          this.#statement("claim", params.upsert),
+          this.#statement("takeOverLapsed", params.takeOver),
           { sql: this.#sql.select, args: [id] },
         ],
         "write",
@@ -165,9 +151,7 @@ export class LibsqlStore implements StepStore {
     return this.#run("saveStep", async (client) => {
       const params = { id, token, now: this.#now(), name: step.name, step: stepJson(step) };
       const row = (await client.execute(this.#statement("saveStep", params))).rows[0];
-      if (!row) return false;
-      if (!row.saved) throw new StoreError(this.name, "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
-      return true;
+      return stepSaved(this.name, row);
     });
   }
 
@@ -202,9 +186,7 @@ export class LibsqlStore implements StepStore {
       const { rows } = await client.execute(
         this.#statement("list", { ...params, afterCreated, afterId, limit: limit + 1 }),
       );
-      const records = rows.slice(0, limit).map(toStoreRecord);
-      const last = records.at(-1);
-      return rows.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
+      return pageOf(rows, limit, toStoreRecord);
     });
   }
 

@@ -12,7 +12,7 @@ import {
   type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
-import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
 import { type AggregateRow, aggregateSql, toAggregate } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 
@@ -346,9 +346,7 @@ export function postgresOperations(table: string) {
       const [afterCreated, afterId] = options.cursor ? decodeCursor(options.cursor) : [null, null];
       const values = [options.state ?? null, options.since ?? null, afterCreated, afterId, limit + 1];
       const { rows } = await query({ ...sql.list, values });
-      const records = rows.slice(0, limit).map(toRecord);
-      const last = records.at(-1);
-      return rows.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
+      return pageOf(rows, limit, toRecord);
     },
     async purgeExpired(query: Query, options: { limit?: number } = {}): Promise<number> {
       // LIMIT NULL is no limit.

@@ -1,5 +1,5 @@
 import { InvalidCursorError } from "../../core/errors.js";
-import type { IdempotencyRecord } from "../../core/store.js";
+import type { IdempotencyRecord, ListPage } from "../../core/store.js";
 
 /**
  * The opaque `list()` cursor of the SQL stores: the (created_at, id) of the last record of a page. Paging by that key
@@ -35,4 +35,14 @@ function toBase64Url(text: string): string {
 function fromBase64Url(text: string): string {
   const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
   return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
+}
+
+/**
+ * One page of `list()` from rows fetched with `LIMIT limit + 1`: the extra row only says that another page follows,
+ * and the cursor is the last record shown.
+ */
+export function pageOf<Row>(rows: readonly Row[], limit: number, toRecord: (row: Row) => IdempotencyRecord): ListPage {
+  const records = rows.slice(0, limit).map(toRecord);
+  const last = records.at(-1);
+  return rows.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
 }

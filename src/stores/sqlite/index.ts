@@ -6,21 +6,20 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { isOncelyError, StoreError, StoreTimeoutError } from "../../core/errors.js";
-import {
-  type AggregateOptions,
-  type ClaimOptions,
-  type ClaimResult,
-  type IdempotencyRecord,
-  type ListOptions,
-  type ListPage,
-  RECORD_FORMAT_VERSION,
-  type StepRecord,
-  type StepStore,
-  type StoreAggregate,
-  type StoredResponse,
+import type {
+  AggregateOptions,
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  StepRecord,
+  StepStore,
+  StoreAggregate,
+  StoredResponse,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
-import { decodeCursor, encodeCursor } from "../shared/keyset-cursor.js";
+import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
 import { type AggregateRow, toAggregate } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import {
@@ -38,13 +37,14 @@ import {
 } from "./driver.js";
 import {
   addStepColumns,
-  MAX_STEPS,
+  checkTableAndClock,
+  claimParams,
   prepare,
   type Row,
   type Statements,
   sqliteSchema,
   stepJson,
-  TABLE,
+  stepSaved,
   toRecord,
 } from "./sql.js";
 
@@ -129,12 +129,7 @@ export class SqliteStore implements StepStore {
       const names = DRIVER_NAMES.map((name) => JSON.stringify(name)).join(" or ");
       throw new TypeError(`Expected \`driver\` to be ${names}, got ${JSON.stringify(driver)}`);
     }
-    if (typeof table !== "string" || !TABLE.test(table)) {
-      throw new TypeError(`Expected \`table\` to be letters, digits and underscores, got ${JSON.stringify(table)}`);
-    }
-    if (options.now !== undefined && typeof options.now !== "function") {
-      throw new TypeError("Expected `now` to be a function returning epoch milliseconds");
-    }
+    checkTableAndClock(table, options.now);
     this.#path = path;
     this.#userDatabase = database;
     this.#driver = driver;
@@ -151,21 +146,17 @@ export class SqliteStore implements StepStore {
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", ({ db, sql }) => {
       const now = this.#now();
-      const runId = options.runId ?? crypto.randomUUID();
-      const work = options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null;
-      const expiresAt = now + options.ttl;
-      const params = { id, fingerprint, now, leaseUntil: now + options.lease, expiresAt, runId, work };
+      const params = claimParams(id, fingerprint, options, now);
       // IMMEDIATE takes the write lock up front, so the read after a refused upsert sees the row that refused it.
       return db.transaction((): ClaimResult => {
-        const meta = JSON.stringify(options.meta);
-        const fresh = sql.claim.get({ ...params, meta, version: RECORD_FORMAT_VERSION }) as Row | undefined;
+        const fresh = sql.claim.get(params.upsert) as Row | undefined;
         if (fresh) return claimed(fresh, false);
         // Only a lapsed lease is left to take over. It is rare, and RETURNING shows only the new row, so it runs
         // after the read that tells it apart from a released record (which is not a recovery).
         const record = toRecord(sql.select.get(id) as Row);
         if (record.state === "completed") return { status: "completed", record };
         if (record.leaseUntil <= now && record.fingerprint === fingerprint) {
-          return claimed(sql.takeOverLapsed.get(params) as Row, true);
+          return claimed(sql.takeOverLapsed.get(params.takeOver) as Row, true);
         }
         return { status: "in-flight", record };
       });
@@ -197,9 +188,7 @@ export class SqliteStore implements StepStore {
     return this.#run("saveStep", ({ sql }) => {
       const params = { id, token, now: this.#now(), name: step.name, step: stepJson(step) };
       const row = sql.saveStep.get(params) as { saved: number } | undefined;
-      if (!row) return false;
-      if (!row.saved) throw new StoreError(this.name, "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
-      return true;
+      return stepSaved(this.name, row);
     });
   }
 
@@ -237,9 +226,7 @@ export class SqliteStore implements StepStore {
         afterId,
         limit: limit + 1,
       }) as Row[];
-      const records = rows.slice(0, limit).map(toRecord);
-      const last = records.at(-1);
-      return rows.length > limit && last ? { records, cursor: encodeCursor(last) } : { records };
+      return pageOf(rows, limit, toRecord);
     });
   }
 

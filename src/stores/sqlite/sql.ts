@@ -1,4 +1,5 @@
-import type { IdempotencyRecord, StepRecord } from "../../core/store.js";
+import { StoreError } from "../../core/errors.js";
+import { type ClaimOptions, type IdempotencyRecord, RECORD_FORMAT_VERSION, type StepRecord } from "../../core/store.js";
 import { aggregateSql } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import type { SqliteConnection, SqliteStatement } from "./driver.js";
@@ -7,11 +8,44 @@ import type { SqliteConnection, SqliteStatement } from "./driver.js";
 
 export const TABLE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-/** The schema the store creates on first use, for teams that run their own migrations. */
-export function sqliteSchema(table = "oncely_records"): string {
-  if (!TABLE.test(table)) {
+/** Checks the options every store on this SQL shares (SQLite, libSQL): the table name and an injected clock. */
+export function checkTableAndClock(table: unknown, now: unknown): void {
+  if (typeof table !== "string" || !TABLE.test(table)) {
     throw new TypeError(`Expected \`table\` to be letters, digits and underscores, got ${JSON.stringify(table)}`);
   }
+  if (now !== undefined && typeof now !== "function") {
+    throw new TypeError("Expected `now` to be a function returning epoch milliseconds");
+  }
+}
+
+/**
+ * The named parameters of the `takeOverLapsed` statement; the `claim` statement takes `meta` and `version` as well
+ * (`claimParams(...).upsert`).
+ */
+export function claimParams(id: string, fingerprint: string, options: ClaimOptions, now: number) {
+  const takeOver = {
+    id,
+    fingerprint,
+    now,
+    leaseUntil: now + options.lease,
+    expiresAt: now + options.ttl,
+    runId: options.runId ?? crypto.randomUUID(),
+    work: options.work ? JSON.stringify({ name: options.work.name, input: options.work.input }) : null,
+  };
+  return { takeOver, upsert: { ...takeOver, meta: JSON.stringify(options.meta), version: RECORD_FORMAT_VERSION } };
+}
+
+/** What a `saveStep` statement's row says: saved, refused (no live claim of that token: false), or over the limit. */
+export function stepSaved(store: string, row: object | undefined): boolean {
+  if (!row) return false;
+  if (!(row as { saved?: unknown }).saved)
+    throw new StoreError(store, "saveStep", `failed: the run holds ${MAX_STEPS} steps already`);
+  return true;
+}
+
+/** The schema the store creates on first use, for teams that run their own migrations. */
+export function sqliteSchema(table = "oncely_records"): string {
+  checkTableAndClock(table, undefined);
   return `CREATE TABLE IF NOT EXISTS "${table}" (
   id TEXT PRIMARY KEY,
   state TEXT NOT NULL,
