@@ -11,6 +11,8 @@ import { parseSqliteUrl } from "./sqlite/url.js";
 
 // Every store oncely ships, in one place: the CLI reads its URL schemes, help and drivers from here, and the tests'
 // and benchmarks' backend lists are built from it. A new store is a folder under src/stores/ and one entry below.
+// The Durable Object store is not listed: it lives inside a Worker, bound by wrangler.toml, and no URL can open it
+// from Node.js; its tests run on workerd (test/runtimes/).
 
 /** One store oncely ships: how a URL names it, which driver it needs, and how to build it. */
 export interface StoreEntry<Options extends object = object> {
