@@ -230,5 +230,6 @@ function eventSink(
 let runModule: Promise<typeof import("./run.js")> | undefined;
 
 async function runOnce<T>(...args: Parameters<typeof import("./run.js").runOnce<T>>): Promise<T> {
-  return (await (runModule ??= import("./run.js"))).runOnce<T>(...args);
+  runModule ??= import("./run.js");
+  return (await runModule).runOnce<T>(...args);
 }
