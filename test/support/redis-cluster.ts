@@ -17,12 +17,6 @@ export interface RedisCluster {
   readonly nodes: readonly { host: string; port: number }[];
   /** A new ioredis Cluster client on it. */
   client(): Cluster;
-  /**
-   * Moves one hash slot to another master while clients keep working, as `redis-cli --cluster reshard` does: the
-   * target imports, the source migrates, keys move in batches (clients meanwhile get ASK and TRYAGAIN), then every
-   * node learns the new owner (MOVED from then on). Resolves with the number of keys moved.
-   */
-  migrateSlot(slot: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -136,33 +130,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     throw error;
   }
   const nodes = ports.map((port) => ({ host: "127.0.0.1", port }));
-  const ids = await Promise.all(direct.map((connection) => connection.cluster("MYID") as Promise<string>));
-  const ownerOf = async (slot: number) => {
-    const slots = (await direct[0]!.cluster("SLOTS")) as unknown as [number, number, [string, number, string]][];
-    const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
-    return ports.indexOf(range[2][1]);
-  };
   return {
     nodes,
     client: () => new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 3 } }),
-    async migrateSlot(slot) {
-      const from = await ownerOf(slot);
-      const to = (from + 1) % ports.length;
-      const [source, target] = [direct[from]!, direct[to]!];
-      await target.cluster("SETSLOT", slot, "IMPORTING", ids[from]!);
-      await source.cluster("SETSLOT", slot, "MIGRATING", ids[to]!);
-      let moved = 0;
-      for (;;) {
-        const keys = (await source.cluster("GETKEYSINSLOT", slot, 50)) as string[];
-        if (keys.length === 0) break;
-        await source.call("MIGRATE", "127.0.0.1", String(ports[to]), "", "0", "5000", "KEYS", ...keys);
-        moved += keys.length;
-      }
-      for (const connection of [target, source, ...direct.filter((c) => c !== source && c !== target)]) {
-        await connection.cluster("SETSLOT", slot, "NODE", ids[to]!);
-      }
-      return moved;
-    },
     stop,
   };
 }

@@ -373,7 +373,9 @@ export class RedisStore implements Store {
 
   /** The record's key, then its shard's index keys: what the scripts that change a record's state take. */
   #keys(client: Client, id: string): string[] {
-    return [this.#key(id), ...indexKeys(this.#prefix, shardOf(id, client.isCluster))];
+    const key = this.#key(id);
+    const fullKey = `${client.options.keyPrefix ?? ""}${key}`;
+    return [key, ...indexKeys(this.#prefix, shardOf(id, client.isCluster, fullKey))];
   }
 
   /**

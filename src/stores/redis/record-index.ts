@@ -24,9 +24,17 @@ export function indexKeys(prefix: string, shard: string): [string, string, strin
   return [`${base}created`, `${base}in-flight`, `${base}released`, `${base}completed`];
 }
 
-/** The shard whose index holds the record `id`. */
-export function shardOf(id: string, cluster: boolean): string {
-  return cluster ? slotTags()[keySlot(id)]! : STANDALONE_SHARD;
+/**
+ * The shard whose index holds the record `id`, on a Cluster the one in the slot of the record's key. Redis hashes a
+ * key by its hash tag: from the first `{` (the one the store puts before the id: a prefix has no braces) to the first
+ * `}` after it. That is the whole id, or the id up to its own first `}`; an id that starts with `}` leaves the tag
+ * empty, and then Redis hashes the whole key, `fullKey` (with the client's `keyPrefix`).
+ */
+export function shardOf(id: string, cluster: boolean, fullKey: string): string {
+  if (!cluster) return STANDALONE_SHARD;
+  const close = id.indexOf("}");
+  const slot = close === 0 ? keySlot(fullKey) : keySlot(close === -1 ? id : id.slice(0, close));
+  return slotTags()[slot]!;
 }
 
 /** Every shard that may hold an index: one per Cluster slot (in slot order), or the standalone one. */
