@@ -105,7 +105,7 @@ describe("regression: a failing store or check tells the client nothing internal
     }
     const logged = stderr.split("\n").filter((line) => line.includes("mysql2"));
     expect(logged).toEqual([
-      '[oncely] [mysql] claim failed: MySqlStore needs the "mysql2" package: npm install mysql2',
+      '[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2',
     ]);
   });
 
