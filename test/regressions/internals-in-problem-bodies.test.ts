@@ -104,9 +104,7 @@ describe("regression: a failing store or check tells the client nothing internal
       );
     }
     const logged = stderr.split("\n").filter((line) => line.includes("mysql2"));
-    expect(logged).toEqual([
-      '[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2',
-    ]);
+    expect(logged).toEqual(['[oncely] [mysql] MySqlStore needs the "mysql2" package: npm install mysql2']);
   });
 
   it("a scope function that throws: 500 with a fixed detail, the handler not run, the error in the log once", async () => {
