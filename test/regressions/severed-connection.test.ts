@@ -6,13 +6,15 @@
  * - PostgresStore kept the pooled connection whose statement never returned: one connection lost per incident,
  *   and `close()` waited for it forever. Now its statements carry pg's `query_timeout` (3 × timeout, at least 3 s).
  */
+
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { StoreTimeoutError } from "../../src/core/errors.js";
 import type { Store } from "../../src/core/store.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { startFaultProxy } from "../reliability/support/fault-proxy.js";
+import { deleteRedisPrefix } from "../support/scratch.js";
 import { serviceAvailable, services } from "../support/services.js";
 
 const TIMEOUT = 300;
@@ -37,9 +39,10 @@ describe.skipIf(!(await serviceAvailable("redis")))("RedisStore over a connectio
     const proxy = await startFaultProxy(services.redis);
     const prefix = `oncely-test:severed:${randomUUID().slice(0, 8)}:`;
     const store = new RedisStore({ url: `redis://${proxy.host}:${proxy.port}`, prefix, timeout: TIMEOUT });
-    afterAll(async () => {
+    onTestFinished(async () => {
       await store.close();
       await proxy.close();
+      await deleteRedisPrefix(prefix); // the records expire on their own; their index keys would stay
     });
     expect((await store.claim("before", "fp", opts)).status).toBe("claimed");
     proxy.sever();
