@@ -74,6 +74,20 @@ describe("parseStoreUrl", () => {
     });
   });
 
+  it("reads libsql://HOST with authToken and table, and libsql:<file> with table and timeout only", () => {
+    expect(parse("libsql://db.example.turso.io?authToken=t0k3n&table=idem&tls=1")).toEqual({
+      kind: "libsql",
+      options: { url: "libsql://db.example.turso.io?tls=1", authToken: "t0k3n", table: "idem" },
+    });
+    expect(parse("LIBSQL:./oncely.db?table=idem&timeout=2s")).toEqual({
+      kind: "libsql",
+      options: { url: "file:./oncely.db", table: "idem", timeout: 2000 },
+    });
+    expect(() => parse("libsql:")).toThrow(StoreUrlError);
+    expect(() => parse("libsql://")).toThrow(/no host|not a valid URL/);
+    expect(() => parse("libsql:./oncely.db?authToken=x")).toThrow(/unknown parameter `authToken`/);
+  });
+
   it("reads dynamodb://TABLE with region and endpoint, keeping the table's case", () => {
     expect(parse("dynamodb://Oncely.Records-1?region=eu-west-1&endpoint=http://127.0.0.1:4567")).toEqual({
       kind: "dynamodb",
