@@ -132,7 +132,7 @@ export class RedisStore implements Store {
         };
       }
       const record = toRecord(id, reply);
-      return status === "completed" ? { status, record } : { status: "in-flight", record };
+      return record.state === "completed" ? { status: "completed", record } : { status: "in-flight", record };
     });
   }
 

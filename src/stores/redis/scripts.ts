@@ -20,30 +20,27 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/stor
  */
 
 /**
- * The fields a script replies for a record, in this order (`nil` where absent), followed by the step fields and
- * values when the run has steps. Positional rather than `HGETALL`: a replay's reply then carries no field names, and
- * the client decodes half as many values (measured with ioredis, 50 claims in flight: 23 µs of client CPU per replayed
- * claim instead of 29.5).
+ * The fields a script replies for a record. The short ones (`PACKED_FIELDS`: a state, numbers and flags) come back
+ * joined by spaces in one string, the others (`TEXT_FIELDS`) one each (`nil` where absent), then the step fields and
+ * values when the run has steps. Positional rather than `HGETALL`, and packed: a replay's reply then carries 7 values
+ * instead of 17 field names and values, and the client decodes one string for all the numbers (each `Number()` of a
+ * reply Buffer converts it through its `toString()`). Measured with ioredis, 50 claims in flight: positional instead
+ * of `HGETALL` took a replayed claim from 29.5 to 23 µs of client CPU.
  */
-const RECORD_FIELDS = [
+const PACKED_FIELDS = [
   "state",
-  "fingerprint",
   "token",
   "created_at",
   "lease_until",
   "expires_at",
-  "meta",
   "version",
   "replays",
-  "run_id",
-  "work",
   "completed_at",
   "status",
-  "headers",
-  "body",
   "kept",
   "step_count",
 ] as const;
+const TEXT_FIELDS = ["fingerprint", "meta", "run_id", "work", "headers", "body"] as const;
 
 /**
  * How long after `expires_at` Redis deletes a record on its own. Reads already treat an expired record as absent;
@@ -67,8 +64,12 @@ local function append_steps(key, reply)
   return reply
 end
 local function record(key)
-  local reply = redis.call("HMGET", key, ${RECORD_FIELDS.map((field) => `"${field}"`).join(", ")})
-  if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
+  local fields = redis.call("HMGET", key, ${[...PACKED_FIELDS, ...TEXT_FIELDS].map((field) => `"${field}"`).join(", ")})
+  local packed = {}
+  for i = 1, ${PACKED_FIELDS.length} do packed[i] = fields[i] or "" end
+  local reply = {table.concat(packed, " ")}
+  for i = ${PACKED_FIELDS.length + 1}, #fields do reply[i - ${PACKED_FIELDS.length - 1}] = fields[i] end
+  if (tonumber(fields[${PACKED_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
   return reply
 end
 -- The record's expires_at while token holds a live in-flight claim on it, else nil.
@@ -292,15 +293,16 @@ function coalesceWrites(client: Redis | Cluster): void {
   });
 }
 
-/** Turns a script's reply for a record (`RECORD_FIELDS`, then step fields and values) into a record. */
+/** Turns a script's reply for a record (the packed fields, `TEXT_FIELDS`, then step fields and values) into a record. */
 export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecord {
-  // In `RECORD_FIELDS` order; step_count is only the script's to read.
-  const [state, fingerprint, token, createdAt, leaseUntil, expiresAt, meta, version, replays, runId, work, ...rest] =
-    reply;
-  const [completedAt, status, headers, body, kept, , ...steps] = rest;
+  const [packed, fingerprint, meta, runId, work, headers, body, ...steps] = reply;
+  // In `PACKED_FIELDS` order, "" where absent; step_count is only the script's to read.
+  const [state, token, createdAt, leaseUntil, expiresAt, version, replays, completedAt, status, kept] = packed!
+    .toString("latin1")
+    .split(" ") as string[];
   const record: IdempotencyRecord = {
     id,
-    state: String(state) as RecordState,
+    state: state as RecordState,
     fingerprint: String(fingerprint),
     token: Number(token),
     createdAt: Number(createdAt),
@@ -308,7 +310,7 @@ export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecor
     expiresAt: Number(expiresAt),
     meta: JSON.parse(String(meta)),
     version: Number(version),
-    replays: Number(replays ?? 0),
+    replays: Number(replays),
   };
   if (runId) record.runId = runId.toString();
   if (runId || steps.length > 0) record.steps = stepsOf(toHash(steps as Buffer[]));
@@ -321,7 +323,7 @@ export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecor
       status: Number(status),
       headers: stored,
       body: body ?? Buffer.alloc(0),
-      kept: String(kept) === "1",
+      kept: kept === "1",
     };
   }
   return record;
