@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseStoreUrl } from "../../src/cli/store-url.js";
 import { StoreError } from "../../src/core/errors.js";
@@ -58,6 +59,39 @@ describe("every shared test backend list covers every store", () => {
   it("the store-model test: each store", () => {
     const covered = new Set(modelBackends.map((backend) => backend.store));
     expect([...covered].sort()).toEqual(STORES.map((entry) => entry.name).sort());
+  });
+});
+
+describe("every store is wired into the package", () => {
+  // What CONTRIBUTING's "Adding a store" asks outside the store's folder and the registry, checked per entry, so a
+  // new store cannot ship without its entry point, its optional driver, its API page, its docs page or its tests.
+  // The memory store is the root export's; it has no entry point of its own.
+  const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
+  const manifest = JSON.parse(read("package.json"));
+  const typedoc = JSON.parse(read("typedoc.json"));
+  const storesPage = read("docs/stores.md");
+  const wiring = STORES.map((entry) => {
+    const missing: string[] = [];
+    const source = `src/stores/${entry.name}/index.ts`;
+    if (entry.name !== "memory") {
+      const exported = manifest.exports[`./stores/${entry.name}`];
+      if (exported?.default !== `./dist/stores/${entry.name}/index.js`) missing.push("package.json export");
+      if (!typedoc.entryPoints.includes(source)) missing.push("typedoc.json entry point");
+    }
+    if (entry.driver) {
+      const name = entry.driver.package;
+      if (!manifest.peerDependencies[name] || !manifest.peerDependenciesMeta[name]?.optional) {
+        missing.push(`${name} as an optional peer dependency`);
+      }
+      if (!manifest.devDependencies[name]) missing.push(`${name} as a devDependency`);
+    }
+    if (!existsSync(new URL(`../../docs/stores/${entry.name}.md`, import.meta.url))) missing.push("docs page");
+    if (!storesPage.includes(`stores/${entry.name}.md`)) missing.push("link from docs/stores.md");
+    if (!existsSync(new URL(`./${entry.name}.test.ts`, import.meta.url))) missing.push("test file");
+    return { store: entry.name, missing };
+  });
+  it.each(wiring)("$store", ({ missing }) => {
+    expect(missing).toEqual([]);
   });
 });
 
