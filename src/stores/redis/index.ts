@@ -34,8 +34,8 @@ export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` you configured. The store registers its Lua scripts on it (`defineCommand`) and
    * never closes it. Its own settings decide how it queues commands while disconnected; `timeout` bounds each
-   * operation either way. On a `Redis`, what is written in the tick of a store operation leaves in one write at the
-   * end of that tick (the store corks the socket until then).
+   * operation either way. On a `Redis`, what the store's operations write in one turn of the event loop leaves in one
+   * write (the store corks the socket until the loop's check phase).
    */
   client?: Client;
   /**
