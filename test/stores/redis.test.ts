@@ -72,6 +72,32 @@ if (await serviceAvailable("redis")) {
         own.disconnect();
       });
 
+      it("sends what operations started in one turn of the event loop in one write, each in a tick of its own", async () => {
+        const own = new Redis(url);
+        const batched = new RedisStore({ client: own, prefix: prefix() });
+        await claimed(batched, "warm-up"); // connects and loads the claim script (EVAL), so all below is EVALSHA
+        // The writes the socket hands to the system, counted where the stream makes them.
+        const socket = own.stream as unknown as Record<"_write" | "_writev", (...args: unknown[]) => void>;
+        let writes = 0;
+        for (const name of ["_write", "_writev"] as const) {
+          const write = socket[name];
+          socket[name] = function (this: unknown, ...args: unknown[]) {
+            writes++;
+            return write.apply(this, args);
+          };
+        }
+        // As a server starts them: each request arrives in its own tick (a socket's data event, here an immediate).
+        const claims = await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) => new Promise((resolve) => setImmediate(() => resolve(claimed(batched, `id-${i}`)))),
+          ),
+        );
+        expect(claims).toHaveLength(10);
+        expect(writes).toBe(1);
+        own.disconnect();
+      });
+
       it("stores one hash per record under a hash-tagged key, with native expiry a little past expiresAt", async () => {
         const keyPrefix = prefix();
         const tagged = new RedisStore({ client, prefix: keyPrefix });
