@@ -81,6 +81,11 @@ interface Measurement {
   rate: number;
   /** The server process's CPU time per request, µs. */
   cpu: number;
+  /**
+   * The Redis server's CPU time per request, µs, on Redis: what each library's commands or scripts cost the one
+   * thread that serves every app process, and which the app's own CPU does not show.
+   */
+  storeCpu?: number;
   /** Non-2xx answers and socket errors: reported in the results, never hidden. */
   failures: number;
   /** The server did not start, or exited during the measurement. */
@@ -88,6 +93,22 @@ interface Measurement {
 }
 
 const launcher = serverLauncher();
+
+/** The Redis server's CPU time so far (user and system), µs, from `INFO cpu`; NaN when it cannot be read. */
+async function redisCpu(): Promise<number> {
+  const { Redis } = await import("ioredis");
+  const client = new Redis({ host: "127.0.0.1", port: services.redis!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    await client.connect();
+    const info = await client.info("cpu");
+    const seconds = (field: string) => Number(new RegExp(`^${field}:([\\d.]+)`, "m").exec(info)?.[1]);
+    return (seconds("used_cpu_user") + seconds("used_cpu_sys")) * 1e6;
+  } catch {
+    return Number.NaN;
+  } finally {
+    client.disconnect();
+  }
+}
 
 /** One measurement: `guard` ("bare", "oncely" or a peer) on `store` in a fresh server process. */
 async function measure(framework: Framework, guard: string, store?: StoreName, mode?: Mode): Promise<Measurement> {
@@ -119,14 +140,23 @@ async function measure(framework: Framework, guard: string, store?: StoreName, m
     child.exitCode === null && child.signalCode === null ? cpuMicroseconds(child.pid!) : Number.NaN;
   // Not counted: a fresh process spends its first thousands of requests compiling.
   await load(warmUp);
+  const onRedis = store === "redis";
+  const redisBefore = onRedis ? await redisCpu() : Number.NaN;
   const before = cpuNow();
   const result = await load(duration);
   const cpu = (cpuNow() - before) / Math.max(1, result.requests.total);
+  const storeCpu = onRedis ? ((await redisCpu()) - redisBefore) / Math.max(1, result.requests.total) : undefined;
   const died = child.exitCode !== null || child.signalCode !== null;
   // The server drops its tables and files on disconnect; wait for that before the next measurement starts.
   if (!died) child.disconnect();
   await exited;
-  return { rate: result.requests.average, cpu, failures: failures + result.errors + result.non2xx, exited: died };
+  return {
+    rate: result.requests.average,
+    cpu,
+    storeCpu,
+    failures: failures + result.errors + result.non2xx,
+    exited: died,
+  };
 }
 
 /** dynalite (a local DynamoDB) in its own process, so it does not share the load generator's event loop. */
@@ -145,8 +175,9 @@ const record = (cell: string, measured: Measurement) => {
   cells.set(cell, [...(cells.get(cell) ?? []), measured]);
   const failed = measured.failures ? `, ${measured.failures} failed` : "";
   const exited = measured.exited ? ", server exited" : "";
+  const redis = measured.storeCpu === undefined ? "" : ` + ${measured.storeCpu.toFixed(0)} µs of Redis`;
   console.log(
-    `${cell}: ${measured.rate.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request${failed}${exited}`,
+    `${cell}: ${measured.rate.toFixed(0)} req/s, ${measured.cpu.toFixed(0)} µs CPU/request${redis}${failed}${exited}`,
   );
 };
 
@@ -232,7 +263,9 @@ function summary(cell: string, bare: string): string {
   // The CPU of a server that exited cannot be read: the median of the others, if any.
   const cpus = all.map((m) => m.cpu).filter(Number.isFinite);
   const cpu = cpus.length ? `${median(cpus).toFixed(0)} µs` : "no CPU figure";
-  return `${median(all.map((m) => m.rate)).toFixed(0)} (${ratio.toFixed(2)}x), ${cpu}${failed}${exited}`;
+  const storeCpus = all.map((m) => m.storeCpu).filter((value): value is number => Number.isFinite(value));
+  const redis = storeCpus.length ? ` + ${median(storeCpus).toFixed(0)} µs Redis` : "";
+  return `${median(all.map((m) => m.rate)).toFixed(0)} (${ratio.toFixed(2)}x), ${cpu}${redis}${failed}${exited}`;
 }
 const label = (guard: string) =>
   guard === "oncely" ? "oncely" : `${guard} ${peers[guard]!.version()}${peers[guard]!.origin === "npm" ? "" : " *"}`;
@@ -272,7 +305,8 @@ within each round; the durable stores run in rounds of their own, after the rest
 "new keys" sends a fresh Idempotency-Key per request (claim + complete), "replays" sends one key throughout (answered
 from the store). Each cell: requests per second and, in brackets, the ratio to the bare app of the same framework in
 the same round (medians over the rounds), then the server's CPU time per request (median), which says what a request
-costs even where the load generator limits throughput. A failure count follows any cell with non-2xx answers or
+costs even where the load generator limits throughput; on Redis, then the Redis server's own CPU time per request
+(from its \`INFO cpu\`): one thread serves every app process, so this is what bounds a fleet's throughput per Redis. A failure count follows any cell with non-2xx answers or
 socket errors, and a note any cell whose server did not start or exited.
 
 \`BENCH_FRAMEWORKS\` (express, fastify, hono), \`BENCH_STORES\` (memory, redis, sqlite, postgres, mysql, dynamodb),
