@@ -6,6 +6,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
+import { indexScripts } from "../../src/stores/redis/record-index.js";
+import { scripts } from "../../src/stores/redis/scripts.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
@@ -70,6 +72,12 @@ if (await serviceAvailable("redis")) {
         expect(seen).toEqual(["eval", "eval", "eval", "eval", "evalsha", "evalsha", "eval", "eval", "echo"]);
         monitor.disconnect();
         own.disconnect();
+      });
+
+      it("names each script by the SHA-1 Redis computes for it (EVALSHA finds it)", async () => {
+        for (const script of [...Object.values(scripts), ...Object.values(indexScripts)]) {
+          expect(await client.script("LOAD", script.lua)).toBe(script.sha);
+        }
       });
 
       it("stores one hash per record under a hash-tagged key, with native expiry a little past expiresAt", async () => {
