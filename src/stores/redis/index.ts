@@ -1,30 +1,32 @@
 /**
- * A store on Redis (standalone or Cluster) through ioredis.
+ * A store on Redis or Valkey (standalone or Cluster) through ioredis, iovalkey or node-redis.
  *
  * @module oncely/stores/redis
  */
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { StoreError, StoreTimeoutError } from "../../core/errors.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { type IoredisClient, ioredisConnection, isIoredis } from "./ioredis.js";
+import { isNodeRedis, type NodeRedisClient, nodeRedisConnection } from "./node-redis.js";
 import { type ScriptConnection, ScriptStore } from "./script-store.js";
 
+export type { NodeRedisClient } from "./node-redis.js";
 export { ScriptStore } from "./script-store.js";
 
-type Client = IoredisClient;
-
-/** Options of `RedisStore`: an ioredis client or a URL, the key prefix, and timeouts. */
+/** Options of `RedisStore`: a client or a URL, the key prefix, and timeouts. */
 export interface RedisStoreOptions {
   /**
-   * An ioredis `Redis` or `Cluster` you configured. The store registers its Lua scripts on it (`defineCommand`) and
-   * never closes it. Its own settings decide how it queues commands while disconnected; `timeout` bounds each
-   * operation either way. On a `Redis`, what is written in the tick of a store operation leaves in one write at the
-   * end of that tick (the store corks the socket until then).
+   * A client you configured, which the store never closes:
+   * - an ioredis `Redis` or `Cluster`, or an iovalkey one (its fork, same API; pass it with a cast to this type). The
+   *   store registers its Lua scripts on it (`defineCommand`). Its own settings decide how it queues commands while
+   *   disconnected; `timeout` bounds each operation either way. On a `Redis`, what is written in the tick of a store
+   *   operation leaves in one write at the end of that tick (the store corks the socket until then).
+   * - a node-redis client (`createClient()` from `redis` 5 or newer), connected by you; not a node-redis Cluster.
    */
-  client?: Client;
+  client?: Redis | Cluster | NodeRedisClient;
   /**
    * A `redis://` or `rediss://` URL: the store opens its own connection on first use (and closes it on `close()`),
    * set to fail fast while Redis is unreachable. Give either `client` or `url`.
@@ -47,7 +49,7 @@ export interface RedisStoreOptions {
 const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url: true, prefix: true, timeout: true };
 
 /**
- * Keeps records in Redis 6+ (standalone or Cluster) through ioredis: one hash per record, each operation
+ * Keeps records in Redis 6+ or Valkey (standalone or Cluster) through ioredis, iovalkey or node-redis: one hash per record, each operation
  * one Lua script, so a claim is atomic and one round trip, and leases and expiry follow the Redis server's clock.
  * The same scripts keep an index per prefix (sorted sets by creation and expiry), so `list`, `aggregate` and
  * `purgeExpired` cost what oncely stored, however many other keys the server holds.
@@ -60,7 +62,9 @@ export class RedisStore extends ScriptStore {
   readonly name = "redis";
   readonly #options: RedisStoreOptions;
   readonly #timeout: number;
-  #client: Promise<[Client, ScriptConnection]> | undefined;
+  /** The store's own client, made from `url`. */
+  #own: Redis | undefined;
+  #connection: Promise<ScriptConnection> | undefined;
   #connecting: Promise<void> | undefined;
   #lastError: Error | undefined;
   /** A PING in flight after an operation timed out on the store's own connection (see `#suspect`). */
@@ -71,10 +75,12 @@ export class RedisStore extends ScriptStore {
     rejectUnknownOptions("RedisStore", options ?? {}, Object.keys(OPTION_NAMES));
     const { client, url, prefix = "oncely:" } = options ?? {};
     if ((client === undefined) === (url === undefined)) {
-      throw new TypeError("Expected exactly one of `client` (an ioredis Redis or Cluster) and `url`");
+      throw new TypeError("Expected exactly one of `client` (an ioredis, iovalkey or node-redis client) and `url`");
     }
-    if (client !== undefined && !isIoredis(client)) {
-      throw new TypeError("Expected `client` to be an ioredis Redis or Cluster");
+    if (client !== undefined && !isIoredis(client) && !isNodeRedis(client)) {
+      throw new TypeError(
+        "Expected `client` to be an ioredis or iovalkey Redis or Cluster, or a node-redis (5 or newer) client",
+      );
     }
     if (url !== undefined && (typeof url !== "string" || !/^rediss?:$/.test(URL.parse(url)?.protocol ?? ""))) {
       throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
@@ -88,8 +94,9 @@ export class RedisStore extends ScriptStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const [client] = (await this.#client?.catch(() => undefined)) ?? [];
-    if (!client || this.#options.client) return;
+    await this.#connection?.catch(() => undefined);
+    const client = this.#own;
+    if (!client) return;
     // QUIT lets replies already on their way arrive; disconnect() then stops any reconnect timer.
     if (client.status === "ready") {
       await storeCall(this.name, "close", this.#timeout, () => client.quit()).catch(() => {});
@@ -107,18 +114,19 @@ export class RedisStore extends ScriptStore {
     timeout: number,
   ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
-    this.#client ??= this.#open().catch((error: unknown) => {
-      this.#client = undefined;
+    this.#connection ??= this.#open().catch((error: unknown) => {
+      this.#connection = undefined;
       throw error;
     });
-    const [client, connection] = await this.#client;
+    const connection = await this.#connection;
+    const own = this.#own;
     const run = storeCall(this.name, operation, timeout, async () => {
-      if (!this.#options.client) await this.#ready(client as Redis);
+      if (own) await this.#ready(own);
       return body(connection);
     });
-    if (this.#options.client) return run;
+    if (!own) return run;
     return run.catch((error: unknown) => {
-      if (error instanceof StoreTimeoutError) this.#suspect(client as Redis);
+      if (error instanceof StoreTimeoutError) this.#suspect(own);
       throw error;
     });
   }
@@ -142,10 +150,13 @@ export class RedisStore extends ScriptStore {
       });
   }
 
-  /** Registers the scripts on the client, creating the store's own (no network yet) when given a `url`. */
-  async #open(): Promise<[Client, ScriptConnection]> {
-    const client = this.#options.client ?? (await this.#create(this.#options.url!));
-    return [client, ioredisConnection(client)];
+  /** The caller's client as a connection, or the store's own ioredis client (no network yet) made from `url`. */
+  async #open(): Promise<ScriptConnection> {
+    const { client } = this.#options;
+    if (client && isNodeRedis(client)) return nodeRedisConnection(client);
+    if (client) return ioredisConnection(client as IoredisClient);
+    this.#own = await this.#create(this.#options.url!);
+    return ioredisConnection(this.#own);
   }
 
   async #create(url: string): Promise<Redis> {
