@@ -5,7 +5,7 @@
  */
 import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
-import { StoreError, StoreTimeoutError } from "../../core/errors.js";
+import { StoreTimeoutError } from "../../core/errors.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
@@ -64,12 +64,10 @@ export class RedisStore extends ScriptStore {
   readonly #timeout: number;
   /** The store's own client, made from `url`. */
   #own: Redis | undefined;
-  #connection: Promise<ScriptConnection> | undefined;
   #connecting: Promise<void> | undefined;
   #lastError: Error | undefined;
   /** A PING in flight after an operation timed out on the store's own connection (see `#suspect`). */
   #probing = false;
-  #closed = false;
 
   constructor(options: RedisStoreOptions) {
     rejectUnknownOptions("RedisStore", options ?? {}, Object.keys(OPTION_NAMES));
@@ -91,10 +89,8 @@ export class RedisStore extends ScriptStore {
     this.#timeout = timeout;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#connection?.catch(() => undefined);
+  /** @internal */
+  protected async disconnect(): Promise<void> {
     const client = this.#own;
     if (!client) return;
     // QUIT lets replies already on their way arrive; disconnect() then stops any reconnect timer.
@@ -108,21 +104,11 @@ export class RedisStore extends ScriptStore {
    * Runs one operation under one deadline, connecting first if the store owns the connection.
    * @internal
    */
-  protected async use<T>(
-    operation: string,
-    body: (connection: ScriptConnection) => Promise<T>,
-    timeout: number,
-  ): Promise<T> {
-    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
-    this.#connection ??= this.#open().catch((error: unknown) => {
-      this.#connection = undefined;
-      throw error;
-    });
-    const connection = await this.#connection;
+  protected call<T>(operation: string, body: () => Promise<T>, timeout: number): Promise<T> {
     const own = this.#own;
     const run = storeCall(this.name, operation, timeout, async () => {
       if (own) await this.#ready(own);
-      return body(connection);
+      return body();
     });
     if (!own) return run;
     return run.catch((error: unknown) => {
@@ -139,19 +125,22 @@ export class RedisStore extends ScriptStore {
    * opens a new one (commands still waiting on the old one fail at once; the store already answered them).
    */
   #suspect(client: Redis): void {
-    if (this.#probing || this.#closed || client.status !== "ready") return;
+    if (this.#probing || this.closed || client.status !== "ready") return;
     this.#probing = true;
     storeCall(this.name, "ping", this.#timeout, () => client.ping())
       .catch((error: unknown) => {
-        if (error instanceof StoreTimeoutError && !this.#closed && client.status === "ready") client.disconnect(true);
+        if (error instanceof StoreTimeoutError && !this.closed && client.status === "ready") client.disconnect(true);
       })
       .finally(() => {
         this.#probing = false;
       });
   }
 
-  /** The caller's client as a connection, or the store's own ioredis client (no network yet) made from `url`. */
-  async #open(): Promise<ScriptConnection> {
+  /**
+   * The caller's client as a connection, or the store's own ioredis client (no network yet) made from `url`.
+   * @internal
+   */
+  protected async connect(): Promise<ScriptConnection> {
     const { client } = this.#options;
     if (client && isNodeRedis(client)) return nodeRedisConnection(client);
     if (client) return ioredisConnection(client as IoredisClient);

@@ -1,4 +1,4 @@
-import { InvalidCursorError } from "../../core/errors.js";
+import { InvalidCursorError, StoreError } from "../../core/errors.js";
 import {
   type AggregateOptions,
   type ClaimOptions,
@@ -82,6 +82,8 @@ export abstract class ScriptStore implements Store {
   readonly #timeout: number;
   /** list, aggregate, purgeExpired and reindex walk the index: they get `timeout` or 30 s, whichever is longer. */
   readonly #scanTimeout: number;
+  #connection: Promise<ScriptConnection> | undefined;
+  #closed = false;
 
   /**
    * @param prefix Prepended to every key (checked with `checkPrefix`).
@@ -95,16 +97,34 @@ export abstract class ScriptStore implements Store {
   }
 
   /**
-   * Runs one operation under its deadline on the store's connection, connecting first if need be.
+   * Opens the store's connection, on its first operation (again after a failed open).
    * @internal
    */
-  protected abstract use<T>(
-    operation: string,
-    body: (connection: ScriptConnection) => Promise<T>,
-    timeout: number,
-  ): Promise<T>;
+  protected abstract connect(): Promise<ScriptConnection>;
 
-  abstract close(): Promise<void>;
+  /**
+   * Runs one operation's `body` under its deadline (the store's `storeCall`, and whatever its connection needs).
+   * @internal
+   */
+  protected abstract call<T>(operation: string, body: () => Promise<T>, timeout: number): Promise<T>;
+
+  /**
+   * Closes what the store opened itself, once, after its connection settled; a caller's client stays open.
+   * @internal
+   */
+  protected abstract disconnect(): Promise<void>;
+
+  /** Whether `close()` was called: every operation then fails. @internal */
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#connection?.catch(() => undefined);
+    await this.disconnect();
+  }
 
   /** One script: creates, takes over or answers with the record, by the server's clock. */
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
@@ -342,8 +362,18 @@ export abstract class ScriptStore implements Store {
     return indexed;
   }
 
-  #run<T>(operation: string, body: (connection: ScriptConnection) => Promise<T>, timeout = this.#timeout): Promise<T> {
-    return this.use(operation, body, timeout);
+  async #run<T>(
+    operation: string,
+    body: (connection: ScriptConnection) => Promise<T>,
+    timeout = this.#timeout,
+  ): Promise<T> {
+    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
+    this.#connection ??= this.connect().catch((error: unknown) => {
+      this.#connection = undefined;
+      throw error;
+    });
+    const connection = await this.#connection;
+    return this.call(operation, () => body(connection), timeout);
   }
 
   #key(id: string): string {

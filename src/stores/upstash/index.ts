@@ -6,7 +6,6 @@
  */
 import type { Redis } from "@upstash/redis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
-import { StoreError } from "../../core/errors.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { type ScriptConnection, ScriptStore } from "../redis/script-store.js";
@@ -59,8 +58,6 @@ const OPTION_NAMES: Record<keyof UpstashStoreOptions, true> = {
 export class UpstashStore extends ScriptStore {
   readonly name = "upstash";
   readonly #options: UpstashStoreOptions;
-  #connection: Promise<ScriptConnection> | undefined;
-  #closed = false;
 
   constructor(options: UpstashStoreOptions) {
     rejectUnknownOptions("UpstashStore", options ?? {}, Object.keys(OPTION_NAMES));
@@ -88,31 +85,25 @@ export class UpstashStore extends ScriptStore {
     this.#options = options;
   }
 
-  /** Marks the store closed; HTTP leaves no connection of the store's own to close. */
-  async close(): Promise<void> {
-    this.#closed = true;
-  }
+  /**
+   * HTTP leaves no connection of the store's own to close.
+   * @internal
+   */
+  protected async disconnect(): Promise<void> {}
 
   /**
    * Runs one operation under the store's deadline.
    * @internal
    */
-  protected async use<T>(
-    operation: string,
-    body: (connection: ScriptConnection) => Promise<T>,
-    timeout: number,
-  ): Promise<T> {
-    if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
-    this.#connection ??= this.#open().catch((error: unknown) => {
-      this.#connection = undefined;
-      throw error;
-    });
-    const connection = await this.#connection;
-    return storeCall(this.name, operation, timeout, () => body(connection));
+  protected call<T>(operation: string, body: () => Promise<T>, timeout: number): Promise<T> {
+    return storeCall(this.name, operation, timeout, body);
   }
 
-  /** The caller's client, or one of the store's own: raw replies, no retries (`timeout` bounds each operation). */
-  async #open(): Promise<ScriptConnection> {
+  /**
+   * The caller's client, or one of the store's own: raw replies, no retries (`timeout` bounds each operation).
+   * @internal
+   */
+  protected async connect(): Promise<ScriptConnection> {
     const { client, url, token } = this.#options;
     if (client) return upstashConnection(client);
     const { Redis: Driver } = await loadDriver(
