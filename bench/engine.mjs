@@ -1,9 +1,10 @@
 // oncely's engine without HTTP: what a new key and a replay cost when driven as an adapter drives it
-// (`idem.route().begin()`, then the decision's `finish()`), in-process, no sockets, on the MemoryStore and on Redis.
+// (`idem.route().begin()`, then the decision's `finish()`), in-process, no sockets, on the MemoryStore, on Redis (over
+// ioredis, node-redis and iovalkey) and on the Upstash store (over HTTP, through the REST test fixture before Redis).
 // Plain JavaScript over the built package (`npm run build`). Each figure is the best of several samples: contention on
 // a shared machine only ever slows a sample down. Requests run one after another, so on Redis the wall time is round
 // trips (the server's latency) and the CPU time is what oncely and the client spend in this process.
-// `BENCH_STORES` (comma-separated: memory, redis) narrows a run. Prints a Markdown table and writes it into
+// `BENCH_STORES` (comma-separated: memory, redis, redis-node-redis, redis-iovalkey, upstash) narrows a run. Prints a Markdown table and writes it into
 // bench/RESULTS.md between its markers.
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,8 +13,8 @@ import { createIdempotency } from "../dist/index.js";
 import { createStore } from "./stores.mjs";
 
 const samples = 7;
-const perSample = { memory: 10_000, redis: 2_000 };
-const stores = (process.env.BENCH_STORES?.split(",") ?? ["memory", "redis"]).filter((name) => name in perSample);
+const perSample = { memory: 10_000, redis: 2_000, "redis-node-redis": 2_000, "redis-iovalkey": 2_000, upstash: 1_000 };
+const stores = (process.env.BENCH_STORES?.split(",") ?? Object.keys(perSample)).filter((name) => name in perSample);
 
 const body = new TextEncoder().encode('{"amount":1000,"currency":"eur"}');
 const response = { status: 201, headers: [["content-type", "application/json"]], body };
@@ -77,8 +78,11 @@ const section = `<!-- engine -->
 \`node bench/engine.mjs\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}: one request after
 another through \`idem.route().begin()\` and the decision's \`finish()\`, as an adapter calls them, in-process (no
 sockets, no framework), the best of ${samples} samples (${perSample.memory.toLocaleString("en")} requests each on the
-MemoryStore, ${perSample.redis.toLocaleString("en")} on Redis at 127.0.0.1:6379). Wall µs per request, then the
-process's CPU µs per request; on Redis the wall time is mostly the round trips.
+MemoryStore, ${perSample.redis.toLocaleString("en")} on Redis at 127.0.0.1:6379 over each client,
+${perSample.upstash.toLocaleString("en")} on the Upstash store). Wall µs per request, then the process's CPU µs per
+request; on Redis the wall time is mostly the round trips. \`upstash\` is \`UpstashStore\` over HTTP to the REST test
+fixture (test/support/upstash-rest.ts, a process of its own) before the same Redis: a local hop plus the fixture's
+own forwarding, not Upstash's latency; its CPU column is what oncely, \`@upstash/redis\` and \`fetch\` spend here.
 
 | store | new key, wall µs | new key, CPU µs | replay, wall µs | replay, CPU µs |
 | --- | --- | --- | --- | --- |

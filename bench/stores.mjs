@@ -1,5 +1,7 @@
 // Builds the store a benchmark server runs on, each in its own namespace, from the name `bench/run.ts` passes.
+import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +30,39 @@ export async function createStore(name) {
       const { RedisStore } = await import("../dist/stores/redis/index.js");
       const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:` });
       return { store, cleanup: () => store.close() };
+    }
+    case "redis-node-redis": {
+      // node-redis 6, installed here as `redis6` (the `redis` name holds 4.x, which a benchmark peer needs).
+      const { RedisStore } = await import("../dist/stores/redis/index.js");
+      const { createClient } = await import("redis6");
+      const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
+      const store = new RedisStore({ client, prefix: `oncely-bench-${suffix}-node-redis:` });
+      return { store, cleanup: () => client.close() };
+    }
+    case "redis-iovalkey": {
+      const { RedisStore } = await import("../dist/stores/redis/index.js");
+      const { Redis } = await import("iovalkey");
+      const client = new Redis("redis://127.0.0.1:6379");
+      const store = new RedisStore({ client, prefix: `oncely-bench-${suffix}-iovalkey:` });
+      return { store, cleanup: async () => client.disconnect() };
+    }
+    case "upstash": {
+      // No Upstash account: the REST test fixture (test/support/upstash-rest.ts) before the local Redis, in a process
+      // of its own so that its CPU is not counted as the store's. Its HTTP hop is local, its latency not Upstash's.
+      const { UpstashStore } = await import("../dist/stores/upstash/index.js");
+      const fixture = fork(new URL("../test/support/upstash-rest-server.ts", import.meta.url), [], {
+        execArgv: ["--import", "tsx"],
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
+      const [{ url, token }] = await once(fixture, "message");
+      const store = new UpstashStore({ url, token, prefix: `oncely-bench-${suffix}-upstash:` });
+      const cleanup = async () => {
+        await store.close();
+        const exited = once(fixture, "exit");
+        fixture.disconnect();
+        await exited;
+      };
+      return { store, cleanup };
     }
     case "postgres": {
       const { PostgresStore } = await import("../dist/stores/postgres/index.js");

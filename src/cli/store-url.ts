@@ -33,12 +33,13 @@ const SCHEMES = (() => {
  * | `memory:` | `MemoryStore` |
  * | `sqlite:./oncely.db`, `sqlite:///var/lib/oncely.db`, `sqlite::memory:` (`?table=`) | `SqliteStore` |
  * | `redis://host:6379/0`, `rediss://...` (`?prefix=`) | `RedisStore` |
+ * | `upstash://HOST?token=...` (or `UPSTASH_REDIS_REST_TOKEN`), `upstash+http://HOST:PORT` (`?prefix=`) | `UpstashStore` |
  * | `postgres://user@host/db`, `postgresql://...` (`?table=`) | `PostgresStore` |
  * | `mysql://user@host/db` (`?table=`, `?dialect=mariadb\|mysql`), `mariadb://...` | `MySqlStore` |
  * | `dynamodb://TABLE?region=eu-west-1&endpoint=http://localhost:8000` | `DynamoDbStore` |
  *
  * Every scheme also takes `?timeout=` (a duration such as `2s`). Parameters oncely does not know are refused for
- * memory, SQLite and DynamoDB, and passed on to the driver for Redis, PostgreSQL and MySQL (`sslmode`, `family`...).
+ * memory, SQLite, DynamoDB and Upstash, and passed on to the driver for Redis, PostgreSQL and MySQL (`sslmode`, `family`...).
  *
  * @param env Where a DynamoDB region is looked up when the URL has none (`AWS_REGION`, `AWS_DEFAULT_REGION`).
  * @throws {StoreUrlError} when the URL cannot be used (the message says why, in one line)

@@ -8,6 +8,7 @@ import { parsePostgresUrl } from "./postgres/url.js";
 import { parseRedisUrl } from "./redis/url.js";
 import { loadDriver } from "./shared/optional-driver.js";
 import { parseSqliteUrl } from "./sqlite/url.js";
+import { parseUpstashUrl } from "./upstash/url.js";
 
 // Every store oncely ships, in one place: the CLI reads its URL schemes, help and drivers from here, and the tests'
 // and benchmarks' backend lists are built from it. A new store is a folder under src/stores/ and one entry below.
@@ -91,6 +92,21 @@ export const STORES = [
     transactional: false,
     parse: parseRedisUrl,
     create: async (options) => new (await import("./redis/index.js")).RedisStore(options),
+  }),
+  store({
+    name: "upstash",
+    className: "UpstashStore",
+    schemes: ["upstash", "upstash+http"],
+    help: [
+      "upstash://HOST?token=TOKEN",
+      "Upstash Redis over REST (or UPSTASH_REDIS_REST_TOKEN); upstash+http:// for HTTP",
+    ],
+    driver: { package: "@upstash/redis", load: () => import("@upstash/redis") },
+    clock: "server",
+    shared: true,
+    transactional: false,
+    parse: parseUpstashUrl,
+    create: async (options) => new (await import("./upstash/index.js")).UpstashStore(options),
   }),
   store({
     name: "postgres",

@@ -88,6 +88,20 @@ describe("parseStoreUrl", () => {
     expect(() => parse("libsql:./oncely.db?authToken=x")).toThrow(/unknown parameter `authToken`/);
   });
 
+  it("reads upstash://HOST (HTTPS) and upstash+http://HOST:PORT, the token from ?token= or the environment", () => {
+    expect(parse("upstash://eu1-x.upstash.io?token=t0k3n&prefix=p:&timeout=3s")).toEqual({
+      kind: "upstash",
+      options: { url: "https://eu1-x.upstash.io", token: "t0k3n", prefix: "p:", timeout: 3000 },
+    });
+    expect(parse("UPSTASH+HTTP://127.0.0.1:8079", { UPSTASH_REDIS_REST_TOKEN: "from-env" })).toEqual({
+      kind: "upstash",
+      options: { url: "http://127.0.0.1:8079", token: "from-env" },
+    });
+    expect(() => parse("upstash://eu1-x.upstash.io", {})).toThrow(/no token/);
+    expect(() => parse("upstash://eu1-x.upstash.io?token=t&tls=1")).toThrow(/unknown parameter `tls`/);
+    expect(() => parse("upstash://eu1-x.upstash.io?token=t&prefix=")).toThrow(/`prefix` is empty/);
+  });
+
   it("reads dynamodb://TABLE with region and endpoint, keeping the table's case", () => {
     expect(parse("dynamodb://Oncely.Records-1?region=eu-west-1&endpoint=http://127.0.0.1:4567")).toEqual({
       kind: "dynamodb",

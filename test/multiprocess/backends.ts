@@ -175,7 +175,50 @@ export function dynamodbBackend(): Backend {
   };
 }
 
+/**
+ * Upstash's REST API as the test fixture serves it (test/support/upstash-rest.ts) in front of the test Redis, from a
+ * process of its own that all four workers' HTTP requests reach.
+ */
+export function upstashBackend(): Backend {
+  const prefix = `oncely-mp:${randomUUID().slice(0, 8)}:`;
+  let server: ChildProcess | undefined;
+  return {
+    name: "upstash (REST fixture before Redis)",
+    store: "upstash",
+    service: "redis",
+    reduced: {
+      oneKeyRequests: 1_000,
+      distinctKeys: 3_000,
+      why: "every store call is an HTTP request to the REST fixture, one Node.js process: 10,000 keys took 140 s here",
+    },
+    async setUp() {
+      server = fork(fileURLToPath(new URL("../support/upstash-rest-server.ts", import.meta.url)), [], {
+        execArgv: ["--import", "tsx"],
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
+      const [{ url, token }] = (await once(server, "message")) as [{ url: string; token: string }];
+      return { kind: "upstash", url, token, prefix };
+    },
+    async tearDown() {
+      if (server && server.exitCode === null && server.signalCode === null) {
+        const exited = once(server, "exit");
+        server.disconnect();
+        await exited;
+      }
+      await deleteRedisPrefix(prefix);
+    },
+  };
+}
+
 /** One backend per store that processes can share (every registry entry with `shared`). */
 export function sharedBackends(): Backend[] {
-  return [sqliteBackend(), libsqlBackend(), redisBackend(), postgresBackend(), mysqlBackend(), dynamodbBackend()];
+  return [
+    sqliteBackend(),
+    libsqlBackend(),
+    redisBackend(),
+    upstashBackend(),
+    postgresBackend(),
+    mysqlBackend(),
+    dynamodbBackend(),
+  ];
 }

@@ -6,6 +6,7 @@ import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
+import { UpstashStore } from "../../src/stores/upstash/index.js";
 
 /**
  * Everything a worker process needs to open the shared store, as plain JSON: it crosses the process boundary in an
@@ -18,7 +19,8 @@ export type StoreConfig =
   | { kind: "redis-cluster"; nodes: { host: string; port: number }[]; prefix: string }
   | { kind: "postgres"; connectionString: string; table: string }
   | { kind: "mysql"; uri: string; table: string }
-  | { kind: "dynamodb"; endpoint: string; table: string };
+  | { kind: "dynamodb"; endpoint: string; table: string }
+  | { kind: "upstash"; url: string; token: string; prefix: string };
 
 /** dynalite accepts any credentials; they are passed explicitly so a developer's own AWS profile is never read. */
 export const dynaliteCredentials = { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" };
@@ -43,5 +45,7 @@ export function openStore(config: StoreConfig, timeout: number): Store {
       return new MySqlStore({ uri: config.uri, table: config.table, timeout });
     case "dynamodb":
       return new DynamoDbStore({ region: "us-east-1", endpoint: config.endpoint, table: config.table, timeout });
+    case "upstash":
+      return new UpstashStore({ url: config.url, token: config.token, prefix: config.prefix, timeout });
   }
 }

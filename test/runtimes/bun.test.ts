@@ -12,4 +12,6 @@ beforeAll(async () => {
 describeRuntime("Bun", {
   serve: (adapter) => launchServer(runtimeBin("bun"), [entry, "serve", adapter]),
   storeSuite: () => runSuiteProcess(runtimeBin("bun"), [entry, "store-suite"]),
+  upstashSuite: (url, token, prefix) =>
+    runSuiteProcess(runtimeBin("bun"), [entry, "upstash-suite", url, token, prefix]),
 });

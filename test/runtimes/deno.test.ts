@@ -23,4 +23,5 @@ const deno = (...args: string[]) => [
 describeRuntime("Deno", {
   serve: (adapter) => launchServer(runtimeBin("deno"), deno("serve", adapter)),
   storeSuite: () => runSuiteProcess(runtimeBin("deno"), deno("store-suite")),
+  upstashSuite: (url, token, prefix) => runSuiteProcess(runtimeBin("deno"), deno("upstash-suite", url, token, prefix)),
 });

@@ -25,15 +25,20 @@ async function startWorker(adapter: RuntimeAdapter) {
   return { url: url.origin, close: () => worker.dispose() };
 }
 
+/** Asks a fresh Worker to run a suite at `path` and answer its results. */
+async function suiteInWorker(path: string): Promise<CaseResult[]> {
+  const worker = await startWorker("fetch");
+  try {
+    const response = await fetch(`${worker.url}${path}`);
+    return (await response.json()) as CaseResult[];
+  } finally {
+    await worker.close();
+  }
+}
+
 describeRuntime("workerd", {
   serve: startWorker,
-  storeSuite: async () => {
-    const worker = await startWorker("fetch");
-    try {
-      const response = await fetch(`${worker.url}/__store-suite`);
-      return (await response.json()) as CaseResult[];
-    } finally {
-      await worker.close();
-    }
-  },
+  storeSuite: () => suiteInWorker("/__store-suite"),
+  upstashSuite: (url, token, prefix) =>
+    suiteInWorker(`/__upstash-suite?${new URLSearchParams({ url, token, prefix })}`),
 });

@@ -61,6 +61,10 @@ async function openStore(store: StoreConfig, timeout: number) {
       const { DynamoDbStore } = await import("../../src/stores/dynamodb/index.js");
       return new DynamoDbStore({ region: "us-east-1", endpoint: store.endpoint, table: store.table, timeout });
     }
+    case "upstash": {
+      const { UpstashStore } = await import("../../src/stores/upstash/index.js");
+      return new UpstashStore({ url: store.url, token: store.token, prefix: store.prefix, timeout });
+    }
   }
 }
 

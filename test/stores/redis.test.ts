@@ -5,10 +5,14 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
+import type { Store } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
+import { indexScripts } from "../../src/stores/redis/record-index.js";
+import { scripts } from "../../src/stores/redis/scripts.js";
 import { testStore } from "../../src/testing/index.js";
 import { type RoundTripProxy, roundTripProxy } from "../support/round-trip-proxy.js";
 import { serviceAvailable, services } from "../support/services.js";
+import { claimToken } from "../support/store-lifecycle.js";
 import { until } from "../support/until.js";
 
 const { url } = services.redis;
@@ -17,11 +21,7 @@ const base = `oncely-test:${randomUUID().slice(0, 8)}:`;
 const prefix = () => `${base}${randomUUID().slice(0, 8)}:`;
 const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
 const ok = { status: 201, headers: [["x-a", "1"]] as [string, string][], body: new Uint8Array([0, 255]), kept: true };
-const claimed = async (store: RedisStore, id: string) => {
-  const claim = await store.claim(id, "fp", opts);
-  if (claim.status !== "claimed") throw new Error(`${id} not claimed`);
-  return claim.token;
-};
+const claimed = (store: Store, id: string) => claimToken(store, id, opts);
 
 if (await serviceAvailable("redis")) {
   const client = new Redis(url);
@@ -96,6 +96,12 @@ if (await serviceAvailable("redis")) {
         expect(claims).toHaveLength(10);
         expect(writes).toBe(1);
         own.disconnect();
+      });
+
+      it("names each script by the SHA-1 Redis computes for it (EVALSHA finds it)", async () => {
+        for (const script of [...Object.values(scripts), ...Object.values(indexScripts)]) {
+          expect(await client.script("LOAD", script.lua)).toBe(script.sha);
+        }
       });
 
       it("stores one hash per record under a hash-tagged key, with native expiry a little past expiresAt", async () => {

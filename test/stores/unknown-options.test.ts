@@ -3,6 +3,7 @@ import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
+import { UpstashStore } from "../../src/stores/upstash/index.js";
 
 // The constructors only validate: a store connects on its first operation, so no server is needed here (the
 // addresses below point at a port nothing listens on).
@@ -34,6 +35,13 @@ const stores = [
     every: { region: "eu-west-1", endpoint: "http://127.0.0.1:1", table: "app_records", timeout: 500 },
     typo: { region: "eu-west-1", endpiont: "http://127.0.0.1:1" },
     near: "endpoint",
+  },
+  {
+    name: "UpstashStore",
+    create: (options: object) => new UpstashStore(options as never),
+    every: { url: "http://127.0.0.1:1", token: "t", prefix: "app:", timeout: "1s" },
+    typo: { url: "http://127.0.0.1:1", token: "t", prefx: "app:" },
+    near: "prefix",
   },
 ];
 

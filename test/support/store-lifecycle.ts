@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
-import type { Store } from "../../src/core/store.js";
+import type { ClaimOptions, Store } from "../../src/core/store.js";
 
 /**
  * One record's whole life on a store, each step checked: claim a new id, renew, complete, then a replay (a claim that
@@ -15,4 +15,11 @@ export async function runLifecycle(store: Store): Promise<void> {
   const response = { status: 200, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
   expect(await store.complete(id, claim.token, response, 60_000)).toBe(true);
   expect((await store.claim(id, "fp", options)).status).toBe("completed");
+}
+
+/** Claims `id` on `store` and returns the token; throws when the claim is not `claimed`. */
+export async function claimToken(store: Store, id: string, options: ClaimOptions): Promise<number> {
+  const claim = await store.claim(id, "fp", options);
+  if (claim.status !== "claimed") throw new Error(`${id} not claimed`);
+  return claim.token;
 }

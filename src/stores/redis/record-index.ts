@@ -86,9 +86,12 @@ export function keySlot(tag: string): number {
   return crc16(tag) % SLOTS;
 }
 
+/** UTF-8 without `Buffer`: the Upstash store shares this module on runtimes that have no Node.js globals. */
+const encoder = new TextEncoder();
+
 function crc16(text: string): number {
   let crc = 0;
-  for (const byte of Buffer.from(text)) {
+  for (const byte of encoder.encode(text)) {
     crc ^= byte << 8;
     for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
   }

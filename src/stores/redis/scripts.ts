@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
-import type { Cluster, Redis } from "ioredis";
-import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/store.js";
+import { sha1 } from "./sha1.js";
 
 /**
  * The Lua scripts behind `RedisStore`, and the hash layout they read and write. Each operation is one script, so it
@@ -9,8 +7,10 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/stor
  *
  * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, run_id, work (JSON,
  * when the run was started with one), step_count, one `step:<name>` field per step ("<state>:<seq>" and, when it has
- * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body (raw bytes), kept ("1" or "0"),
- * and replays (how often it was replayed; absent until counted).
+ * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body, kept ("1" or "0"), body_encoding
+ * ("base64" when the body is stored as base64 text, absent when it is the raw bytes), and replays (how often it was
+ * replayed; absent until counted). A client that carries bytes (ioredis, iovalkey, node-redis) stores raw bytes;
+ * Upstash's REST API carries text only, so its store writes base64.
  * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
  *
  * The scripts that create a record, change its state or delete it also keep the prefix's index (see
@@ -27,7 +27,7 @@ import type { IdempotencyRecord, RecordState, StepRecord } from "../../core/stor
  * that saved the client about 3 µs per replay and cost the Redis server 1.5 to 4.6 µs more (measured from its
  * `INFO cpu`), and one Redis thread serves every app process.
  */
-const RECORD_FIELDS = [
+export const RECORD_FIELDS = [
   "state",
   "fingerprint",
   "token",
@@ -44,6 +44,8 @@ const RECORD_FIELDS = [
   "headers",
   "body",
   "kept",
+  "body_encoding",
+  // Last: the Lua below finds it by its position.
   "step_count",
 ] as const;
 
@@ -186,8 +188,8 @@ return 1
 `;
 
 /**
- * KEYS: record, index (4). ARGV: token, ttl, status, headers, body, kept, id. Replies 1 when the token still held the
- * claim.
+ * KEYS: record, index (4). ARGV: token, ttl, status, headers, body, kept, id, body encoding ("" for raw bytes). Replies
+ * 1 when the token still held the claim.
  */
 const COMPLETE = `
 local now = clock()
@@ -195,6 +197,7 @@ if not held(KEYS[1], ARGV[1], now) then return 0 end
 local expires = now + tonumber(ARGV[2])
 redis.call("HSET", KEYS[1], "state", "completed", "lease_until", "0", "completed_at", int(now), "expires_at",
   int(expires), "status", ARGV[3], "headers", ARGV[4], "body", ARGV[5], "kept", ARGV[6])
+if ARGV[8] ~= "" then redis.call("HSET", KEYS[1], "body_encoding", ARGV[8]) end
 redis.call("PEXPIREAT", KEYS[1], int(expires + ${EXPIRY_GRACE_MS}))
 index_state(ARGV[7], "in-flight", "completed", expires)
 return 1
@@ -257,6 +260,8 @@ export interface Script {
   /** The command name on the client: the script's hash is part of it, so two oncely versions never clash. */
   name: string;
   lua: string;
+  /** SHA-1 of `lua`, hex: what EVALSHA names it by. */
+  sha: string;
   /** How many of its arguments are keys. */
   keys: number;
 }
@@ -264,7 +269,8 @@ export interface Script {
 /** A script of `body` after the shared prelude. */
 export function script(label: string, body: string, keys: number): Script {
   const lua = PRELUDE + body;
-  return { name: `oncely_${label}_${createHash("sha1").update(lua).digest("hex").slice(0, 10)}`, lua, keys };
+  const sha = sha1(lua);
+  return { name: `oncely_${label}_${sha.slice(0, 10)}`, lua, sha, keys };
 }
 
 export const scripts = {
@@ -277,121 +283,3 @@ export const scripts = {
   get: script("get", GET, 1),
   delete: script("delete", DELETE, 5),
 };
-
-/** Registers scripts on a client (`defineCommand`), once per client. */
-export function defineScripts(client: Redis | Cluster, defined: Record<string, Script>): void {
-  for (const { name, lua, keys } of Object.values(defined)) {
-    if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
-      client.defineCommand(name, { lua, numberOfKeys: keys });
-    }
-  }
-}
-
-/**
- * Runs a script by EVALSHA (EVAL the first time on a connection), with replies as Buffers: its keys (`script.keys`
- * of them), then its other arguments.
- */
-export function runScript(client: Redis | Cluster, script: Script, ...keysAndArgs: unknown[]): Promise<unknown> {
-  coalesceWrites(client);
-  const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  return commands[`${script.name}Buffer`]!(...keysAndArgs);
-}
-
-/** Connections whose writes are held until the event loop's check phase (see `coalesceWrites`). */
-const corked = new WeakSet<object>();
-
-/**
- * Holds a connection's writes until the event loop's check phase (`setImmediate`), so the commands of every request
- * that arrived in one turn of the loop leave in one system call instead of one each; order and bytes are unchanged.
- * Holding them only to the end of the current tick (`process.nextTick`) batched nothing on a server: each socket's
- * data is its own tick there, so every claim cost a `write` of its own. Counted with strace in a Fastify server on
- * Redis, 50 connections: writes to Redis per replay 1.0 -> 0.03, per new key 1.07 -> 0.09; and a system call is the
- * largest single cost of a request on these machines. ioredis's own `enableAutoPipelining` cost more than it saved
- * (a pipeline object per batch). A Cluster has a connection per node, and is left as it is.
- */
-function coalesceWrites(client: Redis | Cluster): void {
-  if (client.isCluster || client.status !== "ready") return;
-  const { stream } = client as Redis;
-  if (corked.has(stream)) return;
-  corked.add(stream);
-  stream.cork();
-  setImmediate(() => {
-    corked.delete(stream);
-    stream.uncork();
-  });
-}
-
-/** Turns a script's reply for a record (`RECORD_FIELDS`, then step fields and values) into a record. */
-export function toRecord(id: string, reply: (Buffer | null)[]): IdempotencyRecord {
-  // In `RECORD_FIELDS` order; step_count is only the script's to read.
-  const [state, fingerprint, token, createdAt, leaseUntil, expiresAt, meta, version, replays, runId, work, ...rest] =
-    reply;
-  const [completedAt, status, headers, body, kept, , ...steps] = rest;
-  const record: IdempotencyRecord = {
-    id,
-    state: latin1(state) as RecordState,
-    fingerprint: String(fingerprint),
-    token: numberOf(token),
-    createdAt: numberOf(createdAt),
-    leaseUntil: numberOf(leaseUntil),
-    expiresAt: numberOf(expiresAt),
-    meta: JSON.parse(String(meta)),
-    version: numberOf(version),
-    replays: numberOf(replays),
-  };
-  if (runId) record.runId = runId.toString();
-  if (runId || steps.length > 0) record.steps = stepsOf(toHash(steps as Buffer[]));
-  if (work) record.work = JSON.parse(work.toString());
-  if (completedAt) record.completedAt = numberOf(completedAt);
-  if (status) {
-    // Reply Buffers are slices the client never writes to again (ioredis 5 and 6): no copy needed.
-    const stored = JSON.parse(String(headers)) as [string, string][];
-    record.response = {
-      status: numberOf(status),
-      headers: stored,
-      body: body ?? Buffer.alloc(0),
-      kept: latin1(kept) === "1",
-    };
-  }
-  return record;
-}
-
-/**
- * A reply value as text, for the fields that are ASCII. `Number()` or `String()` of a Buffer would convert it through
- * `valueOf` and then `toString()` on the generic path; a latin1 decode is the cheapest way from bytes to a string.
- */
-const latin1 = (value: Buffer | null | undefined): string => (value ? value.toString("latin1") : "");
-/** A numeric field's value, 0 when absent (a record an earlier oncely wrote may lack one). */
-const numberOf = (value: Buffer | null | undefined): number => (value ? Number(value.toString("latin1")) : 0);
-
-/** The field value of a step: "<state>:<seq>", and ":<value>" when it has one. */
-export function stepField(step: StepRecord): string {
-  const head = `${step.state}:${step.seq}`;
-  return step.value === undefined ? head : `${head}:${step.value}`;
-}
-
-/** The steps among a hash's fields, in `seq` order. */
-export function stepsOf(hash: Map<string, Buffer>): StepRecord[] {
-  const steps: StepRecord[] = [];
-  for (const [field, value] of hash) {
-    if (!field.startsWith("step:")) continue;
-    const text = value.toString();
-    const first = text.indexOf(":");
-    const second = text.indexOf(":", first + 1);
-    const step: StepRecord = {
-      name: field.slice(5),
-      seq: Number(text.slice(first + 1, second === -1 ? undefined : second)),
-      state: text.slice(0, first) as StepRecord["state"],
-    };
-    if (second !== -1) step.value = text.slice(second + 1);
-    steps.push(step);
-  }
-  return steps.sort((a, b) => a.seq - b.seq);
-}
-
-/** The pairs (field, value, ...) of a flat reply as a map. */
-export function toHash(reply: Buffer[]): Map<string, Buffer> {
-  const hash = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < reply.length; i += 2) hash.set(reply[i]!.toString(), reply[i + 1]!);
-  return hash;
-}

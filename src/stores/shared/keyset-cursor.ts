@@ -1,5 +1,6 @@
 import { InvalidCursorError } from "../../core/errors.js";
 import type { IdempotencyRecord, ListPage } from "../../core/store.js";
+import { fromBase64Url, toBase64Url } from "./base64.js";
 
 /**
  * The opaque `list()` cursor of the SQL stores: the (created_at, id) of the last record of a page. Paging by that key
@@ -22,19 +23,6 @@ export function decodeCursor(cursor: string): [createdAt: number, id: string] {
     throw new InvalidCursorError(cursor);
   }
   return [value[0], value[1]];
-}
-
-// Web APIs (btoa, atob, TextEncoder), not Buffer: the Durable Object store pages on workerd without Node.js modules.
-function toBase64Url(text: string): string {
-  let binary = "";
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** @throws when `text` is not base64url (atob refuses it). */
-function fromBase64Url(text: string): string {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
 }
 
 /**

@@ -18,8 +18,10 @@ import { PostgresStore } from "../../../src/stores/postgres/index.js";
 import { RedisStore } from "../../../src/stores/redis/index.js";
 import type { StoreName } from "../../../src/stores/registry.js";
 import { SqliteStore } from "../../../src/stores/sqlite/index.js";
+import { UpstashStore } from "../../../src/stores/upstash/index.js";
 import { clusterAvailable, startRedisCluster } from "../../support/redis-cluster.js";
 import { type ServiceName, serviceAvailable, services } from "../../support/services.js";
+import { startUpstashRest } from "../../support/upstash-rest.js";
 import type { Subject } from "./commands.js";
 import type { Timing } from "./model.js";
 
@@ -103,13 +105,24 @@ function real(store: Store, margin: number, close: () => Promise<void>) {
 }
 
 /** A RedisStore on its own prefix, judged by the server's clock (`TIME`; on a Cluster, whichever node answers). */
-async function redisSubject(client: Redis | Cluster, close: (prefix: string) => Promise<void>) {
+async function redisSubject(
+  client: Redis | Cluster,
+  close: (prefix: string) => Promise<void>,
+  store: (prefix: string) => Store = (prefix) => new RedisStore({ client, prefix }),
+) {
   const prefix = `oncely-model:${randomUUID().slice(0, 8)}:`;
   const margin = await marginOf(async () => {
     const [seconds, micros] = await client.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   });
-  return real(new RedisStore({ client, prefix }), margin, () => close(prefix));
+  return real(store(prefix), margin, () => close(prefix));
+}
+
+/** Every key under `prefix` removed, then the client closed. */
+async function dropPrefix(client: Redis, prefix: string): Promise<void> {
+  const keys = await client.keys(`${prefix}*`);
+  if (keys.length > 0) await client.unlink(...keys);
+  await client.quit();
 }
 
 /**
@@ -164,11 +177,25 @@ export const backends: Backend[] = [
     service: "redis",
     open: async () => {
       const client = new Redis(services.redis.url);
-      return redisSubject(client, async (prefix) => {
-        const keys = await client.keys(`${prefix}*`);
-        if (keys.length > 0) await client.unlink(...keys);
-        await client.quit();
-      });
+      return redisSubject(client, (prefix) => dropPrefix(client, prefix));
+    },
+  },
+  {
+    // Upstash's REST API as the test fixture serves it, before the same Redis: the server's clock is read over TCP.
+    name: "upstash (REST fixture before Redis)",
+    store: "upstash",
+    service: "redis",
+    open: async () => {
+      const rest = await startUpstashRest();
+      const client = new Redis(services.redis.url);
+      return redisSubject(
+        client,
+        async (prefix) => {
+          await rest.close();
+          await dropPrefix(client, prefix);
+        },
+        (prefix) => new UpstashStore({ url: rest.url, token: rest.token, prefix }),
+      );
     },
   },
   {

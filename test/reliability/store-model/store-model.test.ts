@@ -37,6 +37,8 @@ const sizes: Record<string, Size> = {
   // Async calls into a local file: slower per step than SQLite's synchronous drivers.
   "libsql (file)": { runs: [100, 10_000_000], steps: [1, 50], share: 0.04 },
   redis: { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
+  // The same scripts as redis, over HTTP through the REST fixture: each step is a request, a little slower.
+  "upstash (REST fixture before Redis)": { runs: [24, 100_000], steps: [1, 32], share: 0.05 },
   postgres: { runs: [24, 100_000], steps: [1, 32], share: 0.2 },
   "mysql (MariaDB)": { runs: [24, 100_000], steps: [1, 32], share: 0.15 },
   "mysql (MySQL 8 path, on MariaDB)": { runs: [12, 100_000], steps: [1, 32], share: 0.1 },
