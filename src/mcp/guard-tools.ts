@@ -1,15 +1,21 @@
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { McpServer, RegisteredTool } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  CallToolResult,
+  CreateTaskResult,
+  ServerNotification,
+  ServerRequest,
+} from "@modelcontextprotocol/sdk/types.js";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import type { Idempotency } from "../core/engine.js";
 import { CheckFailedError, isOncelyError, MissingKeyError, type OncelyError } from "../core/errors.js";
 import type { ScopeValue } from "../core/options.js";
 import type { RunOptions } from "../core/run.js";
 import { toolCallErrorFor } from "./rpc-error.js";
+import { isCreatedTask, replayedTask } from "./task-replay.js";
 import { readToolKey, type ToolCallParams } from "./tool-key.js";
-import { attachContext, rememberingResults, returnedByTool } from "./tool-results.js";
+import { attachContext, createdTask, rememberingResults, rememberingTasks, returnedByTool } from "./tool-results.js";
 import { toolScope } from "./tool-scope.js";
 import { CAPABILITY, type IdempotencyCapability, KEY_META_FIELDS, REPLAYED_META } from "./wire.js";
 
@@ -96,8 +102,8 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     throw new TypeError("guardTools(server) must be called before the server connects to a transport");
   }
   if (mcp) wrapToolRegistration(mcp);
-  const ownResult = (result: CallToolResult) =>
-    (!mcp || returnedByTool(result)) && (settings.storeErrorResults || result.isError !== true);
+  const ownResult = (result: CallToolResult, extra: ToolCallExtra) =>
+    createdTask(extra) || ((!mcp || returnedByTool(result)) && (settings.storeErrorResults || result.isError !== true));
 
   const setRequestHandler = lowLevel.setRequestHandler;
   // Every handler is wrapped, and only `tools/call` requests take the guard: the request names its method, where
@@ -112,8 +118,8 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
 
   async function guardedCall(handler: Handler, request: ToolCallRequest, extra: ToolCallExtra): Promise<unknown> {
     const { params } = request;
-    // A task-augmented call answers with a task handle, which is durable in its own right.
-    if (params.task !== undefined) return handler(request, extra);
+    // A task-augmented call answers with the handle of a task that runs on: that handle is the outcome kept.
+    const task = params.task !== undefined;
     let keyed: ReturnType<typeof readToolKey>;
     try {
       keyed = readToolKey(params, settings.keyArgument);
@@ -144,15 +150,18 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
           ran = true;
           attachContext(extra, context);
           const answer = (await handler(request, extra)) as CallToolResult;
-          if (!ownResult(answer)) context.skipStore();
+          if (!(task ? isCreatedTask(answer) : ownResult(answer, extra))) context.skipStore();
           return answer;
         },
-        { ...settings.run, scope, input: keyed.arguments, name: `tools/call ${params.name}` },
+        // A task's name differs from the plain call's: one key cannot be replayed as the other kind of answer.
+        { ...settings.run, scope, input: keyed.arguments, name: `tools/call ${params.name}${task ? " (task)" : ""}` },
       );
+      if (ran) return result;
+      if (task) return await replayedTask(result as unknown as CreateTaskResult, extra.taskStore);
     } catch (error) {
       throw isOncelyError(error) ? refusal(error) : error;
     }
-    return ran ? result : { ...result, _meta: { ...result._meta, [REPLAYED_META]: true } };
+    return { ...result, _meta: { ...result._meta, [REPLAYED_META]: true } };
   }
 }
 
@@ -215,7 +224,10 @@ function isMcpServer(server: McpServer | Server): server is McpServer {
   return typeof (server as McpServer).registerTool === "function" && typeof (server as McpServer).server === "object";
 }
 
-/** Wraps every tool callback registered from now on (`registerTool`, `tool`, and a callback given to `update`). */
+/**
+ * Wraps every tool callback registered from now on (`registerTool`, `tool`, the handler given to
+ * `experimental.tasks.registerToolTask`, and a callback given to `update`).
+ */
 function wrapToolRegistration(mcp: McpServer): void {
   const wrapRegistered = (tool: RegisteredTool): RegisteredTool => {
     const update = tool.update;
@@ -229,6 +241,10 @@ function wrapToolRegistration(mcp: McpServer): void {
   const registerTool = mcp.registerTool;
   mcp.registerTool = ((name: string, config: object, callback: () => unknown) =>
     wrapRegistered(registerTool.call(mcp, name, config as never, rememberingResults(callback) as never))) as never;
+  const tasks = mcp.experimental.tasks;
+  const registerToolTask = tasks.registerToolTask;
+  tasks.registerToolTask = ((name: string, config: object, handler: { createTask: () => unknown }) =>
+    wrapRegistered(registerToolTask.call(tasks, name, config as never, rememberingTasks(handler) as never))) as never;
   const tool = mcp.tool;
   mcp.tool = ((name: string, ...rest: unknown[]) => {
     const callback = rest.pop() as () => unknown;
