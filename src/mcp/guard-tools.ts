@@ -12,11 +12,12 @@ import type { Idempotency } from "../core/engine.js";
 import { CheckFailedError, isOncelyError, MissingKeyError, type OncelyError } from "../core/errors.js";
 import type { ScopeValue } from "../core/options.js";
 import type { RunOptions } from "../core/run.js";
+import { scopeText } from "../core/scope.js";
 import { toolCallErrorFor } from "./rpc-error.js";
 import { isCreatedTask, replayedTask } from "./task-replay.js";
 import { readToolKey, type ToolCallParams } from "./tool-key.js";
 import { attachContext, createdTask, rememberingResults, rememberingTasks, returnedByTool } from "./tool-results.js";
-import { toolScope } from "./tool-scope.js";
+import { principalScope } from "./tool-scope.js";
 import { CAPABILITY, type IdempotencyCapability, KEY_META_FIELDS, REPLAYED_META } from "./wire.js";
 
 /** The `extra` argument the SDK gives a `tools/call` handler and every tool callback. */
@@ -132,7 +133,7 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     }
     let scope: string | undefined;
     try {
-      scope = await toolScope(extra, options.scope);
+      scope = options.scope ? scopeText(await options.scope(extra)) : principalScope(extra);
     } catch (error) {
       reportError(lowLevel, error);
       throw refusal(
@@ -161,7 +162,10 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     } catch (error) {
       throw isOncelyError(error) ? refusal(error) : error;
     }
-    return { ...result, _meta: { ...result._meta, [REPLAYED_META]: true } };
+    // The engine parses the stored JSON afresh for each replay, so this copy is the call's own: marked, not cloned.
+    result._meta ??= {};
+    result._meta[REPLAYED_META] = true;
+    return result;
   }
 }
 
