@@ -2,8 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Store } from "../../src/core/store.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { createToolCaller, REPLAYED_META } from "../../src/mcp/index.js";
@@ -20,7 +19,8 @@ import {
 } from "../support/scratch.js";
 import { type ServiceName, serviceAvailable, services } from "../support/services.js";
 import { httpClient, rpcError } from "./support/clients.js";
-import { type ServedMcp, serveMcp } from "./support/http-server.js";
+import { serveMcp } from "./support/http-server.js";
+import { closedAfterEach } from "./support/opened.js";
 import { paymentsTools } from "./support/payments-tools.js";
 
 // The guard on every store a server can keep its records in, with the real SDK client and server over Streamable
@@ -32,10 +32,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
-const open: (ServedMcp | Client)[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((item) => item.close()));
-});
+const open = closedAfterEach();
 
 interface StoreCase {
   name: string;

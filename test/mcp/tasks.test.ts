@@ -9,16 +9,16 @@ import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { guardTools, idempotencyContext, REPLAYED_META } from "../../src/mcp/index.js";
 import { until } from "../support/until.js";
 import { httpClient, rpcError } from "./support/clients.js";
-import { type ServedMcp, type ServeOptions, serveMcp } from "./support/http-server.js";
+import { type ServeOptions, serveMcp } from "./support/http-server.js";
+import { closedAfterEach } from "./support/opened.js";
 
 // Task-augmented tool calls (`params.task`, the SDK's experimental tasks) with the real SDK client and server over
 // Streamable HTTP. Their answer is a task handle; losing it must not make the retry start a second task. The test
 // plays the task's background worker through the task store (completing, failing or cancelling the task), as the
 // tool's own worker would.
-const open: (ServedMcp | Client)[] = [];
+const open = closedAfterEach();
 const taskStores: InMemoryTaskStore[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((item) => item.close()));
+afterEach(() => {
   for (const store of taskStores.splice(0)) store.cleanup();
 });
 
