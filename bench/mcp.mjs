@@ -12,8 +12,10 @@
 // waiting for a CPU on a loaded machine is not counted), over the SDK's in-memory transport and over stateless
 // Streamable HTTP on a real socket; the ways interleaved over 11 rounds, medians printed.
 // `node bench/mcp.mjs --instructions` counts instructions per call instead, under valgrind's callgrind: the figure that
-// does not move with the machine's load. Each way runs twice after the same warm-up (so the JIT has compiled the hot
-// code), with CALLS and 3 x CALLS calls; the difference divided by 2 x CALLS is one call. Slow (minutes per way).
+// does not move with the machine's load. Each way runs twice after the same warm-up, with CALLS and 11 x CALLS calls;
+// the difference divided by 10 x CALLS is one call. The window is long because the JIT keeps compiling (on its own
+// threads, which callgrind counts too) well after the warm-up, and garbage collections land where they land: over
+// 2,000 calls a way's figure moved by a third from run to run. Slow (several minutes per way).
 // Run after `npm run build` (the built package: under tsx, every dynamic import the engine makes goes through its
 // loader hooks, which costs more than the call being measured).
 import { execFile } from "node:child_process";
@@ -131,9 +133,9 @@ async function measureInstructions(calls, ways) {
     return Number(/Collected : (\d+)/.exec(stderr)[1]);
   };
   const perCall = {};
-  for (const way of ways) perCall[way] = ((await count(way, 3 * calls)) - (await count(way, calls))) / (2 * calls);
+  for (const way of ways) perCall[way] = ((await count(way, 11 * calls)) - (await count(way, calls))) / (10 * calls);
   console.log(
-    `MCP tools/call, in-process transport, MemoryStore, instructions per call (callgrind, ${calls} and ${3 * calls} calls after ${WARM_UP})`,
+    `MCP tools/call, in-process transport, MemoryStore, instructions per call (callgrind, ${calls} and ${11 * calls} calls after ${WARM_UP})`,
   );
   report(perCall, (value) => `${Math.round(value).toLocaleString("en").padStart(11)} instructions/call`);
 }

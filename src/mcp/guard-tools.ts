@@ -70,7 +70,8 @@ type Handler = (request: ToolCallRequest, extra: ToolCallExtra) => unknown;
  * Makes the server's tools run at most once per (scope, key): a `tools/call` carrying a key in
  * `params._meta.idempotencyKey` runs once, and every retry (a new JSON-RPC request, over any connection, to any
  * process sharing the store) gets the stored `CallToolResult`, marked `_meta["oncely/replayed"]: true`. The same key
- * with another tool or other arguments is refused with an `InvalidParams` error. Advertises
+ * with another tool or other arguments is refused with an `InvalidParams` error. A task-augmented call (`params.task`)
+ * creates at most one task per key: its retry gets the same task handle, with the task's current status. Advertises
  * `capabilities.experimental["oncely/idempotency"]`. Inside a tool, `idempotencyContext(extra)` gives `step` and
  * `deriveKey`.
  *
