@@ -239,10 +239,13 @@ function wrapToolRegistration(mcp: McpServer): void {
     tool.update = (updates) =>
       update.call(
         tool,
-        updates.callback === undefined ? updates : { ...updates, callback: rememberingResults(updates.callback) },
+        updates.callback === undefined ? updates : { ...updates, callback: remembering(updates.callback) },
       );
     return tool;
   };
+  // A task tool's handler is an object (`createTask`, ...), and `update` takes one in place of a callback too.
+  const remembering = <C>(callback: C): C =>
+    (typeof callback === "function" ? rememberingResults(callback as never) : rememberingTasks(callback as never)) as C;
   const registerTool = mcp.registerTool;
   mcp.registerTool = ((name: string, config: object, callback: () => unknown) =>
     wrapRegistered(registerTool.call(mcp, name, config as never, rememberingResults(callback) as never))) as never;

@@ -51,6 +51,19 @@ async function setUp(serve: ServeOptions = { mode: "stateless", json: true }) {
       { inputSchema, execution: { taskSupport: "optional" } },
       handler,
     );
+    // The same handler given later, through the registered tool's update(): it is wrapped as one registered directly.
+    server.experimental.tasks
+      .registerToolTask(
+        "send_batch_later",
+        { inputSchema, execution: { taskSupport: "optional" } },
+        {
+          ...handler,
+          createTask: async () => {
+            throw new Error("replaced by update()");
+          },
+        },
+      )
+      .update({ callback: handler as never });
     return server;
   };
   const served = await serveMcp(make, serve);
@@ -180,17 +193,20 @@ describe("guardTools: a keyed task-augmented tools/call creates one task per key
     expect(created).toHaveLength(0);
   });
 
-  it("keeps the final result of a call without params.task to an optional task tool (the server polled the task)", async () => {
-    const { client, connect, created, finish } = await setUp();
-    const call = (c: Client) =>
-      c.callTool({ name: "send_batch", arguments: { count: 9 }, _meta: { idempotencyKey: "polled" } });
-    const first = call(client);
-    await until(() => created.length === 1, "the task to be created");
-    await finish(created[0]!.taskId, "completed", "sent 9");
-    expect((await first).content).toEqual([{ type: "text", text: "sent 9" }]);
-    const retry = await call(await connect());
-    expect(retry._meta?.[REPLAYED_META]).toBe(true);
-    expect(retry.content).toEqual([{ type: "text", text: "sent 9" }]);
-    expect(created).toHaveLength(1);
-  });
+  it.each(["send_batch", "send_batch_later"])(
+    "keeps the final result of a call without params.task to an optional task tool (%s: the server polled the task)",
+    async (tool) => {
+      const { client, connect, created, finish } = await setUp();
+      const call = (c: Client) =>
+        c.callTool({ name: tool, arguments: { count: 9 }, _meta: { idempotencyKey: "polled" } });
+      const first = call(client);
+      await until(() => created.length === 1, "the task to be created");
+      await finish(created[0]!.taskId, "completed", "sent 9");
+      expect((await first).content).toEqual([{ type: "text", text: "sent 9" }]);
+      const retry = await call(await connect());
+      expect(retry._meta?.[REPLAYED_META]).toBe(true);
+      expect(retry.content).toEqual([{ type: "text", text: "sent 9" }]);
+      expect(created).toHaveLength(1);
+    },
+  );
 });
