@@ -41,19 +41,27 @@ interface StoreCase {
   make(): Promise<{ store: Store; remove(): Promise<void> }>;
 }
 
+/** Store timeouts for a loaded machine: these tests are about running once, and a slow answer is not a failure. */
+const SLOW = "10s";
 const tableName = () => `oncely_mcp_${randomUUID().slice(0, 8)}`;
 const cases: StoreCase[] = [
   { name: "memory", make: async () => ({ store: new MemoryStore(), remove: async () => {} }) },
   {
     name: "sqlite",
-    make: async () => ({ store: new SqliteStore({ path: join(dir, `${randomUUID()}.db`) }), remove: async () => {} }),
+    make: async () => ({
+      store: new SqliteStore({ path: join(dir, `${randomUUID()}.db`), timeout: SLOW }),
+      remove: async () => {},
+    }),
   },
   {
     name: "redis",
     service: "redis",
     make: async () => {
       const prefix = `oncely-mcp:${randomUUID().slice(0, 8)}:`;
-      return { store: new RedisStore({ url: services.redis.url, prefix }), remove: () => deleteRedisPrefix(prefix) };
+      return {
+        store: new RedisStore({ url: services.redis.url, prefix, timeout: SLOW }),
+        remove: () => deleteRedisPrefix(prefix),
+      };
     },
   },
   {
@@ -62,7 +70,7 @@ const cases: StoreCase[] = [
     make: async () => {
       const table = tableName();
       await createPostgresTable(table);
-      const store = new PostgresStore({ connectionString: services.postgres.url, table });
+      const store = new PostgresStore({ connectionString: services.postgres.url, table, timeout: SLOW });
       return { store, remove: () => dropPostgresTable(table) };
     },
   },
@@ -72,7 +80,10 @@ const cases: StoreCase[] = [
     make: async () => {
       const table = tableName();
       await createMySqlTable(table);
-      return { store: new MySqlStore({ uri: services.mysql.url, table }), remove: () => dropMySqlTable(table) };
+      return {
+        store: new MySqlStore({ uri: services.mysql.url, table, timeout: SLOW }),
+        remove: () => dropMySqlTable(table),
+      };
     },
   },
 ];
@@ -86,7 +97,7 @@ for (const storeCase of cases) {
         await store.close();
         await remove();
       });
-      const tools = paymentsTools(createIdempotency({ store, logger: false }), { delay });
+      const tools = paymentsTools(createIdempotency({ store, logger: false, storeTimeout: SLOW }), { delay });
       const served = await serveMcp(tools.make, { mode: "stateless", json: true });
       const client = await httpClient(served.url);
       open.push(served, client);
