@@ -1,14 +1,28 @@
-// What a guarded MCP tool call costs, µs per call: the SDK's client and server over its in-memory transport (in
-// process), then over stateless Streamable HTTP on a real socket; MemoryStore, one call at a time. Four ways,
-// interleaved over 11 rounds (median printed), so load from other processes on the machine moves them alike:
-//   - a tool that does nothing, on a server without oncely (the baseline);
-//   - the same tool on a guarded server, called without a key (what the guard costs a call it passes through);
-//   - a keyed call answered from its record (a retry: the tool does not run);
-//   - a keyed call with a new key each time (a first execution: claim, run, store).
-// Run: `npm run build && node bench/mcp.mjs` (the built package: under tsx, every dynamic import the engine makes
-// goes through its loader hooks, which costs more than the call being measured).
+// What a guarded MCP tool call costs, against the issue's goal: a replayed tool call costs no more than a tool call
+// that does nothing, on the memory store. The SDK's client and server in this process, MemoryStore, one call at a time.
+// The ways a call is made:
+//   - noop: a tool that does nothing, on a server without oncely (the baseline);
+//   - noop-key: the same call carrying a key in `_meta`, which that server ignores (what the SDK itself spends on
+//     the field: it validates `_meta` with zod on both sides);
+//   - passthrough: the same tool on a guarded server, called without a key (what the guard costs a call it passes);
+//   - replay: a keyed call answered from its record (a retry: the tool does not run);
+//   - first: a keyed call with a new key each time (a first execution: claim, run, store).
+//
+// `node bench/mcp.mjs` measures CPU time per call (process.cpuUsage: this process runs client and server, so time spent
+// waiting for a CPU on a loaded machine is not counted), over the SDK's in-memory transport and over stateless
+// Streamable HTTP on a real socket; the ways interleaved over 11 rounds, medians printed.
+// `node bench/mcp.mjs --instructions` counts instructions per call instead, under valgrind's callgrind: the figure that
+// does not move with the machine's load. Each way runs twice after the same warm-up, with CALLS and 11 x CALLS calls;
+// the difference divided by 10 x CALLS is one call. The window is long because the JIT keeps compiling (on its own
+// threads, which callgrind counts too) well after the warm-up, and garbage collections land where they land: over
+// 2,000 calls a way's figure moved by a third from run to run. Slow (several minutes per way).
+// Run after `npm run build` (the built package: under tsx, every dynamic import the engine makes goes through its
+// loader hooks, which costs more than the call being measured).
+import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
@@ -18,8 +32,19 @@ import { z } from "zod";
 import { createIdempotency, MemoryStore } from "../dist/index.js";
 import { guardTools } from "../dist/mcp/index.js";
 
-const CALLS = Number(process.env.CALLS ?? 1000);
 const ROUNDS = 11;
+/** Calls before counting instructions: enough for the JIT to have optimized the hot path. */
+const WARM_UP = 4000;
+const args = { amount: 1999, note: "a charge of about the size agents send" };
+
+/** name, whether the server is guarded, and the call's `_meta` (`fresh` numbers new keys). */
+const WAYS = {
+  noop: { label: "tool that does nothing, no oncely", guarded: false, meta: () => undefined },
+  "noop-key": { label: "the same, a key in _meta (ignored)", guarded: false, meta: () => ({ idempotencyKey: "k" }) },
+  passthrough: { label: "guarded server, call without a key", guarded: true, meta: () => undefined },
+  replay: { label: "replayed call (same key)", guarded: true, meta: () => ({ idempotencyKey: "k" }) },
+  first: { label: "first execution (new key)", guarded: true, meta: (fresh) => ({ idempotencyKey: `new-${fresh}` }) },
+};
 
 function makeServer(idempotency) {
   const server = new McpServer({ name: "bench", version: "1.0.0" });
@@ -61,39 +86,71 @@ async function connected(guarded, transport) {
   };
 }
 
-async function measure(transport, calls) {
-  const plain = await connected(false, transport);
-  const guarded = await connected(true, transport);
+/** One way's call, on its own connected client. */
+async function caller(way, transport) {
+  const { guarded, meta } = WAYS[way];
+  const connection = await connected(guarded, transport);
   let fresh = 0;
-  const ways = [
-    ["tool that does nothing, no oncely", () => plain.client.callTool({ name: "noop", arguments: args })],
-    ["guarded server, call without a key", () => guarded.client.callTool({ name: "noop", arguments: args })],
-    [
-      "replayed call (same key)",
-      () => guarded.client.callTool({ name: "noop", arguments: args, _meta: { idempotencyKey: "k" } }),
-    ],
-    [
-      "first execution (new key)",
-      () => guarded.client.callTool({ name: "noop", arguments: args, _meta: { idempotencyKey: `new-${fresh++}` } }),
-    ],
-  ];
-  await ways[2][1]();
-  for (const [, call] of ways) for (let i = 0; i < calls / 5; i++) await call(); // warm-up
+  const call = () => {
+    const _meta = meta(fresh++);
+    return connection.client.callTool(
+      _meta ? { name: "noop", arguments: args, _meta } : { name: "noop", arguments: args },
+    );
+  };
+  await call(); // a replay's record exists before the first measured call
+  return { call, close: connection.close };
+}
+
+/** CPU µs per call of each way, interleaved over the rounds. */
+async function measureCpu(transport, calls, ways) {
+  const callers = await Promise.all(ways.map((way) => caller(way, transport)));
+  for (const { call } of callers) for (let i = 0; i < calls / 5; i++) await call(); // warm-up
   const samples = ways.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [index, [, call]] of ways.entries()) {
-      const started = performance.now();
+    for (const [index, { call }] of callers.entries()) {
+      const started = process.cpuUsage();
       for (let i = 0; i < calls; i++) await call();
-      samples[index].push(((performance.now() - started) * 1000) / calls);
+      const { user, system } = process.cpuUsage(started);
+      samples[index].push((user + system) / calls);
     }
   }
-  const baseline = median(samples[0]);
-  console.log(`MCP tools/call, ${transport}, MemoryStore, ${calls} calls x ${ROUNDS} rounds (median)`);
-  for (const [index, [name]] of ways.entries()) {
-    const us = median(samples[index]);
-    console.log(`  ${name.padEnd(38)} ${us.toFixed(1).padStart(7)} µs/call  ${(us / baseline).toFixed(2)}x`);
+  await Promise.all(callers.map(({ close }) => close()));
+  const perCall = Object.fromEntries(ways.map((way, index) => [way, median(samples[index])]));
+  console.log(`MCP tools/call, ${transport}, MemoryStore, ${calls} calls x ${ROUNDS} rounds, CPU time (median)`);
+  report(perCall, (value) => `${value.toFixed(1).padStart(7)} µs/call`);
+}
+
+/** Instructions per call of each way, counted by callgrind. */
+async function measureInstructions(calls, ways) {
+  const run = promisify(execFile);
+  const self = fileURLToPath(import.meta.url);
+  const count = async (way, n) => {
+    const { stderr } = await run(
+      "valgrind",
+      ["--tool=callgrind", "--callgrind-out-file=/dev/null", process.execPath, self, "--drive", way, String(n)],
+      { maxBuffer: 1 << 24 },
+    );
+    return Number(/Collected : (\d+)/.exec(stderr)[1]);
+  };
+  const perCall = {};
+  for (const way of ways) perCall[way] = ((await count(way, 11 * calls)) - (await count(way, calls))) / (10 * calls);
+  console.log(
+    `MCP tools/call, in-process transport, MemoryStore, instructions per call (callgrind, ${calls} and ${11 * calls} calls after ${WARM_UP})`,
+  );
+  report(perCall, (value) => `${Math.round(value).toLocaleString("en").padStart(11)} instructions/call`);
+}
+
+function report(perCall, format) {
+  const baseline = perCall.noop;
+  for (const [way, value] of Object.entries(perCall)) {
+    console.log(`  ${WAYS[way].label.padEnd(38)} ${format(value)}  ${(value / baseline).toFixed(2)}x`);
   }
-  await Promise.all([plain.close(), guarded.close()]);
+  if (perCall.replay !== undefined) {
+    const ratio = perCall.replay / baseline;
+    console.log(
+      `  the goal, a replay costs no more than a call that does nothing: ${ratio.toFixed(2)}x, ${ratio <= 1 ? "met" : "not met"}`,
+    );
+  }
 }
 
 function median(values) {
@@ -102,6 +159,18 @@ function median(values) {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-const args = { amount: 1999, note: "a charge of about the size agents send" };
-await measure("in-process transport", CALLS);
-await measure("stateless Streamable HTTP (JSON answers)", Math.max(1, Math.round(CALLS / 5)));
+const [mode, ...rest] = process.argv.slice(2);
+const CALLS = Number(process.env.CALLS ?? 1000);
+if (mode === "--drive") {
+  // One way, WARM_UP calls then the counted ones: what --instructions runs under callgrind.
+  const [way, n] = rest;
+  const { call, close } = await caller(way, "in-process");
+  for (let i = 0; i < WARM_UP + Number(n); i++) await call();
+  await close();
+} else if (mode === "--instructions") {
+  await measureInstructions(CALLS, (process.env.WAYS ?? "noop,noop-key,replay").split(","));
+} else {
+  const ways = Object.keys(WAYS);
+  await measureCpu("in-process", CALLS, ways);
+  await measureCpu("stateless Streamable HTTP (JSON answers)", Math.max(1, Math.round(CALLS / 5)), ways);
+}

@@ -1,16 +1,23 @@
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { McpServer, RegisteredTool } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  CallToolResult,
+  CreateTaskResult,
+  ServerNotification,
+  ServerRequest,
+} from "@modelcontextprotocol/sdk/types.js";
 import { type Duration, toMilliseconds } from "../core/duration.js";
 import type { Idempotency } from "../core/engine.js";
 import { CheckFailedError, isOncelyError, MissingKeyError, type OncelyError } from "../core/errors.js";
 import type { ScopeValue } from "../core/options.js";
 import type { RunOptions } from "../core/run.js";
+import { scopeText } from "../core/scope.js";
 import { toolCallErrorFor } from "./rpc-error.js";
+import { isCreatedTask, replayedTask } from "./task-replay.js";
 import { readToolKey, type ToolCallParams } from "./tool-key.js";
-import { attachContext, rememberingResults, returnedByTool } from "./tool-results.js";
-import { toolScope } from "./tool-scope.js";
+import { attachContext, createdTask, rememberingResults, rememberingTasks, returnedByTool } from "./tool-results.js";
+import { principalScope } from "./tool-scope.js";
 import { CAPABILITY, type IdempotencyCapability, KEY_META_FIELDS, REPLAYED_META } from "./wire.js";
 
 /** The `extra` argument the SDK gives a `tools/call` handler and every tool callback. */
@@ -63,7 +70,8 @@ type Handler = (request: ToolCallRequest, extra: ToolCallExtra) => unknown;
  * Makes the server's tools run at most once per (scope, key): a `tools/call` carrying a key in
  * `params._meta.idempotencyKey` runs once, and every retry (a new JSON-RPC request, over any connection, to any
  * process sharing the store) gets the stored `CallToolResult`, marked `_meta["oncely/replayed"]: true`. The same key
- * with another tool or other arguments is refused with an `InvalidParams` error. Advertises
+ * with another tool or other arguments is refused with an `InvalidParams` error. A task-augmented call (`params.task`)
+ * creates at most one task per key: its retry gets the same task handle, with the task's current status. Advertises
  * `capabilities.experimental["oncely/idempotency"]`. Inside a tool, `idempotencyContext(extra)` gives `step` and
  * `deriveKey`.
  *
@@ -96,8 +104,8 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     throw new TypeError("guardTools(server) must be called before the server connects to a transport");
   }
   if (mcp) wrapToolRegistration(mcp);
-  const ownResult = (result: CallToolResult) =>
-    (!mcp || returnedByTool(result)) && (settings.storeErrorResults || result.isError !== true);
+  const ownResult = (result: CallToolResult, extra: ToolCallExtra) =>
+    createdTask(extra) || ((!mcp || returnedByTool(result)) && (settings.storeErrorResults || result.isError !== true));
 
   const setRequestHandler = lowLevel.setRequestHandler;
   // Every handler is wrapped, and only `tools/call` requests take the guard: the request names its method, where
@@ -112,8 +120,8 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
 
   async function guardedCall(handler: Handler, request: ToolCallRequest, extra: ToolCallExtra): Promise<unknown> {
     const { params } = request;
-    // A task-augmented call answers with a task handle, which is durable in its own right.
-    if (params.task !== undefined) return handler(request, extra);
+    // A task-augmented call answers with the handle of a task that runs on: that handle is the outcome kept.
+    const task = params.task !== undefined;
     let keyed: ReturnType<typeof readToolKey>;
     try {
       keyed = readToolKey(params, settings.keyArgument);
@@ -126,7 +134,7 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     }
     let scope: string | undefined;
     try {
-      scope = await toolScope(extra, options.scope);
+      scope = options.scope ? scopeText(await options.scope(extra)) : principalScope(extra);
     } catch (error) {
       reportError(lowLevel, error);
       throw refusal(
@@ -144,15 +152,21 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
           ran = true;
           attachContext(extra, context);
           const answer = (await handler(request, extra)) as CallToolResult;
-          if (!ownResult(answer)) context.skipStore();
+          if (!(task ? isCreatedTask(answer) : ownResult(answer, extra))) context.skipStore();
           return answer;
         },
-        { ...settings.run, scope, input: keyed.arguments, name: `tools/call ${params.name}` },
+        // A task's name differs from the plain call's: one key cannot be replayed as the other kind of answer.
+        { ...settings.run, scope, input: keyed.arguments, name: `tools/call ${params.name}${task ? " (task)" : ""}` },
       );
+      if (ran) return result;
+      if (task) return await replayedTask(result as unknown as CreateTaskResult, extra.taskStore);
     } catch (error) {
       throw isOncelyError(error) ? refusal(error) : error;
     }
-    return ran ? result : { ...result, _meta: { ...result._meta, [REPLAYED_META]: true } };
+    // The engine parses the stored JSON afresh for each replay, so this copy is the call's own: marked, not cloned.
+    result._meta ??= {};
+    result._meta[REPLAYED_META] = true;
+    return result;
   }
 }
 
@@ -215,20 +229,30 @@ function isMcpServer(server: McpServer | Server): server is McpServer {
   return typeof (server as McpServer).registerTool === "function" && typeof (server as McpServer).server === "object";
 }
 
-/** Wraps every tool callback registered from now on (`registerTool`, `tool`, and a callback given to `update`). */
+/**
+ * Wraps every tool callback registered from now on (`registerTool`, `tool`, the handler given to
+ * `experimental.tasks.registerToolTask`, and a callback given to `update`).
+ */
 function wrapToolRegistration(mcp: McpServer): void {
   const wrapRegistered = (tool: RegisteredTool): RegisteredTool => {
     const update = tool.update;
     tool.update = (updates) =>
       update.call(
         tool,
-        updates.callback === undefined ? updates : { ...updates, callback: rememberingResults(updates.callback) },
+        updates.callback === undefined ? updates : { ...updates, callback: remembering(updates.callback) },
       );
     return tool;
   };
+  // A task tool's handler is an object (`createTask`, ...), and `update` takes one in place of a callback too.
+  const remembering = <C>(callback: C): C =>
+    (typeof callback === "function" ? rememberingResults(callback as never) : rememberingTasks(callback as never)) as C;
   const registerTool = mcp.registerTool;
   mcp.registerTool = ((name: string, config: object, callback: () => unknown) =>
     wrapRegistered(registerTool.call(mcp, name, config as never, rememberingResults(callback) as never))) as never;
+  const tasks = mcp.experimental.tasks;
+  const registerToolTask = tasks.registerToolTask;
+  tasks.registerToolTask = ((name: string, config: object, handler: { createTask: () => unknown }) =>
+    wrapRegistered(registerToolTask.call(tasks, name, config as never, rememberingTasks(handler) as never))) as never;
   const tool = mcp.tool;
   mcp.tool = ((name: string, ...rest: unknown[]) => {
     const callback = rest.pop() as () => unknown;

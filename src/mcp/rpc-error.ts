@@ -1,6 +1,6 @@
 import type { OncelyError } from "../core/errors.js";
 
-/** JSON-RPC 2.0's code for a request whose parameters are wrong: a bad, missing or reused key. */
+/** JSON-RPC 2.0's code for a request whose parameters are wrong: a bad, missing or reused key, or one spent. */
 export const INVALID_PARAMS = -32602;
 /** JSON-RPC 2.0's code for an error of the server: a call still running, a store that did not answer. */
 export const INTERNAL_ERROR = -32603;
@@ -36,12 +36,13 @@ export class ToolCallError extends Error {
 
 /**
  * The JSON-RPC error for an oncely refusal. The message is the error's `detail`, written for the client (never a host,
- * port or driver message). A refusal of the call's own parameters (400, 422) is `InvalidParams`; the others are the
- * server's state (in flight, store down) and say so with `InternalError` and `data.retryAfter`.
+ * port or driver message). A refusal of the call's own parameters (400, 422) is `InvalidParams`, and so is a key whose
+ * outcome is gone (410: a retry cannot succeed); the others are the server's state (in flight, store down) and say so
+ * with `InternalError` and `data.retryAfter`.
  */
 export function toolCallErrorFor(error: OncelyError, message: string = error.detail): ToolCallError {
   const data: ToolCallErrorData = { type: error.type, status: error.status };
   if (error.retryAfter !== undefined) data.retryAfter = error.retryAfter;
-  const code = error.status === 400 || error.status === 422 ? INVALID_PARAMS : INTERNAL_ERROR;
+  const code = error.status === 400 || error.status === 410 || error.status === 422 ? INVALID_PARAMS : INTERNAL_ERROR;
   return new ToolCallError(code, message, data);
 }

@@ -1,6 +1,3 @@
-import type { ScopeValue } from "../core/options.js";
-import { scopeText } from "../core/scope.js";
-
 /** What the SDK hands a request handler about the caller: the verified token's facts, when the transport has auth. */
 export interface AuthFacts {
   clientId: string;
@@ -13,16 +10,12 @@ export interface ScopeSource {
 }
 
 /**
- * The scope of a call: the `scope` option's answer when there is one; else the authenticated principal the SDK hands
- * the handler (`authInfo`: the OAuth client, and the user it acts for when the token says, as `sub` or `subject` in
- * `authInfo.extra`); else none (one key space shared by every caller). Never the session id: a reconnect gets a new
- * one, and the retry would no longer find its record.
+ * The scope of a call without a `scope` option: the authenticated principal the SDK hands the handler (`authInfo`: the
+ * OAuth client, and the user it acts for when the token says, as `sub` or `subject` in `authInfo.extra`); else none
+ * (one key space shared by every caller). Never the session id: a reconnect gets a new one, and the retry would no
+ * longer find its record. Synchronous: it is read on every keyed call, replays included.
  */
-export async function toolScope<E extends ScopeSource>(
-  extra: E,
-  option: ((extra: E) => ScopeValue | Promise<ScopeValue>) | undefined,
-): Promise<string | undefined> {
-  if (option) return scopeText(await option(extra));
+export function principalScope(extra: ScopeSource): string | undefined {
   const auth = extra.authInfo;
   if (!auth) return undefined;
   const subject = auth.extra?.sub ?? auth.extra?.subject;

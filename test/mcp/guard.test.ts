@@ -1,19 +1,17 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { CAPABILITY, guardTools, REPLAYED_META } from "../../src/mcp/index.js";
 import { httpClient, rpcError } from "./support/clients.js";
-import { type ServedMcp, serveMcp } from "./support/http-server.js";
+import { serveMcp } from "./support/http-server.js";
+import { closedAfterEach } from "./support/opened.js";
 import { paymentsTools } from "./support/payments-tools.js";
 
 // The server guard over Streamable HTTP (stateless, one server per request, so every call is a new connection), with
 // the SDK's own client: what an agent sees on the wire.
-const open: (ServedMcp | Client)[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((item) => item.close()));
-});
+const open = closedAfterEach();
 
 async function setUp(options: Parameters<typeof paymentsTools>[1] = {}, token?: string) {
   const idempotency = createIdempotency({ store: new MemoryStore(), logger: false });

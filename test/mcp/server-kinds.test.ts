@@ -8,12 +8,12 @@ import { guardTools, REPLAYED_META } from "../../src/mcp/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { freePort } from "../support/free-port.js";
 import { httpClient, rpcError } from "./support/clients.js";
-import { type ServedMcp, serveMcp } from "./support/http-server.js";
+import { serveMcp } from "./support/http-server.js";
+import { closedAfterEach } from "./support/opened.js";
 import { paymentsTools } from "./support/payments-tools.js";
 
-const open: (ServedMcp | Client)[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((item) => item.close()));
+const open = closedAfterEach();
+afterEach(() => {
   vi.restoreAllMocks();
 });
 

@@ -1,20 +1,18 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { IdempotencyRequestError } from "../../src/client/index.js";
 import { createIdempotency, MemoryStore } from "../../src/index.js";
 import { createToolCaller, idempotencyInfo, REPLAYED_META } from "../../src/mcp/index.js";
 import { httpClient } from "./support/clients.js";
-import { type ServedMcp, type ServeOptions, serveMcp } from "./support/http-server.js";
+import { type ServeOptions, serveMcp } from "./support/http-server.js";
+import { closedAfterEach } from "./support/opened.js";
 import { paymentsTools } from "./support/payments-tools.js";
 
 // The agent's side against a guarded server over real sockets: the answer to the first attempt is lost after the tool
 // ran (the server's socket destroyed as the result is written), and the helper's retry gets the stored result.
-const open: (ServedMcp | Client)[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((item) => item.close()));
-});
+const open = closedAfterEach();
 
 async function setUp(serve: ServeOptions, guard: Parameters<typeof paymentsTools>[1] = {}) {
   const tools = paymentsTools(createIdempotency({ store: new MemoryStore(), logger: false }), guard);
