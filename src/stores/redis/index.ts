@@ -25,9 +25,12 @@ import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 import { allShards, indexKeys, indexScripts, NON_EMPTY_SHARDS, SCRIPT_BUDGET, shardOf } from "./record-index.js";
-import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./scripts.js";
+import { untilNotRefused } from "./refusals.js";
+import { defineScripts, runScript, type Script, scripts, stepField, stepsOf, toHash, toRecord } from "./scripts.js";
 
 type Client = Redis | Cluster;
+/** Runs a script (its keys, then its other arguments) on the operation's client, sending it again while refused. */
+type Call = (script: Script, ...keysAndArgs: unknown[]) => Promise<unknown>;
 
 /** Options of `RedisStore`: an ioredis client or a URL, the key prefix, and timeouts. */
 export interface RedisStoreOptions {
@@ -114,12 +117,12 @@ export class RedisStore implements Store {
   }
 
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.#run("claim", async (client) => {
+    return this.#run("claim", async (client, call) => {
       const meta = JSON.stringify(options.meta);
       const runId = options.runId ?? crypto.randomUUID();
       const work = options.work ? JSON.stringify(options.work) : "";
       const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work, id];
-      const reply = (await call(client, scripts.claim, ...this.#keys(client, id), ...args)) as Buffer[];
+      const reply = (await call(scripts.claim, ...this.#keys(client, id), ...args)) as Buffer[];
       const status = reply[0]!.toString();
       if (status === "claimed") {
         const [, token, recovered, run, ...steps] = reply as [Buffer, Buffer, Buffer, Buffer, ...Buffer[]];
@@ -137,30 +140,30 @@ export class RedisStore implements Store {
   }
 
   renew(id: string, token: number, lease: number): Promise<boolean> {
-    return this.#run("renew", async (client) => isOne(await call(client, scripts.renew, this.#key(id), token, lease)));
+    return this.#run("renew", async (_, call) => isOne(await call(scripts.renew, this.#key(id), token, lease)));
   }
 
   complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
-    return this.#run("complete", async (client) => {
+    return this.#run("complete", async (client, call) => {
       const { status, headers, body, kept } = response;
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
       const args = [token, ttl, status, JSON.stringify(headers), bytes, kept ? 1 : 0, id];
-      return isOne(await call(client, scripts.complete, ...this.#keys(client, id), ...args));
+      return isOne(await call(scripts.complete, ...this.#keys(client, id), ...args));
     });
   }
 
   release(id: string, token: number): Promise<boolean> {
-    return this.#run("release", async (client) =>
-      isOne(await call(client, scripts.release, ...this.#keys(client, id), token, id)),
+    return this.#run("release", async (client, call) =>
+      isOne(await call(scripts.release, ...this.#keys(client, id), token, id)),
     );
   }
 
   /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
     checkStep(step);
-    return this.#run("saveStep", async (client) => {
+    return this.#run("saveStep", async (client, call) => {
       const args = [token, step.name, stepField(step), MAX_STORED_STEPS];
-      const reply = Number(await call(client, scripts.saveStep, this.#key(id), ...args));
+      const reply = Number(await call(scripts.saveStep, this.#key(id), ...args));
       if (reply === -1) throw tooManySteps(this.name);
       return reply === 1;
     });
@@ -172,10 +175,10 @@ export class RedisStore implements Store {
    */
   async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
     if (counts.size === 0) return;
-    await this.#run("countReplays", async (client) => {
+    await this.#run("countReplays", async (client, call) => {
       const { name } = scripts.countReplays;
       if (client.isCluster) {
-        await Promise.all([...counts].map(([id, count]) => call(client, scripts.countReplays, this.#key(id), count)));
+        await Promise.all([...counts].map(([id, count]) => call(scripts.countReplays, this.#key(id), count)));
         return;
       }
       const pipeline = client.pipeline() as unknown as Record<string, (key: string, count: number) => unknown> & {
@@ -187,12 +190,12 @@ export class RedisStore implements Store {
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
-    return this.#run("get", (client) => this.#read(client, id));
+    return this.#run("get", (_, call) => this.#read(call, id));
   }
 
   delete(id: string): Promise<boolean> {
-    return this.#run("delete", async (client) =>
-      isOne(await call(client, scripts.delete, ...this.#keys(client, id), id)),
+    return this.#run("delete", async (client, call) =>
+      isOne(await call(scripts.delete, ...this.#keys(client, id), id)),
     );
   }
 
@@ -206,7 +209,7 @@ export class RedisStore implements Store {
     const [shard, max, after]: Cursor = options.cursor ? decodeCursor(options.cursor) : [0, "+inf", ""];
     return this.#run(
       "list",
-      async (client) => {
+      async (client, call) => {
         const limit = options.limit ?? 100;
         // A Cluster's page walks many slots: it stops at half the operation's bound, leaving the rest to read records.
         const deadline = Date.now() + this.#scanTimeout / 2;
@@ -220,7 +223,7 @@ export class RedisStore implements Store {
             batch.map(([position, tag]) => {
               const [from, skip] = position === shard ? [max, after] : ["+inf", ""];
               const args = [options.state ?? "", from, skip, options.since ?? "-inf", limit - ids.length];
-              return call(client, indexScripts.listPage, ...indexKeys(this.#prefix, tag), ...args, SCRIPT_BUDGET);
+              return call(indexScripts.listPage, ...indexKeys(this.#prefix, tag), ...args, SCRIPT_BUDGET);
             }),
           );
           for (const [i, page] of (pages as Buffer[][]).entries()) {
@@ -242,7 +245,7 @@ export class RedisStore implements Store {
             }
           }
         }
-        const records = await Promise.all(ids.map((id) => this.#read(client, id)));
+        const records = await Promise.all(ids.map((id) => this.#read(call, id)));
         const found = records.filter(
           (record): record is IdempotencyRecord =>
             record !== undefined &&
@@ -264,13 +267,13 @@ export class RedisStore implements Store {
     const window = options.expiringWithin ?? 3_600_000;
     return this.#run(
       "aggregate",
-      async (client) => {
+      async (client, call) => {
         const states: Record<RecordState, number> = { "in-flight": 0, released: 0, completed: 0 };
         const result: StoreAggregate = { states, expiringSoon: 0, expired: 0 };
         const live: string[] = [];
         await this.#eachShard(client, async (tag) => {
           const counts = (
-            (await call(client, indexScripts.aggregate, ...indexKeys(this.#prefix, tag), window)) as unknown[]
+            (await call(indexScripts.aggregate, ...indexKeys(this.#prefix, tag), window)) as unknown[]
           ).map(Number);
           const [inFlight, released, completed, expiring, expired] = counts as [number, number, number, number, number];
           states["in-flight"] += inFlight;
@@ -281,8 +284,8 @@ export class RedisStore implements Store {
           if (inFlight + released + completed > 0) live.push(tag);
         });
         for (const tag of live) {
-          const oldest = await this.#firstLive(client, tag, "oldest");
-          const newest = await this.#firstLive(client, tag, "newest");
+          const oldest = await this.#firstLive(call, tag, "oldest");
+          const newest = await this.#firstLive(call, tag, "newest");
           if (oldest !== undefined && (result.oldest === undefined || oldest < result.oldest)) result.oldest = oldest;
           if (newest !== undefined && (result.newest === undefined || newest > result.newest)) result.newest = newest;
         }
@@ -302,10 +305,10 @@ export class RedisStore implements Store {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     return this.#run(
       "purgeExpired",
-      async (client) => {
+      async (client, call) => {
         const withExpired: string[] = [];
         await this.#eachShard(client, async (tag) => {
-          const counts = (await call(client, indexScripts.aggregate, ...indexKeys(this.#prefix, tag), 0)) as unknown[];
+          const counts = (await call(indexScripts.aggregate, ...indexKeys(this.#prefix, tag), 0)) as unknown[];
           if (Number(counts[4]) > 0) withExpired.push(tag);
         });
         const recordPrefix = `${client.options.keyPrefix ?? ""}${this.#prefix}`;
@@ -313,7 +316,7 @@ export class RedisStore implements Store {
         for (const tag of withExpired) {
           while (purged < limit) {
             const most = Math.min(limit - purged, SCRIPT_BUDGET);
-            const reply = await call(client, indexScripts.purge, ...indexKeys(this.#prefix, tag), recordPrefix, most);
+            const reply = await call(indexScripts.purge, ...indexKeys(this.#prefix, tag), recordPrefix, most);
             const [deleted, examined] = (reply as unknown[]).map(Number) as [number, number];
             purged += deleted;
             if (examined === 0) break;
@@ -339,12 +342,12 @@ export class RedisStore implements Store {
       do {
         indexed += await this.#run(
           "reindex",
-          async (client) => {
+          async (client, call) => {
             const [next, keys] = await this.#scan(client, mastersOf(client)[node]!, cursor);
             cursor = next;
             const ids = keys.map((key) => this.#idOf(client, key));
             const replies = await Promise.all(
-              ids.map((id) => call(client, indexScripts.reindex, ...this.#keys(client, id), id)),
+              ids.map((id) => call(indexScripts.reindex, ...this.#keys(client, id), id)),
             );
             return replies.filter(isOne).length;
           },
@@ -415,16 +418,9 @@ export class RedisStore implements Store {
   }
 
   /** The creation time of a shard's oldest or newest live record, walking past expired entries. */
-  async #firstLive(client: Client, tag: string, which: "oldest" | "newest"): Promise<number | undefined> {
+  async #firstLive(call: Call, tag: string, which: "oldest" | "newest"): Promise<number | undefined> {
     for (let offset = 0; offset >= 0; ) {
-      const reply = await call(
-        client,
-        indexScripts.firstLive,
-        ...indexKeys(this.#prefix, tag),
-        which,
-        offset,
-        SCRIPT_BUDGET,
-      );
+      const reply = await call(indexScripts.firstLive, ...indexKeys(this.#prefix, tag), which, offset, SCRIPT_BUDGET);
       const [found, value] = (reply as unknown[]).map(Number) as [number, number];
       if (found === 1) return value;
       offset = value;
@@ -442,22 +438,31 @@ export class RedisStore implements Store {
     return master.scan(cursor, "MATCH", `${pattern}{*}`, "COUNT", SCAN_COUNT, "TYPE", "hash");
   }
 
-  async #read(client: Client, id: string): Promise<IdempotencyRecord | undefined> {
-    const reply = (await call(client, scripts.get, this.#key(id))) as (Buffer | null)[] | null;
+  async #read(call: Call, id: string): Promise<IdempotencyRecord | undefined> {
+    const reply = (await call(scripts.get, this.#key(id))) as (Buffer | null)[] | null;
     return reply ? toRecord(id, reply) : undefined;
   }
 
   /** Runs one operation under one deadline, connecting first if the store owns the connection. */
-  async #run<T>(operation: string, body: (client: Client) => Promise<T>, timeout = this.#timeout): Promise<T> {
+  async #run<T>(
+    operation: string,
+    body: (client: Client, call: Call) => Promise<T>,
+    timeout = this.#timeout,
+  ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
+    const deadline = performance.now() + timeout;
     this.#client ??= this.#open().catch((error: unknown) => {
       this.#client = undefined;
       throw error;
     });
     const client = await this.#client;
+    // A script a Cluster refused (its slot moving between nodes) did not run: it is sent again until it runs or the
+    // operation's time is up (see refusals.ts).
+    const call: Call = (script, ...keysAndArgs) =>
+      untilNotRefused(deadline, () => runScript(client, script, ...keysAndArgs));
     const run = storeCall(this.name, operation, timeout, async () => {
       if (!this.#options.client) await this.#ready(client as Redis);
-      return body(client);
+      return body(client, call);
     });
     if (this.#options.client) return run;
     return run.catch((error: unknown) => {
