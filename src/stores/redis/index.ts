@@ -161,7 +161,7 @@ export class RedisStore implements Store {
   /** One script: fenced by the token, by the server's clock; a run keeps at most 1,000 steps. */
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
     checkStep(step);
-    return this.#run("saveStep", async (client, call) => {
+    return this.#run("saveStep", async (_, call) => {
       const args = [token, step.name, stepField(step), MAX_STORED_STEPS];
       const reply = Number(await call(scripts.saveStep, this.#key(id), ...args));
       if (reply === -1) throw tooManySteps(this.name);
