@@ -74,9 +74,9 @@ describe.skipIf(!(await clusterAvailable()))("regression: a script half-run on t
 
     const migration = await cluster.beginMigration(slot);
     await migration.moveKeys([key(2)]);
-    const refused = (await cluster.errorReplies()).TRYAGAIN ?? 0;
+    const refused = (await cluster.serverStats()).errors.TRYAGAIN ?? 0;
     const purging = store.purgeExpired();
-    await until(async () => ((await cluster.errorReplies()).TRYAGAIN ?? 0) > refused, "the purge to be refused");
+    await until(async () => ((await cluster.serverStats()).errors.TRYAGAIN ?? 0) > refused, "the purge to be refused");
     await migration.finish();
 
     expect(await purging).toBe(3);

@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { keySlot } from "../../src/stores/redis/record-index.js";
 import { testStore } from "../../src/testing/index.js";
+import { expectExactlyOnce, intentsWhileSlotsMove } from "../reliability/support/slot-moves.js";
 import { clusterAvailable, type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
 
 // RedisStore on a real Redis Cluster of three masters (started here, on ports of its own): the conformance suite
 // (every script touches keys of one slot only: a record and its slot's index; list, aggregate and purge walk every
-// slot's index).
+// slot's index), then a small run of the reliability suite's resharding test (test/reliability/cluster-migration):
+// intents through a real HTTP server while the slots of their records move between masters.
 
 const prefix = () => `oncely-cluster:${randomUUID().slice(0, 8)}:`;
 async function listAll(store: RedisStore): Promise<string[]> {
@@ -83,5 +85,12 @@ if (await clusterAvailable()) {
         expect(await store.purgeExpired()).toBe(0);
       });
     },
+  });
+
+  describe("redis (Cluster): intents while their slots migrate", () => {
+    it("runs every intent exactly once and loses none; a claim refused past the store timeout answers 503, then succeeds", async () => {
+      await ready;
+      expectExactlyOnce(await intentsWhileSlotsMove(cluster, client, 40));
+    }, 60_000);
   });
 }

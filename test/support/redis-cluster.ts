@@ -26,10 +26,11 @@ export interface RedisCluster {
   /** `beginMigration`, then `finish(batch)`: resolves with the number of keys moved. */
   migrateSlot(slot: number, batch?: number): Promise<number>;
   /**
-   * The error replies the masters have sent so far, by their first word (`TRYAGAIN`, `ASK`, `MOVED`, `ERR`...),
-   * summed over the masters (Redis's `INFO errorstats`).
+   * What the masters counted so far, summed over them: error replies by their first word (`TRYAGAIN`, `ASK`, `MOVED`,
+   * `NOSCRIPT`, `ERR`..., from `INFO errorstats`), and per command the calls refused before running (`rejected`) and
+   * those that failed while running (`failed`, from `INFO commandstats`).
    */
-  errorReplies(): Promise<Record<string, number>>;
+  serverStats(): Promise<ServerStats>;
   stop(): Promise<void>;
 }
 
@@ -42,6 +43,12 @@ export interface SlotMigration {
    * owner on every node (clients get MOVED from then on). Resolves with the number of keys this call moved.
    */
   finish(batch?: number): Promise<number>;
+}
+
+export interface ServerStats {
+  errors: Record<string, number>;
+  rejected: Record<string, number>;
+  failed: Record<string, number>;
 }
 
 /** Whether this machine can start one: redis-server and redis-cli on the PATH. Under ONCELY_REQUIRE_SERVICES=1, it must. */
@@ -200,14 +207,24 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     async migrateSlot(slot, batch) {
       return (await cluster.beginMigration(slot)).finish(batch);
     },
-    async errorReplies() {
-      const counts: Record<string, number> = {};
+    async serverStats() {
+      const stats: ServerStats = { errors: {}, rejected: {}, failed: {} };
+      const add = (counts: Record<string, number>, name: string, count: string) => {
+        counts[name] = (counts[name] ?? 0) + Number(count);
+      };
       for (const connection of direct) {
         for (const [, name, count] of (await connection.info("errorstats")).matchAll(/errorstat_(\w+):count=(\d+)/g)) {
-          counts[name!] = (counts[name!] ?? 0) + Number(count);
+          add(stats.errors, name!, count!);
+        }
+        const commands = (await connection.info("commandstats")).matchAll(
+          /cmdstat_([\w|]+):.*rejected_calls=(\d+),failed_calls=(\d+)/g,
+        );
+        for (const [, name, rejected, failed] of commands) {
+          add(stats.rejected, name!, rejected!);
+          add(stats.failed, name!, failed!);
         }
       }
-      return counts;
+      return stats;
     },
     stop,
   };
