@@ -35,7 +35,13 @@ const FILLERS = 300;
 /** The longest one sender may take to get its answer, 503s and 409s retried. */
 const SENDER_LIMIT_MS = 60_000;
 
-type Mode = "claim races" | "complete races" | "move races the request" | "no move of its own" | "long move";
+type Mode =
+  | "claim races"
+  | "complete races"
+  | "move races the request"
+  | "no move of its own"
+  | "long move"
+  | "replay after the moves";
 function modeOf(n: number): Mode {
   if (n % 40 === 2) return "long move";
   return (["claim races", "complete races", "move races the request", "no move of its own"] as const)[n % 4]!;
@@ -53,7 +59,8 @@ export interface SlotMoveRun {
     unavailableByMode: Record<string, number>;
     /** 409 answers (a wait for the first sender that outlasted `waitTimeout`). */
     conflicts: number;
-    slowestAnswerMs: number;
+    /** The slowest answer (503s included) per turn, and the replays after the moves. */
+    slowestAnswerMs: Record<string, number>;
     moves: number;
     keysMoved: number;
     longestMoveMs: number;
@@ -92,7 +99,7 @@ export async function intentsWhileSlotsMove(
       unavailable: 0,
       unavailableWithoutRetryAfter: 0,
       conflicts: 0,
-      slowestAnswerMs: 0,
+      slowestAnswerMs: {},
       moves: 0,
       keysMoved: 0,
       longestMoveMs: 0,
@@ -108,7 +115,7 @@ export async function intentsWhileSlotsMove(
       const deadline = performance.now() + SENDER_LIMIT_MS;
       for (;;) {
         const answer = await app.send("/guarded", key);
-        figures.slowestAnswerMs = Math.max(figures.slowestAnswerMs, Math.round(answer.ms));
+        figures.slowestAnswerMs[mode] = Math.max(figures.slowestAnswerMs[mode] ?? 0, Math.round(answer.ms));
         if (answer.status === 503) {
           figures.unavailable++;
           unavailableFor.set(key, (unavailableFor.get(key) ?? 0) + 1);
@@ -196,7 +203,7 @@ export async function intentsWhileSlotsMove(
 
     // Every move has ended: each intent replays at once, with no 503.
     const unavailableDuringMoves = figures.unavailable;
-    for (const key of keys) answers.get(key)!.push(await deliver(key, "no move of its own"));
+    for (const key of keys) answers.get(key)!.push(await deliver(key, "replay after the moves"));
     const after = await cluster.serverStats();
     const delta = (counts: (stats: ServerStats) => Record<string, number>, name: string) =>
       (counts(after)[name] ?? 0) - (counts(before)[name] ?? 0);
