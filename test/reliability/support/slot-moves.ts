@@ -68,7 +68,7 @@ export interface SlotMoveRun {
     refusals: Record<string, number>;
     /** Scripts that failed while running (failed calls other than NOSCRIPT): each would have stopped halfway. */
     scriptsFailedRunning: number;
-    /** The engine's store-error events, by reason. */
+    /** The engine's store-error events, by reason and error. */
     storeErrors: Record<string, number>;
   };
   /** Intents whose handler ran more than once, or never. */
@@ -215,7 +215,9 @@ export async function intentsWhileSlotsMove(
       delta((stats) => stats.failed, "eval") -
       delta((stats) => stats.errors, "NOSCRIPT");
     for (const event of app.events.filter((event) => event.type === "store-error")) {
-      const reason = event.reason ?? "store-error";
+      // The reason, and the error behind it where the reason does not already name it.
+      const cause = (event.error as Error | undefined)?.message;
+      const reason = cause && cause !== event.reason ? `${event.reason}: ${cause}` : (event.reason ?? "store-error");
       figures.storeErrors[reason] = (figures.storeErrors[reason] ?? 0) + 1;
     }
     console.log(`[cluster migration] ${JSON.stringify(figures)}`);
