@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
-import type { Cluster } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { keySlot } from "../../src/stores/redis/record-index.js";
-import { clusterAvailable, type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
+import { clusterAvailable, clusterForTests } from "../support/redis-cluster.js";
 import { until } from "../support/until.js";
 
 // Found by the slot-migration test (test/reliability/cluster-migration.test.ts) and Redis's own rules for a slot being
@@ -16,16 +15,7 @@ import { until } from "../support/until.js";
 // have deleted it, and purge reads everything before its first write, answering TRYAGAIN (retried by the store) when
 // a record has moved.
 describe.skipIf(!(await clusterAvailable()))("regression: a script half-run on the node a slot is leaving", () => {
-  let cluster: RedisCluster;
-  let client: Cluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-    client = cluster.client();
-  }, 60_000);
-  afterAll(async () => {
-    client?.disconnect();
-    await cluster?.stop();
-  });
+  const started = clusterForTests();
   const lasting = { lease: 60_000, ttl: 120_000, meta: { key: "k" } };
   const ok = { status: 201, headers: [] as [string, string][], body: new Uint8Array([1]), kept: true };
 
@@ -34,7 +24,7 @@ describe.skipIf(!(await clusterAvailable()))("regression: a script half-run on t
     const prefix = `oncely-halfway:${randomUUID().slice(0, 8)}:`;
     const id = (n: number) => `${tag}}${n}`;
     return {
-      store: new RedisStore({ client, prefix }),
+      store: new RedisStore({ client: started.client, prefix }),
       slot: keySlot(tag),
       id,
       key: (n: number) => `${prefix}{${id(n)}}`,
@@ -51,7 +41,7 @@ describe.skipIf(!(await clusterAvailable()))("regression: a script half-run on t
     await store.release(id(3), released.token);
     await until(async () => (await store.get(id(1))) === undefined, "the completed record to expire");
 
-    const migration = await cluster.beginMigration(slot);
+    const migration = await started.cluster.beginMigration(slot);
     const claim = await store.claim(id(1), "fp", lasting);
     await migration.finish();
 
@@ -72,16 +62,19 @@ describe.skipIf(!(await clusterAvailable()))("regression: a script half-run on t
     await store.release(id(5), released.token);
     await until(async () => (await store.get(id(3))) === undefined, "the completed records to expire");
 
-    const migration = await cluster.beginMigration(slot);
+    const migration = await started.cluster.beginMigration(slot);
     await migration.moveKeys([key(2)]);
-    const refused = (await cluster.serverStats()).errors.TRYAGAIN ?? 0;
+    const refused = (await started.cluster.serverStats()).errors.TRYAGAIN ?? 0;
     const purging = store.purgeExpired();
-    await until(async () => ((await cluster.serverStats()).errors.TRYAGAIN ?? 0) > refused, "the purge to be refused");
+    await until(
+      async () => ((await started.cluster.serverStats()).errors.TRYAGAIN ?? 0) > refused,
+      "the purge to be refused",
+    );
     await migration.finish();
 
     expect(await purging).toBe(3);
     expect((await store.aggregate()).states).toEqual({ "in-flight": 1, released: 1, completed: 0 });
     expect((await store.list()).records.map((record) => record.id).sort()).toEqual([id(4), id(5)]);
-    expect(await client.exists(key(1), key(2), key(3))).toBe(0);
+    expect(await started.client.exists(key(1), key(2), key(3))).toBe(0);
   });
 });

@@ -9,28 +9,18 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Cluster } from "ioredis";
-import { afterAll, beforeAll, describe, it } from "vitest";
-import { clusterAvailable, type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
+import { describe, it } from "vitest";
+import { clusterAvailable, clusterForTests } from "../support/redis-cluster.js";
 import { sized } from "./budget.js";
 import { expectExactlyOnce, intentsWhileSlotsMove } from "./support/slot-moves.js";
 
 const INTENTS = sized(480, 2_400);
 
 describe.skipIf(!(await clusterAvailable()))("Redis Cluster: intents while their slots migrate", () => {
-  let cluster: RedisCluster;
-  let client: Cluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-    client = cluster.client();
-  }, 60_000);
-  afterAll(async () => {
-    client?.disconnect();
-    await cluster?.stop();
-  });
+  const started = clusterForTests();
 
   it("runs every intent exactly once and loses none; a claim refused past the store timeout answers 503, then succeeds", async () => {
-    const run = await intentsWhileSlotsMove(cluster, client, INTENTS);
+    const run = await intentsWhileSlotsMove(started.cluster, started.client, INTENTS);
     writeFileSync(join(tmpdir(), "oncely-cluster-migration-figures.json"), JSON.stringify(run.figures, null, 2));
     expectExactlyOnce(run);
   }, 600_000);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { freePort } from "./free-port.js";
 import { servicesRequired } from "./services.js";
 
@@ -229,4 +230,21 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     stop,
   };
   return cluster;
+}
+
+/**
+ * A Cluster and a client on it for the calling file's tests: started before them (`beforeAll`), stopped after them
+ * (`afterAll`). Read `cluster` and `client` inside the tests.
+ */
+export function clusterForTests(): { readonly cluster: RedisCluster; readonly client: Cluster } {
+  const started = {} as { cluster: RedisCluster; client: Cluster };
+  beforeAll(async () => {
+    started.cluster = await startRedisCluster();
+    started.client = started.cluster.client();
+  }, 60_000);
+  afterAll(async () => {
+    started.client?.disconnect();
+    await started.cluster?.stop();
+  });
+  return started;
 }
