@@ -4,11 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { keySlot } from "../../src/stores/redis/record-index.js";
 import { testStore } from "../../src/testing/index.js";
+import { expectExactlyOnce, intentsWhileSlotsMove } from "../reliability/support/slot-moves.js";
 import { clusterAvailable, type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
+import { until } from "../support/until.js";
 
 // RedisStore on a real Redis Cluster of three masters (started here, on ports of its own): the conformance suite
 // (every script touches keys of one slot only: a record and its slot's index; list, aggregate and purge walk every
-// slot's index).
+// slot's index), then a small run of the reliability suite's resharding test (test/reliability/cluster-migration):
+// intents through a real HTTP server while the slots of their records move between masters.
 
 const prefix = () => `oncely-cluster:${randomUUID().slice(0, 8)}:`;
 async function listAll(store: RedisStore): Promise<string[]> {
@@ -82,6 +85,35 @@ if (await clusterAvailable()) {
         expect((await listAll(store)).sort()).toEqual([...ids].sort());
         expect(await store.purgeExpired()).toBe(0);
       });
+
+      it("walks a slot being moved once the move ends: list, aggregate and purge wait for it instead of failing", async () => {
+        await ready;
+        const keyPrefix = prefix();
+        // A first call in this process also finds each slot's index tag: more than the default second on a busy machine.
+        const store = new RedisStore({ client, prefix: keyPrefix, timeout: 5_000 });
+        const ids = Array.from({ length: 6 }, (_, n) => `walk}${n}`);
+        for (const id of ids) await store.claim(id, "fp", { lease: 10_000, ttl: 60_000, meta: { key: id } });
+        // One record moved, the rest and the slot's index not yet: Redis refuses the index's scripts (TRYAGAIN).
+        const migration = await cluster.beginMigration(keySlot("walk"));
+        await migration.moveKeys([`${keyPrefix}{${ids[0]}}`]);
+        const refused = (await cluster.serverStats()).errors.TRYAGAIN ?? 0;
+        const walks = Promise.all([listAll(store), store.aggregate(), store.purgeExpired()]);
+        await until(async () => ((await cluster.serverStats()).errors.TRYAGAIN ?? 0) > refused, "a walk to be refused");
+        await migration.finish();
+        const [listed, counts, purged] = await walks;
+        expect({ listed: listed.sort(), inFlight: counts.states["in-flight"], purged }).toEqual({
+          listed: [...ids].sort(),
+          inFlight: ids.length,
+          purged: 0,
+        });
+      });
     },
+  });
+
+  describe("redis (Cluster): intents while their slots migrate", () => {
+    it("runs every intent exactly once and loses none; a claim refused past the store timeout answers 503, then succeeds", async () => {
+      await ready;
+      expectExactlyOnce(await intentsWhileSlotsMove(cluster, client, 40));
+    }, 60_000);
   });
 }

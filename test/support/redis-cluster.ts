@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { freePort } from "./free-port.js";
 import { servicesRequired } from "./services.js";
 
@@ -17,7 +18,38 @@ export interface RedisCluster {
   readonly nodes: readonly { host: string; port: number }[];
   /** A new ioredis Cluster client on it. */
   client(): Cluster;
+  /**
+   * Starts moving one hash slot to the next master, as `redis-cli --cluster reshard` does: the target imports, the
+   * source migrates. Until `finish`, clients get ASK for keys already moved and TRYAGAIN for a command whose keys are
+   * split between the two or not all created yet.
+   */
+  beginMigration(slot: number): Promise<SlotMigration>;
+  /** `beginMigration`, then `finish(batch)`: resolves with the number of keys moved. */
+  migrateSlot(slot: number, batch?: number): Promise<number>;
+  /**
+   * What the masters counted so far, summed over them: error replies by their first word (`TRYAGAIN`, `ASK`, `MOVED`,
+   * `NOSCRIPT`, `ERR`..., from `INFO errorstats`), and per command the calls refused before running (`rejected`) and
+   * those that failed while running (`failed`, from `INFO commandstats`).
+   */
+  serverStats(): Promise<ServerStats>;
   stop(): Promise<void>;
+}
+
+/** A slot on its way from one master to another. */
+export interface SlotMigration {
+  /** Moves the keys named (they must be in the slot) to the target now. */
+  moveKeys(keys: readonly string[]): Promise<void>;
+  /**
+   * Moves the slot's remaining keys in batches of `batch` (redis-cli's default is 10), then makes the target the
+   * owner on every node (clients get MOVED from then on). Resolves with the number of keys this call moved.
+   */
+  finish(batch?: number): Promise<number>;
+}
+
+export interface ServerStats {
+  errors: Record<string, number>;
+  rejected: Record<string, number>;
+  failed: Record<string, number>;
 }
 
 /** Whether this machine can start one: redis-server and redis-cli on the PATH. Under ONCELY_REQUIRE_SERVICES=1, it must. */
@@ -109,8 +141,15 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    // A connection refused while its node starts keeps reconnecting on its own; connect() again would only throw
+    // "already connecting" until the deadline.
     await Promise.all(
-      direct.map((connection) => until("a node to start", async () => connection.connect().then(() => true))),
+      direct.map((connection) =>
+        until("a node to start", async () => {
+          if (connection.status === "wait" || connection.status === "end") await connection.connect();
+          return connection.status === "ready" ? true : undefined;
+        }),
+      ),
     );
     await run("redis-cli", [
       "--cluster",
@@ -130,9 +169,82 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     throw error;
   }
   const nodes = ports.map((port) => ({ host: "127.0.0.1", port }));
-  return {
+  const ids = await Promise.all(direct.map((connection) => connection.cluster("MYID") as Promise<string>));
+  const ownerOf = async (slot: number) => {
+    const slots = (await direct[0]!.cluster("SLOTS")) as unknown as [number, number, [string, number, string]][];
+    const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
+    return ports.indexOf(range[2][1]);
+  };
+  const cluster: RedisCluster = {
     nodes,
     client: () => new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 3 } }),
+    async beginMigration(slot) {
+      const from = await ownerOf(slot);
+      const to = (from + 1) % ports.length;
+      const [source, target] = [direct[from]!, direct[to]!];
+      await target.cluster("SETSLOT", slot, "IMPORTING", ids[from]!);
+      await source.cluster("SETSLOT", slot, "MIGRATING", ids[to]!);
+      const migrate = (keys: readonly string[]) =>
+        source.call("MIGRATE", "127.0.0.1", String(ports[to]), "", "0", "5000", "KEYS", ...keys);
+      return {
+        async moveKeys(keys) {
+          await migrate(keys);
+        },
+        async finish(batch = 10) {
+          let moved = 0;
+          for (;;) {
+            const keys = (await source.cluster("GETKEYSINSLOT", slot, batch)) as string[];
+            if (keys.length === 0) break;
+            await migrate(keys);
+            moved += keys.length;
+          }
+          for (const connection of [target, source, ...direct.filter((c) => c !== source && c !== target)]) {
+            await connection.cluster("SETSLOT", slot, "NODE", ids[to]!);
+          }
+          return moved;
+        },
+      };
+    },
+    async migrateSlot(slot, batch) {
+      return (await cluster.beginMigration(slot)).finish(batch);
+    },
+    async serverStats() {
+      const stats: ServerStats = { errors: {}, rejected: {}, failed: {} };
+      const add = (counts: Record<string, number>, name: string, count: string) => {
+        counts[name] = (counts[name] ?? 0) + Number(count);
+      };
+      for (const connection of direct) {
+        for (const [, name, count] of (await connection.info("errorstats")).matchAll(/errorstat_(\w+):count=(\d+)/g)) {
+          add(stats.errors, name!, count!);
+        }
+        const commands = (await connection.info("commandstats")).matchAll(
+          /cmdstat_([\w|]+):.*rejected_calls=(\d+),failed_calls=(\d+)/g,
+        );
+        for (const [, name, rejected, failed] of commands) {
+          add(stats.rejected, name!, rejected!);
+          add(stats.failed, name!, failed!);
+        }
+      }
+      return stats;
+    },
     stop,
   };
+  return cluster;
+}
+
+/**
+ * A Cluster and a client on it for the calling file's tests: started before them (`beforeAll`), stopped after them
+ * (`afterAll`). Read `cluster` and `client` inside the tests.
+ */
+export function clusterForTests(): { readonly cluster: RedisCluster; readonly client: Cluster } {
+  const started = {} as { cluster: RedisCluster; client: Cluster };
+  beforeAll(async () => {
+    started.cluster = await startRedisCluster();
+    started.client = started.cluster.client();
+  }, 60_000);
+  afterAll(async () => {
+    started.client?.disconnect();
+    await started.cluster?.stop();
+  });
+  return started;
 }

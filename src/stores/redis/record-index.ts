@@ -52,9 +52,10 @@ export const NON_EMPTY_SHARDS = `
 local found = {}
 for i = 2, #ARGV do
   local base = ARGV[1] .. "{" .. ARGV[i] .. "}:"
-  if redis.call("EXISTS", base .. "created", base .. "in-flight", base .. "released", base .. "completed") > 0 then
-    table.insert(found, ARGV[i])
-  end
+  -- On a slot being migrated, the node refuses to look at keys it does not hold: the slot is listed, and the walk's
+  -- own script for it is redirected and retried.
+  local count = redis.pcall("EXISTS", base .. "created", base .. "in-flight", base .. "released", base .. "completed")
+  if type(count) ~= "number" or count > 0 then table.insert(found, ARGV[i]) end
 end
 return found
 `;
@@ -189,32 +190,57 @@ return {0, offset + budget}
  * Deletes records the index holds as expired, re-checking each record's own expires_at (an id claimed again meanwhile
  * stays, and its entry is corrected), and drops their entries; a record Redis's own expiry already reclaimed counts
  * as purged too. The records share the index's slot. Replies {purged, entries examined}.
+ *
+ * It reads everything before its first write, and then writes each key once, additions before removals: on a Cluster
+ * slot being migrated, the source node refuses a command on a key it does not hold (a record already moved, or a set
+ * this script emptied), and the script must fail before it writes, never halfway. A record that moved makes it answer
+ * TRYAGAIN, as Redis itself does for a command whose keys are split between two nodes; the store retries it.
  */
 const PURGE = `
 local now = clock()
-local budget, purged, examined = tonumber(ARGV[2]), 0, 0
-local states = {"in-flight", "released", "completed"}
+local budget = tonumber(ARGV[2])
+local SET_OF = {["in-flight"] = 2, released = 3, completed = 4}
+local found, records = {}, {}
 for i = 2, 4 do
   if budget <= 0 then break end
   local ids = redis.call("ZRANGEBYSCORE", KEYS[i], "-inf", now, "LIMIT", 0, budget)
   for _, id in ipairs(ids) do
-    local key = ARGV[1] .. "{" .. id .. "}"
-    local state, expires_at = unpack(redis.call("HMGET", key, "state", "expires_at"))
-    redis.call("ZREM", KEYS[i], id)
-    if expires_at and tonumber(expires_at) > now then
-      for j = 2, 4 do
-        if states[j - 1] == state then redis.call("ZADD", KEYS[j], expires_at, id) end
-      end
-    else
-      redis.call("ZREM", KEYS[1], id)
-      if expires_at then redis.call("UNLINK", key) end
-      purged = purged + 1
+    if not records[id] then
+      local fields = redis.pcall("HMGET", ARGV[1] .. "{" .. id .. "}", "state", "expires_at")
+      if fields.err then return redis.error_reply("TRYAGAIN a record of this slot is being migrated") end
+      records[id] = fields
     end
+    table.insert(found, {i, id})
   end
   budget = budget - #ids
-  examined = examined + #ids
 end
-return {purged, examined}
+local add, drop, purged = {{}, {}, {}, {}}, {{}, {}, {}, {}}, {}
+for _, entry in ipairs(found) do
+  local i, id = entry[1], entry[2]
+  local state, expires_at = records[id][1], records[id][2]
+  local live = SET_OF[state]
+  if not expires_at or tonumber(expires_at) <= now then
+    live = nil
+    if not purged[id] then
+      purged[id] = expires_at and "unlink" or "gone"
+      table.insert(drop[1], id)
+    end
+  elseif live then
+    table.insert(add[live], expires_at)
+    table.insert(add[live], id)
+  end
+  if live ~= i then table.insert(drop[i], id) end
+end
+for i = 2, 4 do
+  if #add[i] > 0 then redis.call("ZADD", KEYS[i], unpack(add[i])) end
+end
+for i = 1, 4 do
+  if #drop[i] > 0 then redis.call("ZREM", KEYS[i], unpack(drop[i])) end
+end
+for id, fate in pairs(purged) do
+  if fate == "unlink" then redis.call("UNLINK", ARGV[1] .. "{" .. id .. "}") end
+end
+return {#drop[1], #found}
 `;
 
 /**

@@ -17,6 +17,7 @@ import { fromBase64Url, toBase64, toBase64Url } from "../shared/base64.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 import { type ReplyValue, stepField, stepsOf, toHash, toRecord } from "./codec.js";
 import { allShards, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./record-index.js";
+import { untilNotRefused } from "./refusals.js";
 import { type Script, scripts } from "./scripts.js";
 
 /** An argument of a script: text, an integer, or bytes (a body, on a connection that carries bytes). */
@@ -50,6 +51,24 @@ export interface ScriptConnection {
   servers(): number;
   /** One SCAN step on a server over the hashes whose key matches `match`: the next cursor, and the keys found. */
   scan(server: number, cursor: string, match: string, count: number): Promise<[next: string, keys: string[]]>;
+}
+
+/** `connection`, its scripts sent again while a Cluster refuses them before running, until `deadline`. */
+function retryingRefusals(connection: ScriptConnection, deadline: number): ScriptConnection {
+  const run: ScriptConnection["run"] = (script, keys, args) =>
+    untilNotRefused(deadline, () => connection.run(script, keys, args));
+  return {
+    cluster: connection.cluster,
+    keyPrefix: connection.keyPrefix,
+    binary: connection.binary,
+    run,
+    runAll: async (calls) => {
+      await Promise.all(calls.map((call) => run(...call)));
+    },
+    indexedShards: (base, tags) => connection.indexedShards(base, tags),
+    servers: () => connection.servers(),
+    scan: (server, cursor, match, count) => connection.scan(server, cursor, match, count),
+  };
 }
 
 const PREFIX = /^[^{}]{1,100}$/;
@@ -373,7 +392,10 @@ export abstract class ScriptStore implements Store {
       throw error;
     });
     const connection = await this.#connection;
-    return this.call(operation, () => body(connection), timeout);
+    // A script a Cluster refused (its slot moving between nodes) did not run: it is sent again until it runs or the
+    // operation's time is up (see refusals.ts).
+    const used = connection.cluster ? retryingRefusals(connection, performance.now() + timeout) : connection;
+    return this.call(operation, () => body(used), timeout);
   }
 
   #key(id: string): string {

@@ -106,16 +106,30 @@ local function index_state(id, from, to, expires_at)
   if from ~= to and STATE_SET[from] then redis.call("ZREM", KEYS[STATE_SET[from]], id) end
   redis.call("ZADD", KEYS[STATE_SET[to]], int(expires_at), id)
 end
--- Drops a few index entries of records Redis's own expiry has reclaimed (their expires_at is over the grace period
--- ago), so the index stays the size of what is stored without a purge. Each new record sweeps one state set, taken
--- in turn by the clock, of up to 4 entries: more than the one entry per record the sets gain, for one command.
-local function sweep(now)
-  local i = 3 + now % 3
-  local gone = redis.call("ZRANGEBYSCORE", KEYS[i], "-inf", now - ${EXPIRY_GRACE_MS}, "LIMIT", 0, 4)
-  if #gone > 0 then
-    redis.call("ZREM", KEYS[i], unpack(gone))
-    redis.call("ZREM", KEYS[2], unpack(gone))
+-- For a new record id, already added to the created and in-flight sets: drops it from the released and completed
+-- sets, where a predecessor Redis expired on its own may have left it, and sweeps a few index entries of records
+-- Redis's own expiry has reclaimed (their expires_at is over the grace period ago), so the index stays the size of
+-- what is stored without a purge. Each new record sweeps one state set, taken in turn by the clock, of up to 4
+-- entries: more than the one entry per record the sets gain, for one command. Every set is read before it is written
+-- and written by one ZREM at most (the sweep's and the id's removals go together), because a ZREM may empty a set,
+-- which deletes it, and on a Cluster slot being migrated the source node refuses any command on a key it does not
+-- hold: a second command on that set would fail the script halfway, after its first writes.
+local function index_new(now, id)
+  local swept = 3 + now % 3
+  local gone = {}
+  for _, member in ipairs(redis.call("ZRANGEBYSCORE", KEYS[swept], "-inf", int(now - ${EXPIRY_GRACE_MS}), "LIMIT", "0", "4")) do
+    if member ~= id then table.insert(gone, member) end
   end
+  for i = 3, 5 do
+    local drop = {}
+    if i > 3 then drop[1] = id end
+    if i == swept then
+      for _, member in ipairs(gone) do table.insert(drop, member) end
+    end
+    if #drop > 0 then redis.call("ZREM", KEYS[i], unpack(drop)) end
+  end
+  -- The created set holds the new id, so this never empties it.
+  if #gone > 0 then redis.call("ZREM", KEYS[2], unpack(gone)) end
 end
 `;
 
@@ -133,19 +147,30 @@ if not state or tonumber(expires_at) <= now then
   -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
   local fresh = now
   if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
-  -- The DEL also drops the expired predecessor's run id, work and steps: the fresh record starts a new run.
-  redis.call("DEL", key)
-  redis.call("HSET", key, "state", "in-flight", "fingerprint", fingerprint, "token", fresh, "created_at", now,
-    "lease_until", now + lease, "expires_at", now + ttl, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6],
-    "step_count", 0)
-  if ARGV[7] ~= "" then redis.call("HSET", key, "work", ARGV[7]) end
-  redis.call("PEXPIREAT", key, now + ttl + ${EXPIRY_GRACE_MS})
-  -- Any state set may hold the id still: a predecessor Redis expired on its own leaves its entry behind.
-  redis.call("ZREM", KEYS[4], id)
-  redis.call("ZREM", KEYS[5], id)
-  redis.call("ZADD", KEYS[2], now, id)
-  redis.call("ZADD", KEYS[3], now + ttl, id)
-  sweep(now)
+  local created, expires = int(now), int(now + ttl)
+  local fields = {"state", "in-flight", "fingerprint", fingerprint, "token", int(fresh), "created_at", created,
+    "lease_until", int(now + lease), "expires_at", expires, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6],
+    "step_count", "0"}
+  if ARGV[7] ~= "" then
+    table.insert(fields, "work")
+    table.insert(fields, ARGV[7])
+  end
+  redis.call("HSET", key, unpack(fields))
+  -- An expired predecessor's other fields (its work, steps and response) go: the fresh record starts a new run. Its
+  -- key is overwritten, never deleted first: on a Cluster slot being migrated, the source node refuses a command on a
+  -- key it no longer holds, so a DEL and then an HSET would fail the script halfway.
+  if redis.call("HLEN", key) > #fields / 2 then
+    local written, stale = {}, {}
+    for i = 1, #fields, 2 do written[fields[i]] = true end
+    for _, field in ipairs(redis.call("HKEYS", key)) do
+      if not written[field] then table.insert(stale, field) end
+    end
+    redis.call("HDEL", key, unpack(stale))
+  end
+  redis.call("PEXPIREAT", key, int(now + ttl + ${EXPIRY_GRACE_MS}))
+  redis.call("ZADD", KEYS[2], created, id)
+  redis.call("ZADD", KEYS[3], expires, id)
+  index_new(now, id)
   return {"claimed", fresh, 0, ARGV[6]}
 end
 if state ~= "completed" and holder == fingerprint then
