@@ -1,28 +1,36 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdempotency, MemoryStore } from "../../src/index.js";
+import { createIdempotency, MemoryStore, type Store } from "../../src/index.js";
 import { until } from "../support/until.js";
 import type { RunningServer } from "./app-spec.js";
 import { callStream, gate, type StartStreaming, type StreamRoute } from "./streaming-apps.js";
 
-// The streaming cases every adapter that streams runs, over real sockets, on the memory store: a dropped stream's
-// retry joins it, many followers get the same bytes, a handler that fails mid-stream, SSE resume, maxResponseBytes.
+// The streaming cases every adapter that streams runs, over real sockets (on the memory store, and one adapter on each
+// other store that records streams): a dropped stream's retry joins it, many followers get the same bytes, a handler
+// that fails mid-stream, SSE resume, maxResponseBytes.
 // A holder killed in another process is test/http/streaming-holder-killed.test.ts (a store processes share).
 
 const TOKENS = Array.from({ length: 20 }, (_, index) => `token-${index} `);
 const SSE = TOKENS.map((token, index) => `id: ${index}\ndata: ${token}\n\n`);
 const WHOLE = TOKENS.join("");
 
-export function describeStreaming(name: string, start: StartStreaming): void {
+export function describeStreaming(
+  name: string,
+  start: StartStreaming,
+  createStore: () => Store | Promise<Store> = () => new MemoryStore(),
+): void {
   describe(`streaming routes: ${name}`, () => {
     const servers: RunningServer[] = [];
+    const stores: Store[] = [];
     afterEach(async () => {
       await Promise.all(servers.splice(0).map((server) => server.close()));
+      await Promise.all(stores.splice(0).map((store) => store.close()));
     });
 
     /** Serves the route on a fresh engine; chunks from `held` on wait for the returned gate. */
     async function serve(route: Partial<StreamRoute> & { held?: number }) {
       const opened = gate();
-      const store = new MemoryStore();
+      const store = await createStore();
+      stores.push(store);
       const spec: StreamRoute = {
         contentType: "text/plain; charset=utf-8",
         chunks: TOKENS,

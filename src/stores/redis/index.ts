@@ -19,6 +19,8 @@ import {
   type Store,
   type StoreAggregate,
   type StoredResponse,
+  type StreamRead,
+  type StreamStore,
 } from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
@@ -26,6 +28,7 @@ import { loadDriver } from "../shared/optional-driver.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 import { allShards, indexKeys, indexScripts, NON_EMPTY_SHARDS, SCRIPT_BUDGET, shardOf } from "./record-index.js";
 import { runScript as call, defineScripts, scripts, stepField, stepsOf, toHash, toRecord } from "./scripts.js";
+import { appendEntries, BlockingReads, readEntries, streamScripts } from "./stream.js";
 
 type Client = Redis | Cluster;
 
@@ -76,7 +79,7 @@ const SHARDS_PER_BATCH = 512;
  * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
  * const idem = createIdempotency({ store });
  */
-export class RedisStore implements Store {
+export class RedisStore implements StreamStore {
   readonly name = "redis";
   readonly #options: RedisStoreOptions;
   readonly #prefix: string;
@@ -89,6 +92,8 @@ export class RedisStore implements Store {
   /** A PING in flight after an operation timed out on the store's own connection (see `#suspect`). */
   #probing = false;
   #closed = false;
+  /** The connections followers of a stream block on (see stream.ts). */
+  readonly #blocking = new BlockingReads();
 
   constructor(options: RedisStoreOptions) {
     rejectUnknownOptions("RedisStore", options ?? {}, Object.keys(OPTION_NAMES));
@@ -184,6 +189,28 @@ export class RedisStore implements Store {
       for (const [id, count] of counts) pipeline[name]!(this.#key(id), count);
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     });
+  }
+
+  /** One script: fenced by the token, by the server's clock. */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.#run("appendStream", (client) => appendEntries(client, this.#key(id), token, entries, ttl));
+  }
+
+  /**
+   * One script reads the run's state and entries; with nothing new, the follower blocks on the run's stream
+   * (`XREAD BLOCK`, on a connection of its own) until the next append or `wait`, then reads again.
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    return this.#run(
+      "readStream",
+      async (client) => {
+        const read = await readEntries(client, this.#key(id), token, from);
+        if (read.entries.length > 0 || read.state !== "held" || wait <= 0) return read;
+        await this.#blocking.wait(client, this.#key(id), token, from, wait);
+        return readEntries(client, this.#key(id), token, from);
+      },
+      this.#timeout * 2 + wait,
+    );
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {
@@ -358,6 +385,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#blocking.close();
     const client = await this.#client?.catch(() => undefined);
     if (!client || this.#options.client) return;
     // QUIT lets replies already on their way arrive; disconnect() then stops any reconnect timer.
@@ -490,6 +518,7 @@ export class RedisStore implements Store {
     const client = this.#options.client ?? (await this.#create(this.#options.url!));
     defineScripts(client, scripts);
     defineScripts(client, indexScripts);
+    defineScripts(client, streamScripts);
     return client;
   }
 
