@@ -107,10 +107,15 @@ export interface StreamedCall {
   drop(): void;
 }
 
-/** POSTs to the streaming route with `key` and resolves once the answer's head has arrived. */
-export function callStream(url: string, key: string, headers: Record<string, string> = {}): Promise<StreamedCall> {
+/** POSTs `body` to the streaming route (or `path`) with `key`, and resolves once the answer's head has arrived. */
+export function callStream(
+  url: string,
+  key: string,
+  headers: Record<string, string> = {},
+  { path = "/stream", body = "{}" }: { path?: string; body?: string } = {},
+): Promise<StreamedCall> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/stream`, {
+    const req = request(`${url}${path}`, {
       method: "POST",
       headers: { "idempotency-key": key, "content-type": "application/json", ...headers },
     });
@@ -127,7 +132,7 @@ export function callStream(url: string, key: string, headers: Record<string, str
       done.catch(() => {});
       resolve({ status: res.statusCode!, headers: res.headers, text, done, drop: () => req.destroy() });
     });
-    req.end("{}");
+    req.end(body);
   });
 }
 

@@ -16,7 +16,6 @@ import {
   RECORD_FORMAT_VERSION,
   type RecordState,
   type StepRecord,
-  type Store,
   type StoreAggregate,
   type StoredResponse,
   type StreamRead,
