@@ -79,10 +79,10 @@ export class StreamRecorder implements StreamCapture {
       this.#stopAppending("not-kept");
       return;
     }
-    // A copy: the writer may reuse its buffer once the write returns.
-    const copy = chunk.slice();
-    this.#kept.push(copy);
-    this.#enqueue(chunkEntry(copy));
+    // The entry is a copy (the writer may reuse its buffer once the write returns), and the kept chunk is a view of it.
+    const entry = chunkEntry(chunk);
+    this.#kept.push(entry.subarray(1));
+    this.#enqueue(entry);
   }
 
   async end(): Promise<ResponseData | undefined> {
