@@ -120,7 +120,7 @@ export interface RouteOptions<Raw = unknown> {
    * the handler writes it and is recorded in the store as it goes, in batches fenced by the claim's token. A retry
    * while it runs follows the stream (`onInFlight: "join"`), a retry after it completed gets it again chunk by
    * chunk, and for `text/event-stream` a `Last-Event-ID` request header resumes after that event. Needs a store that
-   * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`) and an adapter that can stream (node:http, Express,
+   * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`, `PostgresStore`) and an adapter that can stream (node:http, Express,
    * fetch, Hono); anything else is refused at registration. See docs/streaming.md.
    * @default false
    */
@@ -390,7 +390,7 @@ export function checkStoreSupports(store: Store, options: ResolvedRouteOptions):
   }
   if (options.stream && !isStreamStore(store)) {
     throw new TypeError(
-      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
+      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
     );
   }
   return options;
