@@ -1,8 +1,12 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import express from "express";
+import Fastify from "fastify";
 import { Hono } from "hono";
 import { idempotency as expressIdempotency } from "../../src/adapters/express/index.js";
+import { idempotency as fastifyIdempotency } from "../../src/adapters/fastify/index.js";
 import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
 import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
@@ -85,6 +89,35 @@ export const streamingFetch: StartStreaming = (idem, route) => {
   );
   return listen(createAdaptorServer({ fetch: handler }) as Server);
 };
+
+export const streamingFastify: StartStreaming = async (idem, route) => {
+  const app = Fastify();
+  await app.register(fastifyIdempotency(idem, streamOptions(route)));
+  // A Node.js stream of the chunks, as a Fastify handler streams: Fastify pipes it to the response.
+  app.post("/stream", async (_request, reply) => {
+    route.runs++;
+    reply.header("content-type", route.contentType).header("cache-control", "no-cache");
+    return reply.send(Readable.from(paced(route)));
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    },
+  };
+};
+
+/** The route's chunks, each after its pace; throws instead of chunk `failAt`. */
+async function* paced(route: StreamRoute): AsyncGenerator<Buffer> {
+  for (const [index, chunk] of route.chunks.entries()) {
+    await route.pace(index);
+    if (index === route.failAt) throw new Error("the model failed mid-stream");
+    yield Buffer.from(chunk);
+  }
+}
 
 export const streamingHono: StartStreaming = (idem, route) => {
   const app = new Hono();
