@@ -1,8 +1,9 @@
-import { PassThrough, Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { FastifyReply } from "fastify";
 import type { StreamedResponse } from "../../core/response.js";
 import type { StreamCapture } from "../../core/stream-recorder.js";
 import { headerPairs } from "../shared/header-pairs.js";
+import { streamOf, teeStream } from "../shared/node-stream.js";
 import { payloadBytes } from "./reply.js";
 
 /**
@@ -37,30 +38,5 @@ export async function teePayload(reply: FastifyReply, payload: unknown, capture:
     await capture.end();
     return payload;
   }
-  const out = new PassThrough();
-  // Fastify destroys the payload when the client leaves; what the handler writes after that is still recorded.
-  out.on("error", () => {});
-  void (async () => {
-    try {
-      for await (const chunk of source) {
-        const written = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
-        capture.write(written);
-        if (!out.destroyed) out.write(written);
-      }
-    } catch (error) {
-      await capture.fail(error);
-      out.destroy(error as Error);
-      return;
-    }
-    await capture.end().catch(() => undefined);
-    out.end();
-  })();
-  return out;
-}
-
-/** The chunks of a Node.js stream or a web stream; `undefined` for anything else. */
-function streamOf(payload: unknown): AsyncIterable<unknown> | undefined {
-  if (typeof payload !== "object" || payload === null) return undefined;
-  const iterable = payload as Partial<AsyncIterable<unknown>>;
-  return typeof iterable[Symbol.asyncIterator] === "function" ? (iterable as AsyncIterable<unknown>) : undefined;
+  return teeStream(source, capture);
 }

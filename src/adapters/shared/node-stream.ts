@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { PassThrough } from "node:stream";
 import type { StreamedResponse } from "../../core/response.js";
 import type { StreamCapture } from "../../core/stream-recorder.js";
 import { headerList, holdHead, toBuffer } from "./node-response.js";
@@ -119,4 +120,39 @@ function drained(res: ServerResponse): Promise<void> {
     res.on("drain", done);
     res.on("close", done);
   });
+}
+
+/**
+ * A stream of `source`'s chunks, recorded on their way: `source` (a Node.js or web stream a handler answers with) is
+ * read to its end whether or not the client still listens (the framework destroys the returned stream when the
+ * client leaves, not the handler's), each chunk passed on at once; the end goes out once `capture.end()` stored the
+ * outcome. A source that fails fails the capture and destroys the returned stream.
+ */
+export function teeStream(source: AsyncIterable<unknown>, capture: StreamCapture): PassThrough {
+  const out = new PassThrough();
+  // Destroyed by the framework when the client leaves; what the handler writes after that is still recorded.
+  out.on("error", () => {});
+  void (async () => {
+    try {
+      for await (const chunk of source) {
+        const bytes = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
+        capture.write(bytes);
+        if (!out.destroyed) out.write(bytes);
+      }
+    } catch (error) {
+      await capture.fail(error);
+      out.destroy(error as Error);
+      return;
+    }
+    await capture.end().catch(() => undefined);
+    out.end();
+  })();
+  return out;
+}
+
+/** The chunks of a Node.js stream or a web stream; `undefined` for anything else. */
+export function streamOf(value: unknown): AsyncIterable<unknown> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const iterable = value as Partial<AsyncIterable<unknown>>;
+  return typeof iterable[Symbol.asyncIterator] === "function" ? (iterable as AsyncIterable<unknown>) : undefined;
 }
