@@ -13,7 +13,6 @@ import {
 } from "./options.js";
 import type { AttemptOutcome } from "./policy.js";
 import { fetchResponseFacts } from "./problem.js";
-import { isStreamed, resumedBody } from "./resumed-stream.js";
 import { retryCall } from "./retry-call.js";
 import { sleep } from "./signals.js";
 
@@ -83,13 +82,17 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
     const attempt = (sent: Headers) =>
       attempts(send, callSettings, { url, method, key, intent: init.intent }, fetchInit, sent, signal);
     const answer = await attempt(headers);
-    if (key === undefined || !resumeStreams || !isStreamed(answer)) return answer;
+    if (key === undefined || !resumeStreams || answer.body === null || answer.headers.has("content-length")) {
+      return answer;
+    }
     // A streamed answer is read through a body that resumes it when its connection drops: the same call, again.
     const sendAgain = (extra: Record<string, string>) => {
       const again = new Headers(headers);
       for (const [name, value] of Object.entries(extra)) again.set(name, value);
       return attempt(again);
     };
+    // Loaded on the first streamed answer: most calls never get one.
+    const { resumedBody } = await import("./resumed-stream.js");
     const body = resumedBody(answer, sendAgain, callSettings.retries, { idempotencyKey: key });
     const resumable = new Response(body, {
       status: answer.status,

@@ -11,11 +11,6 @@ import { StreamResumeError } from "./errors.js";
 /** Sends the call again with `headers` added; resolves with the final answer or rejects as the call would. */
 export type SendAgain = (headers: Record<string, string>) => Promise<Response>;
 
-/** Whether `response` is a stream worth resuming: a body of unknown length (streamed, not sent whole). */
-export function isStreamed(response: Response): boolean {
-  return response.body !== null && !response.headers.has("content-length");
-}
-
 /**
  * The body of `response`, resumed up to `resumes` times when its connection drops. The stream errors (with the drop's
  * error as cause) when a retry's answer is not a replay of the same record, or the resumes are spent.

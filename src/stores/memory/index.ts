@@ -36,7 +36,7 @@ import {
   withResponse,
 } from "./record-codec.js";
 import { ScopeCounts } from "./scope-counts.js";
-import { StreamLogs } from "./stream-logs.js";
+import type { StreamLogs } from "./stream-logs.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
 const MAX_STEPS = 1_000;
@@ -99,7 +99,8 @@ export class MemoryStore implements StreamStore {
   readonly #records = new Map<string, string>();
   readonly #expiries = new ExpiryQueue();
   readonly #scopes = new ScopeCounts();
-  readonly #streams = new StreamLogs();
+  /** The stream logs, loaded with their code on the first append (most apps never stream). */
+  #streams: StreamLogs | undefined;
   readonly #maxEntries: number;
   readonly #maxEntriesPerScope: number;
   readonly #now: () => number;
@@ -204,7 +205,7 @@ export class MemoryStore implements StreamStore {
     const completed = withResponse(record, response, now, now + ttl);
     this.#records.set(id, completed);
     this.#requeueIfEarlier(id, completed);
-    this.#streams.wake(id);
+    this.#streams?.wake(id);
     return true;
   }
 
@@ -212,11 +213,14 @@ export class MemoryStore implements StreamStore {
     const record = this.#held(id, token);
     if (record === undefined) return false;
     this.#records.set(id, withNumbers(record, "released", LEASE_UNTIL, 0));
-    this.#streams.wake(id);
+    this.#streams?.wake(id);
     return true;
   }
 
   async appendStream(id: string, token: number, entries: Uint8Array[]): Promise<boolean> {
+    if (this.#held(id, token) === undefined) return false;
+    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
+    // Checked again: the record may have changed while the code loaded.
     if (this.#held(id, token) === undefined) return false;
     this.#streams.append(id, token, entries);
     return true;
@@ -224,6 +228,7 @@ export class MemoryStore implements StreamStore {
 
   /** Wakes on the append itself (or the run's completion or release); rechecks the lease after `wait`. */
   async readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
     const entries = this.#streams.read(id, token, from);
     const state = this.#runState(id, token);
     if (entries.length > 0 || state !== "held" || wait <= 0) return { entries, state };
@@ -345,7 +350,7 @@ export class MemoryStore implements StreamStore {
     const record = this.#records.get(id);
     if (record === undefined) return false;
     this.#records.delete(id);
-    this.#streams.delete(id);
+    this.#streams?.delete(id);
     this.#scopes.remove(scopeOf(record));
     return true;
   }
