@@ -124,7 +124,8 @@ class Follower {
 
 function interrupted(reason: StreamInterruption, attempt: Attempt, cause?: unknown): StreamInterruptedError {
   const messages: Record<StreamInterruption, string> = {
-    holder_lost: "The request running this stream stopped (its server died or it lost its claim); retry to run it again",
+    holder_lost:
+      "The request running this stream stopped (its server died or it lost its claim); retry to run it again",
     handler_failed: "The handler running this stream failed; retry to run it again",
     response_not_kept: "The stream grew past maxResponseBytes and was not recorded further",
   };
