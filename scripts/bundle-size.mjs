@@ -9,7 +9,9 @@ import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const checks = [
-  { name: "oncely/client (every export)", entry: "dist/client/index.js", limit: 4.6 },
+  // 4.9 kB since streamed answers resume (4.51 -> 4.84 kB): the branch that wraps a streamed answer and the
+  // `StreamResumeError` class; the resuming body itself (0.75 kB) loads on the first streamed answer.
+  { name: "oncely/client (every export)", entry: "dist/client/index.js", limit: 4.9 },
   // Mostly the descriptions and examples it writes into the document, and the error classes they come from.
   // 4.6 kB since the optional expiry header's component and option (about 0.1 kB).
   { name: "oncely/openapi (every export)", entry: "dist/openapi/index.js", limit: 4.6 },
@@ -26,7 +28,11 @@ const checks = [
     // code (copying and checking the response) loads on first use. 15.6 kB since `MemoryStore.aggregate` (one pass over
     // the records' fixed headers, what `oncely stats` asks every store for: a method of the class, so it ships with
     // it) and the engine's check that tells a client that hung up mid-upload from a failed check (about 0.14 kB).
-    limit: 15.6,
+    // 16.5 kB since streamed responses (15.59 -> 16.50 kB): the `stream` and `onInFlight: "join"` checks at setup,
+    // the guard's branches for a join, a streamed replay and a streaming claim, and `MemoryStore`'s two stream
+    // methods; the recorder, the follower, SSE resume and the memory store's logs load on first use (2.2 kB). The
+    // guard's stream branches could move behind an import too (not measured).
+    limit: 16.5,
   },
 ];
 

@@ -5,5 +5,8 @@
  *
  * @module oncely/adapter
  */
-export type { CapturedResponse, Decision, GuardInput } from "../core/guard.js";
+export type { AdapterAbilities } from "../core/engine.js";
+export type { CapturedResponse, Decision, GuardInput, StreamingDecision } from "../core/guard.js";
 export { parseIdempotencyKey } from "../core/key.js";
+export type { StreamedResponse } from "../core/response.js";
+export type { StreamCapture } from "../core/stream-recorder.js";

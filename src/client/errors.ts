@@ -138,3 +138,13 @@ export class BodyNotReplayableError extends OncelyClientError {
     super(`A stream body over ${limit} bytes (\`maxBodyBytes\`) cannot be sent again on a retry`, context, { limit });
   }
 }
+
+/**
+ * Errors the body of a streamed answer whose connection dropped, when the call sent again (same key) was not answered
+ * from the same recorded stream (`Idempotent-Replayed: true`): stitching another answer on would corrupt the body.
+ * `cause` is the drop's error.
+ */
+export class StreamResumeError extends OncelyClientError {
+  override readonly name = "StreamResumeError";
+  override readonly code = "stream_not_resumed";
+}

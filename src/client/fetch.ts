@@ -1,12 +1,13 @@
 import { replayableBody } from "./body.js";
 import { AttemptTimeoutError } from "./errors.js";
-import { recordInfo } from "./info.js";
+import { idempotencyInfo, recordInfo } from "./info.js";
 import { createKeyResolver } from "./key-resolver.js";
 import {
   type CallOptions,
   checkBodyLimit,
   checkFetch,
   type RetryOptions,
+  type RetrySettings,
   resolveRetryOptions,
   withCallOverrides,
 } from "./options.js";
@@ -30,6 +31,15 @@ export interface ClientOptions extends RetryOptions<Response> {
    * @default 1048576 (1 MiB, the server's default `maxRequestBytes`)
    */
   maxBodyBytes?: number;
+  /**
+   * A streamed answer (a body without `Content-Length`: server-sent events, NDJSON) to a call with a key is returned
+   * as a `Response` whose body resumes when its connection drops: the call is sent again with the same key (with
+   * `Last-Event-ID` for server-sent events), and a server that recorded the stream (`stream: true` routes) answers
+   * the rest. The body errors with a `StreamResumeError` when the retry was not answered from the same recorded
+   * stream. `false` returns fetch's own response.
+   * @default true
+   */
+  resumeStreams?: boolean;
 }
 
 /** `RequestInit` plus the per-call options (`idempotencyKey`, `intent`, `retries`, `deadline`, `timeout`). */
@@ -62,53 +72,94 @@ export function createClient(options: ClientOptions = {}): IdempotentFetch {
   const send = checkFetch(options.fetch);
   const maxBodyBytes = checkBodyLimit(options.maxBodyBytes);
   const resolveKey = createKeyResolver(settings);
+  const resumeStreams = options.resumeStreams ?? true;
 
   return async function idempotentFetch(input, init = {}) {
     const callSettings = withCallOverrides(settings, init);
     const { url, method, headers, signal, fetchInit } = await prepareRequest(input, init, maxBodyBytes);
     const key = await resolveKey(method, headers.get(settings.header), init);
     if (key !== undefined) headers.set(settings.header, key);
-    const call = retryCall(callSettings, method, key, init.intent);
-
-    for (;;) {
-      call.beginAttempt();
-      const attempt = call.attemptSignal(signal);
-      let response: Response | undefined;
-      let answer: Response | undefined;
-      let delay: number | undefined;
-      try {
-        let outcome: AttemptOutcome;
-        try {
-          response = await send(url, { ...fetchInit, headers, signal: attempt.signal });
-          outcome = { response: await fetchResponseFacts(response) };
-        } catch (error) {
-          const { aborted, reason } = attempt.signal;
-          // Worth another attempt: our own timeout, or a network failure (fetch reports every one, and nothing else
-          // once the request is valid, as a TypeError). The caller's abort, the deadline and the rest end the call.
-          if (aborted ? !(reason instanceof AttemptTimeoutError) : !(error instanceof TypeError)) {
-            throw aborted ? reason : error;
-          }
-          outcome = { error: aborted ? reason : error };
-        }
-        // The attempt is over: its timers stop, so none can abort the body the caller may be about to read.
-        attempt.settle(true);
-        delay = await call.next(outcome, outcome.response && response);
-        // `undefined` is only ever the verdict on a response: it is the call's answer.
-        if (delay === undefined) {
-          answer = response!;
-          recordInfo(answer, call.info(outcome));
-          return answer;
-        }
-      } finally {
-        // Anything but the answer: unlink the caller's signal, and free the connection an unread body holds.
-        if (!answer) {
-          attempt.settle(false);
-          response?.body?.cancel().catch(() => {});
-        }
-      }
-      await sleep(delay, signal);
+    const attempt = (sent: Headers) =>
+      attempts(send, callSettings, { url, method, key, intent: init.intent }, fetchInit, sent, signal);
+    const answer = await attempt(headers);
+    if (key === undefined || !resumeStreams || answer.body === null || answer.headers.has("content-length")) {
+      return answer;
     }
+    // A streamed answer is read through a body that resumes it when its connection drops: the same call, again.
+    const sendAgain = (extra: Record<string, string>) => {
+      const again = new Headers(headers);
+      for (const [name, value] of Object.entries(extra)) again.set(name, value);
+      return attempt(again);
+    };
+    // Loaded on the first streamed answer: most calls never get one.
+    const { resumedBody } = await import("./resumed-stream.js");
+    const body = resumedBody(answer, sendAgain, callSettings.retries, { idempotencyKey: key });
+    const resumable = new Response(body, {
+      status: answer.status,
+      statusText: answer.statusText,
+      headers: answer.headers,
+    });
+    recordInfo(resumable, idempotencyInfo(answer)!);
+    return resumable;
   };
+}
+
+/** What every attempt of one call sends. */
+interface CallTarget {
+  url: string;
+  method: string;
+  key: string | undefined;
+  intent: string | undefined;
+}
+
+/** Sends the call's attempts until one is its answer (see `retryCall`), and returns that answer. */
+async function attempts(
+  send: FetchLike,
+  callSettings: RetrySettings<Response>,
+  { url, method, key, intent }: CallTarget,
+  fetchInit: RequestInit,
+  headers: Headers,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const call = retryCall(callSettings, method, key, intent);
+  for (;;) {
+    call.beginAttempt();
+    const attempt = call.attemptSignal(signal);
+    let response: Response | undefined;
+    let answer: Response | undefined;
+    let delay: number | undefined;
+    try {
+      let outcome: AttemptOutcome;
+      try {
+        response = await send(url, { ...fetchInit, headers, signal: attempt.signal });
+        outcome = { response: await fetchResponseFacts(response) };
+      } catch (error) {
+        const { aborted, reason } = attempt.signal;
+        // Worth another attempt: our own timeout, or a network failure (fetch reports every one, and nothing else
+        // once the request is valid, as a TypeError). The caller's abort, the deadline and the rest end the call.
+        if (aborted ? !(reason instanceof AttemptTimeoutError) : !(error instanceof TypeError)) {
+          throw aborted ? reason : error;
+        }
+        outcome = { error: aborted ? reason : error };
+      }
+      // The attempt is over: its timers stop, so none can abort the body the caller may be about to read.
+      attempt.settle(true);
+      delay = await call.next(outcome, outcome.response && response);
+      // `undefined` is only ever the verdict on a response: it is the call's answer.
+      if (delay === undefined) {
+        answer = response!;
+        recordInfo(answer, call.info(outcome));
+        return answer;
+      }
+    } finally {
+      // Anything but the answer: unlink the caller's signal, and free the connection an unread body holds.
+      if (!answer) {
+        attempt.settle(false);
+        response?.body?.cancel().catch(() => {});
+      }
+    }
+    await sleep(delay, signal);
+  }
 }
 
 /**

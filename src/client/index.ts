@@ -16,6 +16,7 @@ export {
   type ProblemDetails,
   RetriesExhaustedError,
   RetryDeadlineError,
+  StreamResumeError,
 } from "./errors.js";
 export {
   type ClientOptions,

@@ -16,6 +16,8 @@ import type { StoredResponse } from "./store.js";
 export type Opened =
   | { kind: "execute"; claim: OpenClaim }
   | { kind: "replay"; response: StoredResponse; expiresAt: number }
+  /** A stream in flight under `token`: the caller follows it (`stream-follower.ts`), and emits the event. */
+  | { kind: "join"; token: number }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
 
@@ -51,6 +53,8 @@ export async function openAttempt(
     case "replay":
       state.replays?.add(attempt.id);
       emitFor(state, attempt, "replayed", { status: outcome.response.status });
+      return outcome;
+    case "join":
       return outcome;
     case "refuse":
       emitFor(state, attempt, refusalEvent(outcome.error.status), {

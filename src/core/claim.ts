@@ -30,12 +30,15 @@ export type ClaimOutcome =
       steps?: StepRecord[];
     }
   | { kind: "replay"; response: StoredResponse; expiresAt: number }
+  /** A stream in flight under `token`, to follow (`onInFlight: "join"`). */
+  | { kind: "join"; token: number }
   | { kind: "refuse"; error: OncelyError }
   | { kind: "store-error"; error: StoreError };
 
 /**
  * Claims the attempt's record, or says why not: a stored outcome to replay, a refusal (409, 410, 422), or a store
- * failure. With `onInFlight: "wait"`, polls until the holder finishes, releases, lapses, or `waitTimeout` passes.
+ * failure. With `onInFlight: "wait"`, polls until the holder finishes, releases, lapses, or `waitTimeout` passes;
+ * with `"join"`, answers the run in flight to follow.
  */
 export async function acquire(
   state: EngineState,
@@ -70,6 +73,7 @@ export async function acquire(
     const record = result.record;
     if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
     if (result.status === "completed") return completed(state, attempt, result.record);
+    if (options.onInFlight === "join" && record) return { kind: "join", token: record.token };
     if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
     // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
     await new Promise((resolve) => setTimeout(resolve, pause));
@@ -109,7 +113,8 @@ function mismatch(attempt: Attempt): OncelyError {
   );
 }
 
-function inFlight(attempt: Attempt): OncelyError {
+/** The 409 of a request whose key another request holds. */
+export function inFlight(attempt: Attempt): OncelyError {
   return new InFlightError("A request with this Idempotency-Key is still being processed; retry shortly", {
     key: attempt.key,
     route: attempt.route,

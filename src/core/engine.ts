@@ -5,7 +5,7 @@ import { createResponseCipher } from "./encryption.js";
 import type { EngineState, EventSink } from "./engine-state.js";
 import { StoreError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
-import { begin, type Decision, type GuardInput } from "./guard.js";
+import { begin, type Decision, type GuardInput, type StreamingDecision } from "./guard.js";
 import { LeaseRenewals } from "./lease-renewals.js";
 import {
   checkStoreSupports,
@@ -25,11 +25,20 @@ import { storeCall, unprefixed } from "./store-call.js";
 const READY_PROBE = "oncely:startup-check";
 
 /** A route's guard: validated options plus the one call adapters make per request. */
-export interface RouteGuard {
+export interface RouteGuard<D extends StreamingDecision = Decision> {
   /** The route's options after validation and defaults (durations in ms). */
   readonly options: ResolvedRouteOptions;
   /** Decides what to do with a request: pass it through, answer it (replay or problem), or run the handler. */
-  begin(input: GuardInput): Promise<Decision>;
+  begin(input: GuardInput): Promise<D>;
+}
+
+/** What the adapter asking for a route's guard can do. */
+export interface AdapterAbilities {
+  /**
+   * It sends a handler's response through as written and answers `stream` decisions (see `Decision`), so routes with
+   * `stream: true` may use it. Without it such a route is refused at registration.
+   */
+  streams?: boolean;
 }
 
 /** The object every adapter drives; create one per app and share it between routes and adapters. */
@@ -40,9 +49,14 @@ export interface Idempotency {
   readonly options: ResolvedRouteOptions;
   /**
    * Validates per-route options once (throws a `TypeError` at registration, not at the first request) and returns
-   * the guard adapters call per request.
+   * the guard adapters call per request. `adapter` says what the adapter calling it can do.
    */
   route(options?: RouteOptions): RouteGuard;
+  route(
+    options: RouteOptions | undefined,
+    adapter: AdapterAbilities & { streams: true },
+  ): RouteGuard<StreamingDecision>;
+  route(options?: RouteOptions, adapter?: AdapterAbilities): RouteGuard<StreamingDecision>;
   /**
    * Runs `work` at most once per key (a job id, a webhook event id) and returns its stored JSON result on repeats.
    * `work` gets the `step` function (with the rest of the context as its properties): a retry after a crash skips
@@ -135,16 +149,21 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
   return {
     store,
     options: base,
-    route(routeOptions = {}) {
+    route: function route(
+      routeOptions: RouteOptions = {},
+      adapter: AdapterAbilities = {},
+    ): RouteGuard<StreamingDecision> {
       const resolved = Object.keys(routeOptions).length
         ? checkStoreSupports(store, resolveRouteOptions(routeOptions, base))
         : base;
+      if (resolved.stream) checkCanStream(state, adapter);
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return {
         options: resolved,
         begin: (input) => begin(state, resolved, routeSettings, input),
       };
-    },
+      // A `stream` decision comes only on a streaming route, which only an adapter that streams gets.
+    } as Idempotency["route"],
     run<T>(key: string, work: string | ((context: RunContext) => T | Promise<T>), ...rest: unknown[]): Promise<T> {
       if (typeof work === "function") return runOnce(state, base, key, work, rest[0] as RunOptions | undefined);
       const handler = handlers.get(work);
@@ -185,6 +204,20 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
       await store.close();
     },
   };
+}
+
+/** Throws a `TypeError` when a `stream: true` route cannot stream: its adapter cannot, or responses are encrypted. */
+function checkCanStream(state: EngineState, adapter: AdapterAbilities): void {
+  if (!adapter.streams) {
+    throw new TypeError(
+      "`stream: true` needs an adapter that streams (oncely/node, oncely/express, oncely/fastify, oncely/fetch, oncely/hono); this one does not yet",
+    );
+  }
+  if (state.cipher) {
+    throw new TypeError(
+      "`stream: true` cannot be combined with `encryption` yet: a stream's chunks are stored as written",
+    );
+  }
 }
 
 /** The cause log on `logger`, after checking its shape; none for `false`. */

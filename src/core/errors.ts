@@ -223,6 +223,31 @@ export class ClaimLostError extends OncelyError {
   override readonly title = "The claim on this Idempotency-Key was lost";
 }
 
+/** Why a followed stream ended early (see `StreamInterruptedError`). */
+export type StreamInterruption = "holder_lost" | "handler_failed" | "response_not_kept";
+
+/**
+ * Ends a stream a retry follows (`stream: true` routes) before its normal end: the run's holder died or lost its
+ * claim (`holder_lost`: the next retry runs the handler again once the lease lapses), the handler failed or answered
+ * a status that is not stored (`handler_failed`), or the stream grew past `maxResponseBytes` (`response_not_kept`).
+ * A `text/event-stream` follower gets it as an `oncely-error` event; any other stream is cut off without its end.
+ */
+export class StreamInterruptedError extends OncelyError {
+  override readonly name = "StreamInterruptedError";
+  override readonly code = "stream_interrupted";
+  override readonly status = 502;
+  override readonly title = "The stream ended before its end";
+
+  constructor(
+    /** Why the stream ended early. */
+    readonly reason: StreamInterruption,
+    message: string,
+    context?: OncelyErrorContext,
+  ) {
+    super(message, context);
+  }
+}
+
 /**
  * Thrown by `step()` when the steps a retry asks for do not match what its run recorded (the handler changed, or
  * asks for its steps in another order): a recorded result is never handed to a different step.

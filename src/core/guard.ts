@@ -1,9 +1,10 @@
 import { type OpenClaim, openAttempt } from "./attempt.js";
 import { parsedBodySize } from "./body-size.js";
+import { inFlight } from "./claim.js";
 import type { IdempotencyContext } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import { fitEncoding } from "./encoding.js";
-import type { Attempt, EngineState } from "./engine-state.js";
+import { type Attempt, type EngineState, emitFor } from "./engine-state.js";
 import {
   CheckFailedError,
   type InvalidKeyError,
@@ -20,8 +21,16 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { recordId, scopeHash } from "./record-id.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
-import { notKept, problemResponse, type ResponseData, replayResponse, storableHeaders } from "./response.js";
+import {
+  notKept,
+  problemResponse,
+  type ResponseData,
+  replayResponse,
+  type StreamedResponse,
+  storableHeaders,
+} from "./response.js";
 import { scopeText } from "./scope.js";
+import type { StreamCapture } from "./stream-recorder.js";
 
 /** The request as an adapter hands it over: the body may be read lazily, only when the request is guarded. */
 export interface GuardInput extends Omit<IdempotencyRequest, "body"> {
@@ -72,6 +81,24 @@ export type Decision =
       finish(response: CapturedResponse): Promise<ResponseData | undefined>;
       /** The handler failed: releases the claim so a retry runs again. */
       abandon(error?: unknown): Promise<void>;
+      /**
+       * On a `stream: true` route: send the handler's response through as it is written, feeding it here, and call
+       * `stream.end()` (instead of `finish`) or `stream.fail(error)` (instead of `abandon`).
+       */
+      stream?: StreamCapture;
+    };
+
+/** What an adapter that streams (`idem.route(options, { streams: true })`) does with a request: also `stream`. */
+export type StreamingDecision =
+  | Decision
+  | {
+      /**
+       * Answer with a stream, chunk by chunk as `response.chunks` yields them, without running the handler: a retry
+       * following a stream in flight, or the replay of a completed one (`stream: true` routes only).
+       */
+      action: "stream";
+      /** The answer to stream. */
+      response: StreamedResponse;
     };
 
 export interface GuardSettings {
@@ -92,7 +119,7 @@ export async function begin(
   options: ResolvedRouteOptions,
   settings: GuardSettings,
   input: GuardInput,
-): Promise<Decision> {
+): Promise<StreamingDecision> {
   if (!options.methods.has(input.method)) return PASS;
   const started = performance.now();
   const route = options.route ?? `${input.method} ${input.path}`;
@@ -182,11 +209,31 @@ export async function begin(
       started,
       storeDuration: 0,
     };
-    const opened = await openAttempt(state, options, attempt, (label) => deriveKey({ scope, key: attempt.key }, label));
+    const derive = (label: string) => deriveKey({ scope, key: attempt.key }, label);
+    let opened = await openAttempt(state, options, attempt, derive);
+    while (opened.kind === "join") {
+      const { joinStream } = await import("./stream-follower.js");
+      const joined = await joinStream(state, options, attempt, opened.token, lastEventId(request));
+      if (joined.kind === "follow") return { action: "stream", response: joined.response };
+      if (joined.kind === "timeout") return refuseInFlight(state, attempt, input.path);
+      // The run ended before it answered: its record is claimable now, or once its lease lapses.
+      opened = await openAttempt(state, options, attempt, derive);
+    }
     switch (opened.kind) {
       case "execute":
-        return execute(options, request, opened.claim);
+        return options.stream
+          ? streamingExecute(state, attempt, options, request, opened.claim)
+          : execute(options, request, opened.claim);
       case "replay": {
+        if (options.stream) {
+          const { replayedStream, storedChunks } = await import("./stream-follower.js");
+          const chunks = storedChunks(opened.response);
+          if (chunks) {
+            const response = replayedStream(opened.response, chunks, lastEventId(request));
+            if (options.expiryHeader) response.headers.push(expiryPair(options.expiryHeader, opened.expiresAt));
+            return { action: "stream", response };
+          }
+        }
         const { onReplay, expiryHeader } = options;
         const response =
           onReplay || expiryHeader
@@ -283,6 +330,35 @@ function execute(options: ResolvedRouteOptions, request: IdempotencyRequest, cla
     },
     abandon: (error) => claim.release("the handler failed", { error }),
   };
+}
+
+/**
+ * The decision to run a streaming route's handler: as `execute`, plus the recorder the adapter feeds as the handler
+ * writes. Loaded on first use: routes that never stream never load it.
+ */
+async function streamingExecute(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+  request: IdempotencyRequest,
+  claim: OpenClaim,
+): Promise<Decision> {
+  const decision = execute(options, request, claim) as Extract<Decision, { action: "execute" }>;
+  const { StreamRecorder } = await import("./stream-recorder.js");
+  decision.stream = new StreamRecorder(state, attempt, claim.context.token, options, decision.finish, decision.abandon);
+  return decision;
+}
+
+/** A follower that waited `waitTimeout` for the run's first byte: the same 409 as `onInFlight: "reject"`. */
+function refuseInFlight(state: EngineState, attempt: Attempt, path: string): Decision {
+  const error = inFlight(attempt);
+  emitFor(state, attempt, "conflict", { status: error.status, reason: error.code });
+  return { action: "respond", response: problemResponse(error, path) };
+}
+
+/** The event a retry of a server-sent event stream resumes after (`Last-Event-ID`), if it names one. */
+function lastEventId(request: IdempotencyRequest): string | undefined {
+  return headerValue(request, "last-event-id");
 }
 
 /** What an adapter's body reader throws when the client hung up mid-upload (adapters/shared/client-aborted.ts). */

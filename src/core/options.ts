@@ -5,7 +5,7 @@ import type { IdempotencyEvent } from "./events.js";
 import { DEFAULT_EXPIRY_HEADER } from "./expiry-header.js";
 import type { ReplayHook } from "./replay.js";
 import type { IdempotencyRequest } from "./request.js";
-import { isTransactionalStore, type Store } from "./store.js";
+import { isStreamStore, isTransactionalStore, type Store } from "./store.js";
 import { rejectUnknownOptions } from "./unknown-options.js";
 
 /** What `scope` may return: a principal's id. A number becomes its decimal text. */
@@ -64,10 +64,12 @@ export interface RouteOptions<Raw = unknown> {
   fingerprintHeaders?: readonly string[];
   /**
    * What a request does while another with the same key is running: `"reject"` answers `409` with `Retry-After`;
-   * `"wait"` waits up to `waitTimeout` for the first to finish and replays it (then `409`).
-   * @default "reject"
+   * `"wait"` waits up to `waitTimeout` for the first to finish and replays it (then `409`); `"join"` (routes with
+   * `stream: true` only) answers at once with every chunk the first has written so far, then the rest as it writes
+   * them (waiting up to `waitTimeout` for its first byte).
+   * @default "reject", or "join" on a route with `stream: true`
    */
-  onInFlight?: "reject" | "wait";
+  onInFlight?: "reject" | "wait" | "join";
   /**
    * How long `onInFlight: "wait"` waits.
    * @default "10s"
@@ -113,6 +115,16 @@ export interface RouteOptions<Raw = unknown> {
    * @default []
    */
   excludeHeaders?: readonly string[];
+  /**
+   * The route streams its response (server-sent events, NDJSON, any chunked body): each chunk goes to the client as
+   * the handler writes it and is recorded in the store as it goes, in batches fenced by the claim's token. A retry
+   * while it runs follows the stream (`onInFlight: "join"`), a retry after it completed gets it again chunk by
+   * chunk, and for `text/event-stream` a `Last-Event-ID` request header resumes after that event. Needs a store that
+   * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`, `PostgresStore`) and an adapter that can stream (node:http, Express,
+   * Fastify, fetch, Hono); anything else is refused at registration. See docs/streaming.md.
+   * @default false
+   */
+  stream?: boolean;
   /** A name for the route in events (e.g. the route template `POST /charges/:id`). @default method and path */
   route?: string;
   /**
@@ -193,7 +205,7 @@ export interface ResolvedRouteOptions {
   scope?: RouteOptions["scope"];
   fingerprint?: RouteOptions["fingerprint"];
   fingerprintHeaders: readonly string[];
-  onInFlight: "reject" | "wait";
+  onInFlight: "reject" | "wait" | "join";
   waitTimeout: number;
   storeWhen: (status: number) => boolean;
   maxRequestBytes: number;
@@ -203,6 +215,7 @@ export interface ResolvedRouteOptions {
   excludeHeaders: ReadonlySet<string>;
   route?: string;
   transactional: boolean;
+  stream: boolean;
   onReplay?: ReplayHook;
   /** The expiry header's lower-case name, when it is on. */
   expiryHeader?: string;
@@ -226,6 +239,7 @@ const ROUTE_OPTION_NAMES = new Set([
   "excludeHeaders",
   "route",
   "transactional",
+  "stream",
   "onReplay",
   "expiryHeader",
 ]);
@@ -281,6 +295,7 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
     route: options.route ?? base?.route,
     transactional:
       options.transactional === undefined ? pick("transactional", false) : bool(options.transactional, "transactional"),
+    stream: options.stream === undefined ? pick("stream", false) : bool(options.stream, "stream"),
     onReplay: options.onReplay ?? base?.onReplay,
     expiryHeader: options.expiryHeader === undefined ? base?.expiryHeader : expiryHeaderName(options.expiryHeader),
   };
@@ -293,6 +308,19 @@ export function resolveRouteOptions(options: RouteOptions, base?: ResolvedRouteO
     throw new TypeError(
       "`failOpen` cannot be combined with `transactional`: the handler's writes need the transaction",
     );
+  }
+  if (resolved.stream) {
+    // Joining is what a retry of a stream wants; an explicit choice of the route, or of the instance, still wins.
+    if (options.onInFlight === undefined && !base?.stream && resolved.onInFlight === "reject") {
+      resolved.onInFlight = "join";
+    }
+    if (resolved.transactional) {
+      throw new TypeError(
+        "`stream` cannot be combined with `transactional`: a stream's chunks are recorded as written",
+      );
+    }
+  } else if (resolved.onInFlight === "join") {
+    throw new TypeError('`onInFlight: "join"` needs `stream: true`: only a recorded stream can be joined');
   }
   for (const name of ["scope", "fingerprint", "storeWhen", "onReplay"] as const) {
     if (resolved[name] !== undefined && typeof resolved[name] !== "function") {
@@ -330,8 +358,10 @@ function bool(value: unknown, name: string): boolean {
   return value;
 }
 
-function inFlight(value: unknown): "reject" | "wait" {
-  if (value !== "reject" && value !== "wait") throw new TypeError('Expected `onInFlight` to be "reject" or "wait"');
+function inFlight(value: unknown): "reject" | "wait" | "join" {
+  if (value !== "reject" && value !== "wait" && value !== "join") {
+    throw new TypeError('Expected `onInFlight` to be "reject", "wait" or "join"');
+  }
   return value;
 }
 
@@ -356,6 +386,11 @@ export function checkStoreSupports(store: Store, options: ResolvedRouteOptions):
   if (options.transactional && !isTransactionalStore(store)) {
     throw new TypeError(
       `\`transactional: true\` needs a store with a transactional mode (PostgresStore); the ${store.name} store has none`,
+    );
+  }
+  if (options.stream && !isStreamStore(store)) {
+    throw new TypeError(
+      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
     );
   }
   return options;

@@ -11,6 +11,20 @@ export interface ResponseData {
   body: Uint8Array;
 }
 
+/** A response whose body is sent chunk by chunk as it arrives: a stream a retry follows or replays. */
+export interface StreamedResponse {
+  /** The HTTP status. */
+  status: number;
+  /** Lower-case names, in order, repeats allowed. */
+  headers: [string, string][];
+  /**
+   * The body's chunks, each to be written as it comes. It throws a `StreamInterruptedError` when the stream ends
+   * early (never for `text/event-stream`, which gets an `oncely-error` event instead): the adapter then cuts the
+   * response off without its end, so the client can tell. Stop iterating (`return()`) when the client is gone.
+   */
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 /** Headers that describe one connection or one message, never the outcome, and `set-cookie` (a credential). */
 const NEVER_STORED = new Set([
   "connection",

@@ -85,6 +85,9 @@ export async function runAttempt<T>(
     }
     case "refuse":
       throw opened.error;
+    case "join":
+      // Only `stream: true` routes join, and `idem.run` has no stream.
+      throw new TypeError('`onInFlight: "join"` is for streaming routes; `idem.run` cannot join');
     case "store-error":
       if (options.failOpen) return work(callable(unguardedContext(attempt, deriveKey)));
       throw opened.error;

@@ -330,3 +330,42 @@ export interface TransactionalStore extends Store {
 export function isTransactionalStore(store: Store): store is TransactionalStore {
   return typeof (store as Partial<TransactionalStore>).claimInTransaction === "function";
 }
+
+/**
+ * Where a record stands for the run a follower reads: `held` while `token` holds it under a live lease, `completed`
+ * once that run's outcome is stored, `gone` otherwise (released, taken over, lapsed, expired or deleted).
+ */
+export type StreamRunState = "held" | "completed" | "gone";
+
+/** What `readStream` found: the entries from the position asked for, and where the run stands. */
+export interface StreamRead {
+  /** The run's entries from `from` on, in the order they were appended (possibly none). */
+  entries: Uint8Array[];
+  /** Where the record stands for the token read, judged with the same read as `entries` (see `StreamRunState`). */
+  state: StreamRunState;
+}
+
+/**
+ * A store that records streamed responses as they are written, so that a retry can follow a stream in flight
+ * (`stream: true` routes). The entries are opaque bytes to the store (the engine frames them: head, chunks, end);
+ * the store keeps them in order per (id, token), so a follower of one run can never read another run's entries.
+ */
+export interface StreamStore extends Store {
+  /**
+   * Appends `entries`, in order, after the run's earlier ones; keeps them at least `ttl` ms. True only if `token`
+   * still holds a live in-flight claim (the fence: a holder that was taken over appends nothing).
+   */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean>;
+  /**
+   * The entries of the run `token` holds (or held), from position `from` on, and where the run stands. When there is
+   * none past `from` and the run is `held`, waits up to `wait` ms for the next append before answering (a store wakes
+   * on the append itself where its backend can, or polls with a growing pause and says so in its docs).
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead>;
+}
+
+/** True when `store` records streams (it has `appendStream` and `readStream`). */
+export function isStreamStore(store: Store): store is StreamStore {
+  const candidate = store as Partial<StreamStore>;
+  return typeof candidate.appendStream === "function" && typeof candidate.readStream === "function";
+}

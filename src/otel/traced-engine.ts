@@ -9,8 +9,9 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { Idempotency, RouteGuard } from "../core/engine.js";
-import type { Decision, GuardInput } from "../core/guard.js";
+import type { GuardInput, StreamingDecision } from "../core/guard.js";
 import type { RunOptions } from "../core/run.js";
+import type { StreamCapture } from "../core/stream-recorder.js";
 import { errorType } from "./error-type.js";
 import type { Instruments, TallySlot } from "./instruments.js";
 import {
@@ -107,7 +108,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     };
   }
 
-  function tracedGuard(guard: RouteGuard): RouteGuard {
+  function tracedGuard(guard: RouteGuard<StreamingDecision>): RouteGuard<StreamingDecision> {
     const { options } = guard;
     const named = options.route;
     if (named !== undefined) metricRoutes.add(named);
@@ -125,7 +126,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
 
     return {
       options,
-      begin(input: GuardInput): Promise<Decision> {
+      begin(input: GuardInput): Promise<StreamingDecision> {
         // The engine passes these through without a decision; a span each would be noise on every GET.
         if (!options.methods.has(input.method) || (!options.required && input.headers[header] === undefined)) {
           return guard.begin(input);
@@ -135,12 +136,13 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
         return runIn(tracing, () => guard.begin(input)).then(
           (decision) => {
             if (decision.action !== "execute") {
-              tracing.end(decision.action === "respond" ? decision.response.status : undefined);
+              tracing.end(decision.action === "pass" ? undefined : decision.response.status);
               return decision;
             }
-            const { finish, abandon } = decision;
+            const { finish, abandon, stream } = decision;
             return {
               ...decision,
+              ...(stream && { stream: tracedStream(tracing, stream) }),
               finish: (response) =>
                 runIn(tracing, () => finish(response)).then(
                   (replacement) => {
@@ -171,7 +173,7 @@ export function tracedEngine(idem: Idempotency, settings: TracedEngineSettings):
     get options() {
       return idem.options;
     },
-    route: (routeOptions) => tracedGuard(idem.route(routeOptions)),
+    route: ((routeOptions, adapter) => tracedGuard(idem.route(routeOptions, adapter))) as Idempotency["route"],
     run(key: string, work: unknown, ...rest: unknown[]) {
       const name = typeof work === "string" ? work : ((rest[0] as RunOptions | undefined)?.name ?? "run");
       let attributes = runAttributes.get(name);
@@ -212,4 +214,28 @@ function runIn<T>(tracing: Tracing, call: () => Promise<T>): Promise<T> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** A streaming route's recorder, ending the request's span when the stream ends (stored) or fails. */
+function tracedStream(tracing: Tracing, stream: StreamCapture): StreamCapture {
+  let status: number | undefined;
+  return {
+    head(headStatus, headers) {
+      status = headStatus;
+      stream.head(headStatus, headers);
+    },
+    write: (chunk) => stream.write(chunk),
+    end: () =>
+      runIn(tracing, () => stream.end()).then(
+        (replacement) => {
+          tracing.end(replacement?.status ?? status);
+          return replacement;
+        },
+        (error: unknown) => {
+          tracing.fail(error);
+          throw error;
+        },
+      ),
+    fail: (error) => runIn(tracing, () => stream.fail(error)).finally(() => tracing.end()),
+  };
 }

@@ -1,6 +1,7 @@
 import { InvalidCursorError } from "../core/errors.js";
 import type { ClaimOptions, ClaimResult, Store, StoredResponse } from "../core/store.js";
 import { describeStepCases } from "./step-suite.js";
+import { describeStreamCases } from "./stream-suite.js";
 import type { TestApi } from "./test-api.js";
 
 /** Options of `storeSuite`: the store under test, how to move its clock, and the test functions to run under. */
@@ -34,6 +35,8 @@ export interface StoreSuiteOptions {
    * @default Infinity
    */
   maxRecordBytes?: number;
+  /** The store records streams (`appendStream`, `readStream`): runs the stream cases too. */
+  streams?: boolean;
   /** The store keeps replay counts (`countReplays`): runs its case too. */
   replayCounts?: boolean;
   /** The store counts with its own queries (`aggregate`): runs its cases too. */
@@ -515,6 +518,9 @@ export function testStore(options: StoreSuiteOptions): void {
         expect(await store.purgeExpired()).toBe(2);
         expect(await store.aggregate!(window)).toEqual({ ...counted, expired: 0 });
       });
+    }
+    if (options.streams) {
+      describeStreamCases({ test: options.test, store: () => shared, lease, ttl, pass, slack });
     }
     if (options.steps) {
       describeStepCases({ test: options.test, store: () => shared, lease, ttl, pass, slack });

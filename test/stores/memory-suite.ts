@@ -18,6 +18,7 @@ export function testMemoryStore(name: string, Store: typeof MemoryStore, more: (
     },
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     additionalTests: () => {

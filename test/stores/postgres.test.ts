@@ -45,7 +45,7 @@ if (await serviceAvailable("postgres")) {
   const proxies: RoundTripProxy[] = [];
   afterAll(async () => {
     await Promise.all(proxies.map((proxy) => proxy.close()));
-    await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}";`).join("\n"));
+    await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}", "${name}_stream";`).join("\n"));
     await pool.query("DROP SCHEMA IF EXISTS oncely_test_schema CASCADE");
     await pool.end();
   });
@@ -55,6 +55,7 @@ if (await serviceAvailable("postgres")) {
     create: () => create(),
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     roundTrips: async () => {

@@ -71,6 +71,7 @@ if (await serviceAvailable("redis")) {
       steps: true,
       replayCounts: true,
       aggregate: true,
+      streams: true,
       roundTrips: async () => {
         const proxy = await roundTripProxy(services.redis.host, services.redis.port);
         proxies.push(proxy);

@@ -38,6 +38,7 @@ if (await serviceAvailable("redis")) {
     create: () => new RedisStore({ client, prefix: prefix() }),
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     roundTrips: async () => {

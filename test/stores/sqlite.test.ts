@@ -84,9 +84,26 @@ function describeDriver(driver: SqliteDriverName) {
     },
     test: { describe, it, expect, beforeAll, afterAll },
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     additionalTests: () => {
+      it("purges a run's stream entries with the expired records, without counting them as records", async () => {
+        const path = file();
+        const store = new SqliteStore({ path, now: clock, driver });
+        const claim = await store.claim("streamed", "fp", opts);
+        if (claim.status !== "claimed") throw new Error("not claimed");
+        expect(
+          await store.appendStream("streamed", claim.token, [new Uint8Array([1]), new Uint8Array([2])], 10_000),
+        ).toBe(true);
+        now += 10_001;
+        expect(await store.purgeExpired()).toBe(1);
+        const db = await connect(driver, path);
+        expect(db.prepare('SELECT count(*) AS n FROM "oncely_records_stream"').get()).toEqual({ n: 0 });
+        db.close();
+        await store.close();
+      });
+
       it("keeps completed records across a restart", async () => {
         const path = file();
         const first = new SqliteStore({ path, now: clock, driver });

@@ -9,8 +9,10 @@ import type { Idempotency } from "../../core/engine.js";
 import type { CapturedResponse, Decision, GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import type { ResponseData } from "../../core/response.js";
+import type { StreamCapture } from "../../core/stream-recorder.js";
 import { nodeInput } from "../node/index.js";
 import { captureNodeResponse, sendNodeResponse } from "../shared/node-response.js";
+import { sendNodeStream, teeNodeResponse } from "../shared/node-stream.js";
 import { withParsedBody } from "../shared/parsed-body.js";
 import { setupMistakeLog } from "../shared/unguarded-route.js";
 import { type HandlerErrorWatch, watchHandlerErrors } from "./errors.js";
@@ -36,7 +38,7 @@ declare global {
  * });
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions<Request>): RequestHandler {
-  const guard = idem.route(options as RouteOptions);
+  const guard = idem.route(options as RouteOptions, { streams: true });
   const { methods } = guard.options;
   const warn = setupMistakeLog();
   let orderChecked = false;
@@ -55,12 +57,14 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Request>):
     guard.begin(expressInput(req)).then((decision) => {
       if (decision.action === "pass") return next();
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
+      if (decision.action === "stream") return void sendNodeStream(res, decision.response);
       for (const [name, value] of decision.headers) res.setHeader(name, value);
       const claim = new HeldClaim(decision);
       guarded.set(req, claim);
       exposeContext(req, claim);
       watchHandlerErrors(req, guardedClaim);
-      captureNodeResponse(res, claim.settle);
+      if (decision.stream) teeNodeResponse(res, claim.streamCapture(decision.stream));
+      else captureNodeResponse(res, claim.settle);
       next();
     }, next);
   };
@@ -88,11 +92,22 @@ class HeldClaim implements HandlerErrorWatch {
   // A handler that threw is released, whatever the error path answers (an error middleware's 400, say): that answer
   // goes out held behind the release, so an immediate retry runs the handler again.
   handlerFailed(error: unknown): void {
-    this.released ??= this.decision.abandon(error);
+    const { stream } = this.decision;
+    this.released ??= stream ? stream.fail(error) : this.decision.abandon(error);
   }
 
   readonly settle = (response: CapturedResponse): Promise<ResponseData | undefined> =>
     this.released ? this.released.then(() => undefined) : this.decision.finish(response);
+
+  /** The recorder of a streaming route, whose end after a failed handler only waits for the release. */
+  streamCapture(stream: StreamCapture): StreamCapture {
+    return {
+      head: (status, headers) => stream.head(status, headers),
+      write: (chunk) => stream.write(chunk),
+      end: () => (this.released ? this.released.then(() => undefined) : stream.end()),
+      fail: (error) => (this.released ??= stream.fail(error)),
+    };
+  }
 }
 
 /** The requests whose claim oncely holds, from the claim until the request is gone. */

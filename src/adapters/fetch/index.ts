@@ -8,6 +8,7 @@ import type { Idempotency } from "../../core/engine.js";
 import type { GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { headerEntries, readWebBody, webResponse } from "../shared/web-body.js";
+import { teeWebResponse, webStream } from "../shared/web-stream.js";
 
 /** A fetch handler that also receives the request's idempotency context (absent when the request is not guarded). */
 export type IdempotentFetchHandler<Rest extends unknown[]> = (
@@ -29,7 +30,7 @@ export function withIdempotency<Rest extends unknown[]>(
   handler: IdempotentFetchHandler<Rest>,
   options?: RouteOptions<Request>,
 ): (request: Request, ...rest: Rest) => Promise<Response> {
-  const guard = idem.route(options as RouteOptions);
+  const guard = idem.route(options as RouteOptions, { streams: true });
   return async function idempotentFetch(request, ...rest) {
     const decision = await guard.begin(fetchInput(request));
     if (decision.action === "pass") return handler(request, undefined, ...rest);
@@ -37,13 +38,16 @@ export function withIdempotency<Rest extends unknown[]>(
       const { status, headers, body } = decision.response;
       return webResponse(status, headers, body);
     }
+    if (decision.action === "stream") return webStream(decision.response);
+    const { stream } = decision;
     let response: Response;
     try {
       response = await handler(request, decision.context, ...rest);
     } catch (error) {
-      await decision.abandon(error);
+      await (stream ? stream.fail(error) : decision.abandon(error));
       throw error;
     }
+    if (stream) return teeWebResponse(response, stream, decision.headers);
     const headers = headerEntries(response.headers);
     const body = new Uint8Array(await response.arrayBuffer());
     const replacement = await decision.finish({ status: response.status, headers, body });

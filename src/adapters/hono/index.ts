@@ -12,6 +12,7 @@ import type { RouteOptions } from "../../core/options.js";
 import type { IdempotencyRequest } from "../../core/request.js";
 import { ClientAbortedError } from "../shared/client-aborted.js";
 import { headerEntries, readWebBody, webResponse } from "../shared/web-body.js";
+import { teeWebResponse, webStream } from "../shared/web-stream.js";
 import { nodeBindings, writtenResponse } from "./node-server.js";
 
 declare module "hono" {
@@ -30,7 +31,7 @@ declare module "hono" {
  * app.post("/charges", async (c) => c.json(await charge(await c.req.json(), c.get("idempotency")?.key), 201));
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions<Context>): MiddlewareHandler {
-  const guard = idem.route(options as RouteOptions);
+  const guard = idem.route(options as RouteOptions, { streams: true });
   return async function idempotency(c, next) {
     const url = c.req.url;
     const queryStart = url.indexOf("?");
@@ -73,14 +74,17 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
       const { status, headers, body } = decision.response;
       return webResponse(status, headers, body);
     }
+    if (decision.action === "stream") return webStream(decision.response);
     if (read) shareAsText(c.req.bodyCache, read);
     if (decision.action === "pass") return next();
     c.set("idempotency", decision.context);
     await next();
+    const { stream } = decision;
     if (c.error) {
-      await decision.abandon(c.error);
+      await (stream ? stream.fail(c.error) : decision.abandon(c.error));
       return;
     }
+    if (stream) return replace(c, teeWebResponse(c.res, stream, decision.headers));
     // Set on the handler's response itself: one a handler builds (`new Response`) never sees headers set before it.
     for (const [name, value] of decision.headers) c.res.headers.set(name, value);
     const response = c.res;

@@ -10,6 +10,7 @@ import type { GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { readNodeBody } from "../shared/node-body.js";
 import { captureNodeResponse, sendNodeResponse } from "../shared/node-response.js";
+import { sendNodeStream, teeNodeResponse } from "../shared/node-stream.js";
 
 /** A plain node:http handler that also receives the request's idempotency context (absent when not guarded). */
 export type IdempotentNodeHandler = (
@@ -31,18 +32,22 @@ export function withIdempotency(
   handler: IdempotentNodeHandler,
   options?: RouteOptions<IncomingMessage>,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const guard = idem.route(options as RouteOptions);
+  const guard = idem.route(options as RouteOptions, { streams: true });
   return async function idempotentHandler(req, res) {
     const decision = await guard.begin(nodeInput(req));
     if (decision.action === "pass") return handler(req, res, undefined);
     if (decision.action === "respond") return sendNodeResponse(res, decision.response);
+    if (decision.action === "stream") return sendNodeStream(res, decision.response);
     for (const [name, value] of decision.headers) res.setHeader(name, value);
-    captureNodeResponse(res, decision.finish);
+    const { stream } = decision;
+    const stop = stream ? teeNodeResponse(res, stream) : captureNodeResponse(res, decision.finish);
     try {
       await handler(req, res, decision.context);
     } catch (error) {
-      await decision.abandon(error);
-      if (!res.writableEnded) {
+      stop?.();
+      await (stream ? stream.fail(error) : decision.abandon(error));
+      if (res.headersSent) res.destroy();
+      else if (!res.writableEnded) {
         res.statusCode = 500;
         res.end();
       }

@@ -171,7 +171,7 @@ function holdingMethodsOn(owner: Held): Partial<Held> {
 }
 
 /** The held `writeHead`: its status, message and headers are set on the response, to go out on release. */
-function holdHead(res: ServerResponse, status: number, reason: unknown, headers: unknown): void {
+export function holdHead(res: ServerResponse, status: number, reason: unknown, headers: unknown): void {
   res.statusCode = status;
   if (typeof reason === "string") res.statusMessage = reason;
   else headers = reason;
@@ -238,13 +238,13 @@ function endHeld(res: ServerResponse, body: Buffer, done: (() => void) | undefin
   res.end(body, done);
 }
 
-function toBuffer(chunk: unknown, encoding: unknown): Buffer {
+export function toBuffer(chunk: unknown, encoding: unknown): Buffer {
   return typeof chunk === "string"
     ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8")
     : Buffer.from(chunk as Uint8Array);
 }
 
-function headerList(res: ServerResponse): [string, string][] {
+export function headerList(res: ServerResponse): [string, string][] {
   const list: [string, string][] = [];
   const headers = res.getHeaders();
   for (const name in headers) {

@@ -8,9 +8,11 @@ import type {
   ListOptions,
   ListPage,
   StepRecord,
-  Store,
   StoreAggregate,
   StoredResponse,
+  StreamRead,
+  StreamRunState,
+  StreamStore,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { ExpiryQueue } from "./expiry-queue.js";
@@ -34,6 +36,7 @@ import {
   withResponse,
 } from "./record-codec.js";
 import { ScopeCounts } from "./scope-counts.js";
+import type { StreamLogs } from "./stream-logs.js";
 
 /** The most steps one run may record; the engine enforces its own, lower, limit first. */
 const MAX_STEPS = 1_000;
@@ -90,12 +93,14 @@ export interface MemoryStoreOptions {
  * @example
  * const idem = createIdempotency({ store: new MemoryStore({ maxEntries: 10_000 }) });
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements StreamStore {
   readonly name = "memory";
   /** Each record encoded as one string (see record-codec.ts), by id. */
   readonly #records = new Map<string, string>();
   readonly #expiries = new ExpiryQueue();
   readonly #scopes = new ScopeCounts();
+  /** The stream logs, loaded with their code on the first append (most apps never stream). */
+  #streams: StreamLogs | undefined;
   readonly #maxEntries: number;
   readonly #maxEntriesPerScope: number;
   readonly #now: () => number;
@@ -200,6 +205,7 @@ export class MemoryStore implements Store {
     const completed = withResponse(record, response, now, now + ttl);
     this.#records.set(id, completed);
     this.#requeueIfEarlier(id, completed);
+    this.#streams?.wake(id);
     return true;
   }
 
@@ -207,7 +213,27 @@ export class MemoryStore implements Store {
     const record = this.#held(id, token);
     if (record === undefined) return false;
     this.#records.set(id, withNumbers(record, "released", LEASE_UNTIL, 0));
+    this.#streams?.wake(id);
     return true;
+  }
+
+  async appendStream(id: string, token: number, entries: Uint8Array[]): Promise<boolean> {
+    if (this.#held(id, token) === undefined) return false;
+    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
+    // Checked again: the record may have changed while the code loaded.
+    if (this.#held(id, token) === undefined) return false;
+    this.#streams.append(id, token, entries);
+    return true;
+  }
+
+  /** Wakes on the append itself (or the run's completion or release); rechecks the lease after `wait`. */
+  async readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
+    const entries = this.#streams.read(id, token, from);
+    const state = this.#runState(id, token);
+    if (entries.length > 0 || state !== "held" || wait <= 0) return { entries, state };
+    await this.#streams.next(id, wait);
+    return { entries: this.#streams.read(id, token, from), state: this.#runState(id, token) };
   }
 
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
@@ -310,10 +336,21 @@ export class MemoryStore implements Store {
     return numberAt(record, EXPIRES_AT) <= this.#now() ? undefined : record;
   }
 
+  /** Where the record stands for the run of `token` (see `StreamRunState`). */
+  #runState(id: string, token: number): StreamRunState {
+    const record = this.#records.get(id);
+    const now = this.#now();
+    if (record === undefined || numberAt(record, TOKEN) !== token || numberAt(record, EXPIRES_AT) <= now) return "gone";
+    const state = stateOf(record);
+    if (state === "completed") return "completed";
+    return state === "in-flight" && numberAt(record, LEASE_UNTIL) > now ? "held" : "gone";
+  }
+
   #remove(id: string): boolean {
     const record = this.#records.get(id);
     if (record === undefined) return false;
     this.#records.delete(id);
+    this.#streams?.delete(id);
     this.#scopes.remove(scopeOf(record));
     return true;
   }

@@ -17,6 +17,8 @@ import type {
   StepRecord,
   StoreAggregate,
   StoredResponse,
+  StreamRead,
+  StreamStore,
   TransactionalClaimOptions,
   TransactionalClaimResult,
   TransactionalStore,
@@ -25,9 +27,10 @@ import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { type PostgresOperations, postgresOperations, postgresSchema, type Query, quoteTable } from "./sql.js";
+import { postgresStreamSchema, runName, StreamListener, streamRead, streamStatements } from "./stream.js";
 import { claimInTransaction, runLocalStep } from "./transaction.js";
 
-export { postgresSchema };
+export { postgresSchema, postgresStreamSchema };
 
 declare module "../../core/context.js" {
   interface TransactionClients {
@@ -78,7 +81,7 @@ const OPTION_NAMES: Record<keyof PostgresStoreOptions, true> = {
  * await store.migrate();
  * const idem = createIdempotency({ store });
  */
-export class PostgresStore implements TransactionalStore, LocalStepStore {
+export class PostgresStore implements TransactionalStore, LocalStepStore, StreamStore {
   readonly name = "postgres";
   readonly #table: string;
   readonly #timeout: number;
@@ -87,6 +90,9 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
   readonly #connectionString: string | undefined;
   #ownPool: Promise<Pool> | undefined;
   #closed = false;
+  readonly #streams: ReturnType<typeof streamStatements>;
+  /** The connection followers of a stream wait on (see stream.ts). */
+  readonly #listener = new StreamListener();
 
   constructor(options: PostgresStoreOptions) {
     rejectUnknownOptions("PostgresStore", options ?? {}, Object.keys(OPTION_NAMES));
@@ -105,6 +111,7 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
     quoteTable(table);
     this.#table = table;
     this.#operations = postgresOperations(table);
+    this.#streams = streamStatements(table);
     this.#userPool = pool;
     this.#connectionString = connectionString;
     this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
@@ -120,7 +127,7 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
     const lock = `SELECT pg_advisory_xact_lock(hashtext('oncely:migrate:' || '${this.#table}'));`;
     const pool = await this.#pool();
     await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), () =>
-      pool.query(`${lock}\n${postgresSchema(this.#table)}`),
+      pool.query(`${lock}\n${postgresSchema(this.#table)}\n${postgresStreamSchema(this.#table)}`),
     );
   }
 
@@ -176,6 +183,44 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
     return runLocalStep(pool, this.#operations, this.#timeout, id, token, step, work);
   }
 
+  /** One statement: fenced by the token, by the server's clock; it notifies the run's followers. */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    const bytes = entries.map((entry) => Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength));
+    return this.#run("appendStream", async (query) => {
+      const values = [id, token, bytes, ttl, runName(this.#table, id, token)];
+      const { rows } = await query({ ...this.#streams.append, values });
+      return (rows[0] as unknown as { held: boolean }).held;
+    });
+  }
+
+  /**
+   * One statement reads the run's state and entries; with nothing new, the follower waits for the append's
+   * notification (`LISTEN`, on the store's listening connection) or `wait`, then reads again.
+   */
+  async readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const read = () =>
+      this.#run("readStream", async (query) => {
+        const { rows } = await query({ ...this.#streams.read, values: [id, token, from] });
+        return streamRead(rows[0] as unknown as { state: string; entries: Buffer[] });
+      });
+    if (wait <= 0) return read();
+    // Listening before the read: an append between the read and the wait still wakes it.
+    const pool = await this.#pool();
+    const waiting = await storeCall(this.name, "readStream", this.#timeout, () =>
+      this.#listener.listen(pool, runName(this.#table, id, token), wait),
+    );
+    const first = await read().catch((error: unknown) => {
+      waiting.cancel();
+      throw error;
+    });
+    if (first.entries.length > 0 || first.state !== "held") {
+      waiting.cancel();
+      return first;
+    }
+    await waiting.done;
+    return read();
+  }
+
   /** One `UPDATE ... FROM unnest($1, $2)` per batch, on live completed records only. */
   async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
     if (counts.size === 0) return;
@@ -194,8 +239,13 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
     return this.#run("list", (query) => this.#operations.list(query, options));
   }
 
+  /** Deletes expired records, and the expired entries of stream logs (not counted: they are not records). */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
-    return this.#run("purgeExpired", (query) => this.#operations.purgeExpired(query, options));
+    return this.#run("purgeExpired", async (query) => {
+      const { rows } = await query({ ...this.#streams.present, values: [quoteTable(`${this.#table}_stream`)] });
+      if ((rows[0] as unknown as { present: boolean }).present) await query({ ...this.#streams.purge, values: [] });
+      return this.#operations.purgeExpired(query, options);
+    });
   }
 
   /** One SELECT of conditional COUNTs and MIN/MAX over the table, by the server's clock (no body is read). */
@@ -206,6 +256,7 @@ export class PostgresStore implements TransactionalStore, LocalStepStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#listener.close();
     const own = await this.#ownPool?.catch(() => undefined);
     await own?.end();
   }

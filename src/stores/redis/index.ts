@@ -6,12 +6,14 @@
 import type { Cluster, Redis } from "ioredis";
 import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { StoreTimeoutError } from "../../core/errors.js";
+import type { StreamRead, StreamStore } from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { type IoredisClient, ioredisConnection, isIoredis } from "./ioredis.js";
 import { isNodeRedis, type NodeRedisClient, nodeRedisConnection } from "./node-redis.js";
 import { type ScriptConnection, ScriptStore } from "./script-store.js";
+import { appendEntries, BlockingReads, readEntries } from "./stream.js";
 
 export type { NodeRedisClient } from "./node-redis.js";
 export { ScriptStore } from "./script-store.js";
@@ -58,7 +60,7 @@ const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url:
  * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
  * const idem = createIdempotency({ store });
  */
-export class RedisStore extends ScriptStore {
+export class RedisStore extends ScriptStore implements StreamStore {
   readonly name = "redis";
   readonly #options: RedisStoreOptions;
   readonly #timeout: number;
@@ -68,6 +70,8 @@ export class RedisStore extends ScriptStore {
   #lastError: Error | undefined;
   /** A PING in flight after an operation timed out on the store's own connection (see `#suspect`). */
   #probing = false;
+  /** The connections followers of a stream block on (see stream.ts). */
+  readonly #blocking = new BlockingReads();
 
   constructor(options: RedisStoreOptions) {
     rejectUnknownOptions("RedisStore", options ?? {}, Object.keys(OPTION_NAMES));
@@ -89,8 +93,44 @@ export class RedisStore extends ScriptStore {
     this.#timeout = timeout;
   }
 
+  /** One script: fenced by the token, by the server's clock. */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.operation("appendStream", (connection) =>
+      appendEntries(connection, this.recordKey(id), token, entries, ttl),
+    );
+  }
+
+  /**
+   * One script reads the run's state and entries; with nothing new, the follower blocks on the run's stream
+   * (`XREAD BLOCK`, on a connection of its own) until the next append or `wait`, then reads again. On a node-redis
+   * client it pauses instead (up to 50 ms, then reads again): blocking reads are ioredis's `duplicate()` here.
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const key = this.recordKey(id);
+    return this.operation(
+      "readStream",
+      async (connection) => {
+        const read = await readEntries(connection, key, token, from);
+        if (read.entries.length > 0 || read.state !== "held" || wait <= 0) return read;
+        const blocking = this.#ioredis();
+        if (blocking) await this.#blocking.wait(blocking, key, token, from, wait);
+        else await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 50)));
+        return readEntries(connection, key, token, from);
+      },
+      this.timeout * 2 + wait,
+    );
+  }
+
+  /** The ioredis (or iovalkey) client the store runs on, if it is one. */
+  #ioredis(): IoredisClient | undefined {
+    const { client } = this.#options;
+    if (!client) return this.#own;
+    return isIoredis(client) ? client : undefined;
+  }
+
   /** @internal */
   protected async disconnect(): Promise<void> {
+    this.#blocking.close();
     const client = this.#own;
     if (!client) return;
     // QUIT lets replies already on their way arrive; disconnect() then stops any reconnect timer.

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from "ioredis";
 import { indexScripts, NON_EMPTY_SHARDS } from "./record-index.js";
 import type { ScriptArg, ScriptCall, ScriptConnection } from "./script-store.js";
 import { type Script, scripts } from "./scripts.js";
+import { streamScripts } from "./stream.js";
 
 /** An ioredis client, or an iovalkey one (its fork, with the same API). */
 export type IoredisClient = Redis | Cluster;
@@ -18,6 +19,7 @@ export function isIoredis(client: unknown): client is IoredisClient {
 export function ioredisConnection(client: IoredisClient): ScriptConnection {
   defineScripts(client, scripts);
   defineScripts(client, indexScripts);
+  defineScripts(client, streamScripts);
   const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   const run = (script: Script, keys: readonly string[], args: readonly ScriptArg[]) => {
     coalesceWrites(client);

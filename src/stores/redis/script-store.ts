@@ -381,6 +381,25 @@ export abstract class ScriptStore implements Store {
     return indexed;
   }
 
+  /** Runs one operation on the store's connection, under its deadline (a subclass's own operations). @internal */
+  protected operation<T>(
+    operation: string,
+    body: (connection: ScriptConnection) => Promise<T>,
+    timeout = this.#timeout,
+  ): Promise<T> {
+    return this.#run(operation, body, timeout);
+  }
+
+  /** The key of the record `id`. @internal */
+  protected recordKey(id: string): string {
+    return this.#key(id);
+  }
+
+  /** Each operation's bound, ms. @internal */
+  protected get timeout(): number {
+    return this.#timeout;
+  }
+
   async #run<T>(
     operation: string,
     body: (connection: ScriptConnection) => Promise<T>,

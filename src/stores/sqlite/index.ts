@@ -17,6 +17,8 @@ import type {
   StepStore,
   StoreAggregate,
   StoredResponse,
+  StreamRead,
+  StreamStore,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
@@ -47,9 +49,10 @@ import {
   stepSaved,
   toRecord,
 } from "./sql.js";
+import { pollStream, SqliteStreams, sqliteStreamSchema } from "./stream.js";
 
 export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
-export { sqliteSchema };
+export { sqliteSchema, sqliteStreamSchema };
 
 /** A database you opened: better-sqlite3's `Database` or `node:sqlite`'s `DatabaseSync`. */
 export type SqliteDatabase = BetterSqlite3.Database | NodeSqliteDatabase;
@@ -92,6 +95,8 @@ interface Opened {
   db: SqliteConnection;
   sql: Statements;
   busyTimeout: number;
+  /** The stream logs' statements, prepared (and their table created) on first use. */
+  streams?: SqliteStreams;
 }
 
 /**
@@ -102,7 +107,7 @@ interface Opened {
  * @example
  * const idem = createIdempotency({ store: new SqliteStore({ path: "./oncely.db" }) });
  */
-export class SqliteStore implements StepStore {
+export class SqliteStore implements StepStore, StreamStore {
   readonly name = "sqlite";
   readonly #table: string;
   readonly #now: () => number;
@@ -192,6 +197,24 @@ export class SqliteStore implements StepStore {
     });
   }
 
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.#run("appendStream", (opened) => {
+      const now = this.#now();
+      return this.#streamsOf(opened).append(id, token, entries, now, now + ttl);
+    });
+  }
+
+  /** Polls within `wait` (every 10 ms at first, up to 200 ms): SQLite cannot wake a reader in another connection. */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const read = () => this.#run("readStream", (opened) => this.#streamsOf(opened).read(id, token, from, this.#now()));
+    return wait > 0 ? pollStream(read, wait) : read();
+  }
+
+  #streamsOf(opened: Opened): SqliteStreams {
+    opened.streams ??= new SqliteStreams(opened.db, this.#table);
+    return opened.streams;
+  }
+
   /** One write transaction of prepared UPDATEs; ids without a live completed record are skipped. */
   async countReplays(counts: ReadonlyMap<string, number>): Promise<void> {
     if (counts.size === 0) return;
@@ -233,7 +256,12 @@ export class SqliteStore implements StepStore {
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     // LIMIT -1 is SQLite's "no limit".
     const limit = options.limit ?? -1;
-    return this.#run("purgeExpired", ({ sql }) => sql.purge.run({ now: this.#now(), limit }).changes);
+    return this.#run("purgeExpired", (opened) => {
+      const now = this.#now();
+      // Stream entries expire with their records; they are not records, so they are not counted.
+      if (opened.streams || this.#hasStreamTable(opened.db)) this.#streamsOf(opened).purgeExpired(now);
+      return opened.sql.purge.run({ now, limit }).changes;
+    });
   }
 
   /** One SELECT of conditional COUNTs and MIN/MAX over the table (no body is read). */
@@ -243,6 +271,13 @@ export class SqliteStore implements StepStore {
       const soon = now + (options.expiringWithin ?? 3_600_000);
       return toAggregate(sql.aggregate.get({ now, soon }) as AggregateRow);
     });
+  }
+
+  #hasStreamTable(db: SqliteConnection): boolean {
+    return (
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(`${this.#table}_stream`) !==
+      undefined
+    );
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,179 @@
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { createAdaptorServer } from "@hono/node-server";
+import express from "express";
+import Fastify from "fastify";
+import { Hono } from "hono";
+import { idempotency as expressIdempotency } from "../../src/adapters/express/index.js";
+import { idempotency as fastifyIdempotency } from "../../src/adapters/fastify/index.js";
+import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
+import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
+import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
+import type { Idempotency, RouteOptions } from "../../src/index.js";
+import type { RunningServer } from "./app-spec.js";
+import { listen, readStream } from "./servers.js";
+
+// One streaming route, `POST /stream`, served by every adapter that streams, each in its framework's own idiom: the
+// handler writes the chunks it is given one by one, waiting on `pace` before each, as a model's tokens arrive.
+
+/** What the streaming route's handler writes, and how it is paced. */
+export interface StreamRoute {
+  options?: RouteOptions;
+  contentType: string;
+  chunks: string[];
+  /** Resolves when chunk `index` may be written. */
+  pace: (index: number) => Promise<void>;
+  /** The handler fails (throws, or errors its body) instead of writing chunk `failAt`. */
+  failAt?: number;
+  /** Counts the handler's runs. */
+  runs: number;
+}
+
+export type StartStreaming = (idem: Idempotency, route: StreamRoute) => Promise<RunningServer>;
+
+/** Writes the route's chunks to a node:http response (node:http and Express handlers). */
+async function writeChunks(req: IncomingMessage, res: ServerResponse, route: StreamRoute): Promise<void> {
+  await readStream(req);
+  route.runs++;
+  res.writeHead(200, { "content-type": route.contentType, "cache-control": "no-cache" });
+  for (const [index, chunk] of route.chunks.entries()) {
+    await route.pace(index);
+    if (index === route.failAt) throw new Error("the model failed mid-stream");
+    res.write(chunk);
+  }
+  res.end();
+}
+
+/** The route's chunks as a fetch Response body (fetch and Hono handlers). */
+function chunkResponse(route: StreamRoute): Response {
+  route.runs++;
+  const encoder = new TextEncoder();
+  let index = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (index === route.chunks.length) return controller.close();
+      await route.pace(index);
+      if (index === route.failAt) return controller.error(new Error("the model failed mid-stream"));
+      controller.enqueue(encoder.encode(route.chunks[index++]));
+    },
+  });
+  return new Response(body, { headers: { "content-type": route.contentType, "cache-control": "no-cache" } });
+}
+
+const streamOptions = (route: StreamRoute): RouteOptions => ({ stream: true, ...route.options });
+
+export const streamingNode: StartStreaming = (idem, route) => {
+  const handler = nodeIdempotency(idem, (req, res) => writeChunks(req, res, route), streamOptions(route));
+  return listen(
+    createServer((req, res) => {
+      handler(req, res).catch(() => {});
+    }),
+  );
+};
+
+export const streamingExpress: StartStreaming = (idem, route) => {
+  const app = express();
+  app.post("/stream", expressIdempotency(idem, streamOptions(route)), (req, res) => writeChunks(req, res, route));
+  return listen(createServer(app));
+};
+
+export const streamingFetch: StartStreaming = (idem, route) => {
+  const handler = fetchIdempotency(
+    idem,
+    async (request) => {
+      await request.arrayBuffer();
+      return chunkResponse(route);
+    },
+    streamOptions(route),
+  );
+  return listen(createAdaptorServer({ fetch: handler }) as Server);
+};
+
+export const streamingFastify: StartStreaming = async (idem, route) => {
+  const app = Fastify();
+  await app.register(fastifyIdempotency(idem, streamOptions(route)));
+  // A Node.js stream of the chunks, as a Fastify handler streams: Fastify pipes it to the response.
+  app.post("/stream", async (_request, reply) => {
+    route.runs++;
+    reply.header("content-type", route.contentType).header("cache-control", "no-cache");
+    return reply.send(Readable.from(paced(route)));
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    },
+  };
+};
+
+/** The route's chunks, each after its pace; throws instead of chunk `failAt`. */
+async function* paced(route: StreamRoute): AsyncGenerator<Buffer> {
+  for (const [index, chunk] of route.chunks.entries()) {
+    await route.pace(index);
+    if (index === route.failAt) throw new Error("the model failed mid-stream");
+    yield Buffer.from(chunk);
+  }
+}
+
+export const streamingHono: StartStreaming = (idem, route) => {
+  const app = new Hono();
+  app.post("/stream", honoIdempotency(idem, streamOptions(route)), async (c) => {
+    await c.req.arrayBuffer();
+    return chunkResponse(route);
+  });
+  return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+};
+
+/** A streamed answer as a client reads it over a real socket, chunk by chunk as they arrive. */
+export interface StreamedCall {
+  status: number;
+  headers: IncomingMessage["headers"];
+  /** The bytes received so far, as text. */
+  text(): string;
+  /** Resolves when the response has ended normally; rejects when it was cut off. */
+  done: Promise<string>;
+  /** Drops the connection (the client goes away mid-stream). */
+  drop(): void;
+}
+
+/** POSTs `body` to the streaming route (or `path`) with `key`, and resolves once the answer's head has arrived. */
+export function callStream(
+  url: string,
+  key: string,
+  headers: Record<string, string> = {},
+  { path = "/stream", body = "{}" }: { path?: string; body?: string } = {},
+): Promise<StreamedCall> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, {
+      method: "POST",
+      headers: { "idempotency-key": key, "content-type": "application/json", ...headers },
+    });
+    req.on("error", reject);
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      const text = () => Buffer.concat(chunks).toString("utf8");
+      const done = new Promise<string>((ended, failed) => {
+        res.on("end", () => ended(text()));
+        res.on("error", failed);
+        res.on("aborted", () => failed(new Error("the response was cut off")));
+      });
+      done.catch(() => {});
+      resolve({ status: res.statusCode!, headers: res.headers, text, done, drop: () => req.destroy() });
+    });
+    req.end(body);
+  });
+}
+
+/** A gate the handler waits on: `open()` lets every waiting and later chunk through. */
+export function gate(): { wait: () => Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { wait: () => opened, open };
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { afterAll } from "vitest";
+import { PostgresStore } from "../../src/stores/postgres/index.js";
+import { RedisStore } from "../../src/stores/redis/index.js";
+import { SqliteStore } from "../../src/stores/sqlite/index.js";
+import { serviceAvailable, services } from "../support/services.js";
+import { describeStreaming } from "./streaming.js";
+import { streamingExpress, streamingFetch, streamingNode } from "./streaming-apps.js";
+
+// The streaming cases on the other stores that record streams, each behind one adapter: SQLite (whose followers
+// poll), Redis (whose followers block on the run's stream) and PostgreSQL (whose followers wait for a NOTIFY).
+
+const dir = mkdtempSync(join(tmpdir(), "oncely-streaming-"));
+let files = 0;
+describeStreaming(
+  "node:http on SqliteStore",
+  streamingNode,
+  () => new SqliteStore({ path: join(dir, `${files++}.db`) }),
+);
+
+const base = `oncely-test:${randomUUID().slice(0, 8)}:`;
+if (await serviceAvailable("redis")) {
+  describeStreaming(
+    "express on RedisStore",
+    streamingExpress,
+    () => new RedisStore({ url: services.redis.url, prefix: `${base}${randomUUID().slice(0, 8)}:` }),
+  );
+}
+
+const tables: string[] = [];
+if (await serviceAvailable("postgres")) {
+  describeStreaming("fetch on PostgresStore", streamingFetch, async () => {
+    const table = `oncely_streaming_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    tables.push(table);
+    const store = new PostgresStore({ connectionString: services.postgres.url, table });
+    await store.migrate();
+    return store;
+  });
+}
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  if (tables.length > 0) {
+    const pool = new pg.Pool({ connectionString: services.postgres.url });
+    await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}", "${name}_stream";`).join("\n"));
+    await pool.end();
+  }
+  const client = new Redis(services.redis.url, { lazyConnect: true });
+  await client.connect().catch(() => undefined);
+  if (client.status === "ready") {
+    const keys = await client.keys(`${base}*`);
+    if (keys.length > 0) await client.unlink(...keys);
+    await client.quit();
+  } else client.disconnect();
+});
