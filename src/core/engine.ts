@@ -52,10 +52,12 @@ export interface Idempotency {
    * the guard adapters call per request. `adapter` says what the adapter calling it can do.
    */
   route(options?: RouteOptions): RouteGuard;
+  /** The same, for an adapter that streams: its guard may answer `stream` decisions. */
   route(
     options: RouteOptions | undefined,
     adapter: AdapterAbilities & { streams: true },
   ): RouteGuard<StreamingDecision>;
+  /** The same, for an adapter whose abilities are known only at run time. */
   route(options?: RouteOptions, adapter?: AdapterAbilities): RouteGuard<StreamingDecision>;
   /**
    * Runs `work` at most once per key (a job id, a webhook event id) and returns its stored JSON result on repeats.

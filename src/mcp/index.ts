@@ -10,5 +10,5 @@ export { type IdempotencyInfo, idempotencyInfo } from "../client/info.js";
 export { type GuardToolsOptions, guardTools, type ToolCallExtra } from "./guard-tools.js";
 export { INTERNAL_ERROR, INVALID_PARAMS, ToolCallError, type ToolCallErrorData } from "./rpc-error.js";
 export { type CallTool, createToolCaller, type ToolCallerOptions, type ToolCallOptions } from "./tool-caller.js";
-export { idempotencyContext } from "./tool-results.js";
+export { type CallExtra, idempotencyContext } from "./tool-results.js";
 export { CAPABILITY, type IdempotencyCapability, KEY_META_FIELDS, REPLAYED_META } from "./wire.js";

@@ -16,6 +16,7 @@ const contexts = new WeakMap<AbortSignal, IdempotencyContext>();
 
 /** What the SDK hands a request handler and a tool, as far as finding the call's context goes. */
 export interface CallExtra {
+  /** The call's abort signal, by which its context is found. */
   signal: AbortSignal;
 }
 
