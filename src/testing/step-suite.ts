@@ -1,7 +1,7 @@
 import type { ClaimOptions, ClaimResult, StepRecord, StepStore, Store, StoredResponse } from "../core/store.js";
 import type { TestApi } from "./test-api.js";
 
-/** What the step cases need from the store suite they run inside. */
+/** What the step and stream cases need from the store suite they run inside. */
 export interface StepSuiteContext {
   test: TestApi;
   store: () => Store;

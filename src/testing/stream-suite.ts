@@ -1,16 +1,8 @@
-import type { ClaimOptions, ClaimResult, Store, StoredResponse, StreamStore } from "../core/store.js";
-import type { TestApi } from "./test-api.js";
+import type { ClaimOptions, ClaimResult, StoredResponse, StreamStore } from "../core/store.js";
+import type { StepSuiteContext } from "./step-suite.js";
 
-/** What the stream cases need from the store suite they run inside. */
-export interface StreamSuiteContext {
-  test: TestApi;
-  store: () => Store;
-  lease: number;
-  ttl: number;
-  /** Lets leases lapse: moves an injected clock, or sleeps through real time. */
-  pass: (ms: number) => Promise<void>;
-  slack: number;
-}
+/** The stream cases run inside the store suite with what the step cases get from it. */
+export type StreamSuiteContext = StepSuiteContext;
 
 /**
  * The conformance cases of recorded streams (`appendStream`, `readStream`): appends fenced by the token, entries kept
