@@ -211,12 +211,12 @@ if (await serviceAvailable("redis")) {
           await client.zadd(`${keyPrefix}{index}:created`, now - 100_000, `gone-${state}`);
         }
         expect((await store.aggregate()).expired).toBe(3);
-        // Each new record sweeps one of the three state sets, chosen by the server's clock (ms): a few dozen claims
-        // spread over enough milliseconds to visit all three.
+        // One new record in four sweeps one of the three state sets, both chosen by the server's clock (ms): a few
+        // hundred claims spread over enough milliseconds to visit all three.
         const gone = async () =>
           (await client.zrange(`${keyPrefix}{index}:created`, "0", "-1")).filter((id) => id.startsWith("gone"));
         let claims = 0;
-        while ((await gone()).length > 0 && claims < 200) await claimed(store, `fresh-${claims++}`);
+        while ((await gone()).length > 0 && claims < 2000) await claimed(store, `fresh-${claims++}`);
         expect(await gone()).toEqual([]);
         expect((await store.aggregate()).expired).toBe(0);
         expect((await store.aggregate()).states["in-flight"]).toBe(claims);

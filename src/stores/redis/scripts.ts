@@ -6,11 +6,11 @@ import { sha1 } from "./sha1.js";
  * by one clock. One record is one hash:
  *
  * state, fingerprint, token, created_at, lease_until, expires_at (epoch ms), meta (JSON), version, run_id, work (JSON,
- * when the run was started with one), step_count, one `step:<name>` field per step ("<state>:<seq>" and, when it has
- * one, ":<value>"), and once completed: completed_at, status, headers (JSON), body, kept ("1" or "0"), body_encoding
- * ("base64" when the body is stored as base64 text, absent when it is the raw bytes), and replays (how often it was
- * replayed; absent until counted). A client that carries bytes (ioredis, iovalkey, node-redis) stores raw bytes;
- * Upstash's REST API carries text only, so its store writes base64.
+ * when the run was started with one), step_count (from the run's first step on), one `step:<name>` field per step
+ * ("<state>:<seq>" and, when it has one, ":<value>"), and once completed: completed_at, status, headers (JSON), body,
+ * kept ("1" or "0"), body_encoding ("base64" when the body is stored as base64 text, absent when it is the raw bytes),
+ * and replays (how often it was replayed; absent until counted). A client that carries bytes (ioredis, iovalkey,
+ * node-redis) stores raw bytes; Upstash's REST API carries text only, so its store writes base64.
  * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
  *
  * The scripts that create a record, change its state or delete it also keep the prefix's index (see
@@ -107,18 +107,22 @@ local function index_state(id, from, to, expires_at)
   redis.call("ZADD", KEYS[STATE_SET[to]], int(expires_at), id)
 end
 -- For a new record id, already added to the created and in-flight sets: drops it from the released and completed
--- sets, where a predecessor Redis expired on its own may have left it, and sweeps a few index entries of records
--- Redis's own expiry has reclaimed (their expires_at is over the grace period ago), so the index stays the size of
--- what is stored without a purge. Each new record sweeps one state set, taken in turn by the clock, of up to 4
--- entries: more than the one entry per record the sets gain, for one command. Every set is read before it is written
--- and written by one ZREM at most (the sweep's and the id's removals go together), because a ZREM may empty a set,
--- which deletes it, and on a Cluster slot being migrated the source node refuses any command on a key it does not
--- hold: a second command on that set would fail the script halfway, after its first writes.
+-- sets, where a predecessor Redis expired on its own may have left it, and, on one claim in four (by the clock, in
+-- ms), sweeps up to 16 index entries of records Redis's own expiry has reclaimed (their expires_at is over the grace
+-- period ago), so the index stays the size of what is stored without a purge: four entries per claim, more than the
+-- one per record each set gains. The sweep takes the three state sets in turn. Sweeping on every claim cost each new
+-- key a command for nothing most of the time (about 7% of a claim's instructions, bench/redis-cost.mjs). Every set is
+-- read before it is written and written by one ZREM at most (the sweep's and the id's removals go together),
+-- because a ZREM may empty a set, which deletes it, and on a Cluster slot being migrated the source node refuses any
+-- command on a key it does not hold: a second command on that set would fail the script halfway, after its first
+-- writes.
 local function index_new(now, id)
-  local swept = 3 + now % 3
+  local swept = now % 4 == 0 and 3 + math.floor(now / 4) % 3 or nil
   local gone = {}
-  for _, member in ipairs(redis.call("ZRANGEBYSCORE", KEYS[swept], "-inf", int(now - ${EXPIRY_GRACE_MS}), "LIMIT", "0", "4")) do
-    if member ~= id then table.insert(gone, member) end
+  if swept then
+    for _, member in ipairs(redis.call("ZRANGEBYSCORE", KEYS[swept], "-inf", int(now - ${EXPIRY_GRACE_MS}), "LIMIT", "0", "16")) do
+      if member ~= id then table.insert(gone, member) end
+    end
   end
   for i = 3, 5 do
     local drop = {}
@@ -149,8 +153,7 @@ if not state or tonumber(expires_at) <= now then
   if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
   local created, expires = int(now), int(now + ttl)
   local fields = {"state", "in-flight", "fingerprint", fingerprint, "token", int(fresh), "created_at", created,
-    "lease_until", int(now + lease), "expires_at", expires, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6],
-    "step_count", "0"}
+    "lease_until", int(now + lease), "expires_at", expires, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6]}
   if ARGV[7] ~= "" then
     table.insert(fields, "work")
     table.insert(fields, ARGV[7])
@@ -158,8 +161,9 @@ if not state or tonumber(expires_at) <= now then
   redis.call("HSET", key, unpack(fields))
   -- An expired predecessor's other fields (its work, steps and response) go: the fresh record starts a new run. Its
   -- key is overwritten, never deleted first: on a Cluster slot being migrated, the source node refuses a command on a
-  -- key it no longer holds, so a DEL and then an HSET would fail the script halfway.
-  if redis.call("HLEN", key) > #fields / 2 then
+  -- key it no longer holds, so a DEL and then an HSET would fail the script halfway. Without a predecessor (a new key,
+  -- the common case) there is nothing to look at.
+  if state and redis.call("HLEN", key) > #fields / 2 then
     local written, stale = {}, {}
     for i = 1, #fields, 2 do written[fields[i]] = true end
     for _, field in ipairs(redis.call("HKEYS", key)) do
