@@ -54,14 +54,18 @@ export function codeBlocks(root: string, path: string): CodeBlock[] {
  */
 function packagePaths(root: string): Record<string, string[]> {
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
-    exports: Record<string, string | { types?: string }>;
+    exports: Record<string, string | { types?: string } | null>;
   };
   const paths: Record<string, string[]> = {};
+  // A pattern (`./stores/*`) maps as it stands: TypeScript's `paths` take one `*` on each side as well. A subpath
+  // `exports` refuses (`null`) maps to a file that does not exist, so an example importing it fails to resolve, as it
+  // would for a user, instead of matching the pattern.
   for (const [subpath, target] of Object.entries(manifest.exports)) {
-    const types = typeof target === "string" ? undefined : target.types;
+    const name = subpath === "." ? "oncely" : `oncely/${subpath.slice(2)}`;
+    if (target === null) paths[name] = [join(root, "not-exported")];
+    const types = typeof target === "string" || target === null ? undefined : target.types;
     if (!types) continue;
-    const source = join(root, types.replace(/^\.\/dist\//, "src/").replace(/\.d\.ts$/, ".ts"));
-    paths[subpath === "." ? "oncely" : `oncely/${subpath.slice(2)}`] = [source];
+    paths[name] = [join(root, types.replace(/^\.\/dist\//, "src/").replace(/\.d\.ts$/, ".ts"))];
   }
   return paths;
 }

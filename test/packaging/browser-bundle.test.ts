@@ -1,13 +1,10 @@
-import { readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { exportTarget } from "../support/package-exports.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const manifest = JSON.parse(readFileSync(new URL("package.json", new URL(root, "file:")), "utf8")) as {
-  exports: Record<string, string | { default: string }>;
-};
 const builtins = new Set(builtinModules);
 
 /**
@@ -18,8 +15,8 @@ const oncelyFromSource: Plugin = {
   name: "oncely-from-source",
   setup(build) {
     build.onResolve({ filter: /^oncely(\/.*)?$/ }, ({ path }) => {
-      const target = manifest.exports[`.${path.slice("oncely".length)}`];
-      if (target === undefined || typeof target === "string") return { errors: [{ text: `no export for ${path}` }] };
+      const target = exportTarget(path.slice("oncely".length));
+      if (target === undefined) return { errors: [{ text: `no export for ${path}` }] };
       return { path: `${root}${target.default.replace(/^\.\/dist\//, "src/").replace(/\.js$/, ".ts")}` };
     });
   },

@@ -54,6 +54,27 @@ describe("the packed package, installed as a user installs it", () => {
     expect(await node(["--input-type=module", "-e", script])).toBe(expected);
   });
 
+  it("exports each store as oncely/stores/<name>, and no other folder of dist/stores", async () => {
+    // Each store's module, loaded by name without its driver: the drivers load on first use. The memory store is the
+    // root export's, and `shared` holds the stores' helpers: both refused, as any path `exports` does not name.
+    const stores = ["sqlite", "redis", "upstash", "postgres", "mysql", "libsql", "dynamodb", "durable-object"];
+    const script = `
+      const loaded = [];
+      for (const name of ${JSON.stringify(stores)}) {
+        const module = await import("oncely/stores/" + name);
+        loaded.push(Object.keys(module).some((key) => key.endsWith("Store")));
+      }
+      const refused = [];
+      for (const path of ["oncely/stores/memory", "oncely/stores/shared", "oncely/stores/registry"]) {
+        refused.push(await import(path).then(() => "loaded", (error) => error.code));
+      }
+      console.log(JSON.stringify([loaded, refused]));`;
+    expect(JSON.parse(await node(["--input-type=module", "-e", script]))).toEqual([
+      stores.map(() => true),
+      ["ERR_PACKAGE_PATH_NOT_EXPORTED", "ERR_PACKAGE_PATH_NOT_EXPORTED", "ERR_MODULE_NOT_FOUND"],
+    ]);
+  });
+
   it("ships the built code, types, README, security notes and license, and no tests or sources", async () => {
     const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root });
     const files = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((file) => file.path);

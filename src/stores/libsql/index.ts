@@ -1,4 +1,3 @@
-import { type Duration, toMilliseconds } from "../../core/duration.js";
 /**
  * A store on libSQL (Turso, sqld, or a local SQLite file) through `@libsql/client`.
  *
@@ -6,6 +5,7 @@ import { type Duration, toMilliseconds } from "../../core/duration.js";
  */
 
 import type { Client, InArgs, InStatement, ResultSet } from "@libsql/client";
+import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { isOncelyError, StoreError } from "../../core/errors.js";
 import type {
   ClaimOptions,
