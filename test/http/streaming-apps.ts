@@ -5,10 +5,12 @@ import { createAdaptorServer } from "@hono/node-server";
 import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
+import Koa from "koa";
 import { idempotency as expressIdempotency } from "../../src/adapters/express/index.js";
 import { idempotency as fastifyIdempotency } from "../../src/adapters/fastify/index.js";
 import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
 import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
+import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
 import type { Idempotency, RouteOptions } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
@@ -110,6 +112,45 @@ export const streamingFastify: StartStreaming = async (idem, route) => {
   };
 };
 
+export const streamingKoa: StartStreaming = (idem, route) => {
+  const app = new Koa();
+  // The handler's failures mid-stream are the tests' own; Koa would log each.
+  app.silent = true;
+  app.use(koaIdempotency(idem, streamOptions(route)));
+  // A Node.js stream of the chunks as `ctx.body`, as a Koa handler streams: Koa pipes it to the response.
+  app.use((ctx) => {
+    route.runs++;
+    ctx.set({ "content-type": route.contentType, "cache-control": "no-cache" });
+    ctx.body = Readable.from(paced(route));
+  });
+  return listen(createServer(app.callback()));
+};
+
+/** Koa, with the chunks as a web `ReadableStream` in `ctx.body`. */
+export const streamingKoaWebStream: StartStreaming = (idem, route) => {
+  const app = new Koa();
+  app.silent = true;
+  app.use(koaIdempotency(idem, streamOptions(route)));
+  app.use((ctx) => {
+    const response = chunkResponse(route);
+    ctx.set({ "content-type": route.contentType, "cache-control": "no-cache" });
+    ctx.body = response.body;
+  });
+  return listen(createServer(app.callback()));
+};
+
+/** Koa, with the handler writing to `ctx.res` itself (`ctx.respond = false`), as a Koa handler holds SSE open. */
+export const streamingKoaRaw: StartStreaming = (idem, route) => {
+  const app = new Koa();
+  app.silent = true;
+  app.use(koaIdempotency(idem, streamOptions(route)));
+  app.use(async (ctx) => {
+    ctx.respond = false;
+    await writeChunks(ctx.req, ctx.res, route);
+  });
+  return listen(createServer(app.callback()));
+};
+
 /** The route's chunks, each after its pace; throws instead of chunk `failAt`. */
 async function* paced(route: StreamRoute): AsyncGenerator<Buffer> {
   for (const [index, chunk] of route.chunks.entries()) {
@@ -127,6 +168,16 @@ export const streamingHono: StartStreaming = (idem, route) => {
   });
   return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
 };
+
+/** Every adapter that streams, each in its framework's usual idiom: the shared streaming cases run on each. */
+export const STREAMING_ADAPTERS: [name: string, start: StartStreaming][] = [
+  ["node:http", streamingNode],
+  ["express", streamingExpress],
+  ["fastify", streamingFastify],
+  ["fetch", streamingFetch],
+  ["hono", streamingHono],
+  ["koa", streamingKoa],
+];
 
 /** A streamed answer as a client reads it over a real socket, chunk by chunk as they arrive. */
 export interface StreamedCall {

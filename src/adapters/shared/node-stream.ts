@@ -126,10 +126,14 @@ function drained(res: ServerResponse): Promise<void> {
  * A stream of `source`'s chunks, recorded on their way: `source` (a Node.js or web stream a handler answers with) is
  * read to its end whether or not the client still listens (the framework destroys the returned stream when the
  * client leaves, not the handler's), each chunk passed on at once; the end goes out once `capture.end()` stored the
- * outcome. A source that fails fails the capture and destroys the returned stream.
+ * outcome. A source that fails fails the capture and destroys the returned stream. `out` is the stream to feed, when
+ * the framework was handed one already (Koa).
  */
-export function teeStream(source: AsyncIterable<unknown>, capture: StreamCapture): PassThrough {
-  const out = new PassThrough();
+export function teeStream(
+  source: AsyncIterable<unknown>,
+  capture: StreamCapture,
+  out: PassThrough = new PassThrough(),
+): PassThrough {
   // Destroyed by the framework when the client leaves; what the handler writes after that is still recorded.
   out.on("error", () => {});
   void (async () => {
