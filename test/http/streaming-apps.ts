@@ -12,6 +12,7 @@ import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/in
 import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
 import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
+import { createProxy } from "../../src/cli/proxy/proxy.js";
 import type { Idempotency, RouteOptions } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
 import { listen, readStream } from "./servers.js";
@@ -151,6 +152,33 @@ export const streamingKoaRaw: StartStreaming = (idem, route) => {
   return listen(createServer(app.callback()));
 };
 
+/**
+ * `oncely proxy` in front of a plain node:http upstream with no oncely in it (`runs` counts real upstream runs),
+ * streaming the chunks; a run that fails is an upstream that dies mid-stream (its connection destroyed).
+ */
+export const streamingProxy: StartStreaming = async (idem, route) => {
+  const upstream = await listen(
+    createServer((req, res) => {
+      // Dies as a process does: the connection closes after what was written, without the body's end.
+      writeChunks(req, res, route).catch(() => res.socket?.destroySoon());
+    }),
+  );
+  const proxy = createProxy({
+    idem,
+    upstream: upstream.url,
+    routes: [{ route: "POST /stream", options: streamOptions(route) }],
+  });
+  const front = await listen(createServer(proxy.handle));
+  return {
+    url: front.url,
+    async close() {
+      await front.close();
+      await proxy.close();
+      await upstream.close();
+    },
+  };
+};
+
 /** The route's chunks, each after its pace; throws instead of chunk `failAt`. */
 async function* paced(route: StreamRoute): AsyncGenerator<Buffer> {
   for (const [index, chunk] of route.chunks.entries()) {
@@ -177,6 +205,7 @@ export const STREAMING_ADAPTERS: [name: string, start: StartStreaming][] = [
   ["fetch", streamingFetch],
   ["hono", streamingHono],
   ["koa", streamingKoa],
+  ["oncely proxy", streamingProxy],
 ];
 
 /** A streamed answer as a client reads it over a real socket, chunk by chunk as they arrive. */
