@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
+import { Controller, Post, Res } from "@nestjs/common";
 import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
@@ -11,10 +12,12 @@ import { idempotency as fastifyIdempotency } from "../../src/adapters/fastify/in
 import { withIdempotency as fetchIdempotency } from "../../src/adapters/fetch/index.js";
 import { idempotency as honoIdempotency } from "../../src/adapters/hono/index.js";
 import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
+import { Idempotent, OncelyModule } from "../../src/adapters/nest/index.js";
 import { withIdempotency as nodeIdempotency } from "../../src/adapters/node/index.js";
 import { createProxy } from "../../src/cli/proxy/proxy.js";
 import type { Idempotency, RouteOptions } from "../../src/index.js";
 import type { RunningServer } from "./app-spec.js";
+import { appModule, type NestPlatform, startNest } from "./nest-apps.js";
 import { listen, readStream } from "./servers.js";
 
 // One streaming route, `POST /stream`, served by every adapter that streams, each in its framework's own idiom: the
@@ -38,6 +41,11 @@ export type StartStreaming = (idem: Idempotency, route: StreamRoute) => Promise<
 /** Writes the route's chunks to a node:http response (node:http and Express handlers). */
 async function writeChunks(req: IncomingMessage, res: ServerResponse, route: StreamRoute): Promise<void> {
   await readStream(req);
+  await writeStream(res, route);
+}
+
+/** Writes the route's chunks to a node:http response whose request was read already (NestJS parsed it). */
+async function writeStream(res: ServerResponse, route: StreamRoute): Promise<void> {
   route.runs++;
   res.writeHead(200, { "content-type": route.contentType, "cache-control": "no-cache" });
   for (const [index, chunk] of route.chunks.entries()) {
@@ -179,6 +187,31 @@ export const streamingProxy: StartStreaming = async (idem, route) => {
   };
 };
 
+/**
+ * NestJS on `platform`, as a Nest handler streams: it takes the response with `@Res()` and writes the chunks to it
+ * (Express `res`, Fastify `reply.raw`).
+ */
+const streamingNest =
+  (platform: NestPlatform): StartStreaming =>
+  (idem, route) => {
+    class StreamController {
+      async stream(res: ServerResponse | { raw: ServerResponse }): Promise<void> {
+        await writeStream("raw" in res ? res.raw : res, route);
+      }
+    }
+    const proto = StreamController.prototype;
+    const descriptor = Object.getOwnPropertyDescriptor(proto, "stream")!;
+    // In the order TypeScript applies them: the parameter's first, then the method's from the bottom up.
+    Res()(proto, "stream", 0);
+    Idempotent(streamOptions(route))(proto, "stream", descriptor);
+    Post("stream")(proto, "stream", descriptor);
+    Controller()(StreamController);
+    const root = appModule({ imports: [OncelyModule.forRoot(idem)], controllers: [StreamController] });
+    return startNest(platform, root);
+  };
+export const streamingNestExpress = streamingNest("express");
+export const streamingNestFastify = streamingNest("fastify");
+
 /** The route's chunks, each after its pace; throws instead of chunk `failAt`. */
 async function* paced(route: StreamRoute): AsyncGenerator<Buffer> {
   for (const [index, chunk] of route.chunks.entries()) {
@@ -206,6 +239,8 @@ export const STREAMING_ADAPTERS: [name: string, start: StartStreaming][] = [
   ["hono", streamingHono],
   ["koa", streamingKoa],
   ["oncely proxy", streamingProxy],
+  ["nest (express)", streamingNestExpress],
+  ["nest (fastify)", streamingNestFastify],
 ];
 
 /** A streamed answer as a client reads it over a real socket, chunk by chunk as they arrive. */
