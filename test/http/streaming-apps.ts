@@ -260,7 +260,7 @@ export function callStream(
   url: string,
   key: string,
   headers: Record<string, string> = {},
-  { path = "/stream", body = "{}" }: { path?: string; body?: string } = {},
+  { path = "/stream", body = "{}", read = true }: { path?: string; body?: string; read?: boolean } = {},
 ): Promise<StreamedCall> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}${path}`, {
@@ -270,7 +270,8 @@ export function callStream(
     req.on("error", reject);
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      // A client that does not read leaves the bytes in the socket: the server's writes back up.
+      if (read) res.on("data", (chunk: Buffer) => chunks.push(chunk));
       const text = () => Buffer.concat(chunks).toString("utf8");
       const done = new Promise<string>((ended, failed) => {
         res.on("end", () => ended(text()));

@@ -110,15 +110,16 @@ export async function sendNodeStream(res: ServerResponse, response: StreamedResp
   res.end();
 }
 
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves once `stream` drains, or closes (its client left: nothing more waits for it). */
+export function drained(stream: Pick<NodeJS.EventEmitter, "on" | "off">): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
+      stream.off("drain", done);
+      stream.off("close", done);
       resolve();
     };
-    res.on("drain", done);
-    res.on("close", done);
+    stream.on("drain", done);
+    stream.on("close", done);
   });
 }
 
@@ -141,7 +142,9 @@ export function teeStream(
       for await (const chunk of source) {
         const bytes = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
         capture.write(bytes);
-        if (!out.destroyed) out.write(bytes);
+        // At the client's pace while it listens (as a handler writing to its response is): a slow client's bytes are
+        // not all held here, and a source that yields without waiting lets the socket send between chunks.
+        if (!out.destroyed && !out.write(bytes)) await drained(out);
       }
     } catch (error) {
       await capture.fail(error);

@@ -1,3 +1,4 @@
+import { drained } from "../../adapters/shared/node-stream.js";
 import type { StreamCapture } from "../../core/stream-recorder.js";
 import { upstreamFailure } from "./errors.js";
 import {
@@ -40,7 +41,13 @@ export async function forwardStreamed(
   try {
     for await (const chunk of response.body) {
       capture.write(chunk as Buffer);
-      if (!res.destroyed) written = new Promise((resolve) => res.write(chunk, resolve));
+      if (res.destroyed) continue;
+      let ready = true;
+      written = new Promise((resolve) => {
+        ready = res.write(chunk, resolve);
+      });
+      // At the client's pace while it listens: a slow client's bytes are not all held in the proxy.
+      if (!ready) await drained(res);
     }
   } catch (error) {
     await capture.fail(error);
