@@ -212,7 +212,7 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
 function checkCanStream(state: EngineState, adapter: AdapterAbilities): void {
   if (!adapter.streams) {
     throw new TypeError(
-      "`stream: true` needs an adapter that streams (oncely/node, oncely/express, oncely/fastify, oncely/fetch, oncely/hono); this one does not yet",
+      "`stream: true` needs an adapter that streams (oncely/node, oncely/express, oncely/fastify, oncely/fetch, oncely/hono, oncely/koa, oncely/nest, oncely proxy); this one does not yet",
     );
   }
   if (state.cipher) {

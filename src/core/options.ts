@@ -121,7 +121,7 @@ export interface RouteOptions<Raw = unknown> {
    * while it runs follows the stream (`onInFlight: "join"`), a retry after it completed gets it again chunk by
    * chunk, and for `text/event-stream` a `Last-Event-ID` request header resumes after that event. Needs a store that
    * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`, `PostgresStore`) and an adapter that can stream (node:http, Express,
-   * Fastify, fetch, Hono); anything else is refused at registration. See docs/streaming.md.
+   * Fastify, fetch, Hono, Koa, NestJS, the proxy); anything else is refused at registration. See docs/streaming.md.
    * @default false
    */
   stream?: boolean;

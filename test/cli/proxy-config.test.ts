@@ -65,6 +65,7 @@ describe("proxy config file", () => {
           { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["Stripe-Account"] },
           { route: "POST /a", rateLimit: false, credentialHeaders: ["X-Api-Key", "Cookie:sid"] },
           { route: "POST /b", rateLimit: { max: 5, window: "1m" } },
+          { route: "POST /v1/chat/completions", stream: true, onInFlight: "join" },
         ],
       }),
     );
@@ -73,6 +74,7 @@ describe("proxy config file", () => {
       { route: "PATCH /orders/*", onInFlight: "wait", waitTimeout: 5000, fingerprintHeaders: ["stripe-account"] },
       { route: "POST /a", rateLimit: false, credentialHeaders: ["x-api-key", "cookie:sid"] },
       { route: "POST /b", rateLimit: { max: 5, window: 60_000 } },
+      { route: "POST /v1/chat/completions", stream: true, onInFlight: "join" },
     ]);
   });
 
@@ -92,7 +94,16 @@ describe("proxy config file", () => {
       "routes[1].required: expected true or false",
     ],
     [{ routes: [{ route: "POST /x", scopeHeader: "bad header" }] }, "routes[0].scopeHeader: expected a header name"],
-    [{ routes: [{ route: "POST /x", onInFlight: "queue" }] }, 'routes[0].onInFlight: expected "reject" or "wait"'],
+    [
+      { routes: [{ route: "POST /x", onInFlight: "queue" }] },
+      'routes[0].onInFlight: expected "reject", "wait" or "join"',
+    ],
+    [{ routes: [{ route: "POST /x", stream: "yes" }] }, "routes[0].stream: expected true or false"],
+    [{ routes: [{ route: "POST /x", streaming: true }] }, 'routes[0]: unknown field "streaming"; expected route, ttl'],
+    [
+      { routes: [{ route: "POST /x", onInFlight: "join" }] },
+      'routes[0].onInFlight: "join" follows a stream in flight, so it needs "stream": true',
+    ],
     [{ routes: [{ route: "POST /x", credentialHeaders: "cookie" }] }, "routes[0].credentialHeaders: expected an array"],
     [{ routes: [{ route: "POST /x", credentialHeaders: ["cookie:"] }] }, "routes[0].credentialHeaders[0]: expected"],
     [{ routes: [{ route: "POST /x", maxResponseBytes: -1 }] }, "routes[0].maxResponseBytes: expected a whole number"],

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { idempotency as koaIdempotency } from "../../src/adapters/koa/index.js";
 import { withIdempotency } from "../../src/adapters/node/index.js";
 import { createIdempotency, MemoryStore, type Store } from "../../src/index.js";
 
@@ -26,7 +25,7 @@ describe("stream: true is checked at registration", () => {
 
   it("is refused by an adapter that cannot stream yet", () => {
     const idem = createIdempotency({ store: new MemoryStore(), logger: false });
-    expect(() => koaIdempotency(idem, { stream: true })).toThrow(/needs an adapter that streams/);
+    expect(() => idem.route({ stream: true })).toThrow(/needs an adapter that streams/);
   });
 
   it("joins by default, and a route that does not stream cannot join", () => {

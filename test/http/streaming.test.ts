@@ -1,8 +1,4 @@
 import { describeStreaming } from "./streaming.js";
-import { streamingExpress, streamingFastify, streamingFetch, streamingHono, streamingNode } from "./streaming-apps.js";
+import { STREAMING_ADAPTERS } from "./streaming-apps.js";
 
-describeStreaming("node:http", streamingNode);
-describeStreaming("express", streamingExpress);
-describeStreaming("fastify", streamingFastify);
-describeStreaming("fetch", streamingFetch);
-describeStreaming("hono", streamingHono);
+for (const [name, start] of STREAMING_ADAPTERS) describeStreaming(name, start);

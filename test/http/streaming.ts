@@ -65,6 +65,19 @@ export function describeStreaming(
       expect(route.runs).toBe(2);
     });
 
+    it("a client that stops reading and then drops stalls nothing: a retry gets the whole stream, one run", async () => {
+      // Larger than the sockets' and streams' buffers together, so the server's writes to this client back up.
+      const chunks = Array.from({ length: 16 }, (_, index) => `${index}:${"x".repeat(256 * 1024)}\n`);
+      const { url, route } = await serve({ chunks, options: { maxResponseBytes: 16 * 1024 * 1024 } });
+      const stalled = await callStream(url, "stalled", {}, { read: false });
+      await until(() => route.runs === 1, "the handler to run");
+      stalled.drop();
+      const retry = await callStream(url, "stalled");
+      expect(retry.headers["idempotent-replayed"]).toBe("true");
+      expect(await retry.done).toBe(chunks.join(""));
+      expect(route.runs).toBe(1);
+    });
+
     it("20 followers joined to one stream all get the identical bytes", async () => {
       const { url, route, open } = await serve({ held: 3 });
       const first = await callStream(url, "crowd");

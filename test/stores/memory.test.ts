@@ -11,6 +11,17 @@ testMemoryStore("memory", MemoryStore, () => {
     return result.token;
   };
 
+  it("a first read and a first append of a stream, loading its code together, share one log", async () => {
+    const store = new MemoryStore({ now: () => clock.now });
+    const token = await claimed(store, "streamed");
+    const [, read] = await Promise.all([
+      store.appendStream("streamed", token, [new Uint8Array([1])]),
+      store.readStream("streamed", token, 0, 1_000),
+    ]);
+    expect(read.entries).toEqual([new Uint8Array([1])]);
+    await store.close();
+  });
+
   it("refuses a new key when full and keeps every unexpired record: completed, released and in flight", async () => {
     const store = new MemoryStore({ maxEntries: 3, now: () => clock.now });
     await store.complete("done", await claimed(store, "done"), response, 10_000);

@@ -3,16 +3,19 @@
  *
  * @module oncely/koa
  */
-import type { Context, Middleware } from "koa";
+import type { Context, Middleware, Next } from "koa";
 import type { IdempotencyContext } from "../../core/context.js";
 import type { Idempotency } from "../../core/engine.js";
 import type { GuardInput } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
+import type { StreamCapture } from "../../core/stream-recorder.js";
 import { readNodeBody } from "../shared/node-body.js";
 import { captureNodeResponse, stopHolding } from "../shared/node-response.js";
+import { teeNodeResponse } from "../shared/node-stream.js";
 import { withParsedBody } from "../shared/parsed-body.js";
 import { unguardedRouteRefusal } from "../shared/unguarded-route.js";
 import { captureKoaBody, putBackKoaBody, sendKoaResponse } from "./body.js";
+import { feedStreamBodies, keepStreamBodies, sendKoaStream } from "./stream.js";
 
 declare module "koa" {
   interface DefaultState {
@@ -25,7 +28,8 @@ declare module "koa" {
  * Koa (2 and 3) middleware. What the downstream middleware leaves in `ctx.body` (a string, Buffer, object, stream or
  * nothing) is stored as the bytes Koa will send, before Koa sends them, and put back as a Buffer of those bytes. Mount
  * it after a body parser (the fingerprint then uses `ctx.request.body`) or before one: where none ran, oncely reads
- * the body itself (bounded by `maxRequestBytes`) and leaves it readable for the parser or a signature check.
+ * the body itself (bounded by `maxRequestBytes`) and leaves it readable for the parser or a signature check. On a
+ * streaming route (`stream: true`), a stream in `ctx.body` goes out as it is read, recorded on its way.
  *
  * @example
  * import { idempotency } from "oncely/koa";
@@ -35,7 +39,7 @@ declare module "koa" {
  * });
  */
 export function idempotency(idem: Idempotency, options?: RouteOptions<Context>): Middleware {
-  const guard = idem.route(options as RouteOptions);
+  const guard = idem.route(options as RouteOptions, { streams: true });
   const refuseUnguarded = unguardedRouteRefusal();
   return async function idempotency(ctx, next) {
     if (guard.options.methods.has(ctx.method) && answeredUpstream(ctx)) {
@@ -48,8 +52,10 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
     const decision = await guard.begin(koaInput(ctx));
     if (decision.action === "pass") return next();
     if (decision.action === "respond") return sendKoaResponse(ctx, decision.response);
+    if (decision.action === "stream") return sendKoaStream(ctx, decision.response);
     ctx.state.idempotency = decision.context;
     for (const [name, value] of decision.headers) ctx.set(name, value);
+    if (decision.stream) return runStreaming(ctx, next, decision.stream);
     // The headers set before the handler ran (CORS, a request id): they stay if its answer is replaced.
     const outer = { ...ctx.response.headers };
     // A handler that bypasses Koa (`ctx.respond = false`) writes to `ctx.res` itself: those writes are held and stored
@@ -79,6 +85,41 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
     }
     putBackKoaBody(ctx, captured);
   };
+}
+
+/**
+ * Runs a streaming route's handler: a stream it leaves in `ctx.body` is recorded as Koa sends it, and so is what it
+ * writes to `ctx.res` itself (`ctx.respond = false`, the usual way to hold server-sent events open); a body of bytes
+ * is recorded whole before Koa sends it.
+ */
+async function runStreaming(ctx: Context, next: Next, capture: StreamCapture): Promise<void> {
+  const stopTee = teeNodeResponse(ctx.res, capture);
+  const release = keepStreamBodies(ctx);
+  try {
+    await next();
+  } catch (error) {
+    release();
+    stopTee();
+    await capture.fail(error);
+    throw error;
+  }
+  const handed = release();
+  if (ctx.respond === false) return;
+  stopTee();
+  if (feedStreamBodies(ctx, handed, capture)) return;
+  let captured: Awaited<ReturnType<typeof captureKoaBody>>;
+  try {
+    captured = await captureKoaBody(ctx, Number.POSITIVE_INFINITY);
+  } catch (error) {
+    await capture.fail(error);
+    throw error;
+  }
+  const { response } = captured;
+  capture.head(response.status, response.headers);
+  if (response.body) capture.write(response.body);
+  const replacement = await capture.end();
+  if (replacement) return sendKoaResponse(ctx, replacement);
+  putBackKoaBody(ctx, captured);
 }
 
 const ANSWERED_UPSTREAM =

@@ -16,17 +16,18 @@ import {
   type ModuleMetadata,
   type NestInterceptor,
   type OnApplicationShutdown,
+  type OnModuleInit,
   Optional,
   type OptionalFactoryDependency,
   type Provider,
   SetMetadata,
   UseInterceptors,
 } from "@nestjs/common";
-import { APP_INTERCEPTOR, Reflector } from "@nestjs/core";
+import { APP_INTERCEPTOR, DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from "@nestjs/core";
 import { catchError, from, mergeMap, type Observable, of, tap, throwError } from "rxjs";
 import type { IdempotencyContext } from "../../core/context.js";
 import { createIdempotency, type Idempotency, type RouteGuard } from "../../core/engine.js";
-import type { Decision } from "../../core/guard.js";
+import type { Decision, StreamingDecision } from "../../core/guard.js";
 import {
   type IdempotencyOptions,
   type ResolvedRouteOptions,
@@ -35,6 +36,7 @@ import {
 } from "../../core/options.js";
 import type { Settle } from "../shared/node-response.js";
 import { type NestHttpExchange, nestHttpExchange } from "./platform.js";
+import { checkStreamingHandler } from "./streaming.js";
 
 declare global {
   namespace Express {
@@ -147,7 +149,7 @@ const guarded = new WeakSet<object>();
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
   /** One validated guard per (controller, handler), made on the first request; `null` for routes not guarded. */
-  readonly #guards = new WeakMap<object, WeakMap<object, RouteGuard | null>>();
+  readonly #guards = new WeakMap<object, WeakMap<object, RouteGuard<StreamingDecision> | null>>();
 
   private readonly idem: Idempotency;
   private readonly settings: ResolvedSettings;
@@ -183,12 +185,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
           exchange.answer(decision.response);
           return of(undefined);
         }
-        return runGuarded(exchange, decision, next);
+        if (decision.action === "stream") {
+          exchange.answerStream(decision.response);
+          return of(undefined);
+        }
+        return decision.stream ? runStreaming(exchange, decision, next) : runGuarded(exchange, decision, next);
       }),
     );
   }
 
-  #guardFor(context: ExecutionContext): RouteGuard | null {
+  #guardFor(context: ExecutionContext): RouteGuard<StreamingDecision> | null {
     const controller = context.getClass();
     const handler = context.getHandler();
     let byHandler = this.#guards.get(controller);
@@ -212,10 +218,13 @@ function routeGuard(
   routes: ResolvedSettings["routes"],
   onController: RouteMark | undefined,
   onHandler: RouteMark | undefined,
-): RouteGuard | null {
+): RouteGuard<StreamingDecision> | null {
   if (onHandler === false || (onController === false && onHandler === undefined)) return null;
-  if (onHandler === undefined && onController === undefined) return routes === "all" ? idem.route() : null;
-  return idem.route({ ...(onController || {}), ...(onHandler || {}) });
+  // Streams only on the handlers `checkStreamingRoutes` let through at startup: those that write through @Res().
+  if (onHandler === undefined && onController === undefined) {
+    return routes === "all" ? idem.route(undefined, { streams: true }) : null;
+  }
+  return idem.route({ ...(onController || {}), ...(onHandler || {}) }, { streams: true });
 }
 
 /** Runs the handler under the claim: its response is stored (or the claim released) before it goes out. */
@@ -247,6 +256,33 @@ function runGuarded(
 }
 
 /**
+ * Runs a streaming route's handler, which writes its response itself (`@Res()`): each write goes out at once and is
+ * recorded, to its end, whether or not the client is still there; see docs/streaming.md.
+ */
+function runStreaming(
+  exchange: NestHttpExchange,
+  decision: Extract<Decision, { action: "execute" }>,
+  next: CallHandler,
+): Observable<unknown> {
+  const capture = decision.stream!;
+  exchange.expose(decision.context);
+  for (const [name, value] of decision.headers) exchange.outgoing.setHeader(name, value);
+  const stop = exchange.tee(capture);
+  return next.handle().pipe(
+    catchError((error: unknown) => {
+      stop();
+      return from(capture.fail(error)).pipe(
+        mergeMap(() => {
+          // Begun already: cut off, so the client sees it did not end; otherwise Nest's exception filter answers.
+          if (exchange.outgoing.headersSent) exchange.outgoing.destroy();
+          return throwError(() => error);
+        }),
+      );
+    }),
+  );
+}
+
+/**
  * Provides the app's `Idempotency` instance (token `IDEMPOTENCY`) to every module and, unless `applyGlobally` is
  * false, registers `IdempotencyInterceptor` for every route. Which routes are guarded: see `OncelyNestSettings.routes`.
  *
@@ -255,8 +291,36 @@ function runGuarded(
  * export class AppModule {}
  */
 @Module({})
-export class OncelyModule implements OnApplicationShutdown {
-  constructor(@Inject(HOLDER) private readonly holder: Holder) {}
+export class OncelyModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(HOLDER) private readonly holder: Holder,
+    @Inject(SETTINGS) private readonly settings: ResolvedSettings,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
+    @Inject(Reflector) private readonly reflector: Reflector,
+  ) {}
+
+  /**
+   * Refuses, before the app serves, a streaming route (`stream: true`) whose handler oncely cannot stream.
+   * @throws {TypeError} naming the handler
+   */
+  onModuleInit(): void {
+    const instanceStreams = this.holder.idem.options.stream === true;
+    for (const wrapper of this.discovery.getControllers()) {
+      const controller = wrapper.metatype as (abstract new (...args: never[]) => unknown) | null;
+      if (!controller?.prototype) continue;
+      const onController = this.reflector.get<RouteMark | undefined>(ROUTE_OPTIONS, controller);
+      for (const name of this.scanner.getAllMethodNames(controller.prototype)) {
+        const handler = (controller.prototype as Record<string, object>)[name]!;
+        const onHandler = this.reflector.get<RouteMark | undefined>(ROUTE_OPTIONS, handler as never);
+        checkStreamingHandler(
+          { controller, name, handler, onController, onHandler },
+          this.settings.routes,
+          instanceStreams,
+        );
+      }
+    }
+  }
 
   /**
    * @param idemOrOptions an `Idempotency` instance (the app owns and closes it) or options to create one (closed when
@@ -302,7 +366,7 @@ function oncelyModule(
   return {
     module: OncelyModule,
     global: true,
-    imports,
+    imports: [DiscoveryModule, ...imports],
     providers: [
       holder,
       { provide: IDEMPOTENCY, inject: [HOLDER], useFactory: (held: Holder) => held.idem },

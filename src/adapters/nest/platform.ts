@@ -1,9 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { IdempotencyContext } from "../../core/context.js";
 import type { GuardInput } from "../../core/guard.js";
-import type { ResponseData } from "../../core/response.js";
+import type { ResponseData, StreamedResponse } from "../../core/response.js";
+import type { StreamCapture } from "../../core/stream-recorder.js";
 import { nodeInput } from "../node/index.js";
 import { captureNodeResponse, type Settle, sendNodeResponse } from "../shared/node-response.js";
+import { sendNodeStream, teeNodeResponse } from "../shared/node-stream.js";
 import { withParsedBody } from "../shared/parsed-body.js";
 
 /**
@@ -23,6 +25,13 @@ export interface NestHttpExchange {
   answer(response: ResponseData): void;
   /** Holds back what Nest sends until `settle` has stored (or released) it; see `captureNodeResponse`. */
   capture(settle: Settle): void;
+  /** Answers with a stream a retry follows or replays, as `answer` does with a response. */
+  answerStream(response: StreamedResponse): void;
+  /**
+   * Sends what a streaming route's handler writes to the response itself as it is written, feeding `capture`; see
+   * `teeNodeResponse`. Returns `stop`.
+   */
+  tee(capture: StreamCapture): () => void;
 }
 
 /** The parts of a Fastify request and reply that are used here (typed locally so Fastify stays optional). */
@@ -72,6 +81,11 @@ function expressExchange(req: ExpressRequestLike, res: ServerResponse): NestHttp
       silence(res, ["status", "send", "json", "sendStatus"]);
     },
     capture: (settle) => captureNodeResponse(res, settle),
+    answerStream(response) {
+      void sendNodeStream(res, response);
+      silence(res, ["status", "send", "json", "sendStatus"]);
+    },
+    tee: (capture) => teeNodeResponse(res, capture),
   };
 }
 
@@ -102,6 +116,19 @@ function fastifyExchange(request: FastifyRequestLike, reply: FastifyReplyLike): 
         reply.hijack();
         return settle(captured);
       });
+    },
+    answerStream(response) {
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined) raw.setHeader(name, value);
+      }
+      reply.hijack();
+      void sendNodeStream(raw, response);
+      silence(reply, ["code", "status", "send"]);
+    },
+    tee(capture) {
+      // The handler writes to `reply.raw` itself: Fastify must not answer once the handler's promise resolves.
+      reply.hijack();
+      return teeNodeResponse(raw, capture);
     },
   };
 }

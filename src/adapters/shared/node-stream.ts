@@ -110,15 +110,16 @@ export async function sendNodeStream(res: ServerResponse, response: StreamedResp
   res.end();
 }
 
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves once `stream` drains, or closes (its client left: nothing more waits for it). */
+export function drained(stream: Pick<NodeJS.EventEmitter, "on" | "off">): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
+      stream.off("drain", done);
+      stream.off("close", done);
       resolve();
     };
-    res.on("drain", done);
-    res.on("close", done);
+    stream.on("drain", done);
+    stream.on("close", done);
   });
 }
 
@@ -126,10 +127,14 @@ function drained(res: ServerResponse): Promise<void> {
  * A stream of `source`'s chunks, recorded on their way: `source` (a Node.js or web stream a handler answers with) is
  * read to its end whether or not the client still listens (the framework destroys the returned stream when the
  * client leaves, not the handler's), each chunk passed on at once; the end goes out once `capture.end()` stored the
- * outcome. A source that fails fails the capture and destroys the returned stream.
+ * outcome. A source that fails fails the capture and destroys the returned stream. `out` is the stream to feed, when
+ * the framework was handed one already (Koa).
  */
-export function teeStream(source: AsyncIterable<unknown>, capture: StreamCapture): PassThrough {
-  const out = new PassThrough();
+export function teeStream(
+  source: AsyncIterable<unknown>,
+  capture: StreamCapture,
+  out: PassThrough = new PassThrough(),
+): PassThrough {
   // Destroyed by the framework when the client leaves; what the handler writes after that is still recorded.
   out.on("error", () => {});
   void (async () => {
@@ -137,7 +142,9 @@ export function teeStream(source: AsyncIterable<unknown>, capture: StreamCapture
       for await (const chunk of source) {
         const bytes = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
         capture.write(bytes);
-        if (!out.destroyed) out.write(bytes);
+        // At the client's pace while it listens (as a handler writing to its response is): a slow client's bytes are
+        // not all held here, and a source that yields without waiting lets the socket send between chunks.
+        if (!out.destroyed && !out.write(bytes)) await drained(out);
       }
     } catch (error) {
       await capture.fail(error);

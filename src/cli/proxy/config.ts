@@ -14,7 +14,8 @@ import { credentialName, DEFAULT_CREDENTIALS, proxyScope } from "./scope.js";
 //   "routes": [
 //     { "route": "POST /charges", "required": true, "scopeHeader": "X-Account-Id" },
 //     { "route": "POST /carts/*/checkout", "credentialHeaders": ["cookie:session"] },
-//     { "route": "POST /charges/*/refunds", "ttl": "7d", "onInFlight": "wait" }
+//     { "route": "POST /charges/*/refunds", "ttl": "7d", "onInFlight": "wait" },
+//     { "route": "POST /v1/chat/completions", "stream": true }
 //   ]
 // }
 
@@ -34,11 +35,17 @@ export interface RouteConfig {
    * @default ["authorization"]
    */
   credentialHeaders?: string[];
-  onInFlight?: "reject" | "wait";
+  /** `"join"` (follow a stream in flight) only with `stream`, where it is the default. */
+  onInFlight?: "reject" | "wait" | "join";
   waitTimeout?: number;
   maxRequestBytes?: number;
   maxResponseBytes?: number;
   fingerprintHeaders?: string[];
+  /**
+   * The upstream's response goes to the caller chunk by chunk as it arrives (server-sent events, a chunked body),
+   * recorded as it goes: a retry while it runs follows it, a retry after it ended gets it again chunk by chunk.
+   */
+  stream?: boolean;
   /** Requests per (scope, key) per window in this process (429 past it), or `false`. */
   rateLimit?: false | { max: number; window: number };
 }
@@ -89,8 +96,8 @@ const credentials: Field = (value, where) => {
   });
 };
 const inFlight: Field = (value, where) => {
-  if (value !== "reject" && value !== "wait") {
-    throw new UsageError(`${where}: expected "reject" or "wait", got ${show(value)}`);
+  if (value !== "reject" && value !== "wait" && value !== "join") {
+    throw new UsageError(`${where}: expected "reject", "wait" or "join", got ${show(value)}`);
   }
   return value;
 };
@@ -118,6 +125,7 @@ const FIELDS: Record<Exclude<keyof RouteConfig, "route">, Field> = {
   maxRequestBytes: bytes,
   maxResponseBytes: bytes,
   fingerprintHeaders: headers,
+  stream: boolean,
   rateLimit,
 };
 
@@ -172,6 +180,9 @@ function routeConfig(entry: unknown, where: string): RouteConfig {
       );
     }
     config[name] = field(value, `${where}.${name}`);
+  }
+  if (config.onInFlight === "join" && config.stream !== true) {
+    throw new UsageError(`${where}.onInFlight: "join" follows a stream in flight, so it needs "stream": true`);
   }
   return config as unknown as RouteConfig;
 }

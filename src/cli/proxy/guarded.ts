@@ -7,9 +7,9 @@ import { ShuttingDownError, upstreamFailure } from "./errors.js";
 import { clientResponseHeaders, type HeaderRecord, headerPairs } from "./headers.js";
 import { pipeTo } from "./pipe.js";
 import { sendProblem } from "./respond.js";
-import type { Upstream } from "./upstream.js";
+import type { Upstream, UpstreamResponse } from "./upstream.js";
 
-type Execute = Extract<Decision, { action: "execute" }>;
+export type Execute = Extract<Decision, { action: "execute" }>;
 
 export interface GuardedRequest {
   res: ServerResponse;
@@ -43,26 +43,13 @@ export async function forwardGuarded(upstream: Upstream, request: GuardedRequest
   let headers: HeaderRecord;
   let buffered: Awaited<ReturnType<typeof bufferStream>>;
   try {
-    const response = await upstream.request({
-      method: decision.request.method,
-      url: request.url,
-      headers: request.headers,
-      body: decision.request.body ?? null,
-      signal: request.signal,
-    });
+    const response = await requestUpstream(upstream, request);
     status = response.status;
-    headers = clientResponseHeaders(response.headers);
-    for (const [name, value] of decision.headers) headers[name] = value;
+    headers = responseHeaders(response, decision);
     buffered = await bufferStream(response.body, decision.maxResponseBytes);
   } catch (error) {
     await decision.abandon(error);
-    if (request.signal.aborted) {
-      sendProblem(res, shuttingDown(), request.path);
-      return { kind: "shut-down" };
-    }
-    const failure = upstreamFailure(error, upstream.url, upstream.timeout);
-    sendProblem(res, failure, request.path);
-    return { kind: "upstream-failed", status: failure.status, reason: failure.message };
+    return answerFailure(upstream, request, error);
   }
 
   const replacement = await decision.finish({ status, headers: headerPairs(headers), body: buffered.body });
@@ -81,6 +68,38 @@ export async function forwardGuarded(upstream: Upstream, request: GuardedRequest
   res.writeHead(status, headers);
   await pipeTo(buffered.replacement, res).catch(() => res.destroy());
   return { kind: "answered" };
+}
+
+/** Sends a claimed request upstream, its body as the engine read it. */
+export function requestUpstream(upstream: Upstream, request: GuardedRequest): Promise<UpstreamResponse> {
+  return upstream.request({
+    method: request.decision.request.method,
+    url: request.url,
+    headers: request.headers,
+    body: request.decision.request.body ?? null,
+    signal: request.signal,
+  });
+}
+
+/** The upstream's response headers as the client gets them, with the engine's own (the key's expiry) added. */
+export function responseHeaders(response: UpstreamResponse, decision: Execute): HeaderRecord {
+  const headers = clientResponseHeaders(response.headers);
+  for (const [name, value] of decision.headers) headers[name] = value;
+  return headers;
+}
+
+/**
+ * Answers a claimed request whose upstream failed before its response began (its claim already released): `503`
+ * when a shutdown aborted it, otherwise `502` or `504`.
+ */
+export function answerFailure(upstream: Upstream, request: GuardedRequest, error: unknown): GuardedOutcome {
+  if (request.signal.aborted) {
+    sendProblem(request.res, shuttingDown(), request.path);
+    return { kind: "shut-down" };
+  }
+  const failure = upstreamFailure(error, upstream.url, upstream.timeout);
+  sendProblem(request.res, failure, request.path);
+  return { kind: "upstream-failed", status: failure.status, reason: failure.message };
 }
 
 /** The answer to a request a shutdown stopped waiting for: its claim was released, so a retry runs it again. */

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { sendNodeResponse } from "../../adapters/shared/node-response.js";
+import { sendNodeStream } from "../../adapters/shared/node-stream.js";
 import type { Idempotency, RouteGuard } from "../../core/engine.js";
-import type { Decision, GuardInput } from "../../core/guard.js";
+import type { GuardInput, StreamingDecision } from "../../core/guard.js";
 import type { RouteOptions } from "../../core/options.js";
 import { RequestAbort } from "./abort.js";
 import { BadRequestTargetError, HopByHopKeyError, upstreamFailure } from "./errors.js";
@@ -13,6 +14,7 @@ import { passThrough } from "./pass-through.js";
 import { readRequestBody } from "./request-body.js";
 import { sendJson, sendProblem } from "./respond.js";
 import { findRoute, parseRoutePattern, type RoutePattern } from "./routes.js";
+import { forwardStreamed } from "./streamed.js";
 import { readRequestTarget } from "./target.js";
 import { connectUpstream, type Upstream } from "./upstream.js";
 
@@ -76,7 +78,7 @@ export interface OncelyProxy {
 
 interface CompiledRoute {
   pattern: RoutePattern;
-  guard: RouteGuard;
+  guard: RouteGuard<StreamingDecision>;
 }
 
 interface Pending {
@@ -156,17 +158,14 @@ export function createProxy(options: ProxyOptions): OncelyProxy {
           return body;
         },
       };
-      const decision: Decision = await route.guard.begin(input);
+      const decision = await route.guard.begin(input);
       if (decision.action === "respond") return sendNodeResponse(res, decision.response);
+      if (decision.action === "stream") return sendNodeStream(res, decision.response);
       if (decision.action === "execute") {
-        const outcome = await forwardGuarded(upstream, {
-          res,
-          path,
-          url,
-          headers,
-          decision,
-          signal: abort,
-        });
+        const request = { res, path, url, headers, decision, signal: abort };
+        const outcome = decision.stream
+          ? await forwardStreamed(upstream, request, decision.stream)
+          : await forwardGuarded(upstream, request);
         if (outcome.kind === "upstream-failed") {
           log?.({ level: "error", msg: `oncely upstream failed ${route.pattern.name}`, proxy: outcome });
         } else if (outcome.kind === "shut-down") {
@@ -242,7 +241,10 @@ function compileRoute(idem: Idempotency, route: ProxyRoute): CompiledRoute {
     );
   }
   try {
-    const guard = idem.route({ ...options, route: pattern.name, methods: options.methods ?? [pattern.method] });
+    const guard = idem.route(
+      { ...options, route: pattern.name, methods: options.methods ?? [pattern.method] },
+      { streams: true },
+    );
     return { pattern, guard };
   } catch (error) {
     throw new TypeError(`route "${pattern.name}": ${(error as Error).message}`, { cause: error });

@@ -99,8 +99,10 @@ export class MemoryStore implements StreamStore {
   readonly #records = new Map<string, string>();
   readonly #expiries = new ExpiryQueue();
   readonly #scopes = new ScopeCounts();
-  /** The stream logs, loaded with their code on the first append (most apps never stream). */
+  /** The stream logs, loaded with their code on the first append or read (most apps never stream). */
   #streams: StreamLogs | undefined;
+  /** Their loading, shared: two calls that both waited on it would otherwise each make logs of their own. */
+  #loadingStreams: Promise<StreamLogs> | undefined;
   readonly #maxEntries: number;
   readonly #maxEntriesPerScope: number;
   readonly #now: () => number;
@@ -219,21 +221,29 @@ export class MemoryStore implements StreamStore {
 
   async appendStream(id: string, token: number, entries: Uint8Array[]): Promise<boolean> {
     if (this.#held(id, token) === undefined) return false;
-    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
+    const streams = this.#streams ?? (await this.#loadStreams());
     // Checked again: the record may have changed while the code loaded.
     if (this.#held(id, token) === undefined) return false;
-    this.#streams.append(id, token, entries);
+    streams.append(id, token, entries);
     return true;
   }
 
   /** Wakes on the append itself (or the run's completion or release); rechecks the lease after `wait`. */
   async readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
-    this.#streams ??= new (await import("./stream-logs.js")).StreamLogs();
-    const entries = this.#streams.read(id, token, from);
+    const streams = this.#streams ?? (await this.#loadStreams());
+    const entries = streams.read(id, token, from);
     const state = this.#runState(id, token);
     if (entries.length > 0 || state !== "held" || wait <= 0) return { entries, state };
-    await this.#streams.next(id, wait);
-    return { entries: this.#streams.read(id, token, from), state: this.#runState(id, token) };
+    await streams.next(id, wait);
+    return { entries: streams.read(id, token, from), state: this.#runState(id, token) };
+  }
+
+  #loadStreams(): Promise<StreamLogs> {
+    this.#loadingStreams ??= import("./stream-logs.js").then(({ StreamLogs }) => {
+      this.#streams = new StreamLogs();
+      return this.#streams;
+    });
+    return this.#loadingStreams;
   }
 
   async saveStep(id: string, token: number, step: StepRecord): Promise<boolean> {
