@@ -53,7 +53,7 @@ export async function runOnce<T>(
     fingerprint: hashParts(["oncely:run", name, input === undefined ? "" : canonicalJson(input)]),
     route: name,
     scope: hashedScope,
-    meta: { key: parsedKey, path: name, ...(hashedScope ? { scope: hashedScope } : {}) },
+    meta: hashedScope ? { key: parsedKey, path: name, scope: hashedScope } : { key: parsedKey, path: name },
     started: performance.now(),
     storeDuration: 0,
     ...(stored ? { work: stored } : {}),
