@@ -6,16 +6,21 @@
 //     the field: it validates `_meta` with zod on both sides);
 //   - passthrough: the same tool on a guarded server, called without a key (what the guard costs a call it passes);
 //   - replay: a keyed call answered from its record (a retry: the tool does not run);
-//   - first: a keyed call with a new key each time (a first execution: claim, run, store).
+//   - first: a keyed call with a new key each time (a first execution: claim, run, store);
+//   - floor: a keyed call to a server without oncely that answers every call with one stored result, parsed from its
+//     JSON and marked as a replay, at the protocol layer (where the guard answers): what the SDK spends on a replay
+//     before any lookup, the least a replay can cost through it.
 //
 // `node bench/mcp.mjs` measures CPU time per call (process.cpuUsage: this process runs client and server, so time spent
 // waiting for a CPU on a loaded machine is not counted), over the SDK's in-memory transport and over stateless
 // Streamable HTTP on a real socket; the ways interleaved over 11 rounds, medians printed.
 // `node bench/mcp.mjs --instructions` counts instructions per call instead, under valgrind's callgrind: the figure that
 // does not move with the machine's load. Each way runs twice after the same warm-up, with CALLS and 11 x CALLS calls;
-// the difference divided by 10 x CALLS is one call. The window is long because the JIT keeps compiling (on its own
-// threads, which callgrind counts too) well after the warm-up, and garbage collections land where they land: over
-// 2,000 calls a way's figure moved by a third from run to run. Slow (several minutes per way).
+// the difference divided by 10 x CALLS is one call. Node runs with `--single-threaded`: the JIT's compiler and the
+// garbage collector then work on the main thread, in the same order on every run, where on their own threads they
+// made a way's figure move by a tenth to a third from run to run; two runs of one way now differ by 0.02 %. The JIT
+// still compiles after the warm-up, which the long window averages in. The two runs of a way go side by side. Slow
+// (minutes per way); `CALLS`, `WARM_UP` and `WAYS` (comma-separated) set a run's length and ways.
 // Run after `npm run build` (the built package: under tsx, every dynamic import the engine makes goes through its
 // loader hooks, which costs more than the call being measured).
 import { execFile } from "node:child_process";
@@ -26,47 +31,71 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import { CallToolRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { createIdempotency, MemoryStore } from "../dist/index.js";
-import { guardTools } from "../dist/mcp/index.js";
+import { guardTools, REPLAYED_META } from "../dist/mcp/index.js";
 
 const ROUNDS = 11;
 /** Calls before counting instructions: enough for the JIT to have optimized the hot path. */
-const WARM_UP = 4000;
+const WARM_UP = Number(process.env.WARM_UP ?? 4000);
 const args = { amount: 1999, note: "a charge of about the size agents send" };
 
-/** name, whether the server is guarded, and the call's `_meta` (`fresh` numbers new keys). */
+/** name, the server (`plain`, `guarded` or `floor`), and the call's `_meta` (`fresh` numbers new keys). */
 const WAYS = {
-  noop: { label: "tool that does nothing, no oncely", guarded: false, meta: () => undefined },
-  "noop-key": { label: "the same, a key in _meta (ignored)", guarded: false, meta: () => ({ idempotencyKey: "k" }) },
-  passthrough: { label: "guarded server, call without a key", guarded: true, meta: () => undefined },
-  replay: { label: "replayed call (same key)", guarded: true, meta: () => ({ idempotencyKey: "k" }) },
-  first: { label: "first execution (new key)", guarded: true, meta: (fresh) => ({ idempotencyKey: `new-${fresh}` }) },
+  noop: { label: "tool that does nothing, no oncely", server: "plain", meta: () => undefined },
+  "noop-key": { label: "the same, a key in _meta (ignored)", server: "plain", meta: () => ({ idempotencyKey: "k" }) },
+  passthrough: { label: "guarded server, call without a key", server: "guarded", meta: () => undefined },
+  replay: { label: "replayed call (same key)", server: "guarded", meta: () => ({ idempotencyKey: "k" }) },
+  first: {
+    label: "first execution (new key)",
+    server: "guarded",
+    meta: (fresh) => ({ idempotencyKey: `new-${fresh}` }),
+  },
+  floor: { label: "the SDK's share of a replay (no lookup)", server: "floor", meta: () => ({ idempotencyKey: "k" }) },
 };
 
-function makeServer(idempotency) {
+function makeServer(kind, idempotency) {
+  if (kind === "floor") return floorServer();
   const server = new McpServer({ name: "bench", version: "1.0.0" });
-  if (idempotency) guardTools(server, { idempotency });
+  if (kind === "guarded") guardTools(server, { idempotency });
   server.registerTool("noop", { inputSchema: { amount: z.number(), note: z.string() } }, async () => ({
     content: [{ type: "text", text: "done" }],
   }));
   return server;
 }
 
-/** A client of a server with the noop tool, guarded or not, in process or over stateless Streamable HTTP. */
-async function connected(guarded, transport) {
-  const idempotency = guarded ? createIdempotency({ store: new MemoryStore(), logger: false }) : undefined;
+/**
+ * The floor way's server: every `tools/call` answered with the stored result of the noop tool (its JSON parsed afresh,
+ * as a store hands it back) marked as a replay, by a handler installed where the guard installs its own.
+ */
+function floorServer() {
+  const server = new Server({ name: "bench", version: "1.0.0" }, { capabilities: { tools: {} } });
+  const stored = JSON.stringify({ content: [{ type: "text", text: "done" }] });
+  Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, async () => {
+    const result = JSON.parse(stored);
+    result._meta = { [REPLAYED_META]: true };
+    return result;
+  });
+  return server;
+}
+
+/** A client of a server with the noop tool (`kind`: see WAYS), in process or over stateless Streamable HTTP. */
+async function connected(kind, transport) {
+  const idempotency = kind === "guarded" ? createIdempotency({ store: new MemoryStore(), logger: false }) : undefined;
   const client = new Client({ name: "bench", version: "1.0.0" });
   if (transport === "in-process") {
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
-    await makeServer(idempotency).connect(serverSide);
+    await makeServer(kind, idempotency).connect(serverSide);
     await client.connect(clientSide);
     return { client, close: () => client.close() };
   }
   const http = createServer(async (request, response) => {
-    const server = makeServer(idempotency);
+    const server = makeServer(kind, idempotency);
     const serverTransport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
     response.on("close", () => void server.close());
     await server.connect(serverTransport);
@@ -88,8 +117,8 @@ async function connected(guarded, transport) {
 
 /** One way's call, on its own connected client. */
 async function caller(way, transport) {
-  const { guarded, meta } = WAYS[way];
-  const connection = await connected(guarded, transport);
+  const { server, meta } = WAYS[way];
+  const connection = await connected(server, transport);
   let fresh = 0;
   const call = () => {
     const _meta = meta(fresh++);
@@ -127,13 +156,26 @@ async function measureInstructions(calls, ways) {
   const count = async (way, n) => {
     const { stderr } = await run(
       "valgrind",
-      ["--tool=callgrind", "--callgrind-out-file=/dev/null", process.execPath, self, "--drive", way, String(n)],
+      [
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        process.execPath,
+        "--single-threaded",
+        self,
+        "--drive",
+        way,
+        String(n),
+      ],
       { maxBuffer: 1 << 24 },
     );
     return Number(/Collected : (\d+)/.exec(stderr)[1]);
   };
   const perCall = {};
-  for (const way of ways) perCall[way] = ((await count(way, 11 * calls)) - (await count(way, calls))) / (10 * calls);
+  for (const way of ways) {
+    // Both runs of a way at once: callgrind runs one thread, and each count is the same whatever runs beside it.
+    const [long, short] = await Promise.all([count(way, 11 * calls), count(way, calls)]);
+    perCall[way] = (long - short) / (10 * calls);
+  }
   console.log(
     `MCP tools/call, in-process transport, MemoryStore, instructions per call (callgrind, ${calls} and ${11 * calls} calls after ${WARM_UP})`,
   );
@@ -168,7 +210,7 @@ if (mode === "--drive") {
   for (let i = 0; i < WARM_UP + Number(n); i++) await call();
   await close();
 } else if (mode === "--instructions") {
-  await measureInstructions(CALLS, (process.env.WAYS ?? "noop,noop-key,replay").split(","));
+  await measureInstructions(CALLS, (process.env.WAYS ?? "noop,noop-key,floor,replay").split(","));
 } else {
   const ways = Object.keys(WAYS);
   await measureCpu("in-process", CALLS, ways);

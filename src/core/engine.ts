@@ -260,11 +260,14 @@ function eventSink(
 
 /**
  * `idem.run`'s code, loaded on its first call: an app that only guards HTTP routes never needs it. The promise is
- * kept: an `import()` per call goes through the module loader each time, about a tenth of a replayed run's cost.
+ * kept: an `import()` per call goes through the module loader each time, about a tenth of a replayed run's cost. Once
+ * loaded, the module is called directly, without awaiting the kept promise again.
  */
 let runModule: Promise<typeof import("./run.js")> | undefined;
+let loadedRunModule: typeof import("./run.js") | undefined;
 
-async function runOnce<T>(...args: Parameters<typeof import("./run.js").runOnce<T>>): Promise<T> {
-  runModule ??= import("./run.js");
-  return (await runModule).runOnce<T>(...args);
+function runOnce<T>(...args: Parameters<typeof import("./run.js").runOnce<T>>): Promise<T> {
+  if (loadedRunModule) return loadedRunModule.runOnce<T>(...args);
+  runModule ??= import("./run.js").then((module) => (loadedRunModule = module));
+  return runModule.then((module) => module.runOnce<T>(...args));
 }

@@ -13,6 +13,7 @@ import { CheckFailedError, isOncelyError, MissingKeyError, type OncelyError } fr
 import type { ScopeValue } from "../core/options.js";
 import type { RunOptions } from "../core/run.js";
 import { scopeText } from "../core/scope.js";
+import { checkedToolResult, installBelowResultCheck } from "./result-check.js";
 import { toolCallErrorFor } from "./rpc-error.js";
 import { isCreatedTask, replayedTask } from "./task-replay.js";
 import { readToolKey, type ToolCallParams } from "./tool-key.js";
@@ -108,13 +109,14 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
     createdTask(extra) || ((!mcp || returnedByTool(result)) && (settings.storeErrorResults || result.isError !== true));
 
   const setRequestHandler = lowLevel.setRequestHandler;
-  // Every handler is wrapped, and only `tools/call` requests take the guard: the request names its method, where
-  // the schema would have to be taken apart to find it.
   lowLevel.setRequestHandler = function setGuardedRequestHandler(schema, handler) {
+    const call = (request: ToolCallRequest, extra: ToolCallExtra) => guardedCall(handler as Handler, request, extra);
+    // The SDK's own `tools/call` schema: installed below the SDK's result check (see result-check.ts).
+    if (installBelowResultCheck(lowLevel, schema, call)) return;
+    // Any other handler is wrapped, and only `tools/call` requests take the guard: the request names its method,
+    // where the schema would have to be taken apart to find it.
     const guarded = (request: ToolCallRequest, extra: ToolCallExtra) =>
-      request.method === "tools/call"
-        ? guardedCall(handler as Handler, request, extra)
-        : (handler as Handler)(request, extra);
+      request.method === "tools/call" ? call(request, extra) : (handler as Handler)(request, extra);
     return setRequestHandler.call(lowLevel, schema, guarded as typeof handler);
   } as Server["setRequestHandler"];
 
@@ -129,7 +131,7 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
       throw refusal(error);
     }
     if (!keyed) {
-      if (!settings.requires(params.name)) return handler(request, extra);
+      if (!settings.requires(params.name)) return checkedToolResult(await handler(request, extra), task);
       throw refusal(new MissingKeyError(`The tool ${params.name} must be called with ${keyWhere(settings)}`));
     }
     let scope: string | undefined;
@@ -153,17 +155,30 @@ export function guardTools(server: McpServer | Server, options: GuardToolsOption
           attachContext(extra, context);
           const answer = (await handler(request, extra)) as CallToolResult;
           if (!(task ? isCreatedTask(answer) : ownResult(answer, extra))) context.skipStore();
-          return answer;
+          // Checked before it is stored, so a replay needs no check: a result the SDK refuses is answered with its
+          // error and not kept, as when the tool throws (the SDK's own check, when it also runs, finds it valid).
+          return checkedToolResult(answer, task) as CallToolResult;
         },
-        // A task's name differs from the plain call's: one key cannot be replayed as the other kind of answer.
-        { ...settings.run, scope, input: keyed.arguments, name: `tools/call ${params.name}${task ? " (task)" : ""}` },
+        {
+          // Written out, not spread from `settings.run`: a spread per call was a tenth of the guard's own work.
+          onInFlight: "wait",
+          waitTimeout: settings.run.waitTimeout,
+          lease: settings.run.lease,
+          ttl: settings.run.ttl,
+          scope,
+          input: keyed.arguments,
+          // A task's name differs from the plain call's: one key cannot be replayed as the other kind of answer.
+          name: `tools/call ${params.name}${task ? " (task)" : ""}`,
+        },
       );
       if (ran) return result;
-      if (task) return await replayedTask(result as unknown as CreateTaskResult, extra.taskStore);
+      if (task)
+        return checkedToolResult(await replayedTask(result as unknown as CreateTaskResult, extra.taskStore), true);
     } catch (error) {
       throw isOncelyError(error) ? refusal(error) : error;
     }
-    // The engine parses the stored JSON afresh for each replay, so this copy is the call's own: marked, not cloned.
+    // The engine parses the stored JSON afresh for each replay, so this copy is the call's own: marked, not cloned,
+    // and not checked again (it was checked before it was stored; the mark is a `_meta` field like any other).
     result._meta ??= {};
     result._meta[REPLAYED_META] = true;
     return result;
@@ -187,7 +202,7 @@ interface Settings {
   keyArgument: string | undefined;
   storeErrorResults: boolean;
   requires(tool: string): boolean;
-  run: Pick<RunOptions, "onInFlight" | "waitTimeout" | "lease" | "ttl">;
+  run: Pick<RunOptions, "waitTimeout" | "lease" | "ttl">;
 }
 
 function checkOptions(options: GuardToolsOptions): Settings {
@@ -211,7 +226,7 @@ function checkOptions(options: GuardToolsOptions): Settings {
     const names = new Set(requireKey);
     requires = (tool) => names.has(tool);
   } else throw new TypeError("Expected `requireKey` to be true, false or an array of tool names");
-  const run: Settings["run"] = { onInFlight: "wait" };
+  const run: Settings["run"] = {};
   // Checked here so that a typo fails at setup, not on the first call.
   for (const name of ["waitTimeout", "lease", "ttl"] as const) {
     if (options[name] !== undefined) run[name] = toMilliseconds(options[name], name);

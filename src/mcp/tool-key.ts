@@ -14,6 +14,9 @@ export interface KeyedCall {
   arguments: Record<string, unknown>;
 }
 
+const [FIRST_FIELD, OTHER_FIELD] = KEY_META_FIELDS;
+const FIRST_PLACE = `_meta.${FIRST_FIELD}`;
+
 /**
  * Reads a call's key from `_meta` (`idempotencyKey`, then `idempotency-key`) or from the declared key argument.
  * Returns `undefined` when the call carries none.
@@ -22,9 +25,15 @@ export interface KeyedCall {
  */
 export function readToolKey(params: ToolCallParams, keyArgument: string | undefined): KeyedCall | undefined {
   const args = params.arguments ?? {};
+  const meta = params._meta;
+  // The common case, one key in `_meta.idempotencyKey` and nowhere else, read without collecting places to compare.
+  if (meta?.[OTHER_FIELD] === undefined && (keyArgument === undefined || !(keyArgument in args))) {
+    const value = meta?.[FIRST_FIELD];
+    return value === undefined ? undefined : { key: checkedKey(FIRST_PLACE, value), arguments: args };
+  }
   const found: [string, unknown][] = [];
   for (const field of KEY_META_FIELDS) {
-    const value = params._meta?.[field];
+    const value = meta?.[field];
     if (value !== undefined) found.push([`_meta.${field}`, value]);
   }
   if (keyArgument !== undefined && args[keyArgument] !== undefined) {

@@ -214,6 +214,25 @@ describe("idem.run", () => {
     expect(await idem.run("evt_3", async () => "z", { input: { a: 1 } })).toBe("x");
   });
 
+  it("applies each run's own options, the same ones again or others, and refuses a wrong one on every run", async () => {
+    const idem = createIdempotency({ store: new MemoryStore() });
+    let release!: () => void;
+    const holding = idem.run("held", () => new Promise<string>((r) => (release = () => r("done"))));
+    await until(() => release !== undefined, "the first run to start");
+    // Waiting is per run: the same options twice wait, then the engine's default ("reject") answers at once.
+    const waits = [1, 2].map(() => idem.run("held", async () => "again", { onInFlight: "wait", waitTimeout: "5s" }));
+    await expect(idem.run("held", async () => "again")).rejects.toBeInstanceOf(InFlightError);
+    await expect(idem.run("held", async () => "again", { onInFlight: "wait", waitTimeout: 50 })).rejects.toBeInstanceOf(
+      InFlightError,
+    );
+    release();
+    expect(await Promise.all([holding, ...waits])).toEqual(["done", "done", "done"]);
+    for (let i = 0; i < 2; i++) {
+      await expect(idem.run("other", async () => 1, { waitTimeout: "soon" as never })).rejects.toThrow(/waitTimeout/);
+      await expect(idem.run("other", async () => 1, { wait: "5s" } as never)).rejects.toThrow(/Unknown/);
+    }
+  });
+
   it("keeps keys apart per scope", async () => {
     const idem = createIdempotency({ store: new MemoryStore() });
     expect(await idem.run("same", async () => "a", { scope: "tenant-a" })).toBe("a");

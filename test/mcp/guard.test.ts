@@ -145,6 +145,46 @@ describe("guardTools: a keyed tools/call runs once per key", () => {
     expect(effects.failures).toBe(2);
   });
 
+  it("answers a result that is not a CallToolResult with the SDK's own error, and keeps nothing: the retry runs again", async () => {
+    let runs = 0;
+    const make = (guarded: boolean) => () => {
+      const server = new McpServer({ name: "s", version: "1.0.0" });
+      if (guarded) guardTools(server, { idempotency: createIdempotency({ store: new MemoryStore(), logger: false }) });
+      server.registerTool("broken", { inputSchema: { n: z.number() } }, async () => {
+        runs += 1;
+        return { content: [{ type: "picture" }] } as never;
+      });
+      return server;
+    };
+    const connected = async (guarded: boolean) => {
+      const served = await serveMcp(make(guarded), { mode: "stateful" });
+      open.push(served);
+      const client = await httpClient(served.url);
+      open.push(client);
+      return client;
+    };
+    const call = (client: Client, key?: string) =>
+      rpcError(
+        client.callTool({
+          name: "broken",
+          arguments: { n: 1 },
+          ...(key === undefined ? {} : { _meta: { idempotencyKey: key } }),
+        }),
+      );
+    const unguarded = await call(await connected(false));
+    expect(unguarded.code).toBe(-32602);
+    expect(unguarded.message).toContain("Invalid tools/call result");
+    const guarded = await connected(true);
+    for (const key of ["broken-1", "broken-1", undefined]) {
+      const error = await call(guarded, key);
+      expect({ code: error.code, message: error.message }).toEqual({
+        code: unguarded.code,
+        message: unguarded.message,
+      });
+    }
+    expect(runs).toBe(4);
+  });
+
   it("stores a result the tool returned with isError: true, unless storeErrorResults is false", async () => {
     const call = (client: Client) =>
       client.callTool({ name: "decline", arguments: { amount: 5 }, _meta: { idempotencyKey: "decline-1" } });

@@ -18,31 +18,39 @@ afterEach(() => {
 });
 
 describe("guardTools on a low-level Server (its own tools/call handler)", () => {
-  it("stores what the handler returns, and releases the key when it throws (a JSON-RPC error)", async () => {
-    const server = new Server({ name: "low-level", version: "1.0.0" }, { capabilities: { tools: {} } });
-    guardTools(server, { idempotency: createIdempotency({ store: new MemoryStore(), logger: false }) });
-    let runs = 0;
-    server.setRequestHandler(CallToolRequestSchema, async (request) => {
-      runs += 1;
-      if (request.params.name === "explode") throw new Error("the handler failed");
-      return { content: [{ type: "text", text: `run ${runs}` }] };
-    });
-    // The SDK's in-memory transport: a real client and server, linked in process.
-    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
-    await server.connect(serverSide);
-    const client = new Client({ name: "agent", version: "1.0.0" });
-    await client.connect(clientSide);
-    open.push(client);
+  // The SDK's own schema puts the guard below the SDK's result check; another (here one derived from it) keeps the
+  // guard inside that check.
+  it.each([
+    ["the SDK's CallToolRequestSchema", CallToolRequestSchema],
+    ["a schema of its own", CallToolRequestSchema.extend({})],
+  ])(
+    "stores what the handler returns, and releases the key when it throws (a JSON-RPC error): %s",
+    async (_, schema) => {
+      const server = new Server({ name: "low-level", version: "1.0.0" }, { capabilities: { tools: {} } });
+      guardTools(server, { idempotency: createIdempotency({ store: new MemoryStore(), logger: false }) });
+      let runs = 0;
+      server.setRequestHandler(schema, async (request) => {
+        runs += 1;
+        if (request.params.name === "explode") throw new Error("the handler failed");
+        return { content: [{ type: "text", text: `run ${runs}` }] };
+      });
+      // The SDK's in-memory transport: a real client and server, linked in process.
+      const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+      await server.connect(serverSide);
+      const client = new Client({ name: "agent", version: "1.0.0" });
+      await client.connect(clientSide);
+      open.push(client);
 
-    const call = (name: string) => client.callTool({ name, _meta: { idempotencyKey: `key-${name}` } });
-    const first = await call("echo");
-    const retry = await call("echo");
-    expect(retry._meta?.[REPLAYED_META]).toBe(true);
-    expect(retry.content).toEqual(first.content);
-    expect((await rpcError(call("explode"))).message).toContain("the handler failed");
-    await rpcError(call("explode"));
-    expect(runs).toBe(3);
-  });
+      const call = (name: string) => client.callTool({ name, _meta: { idempotencyKey: `key-${name}` } });
+      const first = await call("echo");
+      const retry = await call("echo");
+      expect(retry._meta?.[REPLAYED_META]).toBe(true);
+      expect(retry.content).toEqual(first.content);
+      expect((await rpcError(call("explode"))).message).toContain("the handler failed");
+      await rpcError(call("explode"));
+      expect(runs).toBe(3);
+    },
+  );
 });
 
 describe("guardTools with its store down", () => {
