@@ -3,17 +3,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll } from "vitest";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { serviceAvailable, services } from "../support/services.js";
 import { describeStreaming } from "./streaming.js";
-import { streamingExpress, streamingFetch, streamingNode } from "./streaming-apps.js";
+import { streamingExpress, streamingFastify, streamingFetch, streamingNode } from "./streaming-apps.js";
 
 // The streaming cases on the other stores that record streams, each behind one adapter: SQLite (whose followers
-// poll), Redis (whose followers block on the run's stream) and PostgreSQL (whose followers wait for a NOTIFY).
+// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY) and MySQL
+// (whose followers poll).
 
 const dir = mkdtempSync(join(tmpdir(), "oncely-streaming-"));
 let files = 0;
@@ -43,8 +46,24 @@ if (await serviceAvailable("postgres")) {
   });
 }
 
+const mysqlTables: string[] = [];
+if (await serviceAvailable("mysql")) {
+  describeStreaming("fastify on MySqlStore", streamingFastify, async () => {
+    const table = `oncely_streaming_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    mysqlTables.push(table);
+    const store = new MySqlStore({ uri: services.mysql.url, table });
+    await store.migrate();
+    return store;
+  });
+}
+
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
+  if (mysqlTables.length > 0) {
+    const pool = mysql.createPool({ uri: services.mysql.url });
+    await pool.query(`DROP TABLE IF EXISTS ${mysqlTables.flatMap((name) => [name, `${name}_stream`]).join(", ")}`);
+    await pool.end();
+  }
   if (tables.length > 0) {
     const pool = new pg.Pool({ connectionString: services.postgres.url });
     await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}", "${name}_stream";`).join("\n"));

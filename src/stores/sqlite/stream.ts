@@ -94,16 +94,3 @@ export class SqliteStreams {
     return row.state === "in-flight" && row.lease_until > now ? "held" : "gone";
   }
 }
-
-/** Polls `read` until it finds entries or the run is no longer held, or `wait` ms have passed. */
-export async function pollStream(read: () => Promise<StreamRead>, wait: number): Promise<StreamRead> {
-  const deadline = performance.now() + wait;
-  let pause = 10;
-  for (;;) {
-    const result = await read();
-    const left = deadline - performance.now();
-    if (result.entries.length > 0 || result.state !== "held" || left <= 0) return result;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    pause = Math.min(pause * 1.5, 200);
-  }
-}
