@@ -1,22 +1,26 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll } from "vitest";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { serviceAvailable, services } from "../support/services.js";
 import { describeStreaming } from "./streaming.js";
-import { streamingExpress, streamingFastify, streamingFetch, streamingNode } from "./streaming-apps.js";
+import { streamingExpress, streamingFastify, streamingFetch, streamingHono, streamingNode } from "./streaming-apps.js";
 
 // The streaming cases on the other stores that record streams, each behind one adapter: SQLite (whose followers
-// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY) and MySQL
-// (whose followers poll).
+// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY), and MySQL
+// and DynamoDB (whose followers poll).
 
 const dir = mkdtempSync(join(tmpdir(), "oncely-streaming-"));
 let files = 0;
@@ -57,7 +61,35 @@ if (await serviceAvailable("mysql")) {
   });
 }
 
+// dynalite (a local DynamoDB, as the store's own tests use) in this process.
+const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => import("node:http").Server;
+const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0 });
+await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", resolve));
+const dynamoClient = new DynamoDBClient({
+  endpoint: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`,
+  region: "us-east-1",
+  credentials: { accessKeyId: "test", secretAccessKey: "test" },
+});
+// dynalite answers one request at a time: 20 followers polling, their claims and the holder's appends queue behind
+// each other, past the default 1 s store timeout on a loaded machine (the store's own races take 15 s for the same).
+describeStreaming(
+  "hono on DynamoDbStore",
+  streamingHono,
+  async () => {
+    const store = new DynamoDbStore({
+      client: dynamoClient,
+      table: `oncely_${randomUUID().slice(0, 8)}`,
+      timeout: "5s",
+    });
+    await store.createTable();
+    return store;
+  },
+  { storeTimeout: "5s" },
+);
+
 afterAll(async () => {
+  dynamoClient.destroy();
+  await new Promise<void>((resolve) => dynamo.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
   if (mysqlTables.length > 0) {
     const pool = mysql.createPool({ uri: services.mysql.url });
