@@ -390,7 +390,7 @@ export function checkStoreSupports(store: Store, options: ResolvedRouteOptions):
   }
   if (options.stream && !isStreamStore(store)) {
     throw new TypeError(
-      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore, MySqlStore, DynamoDbStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
+      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore, MySqlStore, DynamoDbStore, LibsqlStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
     );
   }
   return options;

@@ -10,6 +10,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll } from "vitest";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { LibsqlStore } from "../../src/stores/libsql/index.js";
 import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
@@ -19,8 +20,8 @@ import { describeStreaming } from "./streaming.js";
 import { streamingExpress, streamingFastify, streamingFetch, streamingHono, streamingNode } from "./streaming-apps.js";
 
 // The streaming cases on the other stores that record streams, each behind one adapter: SQLite (whose followers
-// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY), and MySQL
-// and DynamoDB (whose followers poll).
+// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY), and libSQL,
+// MySQL and DynamoDB (whose followers poll).
 
 const dir = mkdtempSync(join(tmpdir(), "oncely-streaming-"));
 let files = 0;
@@ -28,6 +29,11 @@ describeStreaming(
   "node:http on SqliteStore",
   streamingNode,
   () => new SqliteStore({ path: join(dir, `${files++}.db`) }),
+);
+describeStreaming(
+  "express on LibsqlStore",
+  streamingExpress,
+  () => new LibsqlStore({ url: `file:${join(dir, `${files++}.db`)}` }),
 );
 
 const base = `oncely-test:${randomUUID().slice(0, 8)}:`;
