@@ -1,4 +1,5 @@
-import type { StreamRead, StreamRunState } from "../../core/store.js";
+import { concat, frame, unframe } from "../../core/bytes.js";
+import type { StreamRunState } from "../../core/store.js";
 import type { Item } from "./item.js";
 
 /**
@@ -26,38 +27,19 @@ export function pageKey(id: string, token: number, nonce: string, page: number):
   return `${id}#stream#${token}#${nonce}#${page}`;
 }
 
-/** A batch's entries, each framed by its length (4 bytes, big-endian), cut into pages of at most `PAGE_BYTES`. */
+/** A batch's entries, each framed by its length, cut into pages of at most `PAGE_BYTES`. */
 export function batchPages(entries: Uint8Array[]): Uint8Array[] {
-  const size = entries.reduce((total, entry) => total + 4 + entry.byteLength, 0);
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  let at = 0;
-  for (const entry of entries) {
-    view.setUint32(at, entry.byteLength);
-    bytes.set(entry, at + 4);
-    at += 4 + entry.byteLength;
-  }
+  const bytes = frame(entries);
   const pages: Uint8Array[] = [];
-  for (let start = 0; start < size; start += PAGE_BYTES) pages.push(bytes.subarray(start, start + PAGE_BYTES));
+  for (let start = 0; start < bytes.byteLength; start += PAGE_BYTES) {
+    pages.push(bytes.subarray(start, start + PAGE_BYTES));
+  }
   return pages;
 }
 
 /** A batch's entries from its pages, joined in order. */
 export function batchEntries(pages: Uint8Array[]): Uint8Array[] {
-  const bytes = new Uint8Array(pages.reduce((total, page) => total + page.byteLength, 0));
-  let offset = 0;
-  for (const page of pages) {
-    bytes.set(page, offset);
-    offset += page.byteLength;
-  }
-  const view = new DataView(bytes.buffer);
-  const entries: Uint8Array[] = [];
-  for (let at = 0; at < bytes.byteLength; ) {
-    const length = view.getUint32(at);
-    entries.push(bytes.subarray(at + 4, at + 4 + length));
-    at += 4 + length;
-  }
-  return entries;
+  return unframe(concat(pages));
 }
 
 /** A committed batch, as its `stream_log` element says: how many entries, in how many pages, under which nonce. */
@@ -95,9 +77,4 @@ export function runState(item: Item | undefined, token: number, now: number): St
   if (item === undefined || Number(item.token?.N) !== token || Number(item.expires_at?.N) <= now) return "gone";
   if (item.state?.S === "completed") return "completed";
   return item.state?.S === "in-flight" && Number(item.lease_until?.N) > now ? "held" : "gone";
-}
-
-/** A read with nothing: the run's state alone. */
-export function stateOnly(state: StreamRunState): StreamRead {
-  return { entries: [], state };
 }
