@@ -73,10 +73,24 @@ export async function joinStream(
   }
   const head = parseEntry(first.entries[0]!);
   if (head.kind !== "head") return { kind: "claim-again" };
+  if (first.entries.some(failedEnd)) {
+    // The run failed before this retry could follow it, and its holder releases the key next: this retry is the
+    // next one, which runs the handler again, not a follower of the failed run.
+    for (let position = first.read, result = first; result.state === "held"; position += result.read) {
+      if (performance.now() >= deadline) return { kind: "timeout" };
+      result = await read(position);
+    }
+    return { kind: "claim-again" };
+  }
   emitFor(state, attempt, "replayed", { status: head.status, token, reason: "joined a stream in flight" });
   const follower = new Follower(state, attempt, token, read);
   const chunks = follower.chunks(first.entries.slice(1), first.read);
   return { kind: "follow", response: streamed(head.status, head.headers, chunks, lastEventId) };
+}
+
+function failedEnd(entry: Uint8Array): boolean {
+  const parsed = parseEntry(entry);
+  return parsed.kind === "end" && parsed.end === "failed";
 }
 
 /** A read of the run's log: its entries (opened, when encrypted), and how many of the store's entries it took. */
