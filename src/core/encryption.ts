@@ -23,6 +23,18 @@ export interface ResponseCipher {
   seal(id: string, response: StoredResponse): Promise<StoredResponse>;
   /** Opens what `seal` made; returns responses that were never sealed unchanged. */
   open(id: string, response: StoredResponse): Promise<StoredResponse>;
+  /**
+   * Seals one append of a streamed response (its entries, framed) into one entry, bound to the run and the position
+   * it takes in the log (`streamEntryAad`): a sealed entry moved to another record, run or place does not open.
+   */
+  sealEntries(aad: string, entries: readonly Uint8Array[]): Promise<Uint8Array>;
+  /** The entries of what `sealEntries` made with the same `aad`; a `DecryptionError` otherwise. */
+  openEntries(aad: string, sealed: Uint8Array): Promise<Uint8Array[]>;
+}
+
+/** What a sealed stream entry is bound to: the record, the run (its token) and its position in the run's log. */
+export function streamEntryAad(id: string, token: number, position: number): string {
+  return `oncely-stream:${id}:${token}:${position}`;
 }
 
 /**
@@ -39,6 +51,8 @@ export function createResponseCipher(options: EncryptionOptions): ResponseCipher
   return {
     seal: async (id, response) => (response.kept ? (await cipher()).seal(id, response) : response),
     open: async (id, response) => (await cipher()).open(id, response),
+    sealEntries: async (aad, entries) => (await cipher()).sealEntries(aad, entries),
+    openEntries: async (aad, sealed) => (await cipher()).openEntries(aad, sealed),
   };
 }
 

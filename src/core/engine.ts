@@ -158,7 +158,7 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
       const resolved = Object.keys(routeOptions).length
         ? checkStoreSupports(store, resolveRouteOptions(routeOptions, base))
         : base;
-      if (resolved.stream) checkCanStream(state, adapter);
+      if (resolved.stream) checkCanStream(adapter);
       const routeSettings = { ...settings, limiter: limiterFor(resolved.rateLimit) };
       return {
         options: resolved,
@@ -208,16 +208,11 @@ export function createIdempotency<Raw = unknown>(options: IdempotencyOptions<Raw
   };
 }
 
-/** Throws a `TypeError` when a `stream: true` route cannot stream: its adapter cannot, or responses are encrypted. */
-function checkCanStream(state: EngineState, adapter: AdapterAbilities): void {
+/** Throws a `TypeError` when a `stream: true` route cannot stream: its adapter cannot. */
+function checkCanStream(adapter: AdapterAbilities): void {
   if (!adapter.streams) {
     throw new TypeError(
       "`stream: true` needs an adapter that streams (oncely/node, oncely/express, oncely/fastify, oncely/fetch, oncely/hono, oncely/koa, oncely/nest, oncely proxy); this one does not yet",
-    );
-  }
-  if (state.cipher) {
-    throw new TypeError(
-      "`stream: true` cannot be combined with `encryption` yet: a stream's chunks are stored as written",
     );
   }
 }

@@ -120,8 +120,9 @@ export interface RouteOptions<Raw = unknown> {
    * the handler writes it and is recorded in the store as it goes, in batches fenced by the claim's token. A retry
    * while it runs follows the stream (`onInFlight: "join"`), a retry after it completed gets it again chunk by
    * chunk, and for `text/event-stream` a `Last-Event-ID` request header resumes after that event. Needs a store that
-   * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`, `PostgresStore`) and an adapter that can stream (node:http, Express,
-   * Fastify, fetch, Hono, Koa, NestJS, the proxy); anything else is refused at registration. See docs/streaming.md.
+   * records streams (`MemoryStore`, `SqliteStore`, `RedisStore`, `PostgresStore`, `MySqlStore`, `DynamoDbStore`,
+   * `LibsqlStore`) and an adapter that can stream (node:http, Express, Fastify, fetch, Hono, Koa, NestJS, the proxy);
+   * anything else is refused at registration. See docs/streaming.md.
    * @default false
    */
   stream?: boolean;
@@ -390,7 +391,7 @@ export function checkStoreSupports(store: Store, options: ResolvedRouteOptions):
   }
   if (options.stream && !isStreamStore(store)) {
     throw new TypeError(
-      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
+      `\`stream: true\` needs a store that records streams (MemoryStore, SqliteStore, RedisStore, PostgresStore, MySqlStore, DynamoDbStore, LibsqlStore); the ${store.name} store does not, and oncely never buffers a stream instead`,
     );
   }
   return options;

@@ -1,3 +1,4 @@
+import { streamEntryAad } from "./encryption.js";
 import { type Attempt, type EngineState, emitFor, timed } from "./engine-state.js";
 import { StreamInterruptedError, type StreamInterruption } from "./errors.js";
 import type { ResolvedRouteOptions } from "./options.js";
@@ -53,9 +54,17 @@ export async function joinStream(
   const store = state.store as StreamStore;
   const deadline = attempt.started + options.waitTimeout;
   const wait = Math.max(1, Math.min(MAX_READ_WAIT, Math.floor(options.lease / 2)));
-  const read = (from: number) =>
-    timed(state, attempt, "readStream", () => store.readStream(attempt.id, token, from, wait), wait);
-  let first: StreamRead;
+  const read = async (from: number): Promise<LogRead> => {
+    const found = await timed(
+      state,
+      attempt,
+      "readStream",
+      () => store.readStream(attempt.id, token, from, wait),
+      wait,
+    );
+    return { ...found, read: found.entries.length, entries: await opened(state, attempt.id, token, from, found) };
+  };
+  let first: LogRead;
   for (;;) {
     first = await read(0);
     if (first.entries.length > 0) break;
@@ -64,10 +73,40 @@ export async function joinStream(
   }
   const head = parseEntry(first.entries[0]!);
   if (head.kind !== "head") return { kind: "claim-again" };
+  if (first.entries.some(failedEnd)) {
+    // The run failed before this retry could follow it, and its holder releases the key next: this retry is the
+    // next one, which runs the handler again, not a follower of the failed run.
+    for (let position = first.read, result = first; result.state === "held"; position += result.read) {
+      if (performance.now() >= deadline) return { kind: "timeout" };
+      result = await read(position);
+    }
+    return { kind: "claim-again" };
+  }
   emitFor(state, attempt, "replayed", { status: head.status, token, reason: "joined a stream in flight" });
   const follower = new Follower(state, attempt, token, read);
-  const chunks = follower.chunks(first.entries.slice(1), first.entries.length);
+  const chunks = follower.chunks(first.entries.slice(1), first.read);
   return { kind: "follow", response: streamed(head.status, head.headers, chunks, lastEventId) };
+}
+
+function failedEnd(entry: Uint8Array): boolean {
+  const parsed = parseEntry(entry);
+  return parsed.kind === "end" && parsed.end === "failed";
+}
+
+/** A read of the run's log: its entries (opened, when encrypted), and how many of the store's entries it took. */
+interface LogRead extends StreamRead {
+  read: number;
+}
+
+/**
+ * The engine's entries in what the store answered: as they are, or, with `encryption`, each stored entry opened into
+ * the batch it sealed (bound to its place in the log, as the recorder sealed it).
+ */
+async function opened(state: EngineState, id: string, token: number, from: number, found: StreamRead) {
+  const { cipher } = state;
+  if (!cipher) return found.entries;
+  const batches = found.entries.map((sealed, i) => cipher.openEntries(streamEntryAad(id, token, from + i), sealed));
+  return (await Promise.all(batches)).flat();
 }
 
 /** Reads one run's entries after its head, to its end. */
@@ -79,7 +118,7 @@ class Follower {
     readonly state: EngineState,
     readonly attempt: Attempt,
     readonly token: number,
-    readonly read: (from: number) => Promise<StreamRead>,
+    readonly read: (from: number) => Promise<LogRead>,
   ) {}
 
   async *chunks(entries: Uint8Array[], position: number): AsyncGenerator<Uint8Array> {
@@ -94,13 +133,13 @@ class Follower {
           throw interrupted(entry.end === "not-kept" ? "response_not_kept" : "handler_failed", this.attempt);
         }
       }
-      let result: StreamRead;
+      let result: LogRead;
       try {
         result = await this.read(position);
       } catch (error) {
         throw interrupted("holder_lost", this.attempt, error);
       }
-      position += result.entries.length;
+      position += result.read;
       entries = result.entries;
       if (entries.length > 0 || result.state === "held") continue;
       if (result.state === "completed") {
@@ -116,7 +155,9 @@ class Follower {
   async #restFromRecord(): Promise<Uint8Array[]> {
     const { state, attempt } = this;
     const record = await timed(state, attempt, "get", () => state.store.get(attempt.id));
-    const chunks = record?.token === this.token && record.response?.kept ? storedChunks(record.response) : undefined;
+    const stored = record?.token === this.token && record.response?.kept ? record.response : undefined;
+    const response = stored && state.cipher ? await state.cipher.open(attempt.id, stored) : stored;
+    const chunks = response ? storedChunks(response) : undefined;
     if (chunks === undefined) throw interrupted("response_not_kept", attempt);
     return chunks.slice(this.#delivered);
   }

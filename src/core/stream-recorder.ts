@@ -1,3 +1,4 @@
+import { streamEntryAad } from "./encryption.js";
 import { type Attempt, type EngineState, emitFor, timed } from "./engine-state.js";
 import type { ResolvedRouteOptions } from "./options.js";
 import type { ResponseData } from "./response.js";
@@ -41,6 +42,8 @@ export class StreamRecorder implements StreamCapture {
   #kept: Uint8Array[] | undefined = [];
   #size = 0;
   #queue: Uint8Array[] = [];
+  /** Entries in the store's log so far: where the next one goes. */
+  #appended = 0;
   #appending = true;
   #pumping: Promise<void> | undefined;
 
@@ -120,9 +123,13 @@ export class StreamRecorder implements StreamCapture {
     try {
       while (this.#queue.length > 0) {
         const batch = takeBatch(this.#queue);
+        // Encrypted, an append is one entry: the batch sealed, bound to the place it takes in the log.
+        const aad = streamEntryAad(attempt.id, token, this.#appended);
+        const entries = state.cipher ? [await state.cipher.sealEntries(aad, batch)] : batch;
         const held = await timed(state, attempt, "appendStream", () =>
-          store.appendStream(attempt.id, token, batch, this.options.ttl),
+          store.appendStream(attempt.id, token, entries, this.options.ttl),
         );
+        this.#appended += entries.length;
         if (!held) {
           // Fenced: another holder took the record over. Its own `complete` will say so again (`fenced`).
           this.#drop();

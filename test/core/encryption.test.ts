@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { afterAll, describe, expect, it } from "vitest";
 import { withIdempotency } from "../../src/adapters/node/index.js";
-import { createResponseCipher } from "../../src/core/encryption.js";
+import { createResponseCipher, streamEntryAad } from "../../src/core/encryption.js";
 import {
   createIdempotency,
   DecryptionError,
@@ -103,6 +103,26 @@ describe("the response cipher", () => {
     const altered = Buffer.from(sealed.body);
     altered[20] = altered[20]! ^ 1;
     await expect(cipher.open("id-1", { ...sealed, body: altered })).rejects.toThrow(/altered/);
+  });
+
+  it("seals a stream's batch as one entry that opens only in its record, run and place, under a listed key", async () => {
+    const batch = [Uint8Array.of(0x48, 1), new Uint8Array(0), Uint8Array.of(0x43, 2, 3)];
+    const aad = streamEntryAad("id-1", 7, 3);
+    const sealed = await cipher.sealEntries(aad, batch);
+    expect(Buffer.from(sealed).includes(Buffer.from([0x43, 2, 3]))).toBe(false);
+    expect(await cipher.openEntries(aad, sealed)).toEqual(batch);
+    for (const elsewhere of [
+      streamEntryAad("id-2", 7, 3),
+      streamEntryAad("id-1", 8, 3),
+      streamEntryAad("id-1", 7, 4),
+    ]) {
+      await expect(cipher.openEntries(elsewhere, sealed)).rejects.toThrow(DecryptionError);
+    }
+    const altered = Uint8Array.from(sealed);
+    altered[altered.length - 1]! ^= 1;
+    await expect(cipher.openEntries(aad, altered)).rejects.toThrow(/altered/);
+    const rotated = createResponseCipher({ current: "b", keys: { b: randomBytes(32) } });
+    await expect(rotated.openEntries(aad, sealed)).rejects.toThrow(/key "a", which is not configured/);
   });
 
   it("leaves a not-kept outcome, and a response never sealed, as they are", async () => {

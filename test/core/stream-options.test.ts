@@ -36,14 +36,14 @@ describe("stream: true is checked at registration", () => {
     expect(() => idem.route({ stream: "yes" as never })).toThrow(/Expected `stream` to be true or false/);
   });
 
-  it("cannot be combined with encryption or transactional routes yet", () => {
+  it("combines with encryption, and cannot be combined with transactional routes yet", () => {
     const key = new Uint8Array(32).fill(7);
     const sealed = createIdempotency({
       store: new MemoryStore(),
       encryption: { current: "k1", keys: { k1: key } },
       logger: false,
     });
-    expect(() => sealed.route({ stream: true }, { streams: true })).toThrow(/cannot be combined with `encryption`/);
+    expect(sealed.route({ stream: true }, { streams: true }).options.stream).toBe(true);
     const idem = createIdempotency({ store: new MemoryStore(), logger: false });
     expect(() => idem.route({ stream: true, transactional: true }, { streams: true })).toThrow(
       /cannot be combined with `transactional`/,

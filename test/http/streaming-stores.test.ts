@@ -1,19 +1,27 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll } from "vitest";
+import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
+import { LibsqlStore } from "../../src/stores/libsql/index.js";
+import { MySqlStore } from "../../src/stores/mysql/index.js";
 import { PostgresStore } from "../../src/stores/postgres/index.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { SqliteStore } from "../../src/stores/sqlite/index.js";
 import { serviceAvailable, services } from "../support/services.js";
 import { describeStreaming } from "./streaming.js";
-import { streamingExpress, streamingFetch, streamingNode } from "./streaming-apps.js";
+import { streamingExpress, streamingFastify, streamingFetch, streamingHono, streamingNode } from "./streaming-apps.js";
 
 // The streaming cases on the other stores that record streams, each behind one adapter: SQLite (whose followers
-// poll), Redis (whose followers block on the run's stream) and PostgreSQL (whose followers wait for a NOTIFY).
+// poll), Redis (whose followers block on the run's stream), PostgreSQL (whose followers wait for a NOTIFY), and libSQL,
+// MySQL and DynamoDB (whose followers poll).
 
 const dir = mkdtempSync(join(tmpdir(), "oncely-streaming-"));
 let files = 0;
@@ -21,6 +29,11 @@ describeStreaming(
   "node:http on SqliteStore",
   streamingNode,
   () => new SqliteStore({ path: join(dir, `${files++}.db`) }),
+);
+describeStreaming(
+  "express on LibsqlStore",
+  streamingExpress,
+  () => new LibsqlStore({ url: `file:${join(dir, `${files++}.db`)}` }),
 );
 
 const base = `oncely-test:${randomUUID().slice(0, 8)}:`;
@@ -43,8 +56,52 @@ if (await serviceAvailable("postgres")) {
   });
 }
 
+const mysqlTables: string[] = [];
+if (await serviceAvailable("mysql")) {
+  describeStreaming("fastify on MySqlStore", streamingFastify, async () => {
+    const table = `oncely_streaming_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    mysqlTables.push(table);
+    const store = new MySqlStore({ uri: services.mysql.url, table });
+    await store.migrate();
+    return store;
+  });
+}
+
+// dynalite (a local DynamoDB, as the store's own tests use) in this process.
+const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => import("node:http").Server;
+const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0 });
+await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", resolve));
+const dynamoClient = new DynamoDBClient({
+  endpoint: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`,
+  region: "us-east-1",
+  credentials: { accessKeyId: "test", secretAccessKey: "test" },
+});
+// dynalite answers one request at a time: 20 followers polling, their claims and the holder's appends queue behind
+// each other, past the default 1 s store timeout on a loaded machine (the store's own races take 15 s for the same).
+describeStreaming(
+  "hono on DynamoDbStore",
+  streamingHono,
+  async () => {
+    const store = new DynamoDbStore({
+      client: dynamoClient,
+      table: `oncely_${randomUUID().slice(0, 8)}`,
+      timeout: "5s",
+    });
+    await store.createTable();
+    return store;
+  },
+  { storeTimeout: "5s" },
+);
+
 afterAll(async () => {
+  dynamoClient.destroy();
+  await new Promise<void>((resolve) => dynamo.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
+  if (mysqlTables.length > 0) {
+    const pool = mysql.createPool({ uri: services.mysql.url });
+    await pool.query(`DROP TABLE IF EXISTS ${mysqlTables.flatMap((name) => [name, `${name}_stream`]).join(", ")}`);
+    await pool.end();
+  }
   if (tables.length > 0) {
     const pool = new pg.Pool({ connectionString: services.postgres.url });
     await pool.query(tables.map((name) => `DROP TABLE IF EXISTS "${name}", "${name}_stream";`).join("\n"));

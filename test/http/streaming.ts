@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdempotency, MemoryStore, type Store } from "../../src/index.js";
+import { createIdempotency, type IdempotencyOptions, MemoryStore, type Store } from "../../src/index.js";
 import { until } from "../support/until.js";
 import type { RunningServer } from "./app-spec.js";
 import { callStream, gate, type StartStreaming, type StreamRoute } from "./streaming-apps.js";
@@ -17,6 +17,8 @@ export function describeStreaming(
   name: string,
   start: StartStreaming,
   createStore: () => Store | Promise<Store> = () => new MemoryStore(),
+  /** Engine options besides the store (a slower backend's `storeTimeout`). */
+  engine: Omit<IdempotencyOptions, "store"> = {},
 ): void {
   describe(`streaming routes: ${name}`, () => {
     const servers: RunningServer[] = [];
@@ -38,7 +40,7 @@ export function describeStreaming(
         runs: 0,
         ...route,
       };
-      const idem = createIdempotency({ store, logger: false });
+      const idem = createIdempotency({ logger: false, ...engine, store });
       const server = await start(idem, spec);
       servers.push(server);
       return { url: server.url, route: spec, open: opened.open, store };

@@ -37,6 +37,7 @@ testStore({
   // A DynamoDB item holds at most 400 KB; the limit has its own test below.
   maxRecordBytes: 400 * 1024,
   steps: true,
+  streams: true,
   replayCounts: true,
   aggregate: true,
   additionalTests: ({ store }) => {
@@ -92,6 +93,59 @@ testStore({
       // DynamoDB returns the refusing item with the failed write; dynalite does not, hence the GetItem.
       expect(sent).toEqual(["UpdateItem", "GetItem"]);
       counting.destroy();
+    });
+
+    it("logs a stream in pages under the item limit: a 1 MiB entry reads back whole, two requests per append", async () => {
+      const sent: string[] = [];
+      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+      counting.middlewareStack.add(
+        (next, context) => (args) => {
+          sent.push(context.commandName!.replace("Command", ""));
+          return next(args);
+        },
+        { step: "initialize" },
+      );
+      const streams = await create({ client: counting });
+      const claim = await streams.claim("streamed", "fp", { ...opts, lease: 60_000 });
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      const large = Uint8Array.from({ length: 1024 * 1024 }, (_, i) => (i * 31) % 251);
+      const small = Array.from({ length: 64 }, (_, i) => Uint8Array.of(i));
+      sent.length = 0;
+      expect(await streams.appendStream("streamed", claim.token, small, 10_000)).toBe(true);
+      expect(sent).toEqual(["PutItem", "UpdateItem"]);
+      sent.length = 0;
+      expect(await streams.appendStream("streamed", claim.token, [Uint8Array.of(9), large], 10_000)).toBe(true);
+      // 1 MiB and framing in three pages of at most 390 KiB, then the commit.
+      expect(sent).toEqual(["PutItem", "PutItem", "PutItem", "UpdateItem"]);
+      sent.length = 0;
+      const read = await streams.readStream("streamed", claim.token, 63, 0);
+      expect(sent).toEqual(["GetItem", "BatchGetItem"]);
+      expect(read.state).toBe("held");
+      expect(read.entries.slice(0, 2)).toEqual([Uint8Array.of(63), Uint8Array.of(9)]);
+      expect(read.entries).toHaveLength(3);
+      expect(Buffer.compare(read.entries[2]!, large)).toBe(0);
+      counting.destroy();
+    });
+
+    it("keeps stream pages out of list and aggregate, and purges them with the expired records, uncounted", async () => {
+      const table = `oncely_${randomUUID().slice(0, 8)}`;
+      const streams = await create({ table });
+      const claim = await streams.claim("streamed", "fp", { ...opts, ttl: 1000 });
+      if (claim.status !== "claimed") throw new Error("not claimed");
+      expect(await streams.appendStream("streamed", claim.token, [Uint8Array.of(1)], 1000)).toBe(true);
+      expect(await streams.appendStream("streamed", claim.token, [Uint8Array.of(2)], 1000)).toBe(true);
+      expect((await streams.list()).records.map((record) => record.id)).toEqual(["streamed"]);
+      expect((await streams.aggregate()).states["in-flight"]).toBe(1);
+      await until(async () => (await streams.get("streamed")) === undefined, "the record to expire");
+      expect((await streams.aggregate()).expired).toBe(1);
+      // The pages expire a little after the record (their ttl runs from their append): purged once they have.
+      const { ScanCommand } = await import("@aws-sdk/client-dynamodb");
+      let purged = 0;
+      await until(async () => {
+        purged += await streams.purgeExpired();
+        return (await client.send(new ScanCommand({ TableName: table }))).Items?.length === 0;
+      }, "the pages to be purged");
+      expect(purged).toBe(1);
     });
 
     it("gives a successor of an expired record a new createdAt and a higher token", async () => {

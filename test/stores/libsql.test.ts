@@ -42,6 +42,7 @@ testStore({
   },
   test: { describe, it, expect, beforeAll, afterAll },
   steps: true,
+  streams: true,
   replayCounts: true,
   roundTrips: async () => {
     const { client, calls } = countedClient(createClient({ url: url() }));
@@ -61,6 +62,27 @@ describe("LibsqlStore", () => {
     const results = await Promise.all([a.claim("one", "fp", options), b.claim("one", "fp", options)]);
     expect(results.map((result) => result.status).sort()).toEqual(["claimed", "in-flight"]);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it("appends a stream's batch in one round trip, reads it in one, and purges it with the expired records", async () => {
+    const { client, calls } = countedClient(createClient({ url: url() }));
+    const store = new LibsqlStore({ client, now: clock });
+    const options = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
+    const claim = await store.claim("streamed", "fp", options);
+    if (claim.status !== "claimed") throw new Error("not claimed");
+    const entries = Array.from({ length: 64 }, (_, i) => Uint8Array.of(i));
+    const before = calls();
+    expect(await store.appendStream("streamed", claim.token, entries, 10_000)).toBe(true);
+    expect(await store.readStream("streamed", claim.token, 62, 0)).toEqual({
+      state: "held",
+      entries: entries.slice(62),
+    });
+    expect(calls() - before).toBe(2);
+    now += 10_001;
+    expect(await store.purgeExpired()).toBe(1);
+    expect((await client.execute('SELECT count(*) AS n FROM "oncely_records_stream"')).rows[0]?.n).toBe(0);
+    await store.close();
+    client.close();
   });
 
   it("refuses bad options at construction, naming the option", () => {

@@ -15,6 +15,7 @@ import {
   expectUnreachableFailsFast,
 } from "../support/sql-store-cases.js";
 import { runLifecycle } from "../support/store-lifecycle.js";
+import { until } from "../support/until.js";
 
 const uri = services.mysql.url;
 const opts = { lease: 60_000, ttl: 60_000, meta: { key: "k" } };
@@ -69,7 +70,8 @@ if (await serviceAvailable("mysql")) {
   };
   afterAll(async () => {
     await Promise.all(proxies.map((proxy) => proxy.close()));
-    await pool.query(`DROP TABLE IF EXISTS ${tables.map((name) => `\`${name}\``).join(", ")}`);
+    const dropped = tables.flatMap((name) => [`\`${name}\``, `\`${name}_stream\``]);
+    await pool.query(`DROP TABLE IF EXISTS ${dropped.join(", ")}`);
     await pool.end();
   });
   const test = { describe, it, expect, beforeAll, afterAll };
@@ -154,6 +156,7 @@ if (await serviceAvailable("mysql")) {
     create: () => create("mysql"),
     test,
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     roundTrips: () => counted("mysql"),
@@ -164,6 +167,7 @@ if (await serviceAvailable("mysql")) {
     create: () => create(),
     test,
     steps: true,
+    streams: true,
     replayCounts: true,
     aggregate: true,
     roundTrips: () => counted(),
@@ -218,6 +222,54 @@ if (await serviceAvailable("mysql")) {
         const delta = Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - before[name]!]));
         expect(delta).toEqual({ Com_begin: 0, Com_commit: 0, Com_stmt_execute: 4, Com_stmt_prepare: 0 });
         await single.end();
+      });
+
+      it("appends a stream's entries in one statement and reads them in one, without transactions (the server's counts)", async () => {
+        const single = mysql.createPool({ uri, connectionLimit: 1 });
+        const own = new MySqlStore({ pool: single, table: tableOf.get(store())! });
+        const id = `streamed-${randomUUID()}`;
+        const { token } = (await own.claim(id, "fp", opts)) as { token: number };
+        const entries = Array.from({ length: 64 }, (_, i) => new Uint8Array([i]));
+        // Warm: each statement text is prepared once per connection.
+        await own.appendStream(id, token, entries, 60_000);
+        await own.readStream(id, token, 0, 0);
+        const counters = async () => {
+          const [rows] = await single.query(
+            "SHOW SESSION STATUS WHERE Variable_name IN ('Com_stmt_execute', 'Com_begin', 'Com_commit')",
+          );
+          return Object.fromEntries(
+            (rows as { Variable_name: string; Value: string }[]).map((row) => [row.Variable_name, Number(row.Value)]),
+          );
+        };
+        const before = await counters();
+        expect(await own.appendStream(id, token, entries, 60_000)).toBe(true);
+        const read = await own.readStream(id, token, 60, 0);
+        const after = await counters();
+        expect(read).toEqual({ state: "held", entries: [...entries.slice(60), ...entries] });
+        const delta = Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - before[name]!]));
+        expect(delta).toEqual({ Com_begin: 0, Com_commit: 0, Com_stmt_execute: 2 });
+        await single.end();
+      });
+
+      it("purges a run's stream entries with the expired records, without counting them as records", async () => {
+        const name = tableOf.get(store())!;
+        const id = `purged-${randomUUID()}`;
+        const { token } = (await store().claim(id, "fp", { ...opts, ttl: 100 })) as { token: number };
+        const appended = await (store() as MySqlStore).appendStream(
+          id,
+          token,
+          [Uint8Array.of(1), Uint8Array.of(2)],
+          100,
+        );
+        expect(appended).toBe(true);
+        const entriesOf = async () => {
+          const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${name}_stream\` WHERE id = ?`, [id]);
+          return Number((rows as { n: number }[])[0]!.n);
+        };
+        expect(await entriesOf()).toBe(2);
+        await until(async () => (await store().get(id)) === undefined, "the record to expire");
+        expect(await store().purgeExpired()).toBeGreaterThanOrEqual(1);
+        expect(await entriesOf()).toBe(0);
       });
 
       it("migrates concurrently, accepts a callback pool, and leaves a pool it was given open", async () => {

@@ -54,7 +54,8 @@ export async function enableTtl({ sdk, send, table }: Target): Promise<{ enabled
 /** One page of live records matching `options`, in scan order, sorted newest first within the page. */
 export async function listRecords({ sdk, send, table }: Target, options: ListOptions): Promise<ListPage> {
   const limit = options.limit ?? 100;
-  const filters = ["#expires_at > :now"];
+  // Items without a state are the pages of stream logs (stream.ts), not records.
+  const filters = ["#expires_at > :now", "attribute_exists(#state)"];
   const values: Item = { ":now": n(Date.now()) };
   if (options.state) {
     filters.push("#state = :state");
@@ -84,7 +85,10 @@ export async function listRecords({ sdk, send, table }: Target, options: ListOpt
   return start ? { records, cursor: Buffer.from(JSON.stringify(start)).toString("base64url") } : { records };
 }
 
-/** Deletes up to `limit` expired items; each delete re-checks expiry, so an id reclaimed since the scan stays. */
+/**
+ * Deletes up to `limit` expired records; each delete re-checks expiry, so an id reclaimed since the scan stays. The
+ * expired pages of stream logs the scan finds go too, uncounted (they are not records).
+ */
 export async function purgeExpiredItems({ sdk, send, table }: Target, limit: number): Promise<number> {
   let deleted = 0;
   let start: Item | undefined;
@@ -92,17 +96,19 @@ export async function purgeExpiredItems({ sdk, send, table }: Target, limit: num
     const expired = { ":now": n(Date.now()) };
     const page = await send(
       new sdk.ScanCommand({
-        ...named({ TableName: table, FilterExpression: "#expires_at <= :now", ProjectionExpression: "#pk" }),
+        ...named({ TableName: table, FilterExpression: "#expires_at <= :now", ProjectionExpression: "#pk, #state" }),
         ExpressionAttributeValues: expired,
         ExclusiveStartKey: start,
       }),
     );
-    const keys = (page.Items ?? []).slice(0, limit - deleted).map((item) => ({ pk: item.pk! }));
-    const deletes = keys.map((Key) => {
-      const input = named({ TableName: table, Key, ConditionExpression: "#expires_at <= :now" });
+    const items = page.Items ?? [];
+    const records = items.filter((item) => item.state).slice(0, limit - deleted);
+    const remove = (item: Item) => {
+      const input = named({ TableName: table, Key: { pk: item.pk! }, ConditionExpression: "#expires_at <= :now" });
       return conditional(send(new sdk.DeleteItemCommand({ ...input, ExpressionAttributeValues: expired })));
-    });
-    deleted += (await Promise.all(deletes)).filter((outcome) => "output" in outcome).length;
+    };
+    await Promise.all(items.filter((item) => !item.state).map(remove));
+    deleted += (await Promise.all(records.map(remove))).filter((outcome) => "output" in outcome).length;
     start = page.LastEvaluatedKey;
   } while (start && deleted < limit);
   return deleted;
@@ -127,6 +133,7 @@ export async function aggregateItems({ sdk, send, table }: Target, options: Aggr
       }),
     );
     for (const item of page.Items ?? []) {
+      if (!item.state) continue; // a page of a stream log (stream.ts), not a record
       const expiresAt = Number(item.expires_at?.N);
       if (expiresAt <= now) {
         result.expired++;

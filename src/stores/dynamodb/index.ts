@@ -15,12 +15,14 @@ import {
   type ListPage,
   RECORD_FORMAT_VERSION,
   type StepRecord,
-  type Store,
   type StoreAggregate,
   type StoredResponse,
+  type StreamRead,
+  type StreamStore,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
+import { pollStream } from "../shared/poll-stream.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 import { aggregateItems, createTable, enableTtl, listRecords, purgeExpiredItems, type Target } from "./admin.js";
 import {
@@ -41,6 +43,17 @@ import {
   ttlOf,
   workItem,
 } from "./item.js";
+import {
+  batchEntries,
+  batchesFrom,
+  batchesOf,
+  batchPages,
+  LOG,
+  logElement,
+  MAX_BATCHES,
+  pageKey,
+  runState,
+} from "./stream.js";
 
 /** What an operation works with: the client's `send` is bound to the operation's deadline. */
 type Connection = Omit<Target, "table">;
@@ -83,6 +96,8 @@ const CLAIM =
   "#run_id = if_not_exists(#run_id, :run_id), #steps = if_not_exists(#steps, :no_steps)";
 /** Added to CLAIM when the claim carries work: a takeover keeps the work already stored. */
 const CLAIM_WORK = ", #work = if_not_exists(#work, :work)";
+/** Ends every claim: a run starts with no stream log of its own (see stream.ts). */
+const CLAIM_END = ` REMOVE #${LOG}`;
 /**
  * A step is written while the token holds a live claim, and only over nothing (while the run has room) or over a
  * started step: a done or failed step is never replaced.
@@ -108,7 +123,7 @@ const CLAIM_ROOM = 4 * 1024;
  * const store = new DynamoDbStore({ client: new DynamoDBClient({}), table: "oncely_records" });
  * const idem = createIdempotency({ store });
  */
-export class DynamoDbStore implements Store {
+export class DynamoDbStore implements StreamStore {
   readonly name = "dynamodb";
   readonly #table: string;
   readonly #timeout: number;
@@ -191,7 +206,7 @@ export class DynamoDbStore implements Store {
       c.send(
         new c.sdk.UpdateItemCommand({
           ...this.#item(id, {
-            UpdateExpression: work ? CLAIM + CLAIM_WORK : CLAIM,
+            UpdateExpression: (work ? CLAIM + CLAIM_WORK : CLAIM) + CLAIM_END,
             ConditionExpression: CLAIMABLE,
           }),
           ExpressionAttributeValues: {
@@ -342,6 +357,92 @@ export class DynamoDbStore implements Store {
       },
       Math.max(this.#timeout, COUNT_TIMEOUT),
     );
+  }
+
+  /**
+   * Writes the batch's pages (one PutItem each, in parallel; one for up to 390 KiB), then commits them with one
+   * conditional UpdateItem on the record that lists the batch only while the token holds a live claim (see
+   * stream.ts). A run commits at most 4,096 batches; past that the append fails with a `StoreError`.
+   */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.#run("appendStream", async (c) => {
+      const now = Date.now();
+      const expiry = { expires_at: n(now + ttl), ttl: ttlOf(now + ttl) };
+      const nonce = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+      const pages = batchPages(entries);
+      await Promise.all(
+        pages.map((page, index) =>
+          c.send(
+            new c.sdk.PutItemCommand({
+              ...named({ TableName: this.#table, ConditionExpression: "attribute_not_exists(#pk)" }),
+              Item: { pk: s(pageKey(id, token, nonce, index)), page: { B: page }, ...expiry },
+            }),
+          ),
+        ),
+      );
+      const batch = { L: [s(logElement({ entries: entries.length, pages: pages.length, nonce }))] };
+      const input = this.#item(id, {
+        UpdateExpression: `SET #${LOG} = list_append(if_not_exists(#${LOG}, :none), :batch)`,
+        ConditionExpression: `${HELD} AND (attribute_not_exists(#${LOG}) OR size(#${LOG}) < :max)`,
+      });
+      const values = { ":token": n(token), ":inflight": s("in-flight"), ":now": n(now), ":none": { L: [] } };
+      const committed = await conditional(
+        c.send(
+          new c.sdk.UpdateItemCommand({
+            ...input,
+            ExpressionAttributeValues: { ...values, ":batch": batch, ":max": n(MAX_BATCHES) },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
+      );
+      if ("output" in committed) return true;
+      const item = committed.refusedBy ?? (await this.#read(c, id));
+      if (runState(item, token, now) === "held" && batchesOf(item, token).length >= MAX_BATCHES) {
+        throw new StoreError(this.name, "appendStream", `failed: the run's stream log holds ${MAX_BATCHES} batches`);
+      }
+      return false;
+    });
+  }
+
+  /**
+   * One consistent GetItem for the run's state and its log (only those attributes), then one BatchGetItem per 100
+   * pages from `from` on. With nothing new, polls (every 10 ms at first, growing by half up to 200 ms) until an
+   * append, the run's end, or `wait` ms: DynamoDB cannot wake a reader on a write.
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const read = () => this.#run("readStream", (c) => this.#readStream(c, id, token, from));
+    return wait > 0 ? pollStream(read, wait) : read();
+  }
+
+  async #readStream(c: Connection, id: string, token: number, from: number): Promise<StreamRead> {
+    const now = Date.now();
+    const projection = `#token, #state, #lease_until, #expires_at, #${LOG}`;
+    const input = this.#item(id, { ProjectionExpression: projection });
+    const item = (await c.send(new c.sdk.GetItemCommand({ ...input, ConsistentRead: true }))).Item;
+    const state = runState(item, token, now);
+    const { batches, skip } = batchesFrom(batchesOf(item, token), from);
+    const keys = batches.flatMap((batch) =>
+      Array.from({ length: batch.pages }, (_, page) => pageKey(id, token, batch.nonce, page)),
+    );
+    const pages = new Map<string, Uint8Array>();
+    for (let start = 0; start < keys.length; start += 100) {
+      let request: Record<string, { Keys: Item[]; ConsistentRead: boolean }> | undefined = {
+        [this.#table]: { Keys: keys.slice(start, start + 100).map((key) => ({ pk: s(key) })), ConsistentRead: true },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const found = await c.send(new c.sdk.BatchGetItemCommand({ RequestItems: request }));
+        for (const page of found.Responses?.[this.#table] ?? []) pages.set(page.pk!.S!, page.page!.B!);
+        request = found.UnprocessedKeys as typeof request;
+      }
+    }
+    const entries: Uint8Array[] = [];
+    for (const batch of batches) {
+      const parts = Array.from({ length: batch.pages }, (_, page) => pages.get(pageKey(id, token, batch.nonce, page)));
+      // Expired (the run outlived its ttl) or purged: what follows cannot be read either.
+      if (parts.some((part) => part === undefined)) break;
+      entries.push(...batchEntries(parts as Uint8Array[]));
+    }
+    return { entries: entries.slice(skip), state };
   }
 
   get(id: string): Promise<IdempotencyRecord | undefined> {

@@ -16,10 +16,13 @@ import type {
   StepRecord,
   StepStore,
   StoredResponse,
+  StreamRead,
+  StreamStore,
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
 import { loadDriver } from "../shared/optional-driver.js";
+import { pollStream } from "../shared/poll-stream.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import {
   checkTableAndClock,
@@ -32,6 +35,7 @@ import {
   stepSaved,
   toRecord,
 } from "../sqlite/sql.js";
+import { type RunRow, runState, sqliteStreamSchema, sqliteStreamSql } from "../sqlite/stream.js";
 
 /** Options of `LibsqlStore`: a client you made, or a URL to make one from. */
 export interface LibsqlStoreOptions {
@@ -73,7 +77,7 @@ type Sql = ReturnType<typeof statementsSql>;
  * import { createClient } from "@libsql/client";
  * const store = new LibsqlStore({ client: createClient({ url: "file:oncely.db" }) });
  */
-export class LibsqlStore implements StepStore {
+export class LibsqlStore implements StepStore, StreamStore {
   readonly name = "libsql";
   readonly #table: string;
   readonly #now: () => number;
@@ -82,6 +86,7 @@ export class LibsqlStore implements StepStore {
   readonly #userClient: Client | undefined;
   readonly #timeout: number;
   readonly #sql: Sql;
+  readonly #streams: ReturnType<typeof sqliteStreamSql>;
   #client: Promise<Client> | undefined;
   #closed = false;
 
@@ -105,9 +110,13 @@ export class LibsqlStore implements StepStore {
     this.#timeout = toMilliseconds(options.timeout ?? 1000, "timeout");
     this.#now = options.now ?? Date.now;
     this.#sql = statementsSql(table);
+    this.#streams = sqliteStreamSql(table);
   }
 
-  /** Creates the table if missing, and adds the columns an earlier version lacked. The first operation does it too. */
+  /**
+   * Creates the table and the stream logs' table (`<table>_stream`) if missing, and adds the columns an earlier
+   * version lacked. The first operation does it too.
+   */
   async migrate(): Promise<void> {
     await this.#run("migrate", async () => undefined);
   }
@@ -190,11 +199,56 @@ export class LibsqlStore implements StepStore {
     });
   }
 
+  /**
+   * Appends in one write batch (one transaction, one round trip), each entry inserted by the SQLite store's fenced
+   * `INSERT ... SELECT ... WHERE EXISTS`: the first insert is the fence, the others see what it saw.
+   */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.#run("appendStream", async (client) => {
+      const now = this.#now();
+      if (entries.length === 0) {
+        return (await client.execute({ sql: this.#streams.held, args: { id, token, now } })).rows.length > 0;
+      }
+      const inserts = entries.map((entry) => ({
+        sql: this.#streams.insert,
+        args: { id, token, now, entry, expiresAt: now + ttl },
+      }));
+      const [first] = await client.batch(inserts, "write");
+      return first!.rowsAffected === 1;
+    });
+  }
+
+  /**
+   * The run's state and its entries in one read batch (one transaction, so one snapshot). With nothing new, polls
+   * (every 10 ms at first, growing by half up to 200 ms): libSQL cannot wake a reader on another client's write.
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const read = () =>
+      this.#run("readStream", async (client) => {
+        const [run, found] = await client.batch(
+          [
+            { sql: this.#streams.run, args: { id } },
+            { sql: this.#streams.entries, args: { id, token, from } },
+          ],
+          "read",
+        );
+        const state = runState(run!.rows[0] as unknown as RunRow | undefined, token, this.#now());
+        return { state, entries: found!.rows.map((row) => new Uint8Array(row.entry as ArrayBuffer)) };
+      });
+    return wait > 0 ? pollStream(read, wait) : read();
+  }
+
+  /** Deletes expired records, and the expired entries of stream logs (not counted: they are not records). */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     // LIMIT -1 is SQLite's "no limit".
     const limit = options.limit ?? -1;
     return this.#run("purgeExpired", async (client) => {
-      return (await client.execute(this.#statement("purge", { now: this.#now(), limit }))).rowsAffected;
+      const now = this.#now();
+      const [purged] = await client.batch(
+        [this.#statement("purge", { now, limit }), { sql: this.#streams.purge, args: { now } }],
+        "write",
+      );
+      return purged!.rowsAffected;
     });
   }
 
@@ -253,7 +307,7 @@ export class LibsqlStore implements StepStore {
         // WAL (kept in the file) lets readers go on while one connection writes. A client you made keeps its own.
         await client.execute("PRAGMA journal_mode = WAL");
       }
-      await client.executeMultiple(sqliteSchema(this.#table));
+      await client.executeMultiple(`${sqliteSchema(this.#table)}\n${sqliteStreamSchema(this.#table)}`);
       const columns = await client.execute(`PRAGMA table_info("${this.#table}")`);
       const have = new Set(columns.rows.map((column) => column.name));
       const missing = STEP_COLUMNS.filter(([name]) => !have.has(name));

@@ -14,17 +14,20 @@ import type {
   ListOptions,
   ListPage,
   StepRecord,
-  Store,
   StoreAggregate,
   StoredResponse,
+  StreamRead,
+  StreamStore,
 } from "../../core/store.js";
 import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
+import { pollStream } from "../shared/poll-stream.js";
 import { checkStep } from "../shared/step-record.js";
 import { type Dialect, type Execute, type MySqlOperations, mysqlOperations, mysqlSchema, quoteTable } from "./sql.js";
+import { mysqlStreamSchema, mysqlStreams } from "./stream.js";
 
-export { mysqlSchema };
+export { mysqlSchema, mysqlStreamSchema };
 
 /** Options of `MySqlStore`: a mysql2 pool or a URI, the table, the dialect and timeouts. */
 export interface MySqlStoreOptions {
@@ -82,9 +85,10 @@ const OPTION_NAMES: Record<keyof MySqlStoreOptions, true> = {
  * await store.migrate();
  * const idem = createIdempotency({ store });
  */
-export class MySqlStore implements Store {
+export class MySqlStore implements StreamStore {
   readonly name = "mysql";
   readonly #table: string;
+  readonly #streams: ReturnType<typeof mysqlStreams>;
   readonly #timeout: number;
   /**
    * How long one statement may go unanswered before its connection is destroyed: well past the store timeout (after
@@ -118,6 +122,7 @@ export class MySqlStore implements Store {
     }
     quoteTable(table);
     this.#table = table;
+    this.#streams = mysqlStreams(table);
     this.#dialect = dialect;
     this.#userPool = promisePool as Pool | undefined;
     this.#uri = uri;
@@ -126,14 +131,16 @@ export class MySqlStore implements Store {
   }
 
   /**
-   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`), and adds the columns of steps
-   * (`run_id`, `steps`, `work`, `run_created_at`) and replay counts (`replays`) to a table an earlier oncely created. Safe when several processes run it at once: the
-   * server's metadata lock serialises them.
+   * Creates the table and its indexes if missing (one `CREATE TABLE IF NOT EXISTS`) and the table of stream logs
+   * beside it (`<table>_stream`, see `mysqlStreamSchema()`), and adds the columns of steps (`run_id`, `steps`, `work`,
+   * `run_created_at`) and replay counts (`replays`) to a table an earlier oncely created. Safe when several processes
+   * run it at once: the server's metadata lock serialises them.
    */
   async migrate(): Promise<void> {
     const pool = await this.#pool();
     await storeCall(this.name, "migrate", Math.max(this.#timeout, 30_000), async () => {
       await pool.query(mysqlSchema(this.#table));
+      await pool.query(mysqlStreamSchema(this.#table));
       const ops = await this.#ops(pool);
       await ops.addStepColumns(this.#execute(pool), (sql) => pool.query(sql));
     });
@@ -182,8 +189,30 @@ export class MySqlStore implements Store {
     return this.#run("list", (ops, execute) => ops.list(execute, options));
   }
 
+  /**
+   * Appends a streamed response's entries in one `INSERT ... SELECT`, fenced by the token: it inserts only while the
+   * token holds a live claim, and holds the record's row until it commits.
+   */
+  appendStream(id: string, token: number, entries: Uint8Array[], ttl: number): Promise<boolean> {
+    return this.#run("appendStream", (_, execute) => this.#streams.append(execute, id, token, entries, ttl));
+  }
+
+  /**
+   * Reads a run's entries and its state in one statement. With nothing new, polls (every 10 ms at first, growing by
+   * half up to 200 ms) until an append, the run's end, or `wait` ms: MySQL cannot wake a reader on another's insert.
+   */
+  readStream(id: string, token: number, from: number, wait: number): Promise<StreamRead> {
+    const read = () => this.#run("readStream", (_, execute) => this.#streams.read(execute, id, token, from));
+    return wait > 0 ? pollStream(read, wait) : read();
+  }
+
+  /** Deletes expired records, and the expired entries of stream logs (not counted: they are not records). */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
-    return this.#run("purgeExpired", (ops, execute) => ops.purgeExpired(execute, options));
+    return this.#run("purgeExpired", async (ops, execute) => {
+      const purged = await ops.purgeExpired(execute, options);
+      await this.#streams.purgeExpired(execute);
+      return purged;
+    });
   }
 
   /** One SELECT of conditional COUNTs and MIN/MAX over the table, by the server's clock (no body is read). */

@@ -38,8 +38,8 @@ export const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.)?[A-Za-z_][A-Za-z0-9_]{0
  * The server's clock in epoch ms, fixed for the statement. `UTC_TIMESTAMP` with `TIMESTAMPDIFF` does not depend on
  * the session time zone, where `UNIX_TIMESTAMP(NOW(3))` is ambiguous in the hour a DST change repeats.
  */
-const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 1000)";
-const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
+export const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV 1000)";
+export const HELD = `id = :id AND token = :token AND state = 'in-flight' AND expires_at > ${NOW}`;
 const COLUMNS =
   "id, state, fingerprint, token, claim_id, recovered, created_at, lease_until, expires_at, completed_at, status, " +
   "headers, body, kept, meta, version, run_id, steps, work, run_created_at, replays";

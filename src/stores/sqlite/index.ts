@@ -22,6 +22,7 @@ import type {
 } from "../../core/store.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { decodeCursor, pageOf } from "../shared/keyset-cursor.js";
+import { pollStream } from "../shared/poll-stream.js";
 import { type AggregateRow, toAggregate } from "../shared/sql-aggregate.js";
 import { stepsFromJson } from "../shared/step-record.js";
 import {
@@ -49,7 +50,7 @@ import {
   stepSaved,
   toRecord,
 } from "./sql.js";
-import { pollStream, SqliteStreams, sqliteStreamSchema } from "./stream.js";
+import { SqliteStreams, sqliteStreamSchema } from "./stream.js";
 
 export type { NodeSqliteDatabase, NodeSqliteStatement, SqliteDriverName, SqliteStatement, SqlParams, SqlValue };
 export { sqliteSchema, sqliteStreamSchema };

@@ -23,11 +23,44 @@ export function sqliteStreamSchema(table = "oncely_records"): string {
 CREATE INDEX IF NOT EXISTS "${table}_stream_expires_at" ON "${table}_stream" (expires_at);`;
 }
 
+/**
+ * The SQL of the stream logs on `table`, shared with the libSQL store. An entry is inserted only while the token holds
+ * a live claim, at the run's next position: run once per entry inside one write transaction, the first insert is the
+ * fence (nothing inserted: not held), and the others see what it saw.
+ */
+export function sqliteStreamSql(table: string) {
+  const t = `"${table}"`;
+  const s = `"${table}_stream"`;
+  return {
+    insert: `INSERT INTO ${s} (id, token, seq, entry, expires_at)
+      SELECT @id, @token, (SELECT coalesce(max(seq) + 1, 0) FROM ${s} WHERE id = @id AND token = @token), @entry, @expiresAt
+      WHERE EXISTS (SELECT 1 FROM ${t} WHERE id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now)`,
+    held: `SELECT 1 AS held FROM ${t} WHERE id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now`,
+    entries: `SELECT entry FROM ${s} WHERE id = @id AND token = @token AND seq >= @from ORDER BY seq`,
+    run: `SELECT state, token, lease_until, expires_at FROM ${t} WHERE id = @id`,
+    purge: `DELETE FROM ${s} WHERE expires_at <= @now`,
+  };
+}
+
+/** A run's record, as `sqliteStreamSql().run` reads it. */
+export interface RunRow {
+  state: string;
+  token: number | bigint;
+  lease_until: number | bigint;
+  expires_at: number | bigint;
+}
+
+/** Where the record `row` stands for the run `token` at `now`. */
+export function runState(row: RunRow | undefined, token: number, now: number): StreamRunState {
+  if (row === undefined || Number(row.token) !== token || Number(row.expires_at) <= now) return "gone";
+  if (row.state === "completed") return "completed";
+  return row.state === "in-flight" && Number(row.lease_until) > now ? "held" : "gone";
+}
+
 /** The statements of the stream logs, prepared on first use. */
 export class SqliteStreams {
-  readonly #held: SqliteStatement;
-  readonly #next: SqliteStatement;
   readonly #insert: SqliteStatement;
+  readonly #held: SqliteStatement;
   readonly #entries: SqliteStatement;
   readonly #run: SqliteStatement;
   readonly #purge: SqliteStatement;
@@ -37,35 +70,21 @@ export class SqliteStreams {
     table: string,
   ) {
     db.exec(sqliteStreamSchema(table));
-    const t = `"${table}"`;
-    const s = `"${table}_stream"`;
-    this.#held = db.prepare(
-      `SELECT 1 AS held FROM ${t} WHERE id = @id AND token = @token AND state = 'in-flight' AND expires_at > @now`,
-    );
-    this.#next = db.prepare(`SELECT coalesce(max(seq) + 1, 0) AS seq FROM ${s} WHERE id = @id AND token = @token`);
-    this.#insert = db.prepare(
-      `INSERT INTO ${s} (id, token, seq, entry, expires_at) VALUES (@id, @token, @seq, @entry, @expiresAt)`,
-    );
-    this.#entries = db.prepare(
-      `SELECT entry FROM ${s} WHERE id = @id AND token = @token AND seq >= @from ORDER BY seq`,
-    );
-    this.#run = db.prepare(`SELECT state, token, lease_until, expires_at FROM ${t} WHERE id = @id`);
-    this.#purge = db.prepare(`DELETE FROM ${s} WHERE expires_at <= @now`);
+    const sql = sqliteStreamSql(table);
+    this.#insert = db.prepare(sql.insert);
+    this.#held = db.prepare(sql.held);
+    this.#entries = db.prepare(sql.entries);
+    this.#run = db.prepare(sql.run);
+    this.#purge = db.prepare(sql.purge);
   }
 
-  /** Appends in one write transaction, after checking the token holds the claim: the fence. */
+  /** Appends in one write transaction, each insert fenced by the token (the first one decides). */
   append(id: string, token: number, entries: Uint8Array[], now: number, expiresAt: number): boolean {
     return this.db.transaction(() => {
-      if (!this.#held.get({ id, token, now })) return false;
-      let seq = (this.#next.get({ id, token }) as { seq: number }).seq;
+      if (entries.length === 0) return this.#held.get({ id, token, now }) !== undefined;
       for (const entry of entries) {
-        this.#insert.run({
-          id,
-          token,
-          seq: seq++,
-          entry: Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength),
-          expiresAt,
-        });
+        const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength);
+        if (this.#insert.run({ id, token, entry: bytes, expiresAt, now }).changes === 0) return false;
       }
       return true;
     });
@@ -76,34 +95,12 @@ export class SqliteStreams {
    * second read, as its holder appends them before it completes.
    */
   read(id: string, token: number, from: number, now: number): StreamRead {
-    const state = this.#state(id, token, now);
+    const state = runState(this.#run.get({ id }) as RunRow | undefined, token, now);
     const rows = this.#entries.all({ id, token, from }) as { entry: Uint8Array }[];
     return { entries: rows.map((row) => new Uint8Array(row.entry)), state };
   }
 
   purgeExpired(now: number): void {
     this.#purge.run({ now });
-  }
-
-  #state(id: string, token: number, now: number): StreamRunState {
-    const row = this.#run.get({ id }) as
-      | { state: string; token: number; lease_until: number; expires_at: number }
-      | undefined;
-    if (row === undefined || row.token !== token || row.expires_at <= now) return "gone";
-    if (row.state === "completed") return "completed";
-    return row.state === "in-flight" && row.lease_until > now ? "held" : "gone";
-  }
-}
-
-/** Polls `read` until it finds entries or the run is no longer held, or `wait` ms have passed. */
-export async function pollStream(read: () => Promise<StreamRead>, wait: number): Promise<StreamRead> {
-  const deadline = performance.now() + wait;
-  let pause = 10;
-  for (;;) {
-    const result = await read();
-    const left = deadline - performance.now();
-    if (result.entries.length > 0 || result.state !== "held" || left <= 0) return result;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    pause = Math.min(pause * 1.5, 200);
   }
 }
