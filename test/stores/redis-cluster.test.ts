@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Cluster } from "ioredis";
+import { Cluster } from "ioredis";
 import { Cluster as ValkeyCluster } from "iovalkey";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis/index.js";
@@ -28,12 +28,19 @@ async function listAll(store: RedisStore): Promise<string[]> {
 }
 
 /** A Cluster client kind the store takes; iovalkey's classes are ioredis's under another name. */
-const kinds: { name: string; open(cluster: RedisCluster): Cluster }[] = [
-  { name: "ioredis", open: (cluster) => cluster.client() },
+const kinds: { name: string; open(cluster: RedisCluster, options?: { maxRedirections?: number }): Cluster }[] = [
+  {
+    name: "ioredis",
+    open: (cluster, options) =>
+      new Cluster([...cluster.nodes], { redisOptions: { maxRetriesPerRequest: 3 }, ...options }),
+  },
   {
     name: "iovalkey",
-    open: (cluster) =>
-      new ValkeyCluster([...cluster.nodes], { redisOptions: { maxRetriesPerRequest: 3 } }) as unknown as Cluster,
+    open: (cluster, options) =>
+      new ValkeyCluster([...cluster.nodes], {
+        redisOptions: { maxRetriesPerRequest: 3 },
+        ...options,
+      }) as unknown as Cluster,
   },
 ];
 
@@ -104,6 +111,26 @@ if (await clusterAvailable()) {
           }
           expect((await listAll(store)).sort()).toEqual([...ids].sort());
           expect(await store.purgeExpired()).toBe(0);
+        });
+
+        it("releases a claim that runs after the store gave up on it, as a client still following TRYAGAIN runs it once the move ends", async () => {
+          await opened;
+          // A client that follows redirections for as long as the move takes (ioredis's default gives up after 16).
+          const patient = kind.open(cluster, { maxRedirections: 1_000 });
+          try {
+            const store = new RedisStore({ client: patient, prefix: prefix(), timeout: 300 });
+            const options = { lease: 60_000, ttl: 120_000, meta: { key: "late" } };
+            // The claim of a new record is refused on both nodes while its slot moves: the store gives up after its
+            // timeout, and the command it sent goes on in the client, which runs it once the slot has moved.
+            const migration = await cluster.beginMigration(keySlot("late"));
+            await expect(store.claim("late", "fp", options)).rejects.toThrow(/claim timed out after 300 ms/);
+            await migration.finish();
+            await until(async () => (await store.get("late"))?.state === "released", "the late claim to be released");
+            expect(await store.claim("late", "fp", options)).toMatchObject({ status: "claimed" });
+            await store.close();
+          } finally {
+            patient.disconnect();
+          }
         });
 
         it("walks a slot being moved once the move ends: list, aggregate and purge wait for it instead of failing", async () => {
