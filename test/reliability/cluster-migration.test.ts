@@ -20,7 +20,7 @@ describe.skipIf(!(await clusterAvailable()))("Redis Cluster: intents while their
   const started = clusterForTests();
 
   // Retried, as a liveness flake is still open (RELIABILITY.md): after the fixes of two causes (a claim run after the
-  // store gave up on it held the key for its lease; the test held a handler while other moves ran), 2 of 18 runs had
+  // store gave up on it held the key for its lease; the test held a handler while other moves ran), 2 of 26 runs had
   // one "complete races" intent's claims time out for the sender's whole 60 s while its slot was not moving. Every run
   // that finished had no intent lost and none run twice. A run counts when one of three attempts finishes; exactly-once
   // is checked on the run that does, in full. A failing attempt's error says what the client and each master held.
