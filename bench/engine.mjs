@@ -1,81 +1,107 @@
 // oncely's engine without HTTP: what a new key and a replay cost when driven as an adapter drives it
 // (`idem.route().begin()`, then the decision's `finish()`), in-process, no sockets, on the MemoryStore, on Redis (over
-// ioredis, node-redis and iovalkey) and on the Upstash store (over HTTP, through the REST test fixture before Redis).
+// ioredis, node-redis and iovalkey), on the Upstash store (over HTTP, through the REST test fixture before Redis), on
+// libSQL (a local file) and on Durable Objects (the same loop inside a Worker on workerd, through Miniflare).
 // Plain JavaScript over the built package (`npm run build`). Each figure is the best of several samples: contention on
 // a shared machine only ever slows a sample down. Requests run one after another, so on Redis the wall time is round
 // trips (the server's latency) and the CPU time is what oncely and the client spend in this process.
-// `BENCH_STORES` (comma-separated: memory, redis, redis-node-redis, redis-iovalkey, upstash) narrows a run. Prints a Markdown table and writes it into
-// bench/RESULTS.md between its markers.
-import { randomUUID } from "node:crypto";
+// `BENCH_STORES` (comma-separated: memory, redis, redis-node-redis, redis-iovalkey, upstash, libsql, durable-object)
+// narrows a run. Prints a Markdown table and writes it into bench/RESULTS.md between its markers.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { cpuUsage } from "node:process";
-import { createIdempotency } from "../dist/index.js";
+import { fileURLToPath } from "node:url";
+import { measureStore } from "./engine-loop.mjs";
 import { createStore } from "./stores.mjs";
 
-const samples = 7;
-const perSample = { memory: 10_000, redis: 2_000, "redis-node-redis": 2_000, "redis-iovalkey": 2_000, upstash: 1_000 };
+const samples = Number(process.env.BENCH_SAMPLES ?? 7);
+/** The machine's load when the run starts: on a shared machine, what the wall times were measured under. */
+const load = loadavg()[0].toFixed(1);
+const perSample = {
+  memory: 10_000,
+  redis: 2_000,
+  "redis-node-redis": 2_000,
+  "redis-iovalkey": 2_000,
+  upstash: 1_000,
+  libsql: 1_000,
+  "durable-object": 1_000,
+};
 const stores = (process.env.BENCH_STORES?.split(",") ?? Object.keys(perSample)).filter((name) => name in perSample);
 
-const body = new TextEncoder().encode('{"amount":1000,"currency":"eur"}');
-const response = { status: 201, headers: [["content-type", "application/json"]], body };
-
-/** One request as an adapter hands it over, through the decision it gets; fails loudly on any other outcome. */
-async function request(guard, key, expected) {
-  const decision = await guard.begin({
-    method: "POST",
-    path: "/charges",
-    query: "",
-    headers: { "content-type": "application/json", "idempotency-key": key },
-    body,
-    raw: undefined,
+/**
+ * The Durable Object store's figures, from the same loop inside a Worker on workerd (Miniflare), the objects in the
+ * same workerd process: a Worker has no process CPU clock, so only wall time is measured.
+ */
+async function inWorkerd(count) {
+  const { build } = await import("esbuild");
+  const { Miniflare } = await import("miniflare");
+  const scriptPath = fileURLToPath(new URL("../.scratch/bench/engine-worker.js", import.meta.url));
+  await build({
+    entryPoints: [fileURLToPath(new URL("./engine-worker.mjs", import.meta.url))],
+    outfile: scriptPath,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2023",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*"],
+    logLevel: "error",
   });
-  if (decision.action !== expected) throw new Error(`expected ${expected}, got ${decision.action}`);
-  if (decision.action === "execute") await decision.finish(response);
-}
-
-/** The best wall and CPU µs per request over the samples (each the least disturbed of its own kind). */
-async function best(count, run) {
-  let wall = Number.POSITIVE_INFINITY;
-  let cpu = Number.POSITIVE_INFINITY;
-  for (let sample = 0; sample < samples; sample++) {
-    const startCpu = cpuUsage();
-    const start = performance.now();
-    for (let i = 0; i < count; i++) await run();
-    wall = Math.min(wall, ((performance.now() - start) / count) * 1000);
-    const used = cpuUsage(startCpu);
-    cpu = Math.min(cpu, (used.user + used.system) / count);
-  }
-  return { wall, cpu };
-}
-
-const rows = [];
-for (const name of stores) {
-  const opened = await createStore(name).catch((error) => {
-    console.log(`${name}: not available (${error.message}), skipped`);
+  const worker = new Miniflare({
+    modules: true,
+    scriptPath,
+    compatibilityDate: "2026-07-01",
+    durableObjects: { IDEMPOTENCY: { className: "Idempotency", useSQLite: true } },
   });
-  if (!opened) continue;
   try {
-    // Replays hammer one key on purpose, so the per-key rate limit is off, as in the HTTP benchmark.
-    const idem = createIdempotency({ store: opened.store, rateLimit: false, ttl: "5m" });
-    const guard = idem.route({ route: "POST /charges" });
-    const count = perSample[name];
-    // Warm-up, not counted: the first thousands of calls compile.
-    for (let i = 0; i < count; i++) await request(guard, randomUUID(), "execute");
-    await request(guard, "replayed-key", "execute");
-    const newKeys = await best(count, () => request(guard, randomUUID(), "execute"));
-    const replays = await best(count, () => request(guard, "replayed-key", "respond"));
-    const cell = ({ wall, cpu }) => `${wall.toFixed(1)} | ${cpu.toFixed(1)}`;
-    rows.push(`| ${name} | ${cell(newKeys)} | ${cell(replays)} |`);
-    console.log(rows.at(-1));
+    const answer = await worker.dispatchFetch("http://worker/", {
+      method: "POST",
+      body: JSON.stringify({ samples, count }),
+    });
+    if (!answer.ok) throw new Error(`the Worker answered ${answer.status}: ${await answer.text()}`);
+    return await answer.json();
   } finally {
-    await opened.cleanup();
+    await worker.dispose();
   }
 }
+
+const measured = [];
+for (const name of stores) {
+  const count = perSample[name];
+  let figures;
+  if (name === "durable-object") {
+    figures = await inWorkerd(count).catch((error) => {
+      console.log(`${name}: not available (${error.message}), skipped`);
+    });
+  } else {
+    const opened = await createStore(name).catch((error) => {
+      console.log(`${name}: not available (${error.message}), skipped`);
+    });
+    if (!opened) continue;
+    try {
+      figures = await measureStore(opened.store, { samples, count, cpuUsage });
+    } finally {
+      await opened.cleanup();
+    }
+  }
+  if (!figures) continue;
+  measured.push({ name, ...figures });
+  console.log(name, JSON.stringify(figures));
+}
+
+// Each store's wall time against RedisStore's (over ioredis) in this same run: the figures that travel between machines.
+const redis = measured.find((row) => row.name === "redis");
+const cell = ({ wall, cpu }) => `${wall.toFixed(1)} | ${Number.isFinite(cpu) ? cpu.toFixed(1) : "n/a"}`;
+const ratio = (row, kind) => (redis ? `${(row[kind].wall / redis[kind].wall).toFixed(2)}×` : "n/a");
+const rows = measured.map(
+  (row) =>
+    `| ${row.name} | ${cell(row.newKeys)} | ${cell(row.replays)} | ${ratio(row, "newKeys")} | ${ratio(row, "replays")} |`,
+);
 
 const section = `<!-- engine -->
 ## The engine without HTTP (\`bench/engine.mjs\`)
 
-\`node bench/engine.mjs\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}: one request after
+\`node bench/engine.mjs\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, load average ${load} at the start: one request after
 another through \`idem.route().begin()\` and the decision's \`finish()\`, as an adapter calls them, in-process (no
 sockets, no framework), the best of ${samples} samples (${perSample.memory.toLocaleString("en")} requests each on the
 MemoryStore, ${perSample.redis.toLocaleString("en")} on Redis at 127.0.0.1:6379 over each client,
@@ -83,9 +109,13 @@ ${perSample.upstash.toLocaleString("en")} on the Upstash store). Wall µs per re
 request; on Redis the wall time is mostly the round trips. \`upstash\` is \`UpstashStore\` over HTTP to the REST test
 fixture (test/support/upstash-rest.ts, a process of its own) before the same Redis: a local hop plus the fixture's
 own forwarding, not Upstash's latency; its CPU column is what oncely, \`@upstash/redis\` and \`fetch\` spend here.
+\`libsql\` is \`LibsqlStore\` on a local file (\`file:\`, WAL; ${perSample.libsql.toLocaleString("en")} requests a sample).
+\`durable-object\` is the same loop inside a Worker on workerd (Miniflare, the objects in the same workerd process,
+${perSample["durable-object"].toLocaleString("en")} requests a sample): a Worker has no process CPU clock, so its CPU
+columns are n/a. The last two columns are each store's wall time over RedisStore's (ioredis) in this run.
 
-| store | new key, wall µs | new key, CPU µs | replay, wall µs | replay, CPU µs |
-| --- | --- | --- | --- | --- |
+| store | new key, wall µs | new key, CPU µs | replay, wall µs | replay, CPU µs | new key / redis | replay / redis |
+| --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 <!-- /engine -->`;
 

@@ -26,6 +26,18 @@ export async function createStore(name) {
       };
       return { store, cleanup };
     }
+    case "libsql": {
+      const { LibsqlStore } = await import("../dist/stores/libsql/index.js");
+      const path = join(tmpdir(), `oncely-bench-libsql-${suffix}.db`);
+      const store = new LibsqlStore({ url: `file:${path}` });
+      await store.migrate();
+      const files = [path, `${path}-wal`, `${path}-shm`];
+      const cleanup = async () => {
+        await store.close();
+        await Promise.all(files.map((file) => rm(file, { force: true })));
+      };
+      return { store, cleanup };
+    }
     case "redis": {
       const { RedisStore } = await import("../dist/stores/redis/index.js");
       const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:` });

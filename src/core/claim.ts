@@ -55,7 +55,14 @@ export async function acquire(
     try {
       result = options.transactional
         ? await (await import("./transaction.js")).claimInTransaction(state, attempt, options, deadline)
-        : await timed(state, attempt, "claim", () => state.store.claim(attempt.id, attempt.fingerprint, claimOptions));
+        : await timed(
+            state,
+            attempt,
+            "claim",
+            () => state.store.claim(attempt.id, attempt.fingerprint, claimOptions),
+            0,
+            (late) => releaseLate(state, attempt, late),
+          );
     } catch (error) {
       return storeFailure(error);
     }
@@ -79,6 +86,14 @@ export async function acquire(
     await new Promise((resolve) => setTimeout(resolve, pause));
     pause = Math.min(pause * 1.5, 200);
   }
+}
+
+/**
+ * A claim granted after `storeTimeout`, when the request was already answered 503: nobody runs it, so it is released
+ * at once rather than holding the key, and every retry of the request, until its lease lapses.
+ */
+function releaseLate(state: EngineState, attempt: Attempt, late: ClaimResult): void {
+  if (late.status === "claimed") state.store.release(attempt.id, late.token).catch(() => undefined);
 }
 
 function completed(

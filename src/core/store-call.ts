@@ -13,10 +13,10 @@ export function unprefixed(store: string, error: unknown): string {
 const SETTLED = Promise.resolve();
 
 /**
- * Runs one store operation, bounded by `timeout` ms. A late result is dropped: a claim that lands after we gave up
- * lapses with its lease, so the key is never held longer than that. What cannot lapse on its own (an open
- * transaction) is handed to `onLate` to undo. The time until the call settles or times out is added to
- * `timing.storeDuration`, when given.
+ * Runs one store operation, bounded by `timeout` ms. A late result is handed to `onLate` to undo, or dropped: the
+ * engine releases a claim that lands after it gave up (claim.ts), and rolls back an open transaction; a claim that
+ * lands after a store gave up on it itself lapses with its lease. The time until the call settles or times out is
+ * added to `timing.storeDuration`, when given.
  *
  * The timer starts one microtask after the call, and only if the call has not settled by then: an in-memory store's
  * promise is settled when it is returned, and a timer set and cleared around each call was about a tenth of the

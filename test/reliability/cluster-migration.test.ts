@@ -19,10 +19,11 @@ const INTENTS = sized(480, 2_400);
 describe.skipIf(!(await clusterAvailable()))("Redis Cluster: intents while their slots migrate", () => {
   const started = clusterForTests();
 
-  // Retried, as a liveness flake is open: in 2 of 5 runs after the Redis store's merges, one intent of 480 ("claim races"
-  // or "complete races") went unanswered (503 or 409) for the sender's whole 60 s, while every run that finished had no
-  // intent lost and none run twice. Until that is found, a run counts when one of three finishes; exactly-once is
-  // checked on the run that does, in full.
+  // Retried, as a liveness flake is still open (RELIABILITY.md): after the fixes of two causes (a claim run after the
+  // store gave up on it held the key for its lease; the test held a handler while other moves ran), 2 of 26 runs had
+  // one "complete races" intent's claims time out for the sender's whole 60 s while its slot was not moving. Every run
+  // that finished had no intent lost and none run twice. A run counts when one of three attempts finishes; exactly-once
+  // is checked on the run that does, in full. A failing attempt's error says what the client and each master held.
   it("runs every intent exactly once and loses none; a claim refused past the store timeout answers 503, then succeeds", {
     retry: 2,
   }, async () => {

@@ -11,7 +11,7 @@ import { storeCall } from "../../core/store-call.js";
 import { rejectUnknownOptions } from "../../core/unknown-options.js";
 import { loadDriver } from "../shared/optional-driver.js";
 import { type IoredisClient, ioredisConnection, isIoredis } from "./ioredis.js";
-import { isNodeRedis, type NodeRedisClient, nodeRedisConnection } from "./node-redis.js";
+import { isNodeRedis, isNodeRedisCluster, type NodeRedisClient, nodeRedisConnection } from "./node-redis.js";
 import { type ScriptConnection, ScriptStore } from "./script-store.js";
 import { appendEntries, BlockingReads, readEntries } from "./stream.js";
 
@@ -78,6 +78,12 @@ export class RedisStore extends ScriptStore implements StreamStore {
     const { client, url, prefix = "oncely:" } = options ?? {};
     if ((client === undefined) === (url === undefined)) {
       throw new TypeError("Expected exactly one of `client` (an ioredis, iovalkey or node-redis client) and `url`");
+    }
+    if (isNodeRedisCluster(client)) {
+      throw new TypeError(
+        "A node-redis Cluster (`createCluster()`) is not taken: its commands need the key that routes them, and the " +
+          "store's index walks need each master. Pass an ioredis or iovalkey `Cluster`, or a node-redis (5 or newer) client",
+      );
     }
     if (client !== undefined && !isIoredis(client) && !isNodeRedis(client)) {
       throw new TypeError(

@@ -5,7 +5,7 @@ import type { Script } from "./scripts.js";
  * A node-redis client (`createClient()` from the `redis` package, version 5 or newer), as `RedisStore` uses it: you
  * connect it (`await client.connect()`) and close it; the store only sends commands. A node-redis Cluster
  * (`createCluster()`) is not taken: its commands need the key that routes them, and the store's index walks need each
- * master; use an ioredis `Cluster` there.
+ * master; use an ioredis or iovalkey `Cluster` there.
  */
 export interface NodeRedisClient {
   /** Sends one command; the store asks for bulk strings as Buffers through `typeMapping`. */
@@ -28,6 +28,12 @@ export function isNodeRedis(client: unknown): client is NodeRedisClient {
     typeof candidate.withTypeMapping === "function" &&
     candidate.masters === undefined
   );
+}
+
+/** Whether `client` is a node-redis Cluster (`createCluster()`): it has `masters`, which a single client lacks. */
+export function isNodeRedisCluster(client: unknown): boolean {
+  const candidate = client as { sendCommand?: unknown; masters?: unknown };
+  return typeof candidate?.sendCommand === "function" && Array.isArray(candidate.masters);
 }
 
 /**

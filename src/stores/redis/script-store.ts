@@ -145,9 +145,13 @@ export abstract class ScriptStore implements Store {
     await this.disconnect();
   }
 
-  /** One script: creates, takes over or answers with the record, by the server's clock. */
+  /**
+   * One script: creates, takes over or answers with the record, by the server's clock. A claim that lands after the
+   * operation gave up (a Cluster's client still following redirections after the store's timeout) is released at once:
+   * nobody runs it, and the key would otherwise stay held until its lease lapsed.
+   */
   claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.#run("claim", async (connection) => {
+    return this.#run("claim", async (connection, abandoned) => {
       const meta = JSON.stringify(options.meta);
       const runId = options.runId ?? crypto.randomUUID();
       const work = options.work ? JSON.stringify(options.work) : "";
@@ -156,6 +160,7 @@ export abstract class ScriptStore implements Store {
       const status = String(reply[0]);
       if (status === "claimed") {
         const [, token, recovered, run, ...steps] = reply;
+        if (abandoned()) this.release(id, Number(token)).catch(() => undefined);
         return {
           status,
           token: Number(token),
@@ -400,9 +405,10 @@ export abstract class ScriptStore implements Store {
     return this.#timeout;
   }
 
+  /** `body` may ask `abandoned()`: whether the operation has already failed (timed out) while it went on. */
   async #run<T>(
     operation: string,
-    body: (connection: ScriptConnection) => Promise<T>,
+    body: (connection: ScriptConnection, abandoned: () => boolean) => Promise<T>,
     timeout = this.#timeout,
   ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
@@ -414,7 +420,11 @@ export abstract class ScriptStore implements Store {
     // A script a Cluster refused (its slot moving between nodes) did not run: it is sent again until it runs or the
     // operation's time is up (see refusals.ts).
     const used = connection.cluster ? retryingRefusals(connection, performance.now() + timeout) : connection;
-    return this.call(operation, () => body(used), timeout);
+    let failed = false;
+    return this.call(operation, () => body(used, () => failed), timeout).catch((error: unknown) => {
+      failed = true;
+      throw error;
+    });
   }
 
   #key(id: string): string {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Cluster } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import { expect } from "vitest";
 import { recordId } from "../../../src/core/record-id.js";
 import type { RecordState } from "../../../src/core/store.js";
@@ -18,7 +18,8 @@ import { type Answer, startCountingApp } from "./counting-app.js";
  *
  * - the claim races: the slot starts moving, then the intent is sent (a new record's claim is refused with TRYAGAIN on
  *   both nodes until the move ends), then the keys move;
- * - the complete races: the handler is held, the slot starts moving, the handler returns and the keys move;
+ * - the complete races: once the moves before it have ended, the intent is sent and its handler held; the slot starts
+ *   moving, the handler returns and the keys move;
  * - the move races the whole request, its slot holding 300 more keys (a move of some tens of milliseconds);
  * - no move of its own, among the others;
  * - and every 40th, a long move: the slot starts moving, the intent is sent, and the keys move only once a claim of it
@@ -69,6 +70,8 @@ export interface SlotMoveRun {
     moves: number;
     keysMoved: number;
     longestMoveMs: number;
+    /** The longest a "complete races" handler was held, from its start to its slot's move starting. */
+    longestHoldMs: number;
     /** Error replies of the masters during the run: TRYAGAIN, ASK and MOVED. */
     refusals: Record<string, number>;
     /** Scripts that failed while running (failed calls other than NOSCRIPT): each would have stopped halfway. */
@@ -86,6 +89,42 @@ export interface SlotMoveRun {
   longMoves: number;
   /** The store's index at the end, by state. */
   indexed: Record<RecordState, number>;
+}
+
+/** Where the client sends `slot`, and each of its connections' state and queued commands (for a stuck sender). */
+function clientState(client: Cluster, slot: number): string {
+  type Queues = { commandQueue: { length: number }; offlineQueue: { length: number } };
+  const nodes = client.nodes("all").map((node) => {
+    const { commandQueue, offlineQueue } = node as unknown as Queues;
+    return `${node.options.port} ${node.status} sent ${commandQueue.length} queued ${offlineQueue.length}`;
+  });
+  return `client ${client.status}, slot ${slot} at ${client.slots[slot]?.join(",")}; connections: ${nodes.join("; ")}`;
+}
+
+/** What each master says of `slot` (owner, migrating or importing) and of the record `key`, over a connection of its own. */
+async function nodesState(cluster: RedisCluster, slot: number, key: string): Promise<string> {
+  const lines = await Promise.all(
+    cluster.nodes.map(async ({ host, port }) => {
+      const direct = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2_000 });
+      direct.on("error", () => {});
+      try {
+        await direct.connect();
+        const myself = ((await direct.cluster("NODES")) as string).split("\n").find((line) => line.includes("myself"));
+        const marks = myself?.match(/\[[^\]]*\]/g)?.join(" ") ?? "";
+        const ranges = (await direct.cluster("SLOTS")) as unknown as [number, number, [string, number]][];
+        const owner = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+        const epoch = /cluster_my_epoch:(\d+)/.exec((await direct.cluster("INFO")) as string)?.[1];
+        const count = (await direct.cluster("COUNTKEYSINSLOT", slot)) as number;
+        const record = await direct.exists(key);
+        return `${port} (epoch ${epoch}): owner ${owner}, ${marks || "no slot moving"}, ${count} keys in slot, record ${record}`;
+      } catch (error) {
+        return `${port}: ${(error as Error).message}`;
+      } finally {
+        direct.disconnect();
+      }
+    }),
+  );
+  return lines.join("; ");
 }
 
 /** Runs `intents` intents on `cluster` through `client`, under a prefix of their own. */
@@ -108,6 +147,7 @@ export async function intentsWhileSlotsMove(
       moves: 0,
       keysMoved: 0,
       longestMoveMs: 0,
+      longestHoldMs: 0,
       unavailableByMode: {},
       refusals: {},
       scriptsFailedRunning: 0,
@@ -132,20 +172,42 @@ export async function intentsWhileSlotsMove(
           figures.answers++;
           return answer;
         }
-        if (performance.now() > deadline) throw new Error(`${key} (${mode}) unanswered after ${SENDER_LIMIT_MS} ms`);
+        if (performance.now() > deadline) {
+          const id = recordId(undefined, key);
+          const slot = keySlot(id);
+          const errors = app.events.filter((event) => event.key === key && event.type === "store-error");
+          const last = errors.at(-1);
+          throw new Error(
+            `${key} (${mode}, slot ${slot}) unanswered after ${SENDER_LIMIT_MS} ms; moving now: ${moving ?? "none"}; ` +
+              `its store errors: ${errors.length}, the last: ${(last?.error as Error | undefined)?.message}; ` +
+              `${clientState(client, slot)}; ${await nodesState(cluster, slot, `${prefix}{${id}}`)}`,
+          );
+        }
       }
     };
     // One move at a time, as redis-cli moves slots: MIGRATE blocks the source until the target has the keys, so moves
     // between the three masters in a ring could wait on each other until MIGRATE's timeout.
     let moves = Promise.resolve();
-    /** Moves `slot` when the move before has ended, timing it from its start to its end. */
-    const move = (slot: number, during: (finish: (batch?: number) => Promise<void>) => Promise<void>) => {
+    /** The slot moving now, and since when (for the error of a sender that waited too long). */
+    let moving: string | undefined;
+    /**
+     * Moves `slot` when the move before has ended, timing it from its start to its end. `before` runs first, once
+     * the moves before have ended: what must happen just before the slot starts moving, without waiting in the queue.
+     */
+    const move = (
+      slot: number,
+      during: (finish: (batch?: number) => Promise<void>) => Promise<void>,
+      before?: () => Promise<void>,
+    ) => {
       const run = moves.then(async () => {
+        await before?.();
         const start = performance.now();
+        moving = `slot ${slot} since ${new Date().toISOString()}`;
         const migration = await cluster.beginMigration(slot);
         await during(async (batch) => {
           figures.keysMoved += await migration.finish(batch);
         });
+        moving = undefined;
         figures.moves++;
         figures.longestMoveMs = Math.max(figures.longestMoveMs, Math.round(performance.now() - start));
       });
@@ -174,14 +236,26 @@ export async function intentsWhileSlotsMove(
           sent = await sending;
         });
       } else if (mode === "complete races") {
+        // The request is sent once the moves before have ended: its handler is held only until its own slot starts
+        // moving, not while other intents' moves run (a queue of slow moves once held it past the sender's limit).
         const held = app.hold(key);
-        const sending = both();
-        await held.started;
-        await move(slot, async (finish) => {
-          held.release();
-          await finish();
-        });
-        sent = await sending;
+        let sending: Promise<Answer[]> | undefined;
+        let heldAt = 0;
+        const holding = async () => {
+          sending = both();
+          await held.started;
+          heldAt = performance.now();
+        };
+        await move(
+          slot,
+          async (finish) => {
+            figures.longestHoldMs = Math.max(figures.longestHoldMs, Math.round(performance.now() - heldAt));
+            held.release();
+            await finish();
+          },
+          holding,
+        );
+        sent = await sending!;
       } else if (mode === "move races the request") {
         await fill(id, FILLERS);
         const sending = both();
