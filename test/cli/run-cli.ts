@@ -1,12 +1,10 @@
 import { execFile } from "node:child_process";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { bundledScript } from "../support/bundled-script.js";
 
-// Runs the real `oncely` bin (src/cli/index.ts through tsx) as a child process, as a user's shell would.
-
-const entry = fileURLToPath(new URL("../../src/cli/index.ts", import.meta.url));
-// Resolved from here, so the child can run in any working directory (the default store is ./oncely.db).
-const tsx = createRequire(import.meta.url).resolve("tsx");
+// Runs the real `oncely` bin (src/cli/index.ts, compiled once per test file: test/support/bundled-script.ts) as a
+// child process, as a user's shell would. An absolute path, so the child can run in any working directory (the
+// default store is ./oncely.db).
+export const cliScript = () => bundledScript(new URL("../../src/cli/index.ts", import.meta.url), "oncely-cli");
 
 export interface CliResult {
   code: number;
@@ -22,8 +20,8 @@ export interface CliOptions {
 }
 
 /**
- * Children running at once. Each spends most of its ~0.7 s of CPU starting up (tsx, commander, the driver); the
- * machine has 2 cores, so more at once only makes each slower.
+ * Children running at once. Each spends most of its ~0.3 s of CPU starting up (commander, the driver); the machine
+ * has 2 cores, so more at once only makes each slower.
  */
 const MAX_RUNNING = 3;
 let running = 0;
@@ -41,15 +39,16 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
   }
 }
 
-function spawnCli(args: readonly string[], options: CliOptions): Promise<CliResult> {
+async function spawnCli(args: readonly string[], options: CliOptions): Promise<CliResult> {
+  const script = await cliScript();
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   // The user's environment must not pick the store or turn on stacks for these runs.
   for (const name of ["ONCELY_STORE", "ONCELY_DEBUG"]) if (!(name in (options.env ?? {}))) delete env[name];
-  const imports = [tsx, ...(options.imports ?? [])].flatMap((module) => ["--import", module]);
+  const imports = (options.imports ?? []).flatMap((module) => ["--import", module]);
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...imports, entry, ...args],
+      [...imports, script, ...args],
       { cwd: options.cwd, env, timeout: 60_000 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== "number") reject(error);

@@ -4,9 +4,9 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import type { StoreName } from "../../src/stores/registry.js";
+import { bundledScript } from "../support/bundled-script.js";
 import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
 import {
   createMySqlTable,
@@ -149,8 +149,8 @@ export function dynamodbBackend(): Backend {
       why: "dynalite handles about 40 keys a second here; 10,000 keys take 4-5 minutes",
     },
     async setUp() {
-      server = fork(fileURLToPath(new URL("./dynalite-server.ts", import.meta.url)), [], {
-        execArgv: ["--import", "tsx"],
+      server = fork(await bundledScript(new URL("./dynalite-server.ts", import.meta.url), "dynalite-server"), [], {
+        execArgv: [],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       const [{ port }] = (await once(server, "message")) as [{ port: number }];
@@ -192,8 +192,9 @@ export function upstashBackend(): Backend {
       why: "every store call is an HTTP request to the REST fixture, one Node.js process: 10,000 keys took 140 s here",
     },
     async setUp() {
-      server = fork(fileURLToPath(new URL("../support/upstash-rest-server.ts", import.meta.url)), [], {
-        execArgv: ["--import", "tsx"],
+      const script = await bundledScript(new URL("../support/upstash-rest-server.ts", import.meta.url), "upstash-rest");
+      server = fork(script, [], {
+        execArgv: [],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       const [{ url, token }] = (await once(server, "message")) as [{ url: string; token: string }];

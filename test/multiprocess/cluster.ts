@@ -1,10 +1,11 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import { bundledScript } from "../support/bundled-script.js";
 import { type Execution, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./protocol.js";
 import { dynaliteCredentials, type StoreConfig } from "./store-config.js";
 
-const workerScript = fileURLToPath(new URL("./worker.ts", import.meta.url));
+/** worker.ts compiled once (test/support/bundled-script.ts): tsx would compile it again in each of the 4 workers. */
+const workerScript = () => bundledScript(new URL("./worker.ts", import.meta.url), "multiprocess-worker");
 
 /** A forked worker as the parent sees it. */
 export interface Worker {
@@ -46,11 +47,12 @@ export async function startCluster(
     return Promise.all(children.map(stopChild)).then(() => undefined);
   };
   try {
+    const script = await workerScript();
     for (let index = 0; index < options.count; index++) {
       const { handlerMs, storeTimeout } = options;
       const config: WorkerConfig = { worker: index, store, handlerMs, storeTimeout };
-      const child = fork(workerScript, [], {
-        execArgv: ["--import", "tsx"],
+      const child = fork(script, [], {
+        execArgv: [],
         env: { ...process.env, ...dynaliteCredentials, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
@@ -62,7 +64,7 @@ export async function startCluster(
       child.on("error", () => {});
       children.push(child);
     }
-    // Forked together, started in parallel: tsx compiles the same files four times at once.
+    // Forked together, started in parallel.
     const ready = await Promise.all(children.map((child) => reply(child, "ready")));
     ready.forEach(({ port, pid }, index) => {
       workers.push({ index, pid, origin: `http://127.0.0.1:${port}`, child: children[index]! });

@@ -1,6 +1,7 @@
 /**
  * One of the four processes of the multi-process test: a real HTTP server on 127.0.0.1 whose one guarded route
- * records every run of its handler. The parent forks it with `--import tsx` and talks to it over IPC (protocol.ts).
+ * records every run of its handler. The parent forks it, compiled (test/support/bundled-script.ts), and talks to it
+ * over IPC (protocol.ts).
  */
 import { once } from "node:events";
 import { createServer } from "node:http";

@@ -1,12 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { cliScript } from "../run-cli.js";
 
 // `oncely proxy` as a child process, as an operator runs it: started, waited for until it logs that it listens,
 // and stopped with a signal.
-
-const entry = fileURLToPath(new URL("../../../src/cli/index.ts", import.meta.url));
-const tsx = createRequire(import.meta.url).resolve("tsx");
 
 export interface RunningProxy {
   url: string;
@@ -22,7 +18,7 @@ export async function spawnProxy(args: readonly string[], timeout = 30_000): Pro
   const env = { ...process.env };
   delete env.ONCELY_STORE;
   delete env.ONCELY_DEBUG;
-  const child = spawn(process.execPath, ["--import", tsx, entry, "proxy", ...args], { env });
+  const child = spawn(process.execPath, [await cliScript(), "proxy", ...args], { env });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
