@@ -167,8 +167,10 @@ export const streamingKoaRaw: StartStreaming = (idem, route) => {
 export const streamingProxy: StartStreaming = async (idem, route) => {
   const upstream = await listen(
     createServer((req, res) => {
-      // Dies as a process does: the connection closes after what was written, without the body's end.
-      writeChunks(req, res, route).catch(() => res.socket?.destroySoon());
+      // Dies as a process does: the connection closes after what was written, without the body's end. Closed on the
+      // next turn of the event loop: Node.js 24 holds a response's writes until the end of the tick (the socket is
+      // corked), so a socket ended at once would drop the chunks written just before the failure.
+      writeChunks(req, res, route).catch(() => setImmediate(() => res.socket?.destroySoon()));
     }),
   );
   const proxy = createProxy({
