@@ -1,6 +1,7 @@
 // Loaded by encryption.ts on the first response sealed or opened: apps without `encryption` never carry it.
-import { concat, frame, unframe } from "./bytes.js";
+import { concat } from "./bytes.js";
 import { DecryptionError } from "./errors.js";
+import { frame, unframe } from "./framing.js";
 import { nodeBuiltin } from "./node-builtins.js";
 import type { StoredResponse } from "./store.js";
 

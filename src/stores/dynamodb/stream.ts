@@ -1,4 +1,5 @@
-import { concat, frame, unframe } from "../../core/bytes.js";
+import { concat } from "../../core/bytes.js";
+import { frame, unframe } from "../../core/framing.js";
 import type { StreamRunState } from "../../core/store.js";
 import type { Item } from "./item.js";
 
