@@ -1,9 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, rmSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { dynaliteCredentials } from "../multiprocess/store-config.js";
+import { bundledScript } from "../support/bundled-script.js";
 import {
   type ParentMessage,
   type RunCommand,
@@ -12,31 +10,6 @@ import {
   type WorkerConfig,
   type WorkerMessage,
 } from "./protocol.js";
-
-const workerSource = fileURLToPath(new URL("./worker.ts", import.meta.url));
-const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/oncely-steps-crash/", import.meta.url));
-
-/**
- * Bundles worker.ts (and the oncely sources it imports) into one plain JS file, once per test file: a worker then
- * starts in a fraction of a second, where compiling through tsx in every one of the many workers the crashes use
- * took over a second of CPU each. The drivers stay external; the bundle sits under node_modules to resolve them, and
- * is removed once the workers have loaded it.
- */
-async function bundleWorker(): Promise<string> {
-  mkdirSync(cacheDir, { recursive: true });
-  const outfile = `${cacheDir}worker-${process.pid}-${Date.now()}.mjs`;
-  await build({
-    entryPoints: [workerSource],
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
-  return outfile;
-}
 
 /** What a run came back with: its result, or the error it threw (by name and code, across the process boundary). */
 export interface RunOutcome {
@@ -60,7 +33,8 @@ let asks = 0;
 
 /** Forks `count` workers at once (tsx compiles in parallel) and resolves when every one has opened the store. */
 export async function forkWorkers(config: WorkerConfig, count: number): Promise<Worker[]> {
-  const script = await bundleWorker();
+  // One bundle of worker.ts and the sources it imports: a worker starts in a fraction of the second tsx would take.
+  const script = await bundledScript(new URL("./worker.ts", import.meta.url), "steps-worker");
   const children = Array.from({ length: count }, () =>
     fork(script, [], {
       env: { ...process.env, ...dynaliteCredentials, [STEP_WORKER_ENV]: JSON.stringify(config) },
@@ -74,8 +48,6 @@ export async function forkWorkers(config: WorkerConfig, count: number): Promise<
   } catch (error) {
     for (const child of children) child.kill("SIGKILL");
     throw error;
-  } finally {
-    rmSync(script, { force: true });
   }
 }
 
