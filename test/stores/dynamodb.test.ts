@@ -27,6 +27,19 @@ const create = async (options = {}) => {
   await store.createTable();
   return store;
 };
+/** A client of its own that lists the commands it sends (`UpdateItem`, `GetItem`, ...), in order. */
+function countingClient(): { counting: DynamoDBClient; sent: string[] } {
+  const sent: string[] = [];
+  const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
+  counting.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(context.commandName!.replace("Command", ""));
+      return next(args);
+    },
+    { step: "initialize" },
+  );
+  return { counting, sent };
+}
 const opts = { lease: 1000, ttl: 10_000, meta: { key: "k" } };
 const response = (bytes: number) => ({ status: 200, headers: [], body: new Uint8Array(bytes).fill(7), kept: true });
 
@@ -70,15 +83,7 @@ testStore({
     });
 
     it("sends one request per operation, and a read more for a replay only where ALL_OLD is missing", async () => {
-      const sent: string[] = [];
-      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
-      counting.middlewareStack.add(
-        (next, context) => (args) => {
-          sent.push(context.commandName!.replace("Command", ""));
-          return next(args);
-        },
-        { step: "initialize" },
-      );
+      const { counting, sent } = countingClient();
       const store = await create({ client: counting });
       sent.length = 0;
       const first = await store.claim("id", "fp", opts);
@@ -96,15 +101,7 @@ testStore({
     });
 
     it("logs a stream in pages under the item limit: a 1 MiB entry reads back whole, two requests per append", async () => {
-      const sent: string[] = [];
-      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
-      counting.middlewareStack.add(
-        (next, context) => (args) => {
-          sent.push(context.commandName!.replace("Command", ""));
-          return next(args);
-        },
-        { step: "initialize" },
-      );
+      const { counting, sent } = countingClient();
       const streams = await create({ client: counting });
       const claim = await streams.claim("streamed", "fp", { ...opts, lease: 60_000 });
       if (claim.status !== "claimed") throw new Error("not claimed");
@@ -184,15 +181,7 @@ testStore({
     });
 
     it("records a step in one UpdateItem, and a takeover returns the run's steps from its one UpdateItem", async () => {
-      const sent: string[] = [];
-      const counting = new DynamoDBClient({ endpoint, region: "us-east-1", credentials });
-      counting.middlewareStack.add(
-        (next, context) => (args) => {
-          sent.push(context.commandName!.replace("Command", ""));
-          return next(args);
-        },
-        { step: "initialize" },
-      );
+      const { counting, sent } = countingClient();
       const store = await create({ client: counting });
       const runId = randomUUID();
       const work = { name: "checkout", input: '{"sku":"é"}' };
