@@ -17,26 +17,12 @@ export async function createStore(name) {
     case "sqlite": {
       const { SqliteStore } = await import("../dist/stores/sqlite/index.js");
       const path = join(tmpdir(), `oncely-bench-${suffix}.db`);
-      const store = new SqliteStore({ path });
-      await store.migrate();
-      const files = [path, `${path}-wal`, `${path}-shm`];
-      const cleanup = async () => {
-        await store.close();
-        await Promise.all(files.map((file) => rm(file, { force: true })));
-      };
-      return { store, cleanup };
+      return onFile(new SqliteStore({ path }), path);
     }
     case "libsql": {
       const { LibsqlStore } = await import("../dist/stores/libsql/index.js");
       const path = join(tmpdir(), `oncely-bench-libsql-${suffix}.db`);
-      const store = new LibsqlStore({ url: `file:${path}` });
-      await store.migrate();
-      const files = [path, `${path}-wal`, `${path}-shm`];
-      const cleanup = async () => {
-        await store.close();
-        await Promise.all(files.map((file) => rm(file, { force: true })));
-      };
-      return { store, cleanup };
+      return onFile(new LibsqlStore({ url: `file:${path}` }), path);
     }
     case "redis": {
       const { RedisStore } = await import("../dist/stores/redis/index.js");
@@ -126,4 +112,14 @@ export async function createStore(name) {
     default:
       throw new Error(`unknown store ${name}`);
   }
+}
+
+/** A store on one SQLite database file, migrated; its cleanup closes it and removes the file and its WAL. */
+async function onFile(store, path) {
+  await store.migrate();
+  const cleanup = async () => {
+    await store.close();
+    await Promise.all([path, `${path}-wal`, `${path}-shm`].map((file) => rm(file, { force: true })));
+  };
+  return { store, cleanup };
 }
