@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { DynamoDbStore } from "../../src/stores/dynamodb/index.js";
 import type { StoreName } from "../../src/stores/registry.js";
 import { bundledScript } from "../support/bundled-script.js";
+import { type Dynalite, startDynalite } from "../support/dynalite.js";
 import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
 import {
   createMySqlTable,
@@ -133,9 +134,9 @@ export function mysqlBackend(): Backend {
   };
 }
 
-/** DynamoDB as dynalite serves it, from a process of its own (dynalite-server.ts), on a port the workers share. */
+/** DynamoDB as dynalite serves it, from a process of its own (test/support/dynalite.ts), on a port the workers share. */
 export function dynamodbBackend(): Backend {
-  let server: ChildProcess | undefined;
+  let server: Dynalite | undefined;
   return {
     name: "dynamodb (dynalite)",
     store: "dynamodb",
@@ -149,12 +150,8 @@ export function dynamodbBackend(): Backend {
       why: "dynalite handles about 40 keys a second here; 10,000 keys take 4-5 minutes",
     },
     async setUp() {
-      server = fork(await bundledScript(new URL("./dynalite-server.ts", import.meta.url), "dynalite-server"), [], {
-        execArgv: [],
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-      const [{ port }] = (await once(server, "message")) as [{ port: number }];
-      const endpoint = `http://127.0.0.1:${port}`;
+      server = await startDynalite();
+      const { endpoint } = server;
       const table = uniqueName();
       const credentials = {
         accessKeyId: dynaliteCredentials.AWS_ACCESS_KEY_ID,
@@ -167,10 +164,7 @@ export function dynamodbBackend(): Backend {
       return { kind: "dynamodb", endpoint, table };
     },
     async tearDown() {
-      if (!server || server.exitCode !== null || server.signalCode !== null) return;
-      const exited = once(server, "exit");
-      server.kill("SIGKILL");
-      await exited;
+      await server?.stop();
     },
   };
 }

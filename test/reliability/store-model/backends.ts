@@ -1,10 +1,7 @@
-import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { type Cluster, Redis } from "ioredis";
 import mysql from "mysql2/promise";
@@ -19,6 +16,7 @@ import { RedisStore } from "../../../src/stores/redis/index.js";
 import type { StoreName } from "../../../src/stores/registry.js";
 import { SqliteStore } from "../../../src/stores/sqlite/index.js";
 import { UpstashStore } from "../../../src/stores/upstash/index.js";
+import { startDynalite } from "../../support/dynalite.js";
 import { clusterAvailable, startRedisCluster } from "../../support/redis-cluster.js";
 import { type ServiceName, serviceAvailable, services } from "../../support/services.js";
 import { startUpstashRest } from "../../support/upstash-rest.js";
@@ -249,20 +247,15 @@ export const backends: Backend[] = [
     open: async () => {
       // dynalite (a local DynamoDB) in a process of its own, as the multi-process test runs it: in this one its
       // expression parser would hold up our event loop, and every call's interval (the model's margin) with it.
-      const server = fork(fileURLToPath(new URL("../../multiprocess/dynalite-server.ts", import.meta.url)), [], {
-        execArgv: ["--import", "tsx"],
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-      const [{ port }] = (await once(server, "message")) as [{ port: number }];
+      const server = await startDynalite();
       const credentials = { accessKeyId: "test", secretAccessKey: "test" };
-      const client = new DynamoDBClient({ endpoint: `http://127.0.0.1:${port}`, region: "us-east-1", credentials });
+      const client = new DynamoDBClient({ endpoint: server.endpoint, region: "us-east-1", credentials });
       const store = new DynamoDbStore({ client, table: `oncely_model_${randomUUID().slice(0, 8)}`, timeout: "5s" });
       await store.createTable();
       // The store reads our own clock: no skew, only the rounding to milliseconds.
       return real(store, 2, async () => {
         client.destroy();
-        server.disconnect();
-        await once(server, "exit");
+        await server.stop();
       });
     },
   },

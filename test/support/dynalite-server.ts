@@ -1,7 +1,7 @@
 /**
- * dynalite (a local DynamoDB on in-memory LevelDB) in a process of its own, on a 127.0.0.1 port all four workers
- * share. Not in the parent: dynalite parses every condition expression on one event loop (about 7 ms of CPU per
- * claim here), and in the parent it would compete with the load generator for that loop.
+ * dynalite (a local DynamoDB on in-memory LevelDB) in a process of its own (started by `startDynalite`, dynalite.ts).
+ * Not in a test's process: dynalite parses every condition expression on one event loop (about 7 ms of CPU per
+ * claim here), and there it would hold up the test's own event loop, and every timing the test measures with it.
  * Sends `{ port }` over IPC once listening; exits when the parent disconnects.
  */
 import { once } from "node:events";
