@@ -45,7 +45,9 @@ const server = spawn(
 );
 process.once("exit", () => server.kill("SIGKILL"));
 
-const client = new Redis({ port, host: "127.0.0.1", retryStrategy: () => 200 });
+// No bound on the retries of the first PING: under valgrind on a loaded machine redis-server takes more than ioredis's
+// default 20 retries (4 s here) to come up.
+const client = new Redis({ port, host: "127.0.0.1", retryStrategy: () => 200, maxRetriesPerRequest: null });
 client.on("error", () => {});
 await client.ping(); // answers once redis-server is up under valgrind (a few seconds)
 

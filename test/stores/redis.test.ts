@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError, StoreTimeoutError } from "../../src/core/errors.js";
-import type { Store } from "../../src/core/store.js";
+import type { IdempotencyRecord, Store } from "../../src/core/store.js";
 import { RedisStore } from "../../src/stores/redis/index.js";
 import { indexScripts } from "../../src/stores/redis/record-index.js";
 import { scripts } from "../../src/stores/redis/scripts.js";
@@ -176,6 +176,71 @@ if (await serviceAvailable("redis")) {
           steps: [{ name: "a", seq: 0, state: "done", value: "1" }],
         });
         expect(await legacy.get("old")).toMatchObject({ runId, steps: [{ name: "a" }] });
+      });
+
+      it("serves records oncely 0.1.0 wrote (its four index sets included): read, replay, complete, release, purge", async () => {
+        const keyPrefix = prefix();
+        const store = new RedisStore({ client, prefix: keyPrefix });
+        const now = Number((await client.time())[0]) * 1000;
+        const meta = JSON.stringify({ key: "k" });
+        // What oncely 0.1.0's scripts wrote: the hash, the record's index entries (created, and one set per state),
+        // native expiry a minute past expires_at.
+        const write = async (id: string, state: string, token: number, expiresAt: number, done?: boolean) => {
+          const key = `${keyPrefix}{${id}}`;
+          await client.hset(key, {
+            ...{
+              state,
+              fingerprint: "fp",
+              token,
+              created_at: now - 500,
+              lease_until: state === "in-flight" ? now + 30_000 : 0,
+            },
+            ...{ expires_at: expiresAt, meta, version: 1, run_id: `run-${id}` },
+          });
+          if (done) {
+            await client.hset(key, { completed_at: now - 100, status: 201, headers: '[["x-a","1"]]', kept: 1 });
+            await client.hset(key, "body", Buffer.from([0, 255]));
+          }
+          await client.pexpireat(key, expiresAt + 60_000);
+          await client.zadd(`${keyPrefix}{index}:created`, now - 500, id);
+          await client.zadd(`${keyPrefix}{index}:${state}`, expiresAt, id);
+        };
+        await write("done", "completed", 5, now + 10_000, true);
+        await write("held", "in-flight", 7, now + 10_000);
+        await write("let-go", "in-flight", 3, now + 10_000);
+        await write("old", "completed", 2, now - 1_000, true);
+
+        // A response as it reads back: the body's bytes, whatever the view over them.
+        const answer = (record?: IdempotencyRecord) =>
+          record?.response && { ...record.response, body: [...record.response.body] };
+        const expected = { ...ok, body: [0, 255] };
+        const done = await store.get("done");
+        expect(done).toMatchObject({ state: "completed", token: 5, runId: "run-done" });
+        expect(answer(done)).toEqual(expected);
+        const replay = await store.claim("done", "fp", opts);
+        expect(replay.status === "completed" && answer(replay.record)).toEqual(expected);
+        expect(await store.complete("held", 7, ok, 10_000)).toBe(true);
+        const replayed = await store.claim("held", "fp", opts);
+        expect(replayed.status === "completed" && answer(replayed.record)).toEqual(expected);
+        expect(await store.release("let-go", 3)).toBe(true);
+        expect(await store.claim("let-go", "fp", opts)).toMatchObject({
+          status: "claimed",
+          token: 4,
+          runId: "run-let-go",
+        });
+        expect((await store.list()).records.map((record) => record.id).sort()).toEqual(["done", "held", "let-go"]);
+        expect(await store.aggregate()).toMatchObject({
+          states: { "in-flight": 1, released: 0, completed: 2 },
+          expired: 1,
+          oldest: now - 500,
+          newest: now - 500,
+        });
+        expect(await store.purgeExpired()).toBe(1);
+        expect(await client.exists(`${keyPrefix}{old}`)).toBe(0);
+        // Nothing reads 0.1.0's state sets any more: the purge deleted them.
+        const sets = ["in-flight", "released", "completed"].map((state) => `${keyPrefix}{index}:${state}`);
+        expect(await client.exists(...sets)).toBe(0);
+        expect(await client.zrange(`${keyPrefix}{index}:created`, "0", "-1")).toEqual(["done", "held", "let-go"]);
       });
 
       it("indexes records an earlier oncely wrote once reindex() runs, and only then lists and counts them", async () => {

@@ -53,7 +53,7 @@ const OPTION_NAMES: Record<keyof RedisStoreOptions, true> = { client: true, url:
 /**
  * Keeps records in Redis 6+ or Valkey (standalone or Cluster) through ioredis, iovalkey or node-redis: one hash per record, each operation
  * one Lua script, so a claim is atomic and one round trip, and leases and expiry follow the Redis server's clock.
- * The same scripts keep an index per prefix (sorted sets by creation and expiry), so `list`, `aggregate` and
+ * The same scripts keep an index per prefix (a sorted set of record ids by creation time), so `list`, `aggregate` and
  * `purgeExpired` cost what oncely stored, however many other keys the server holds.
  *
  * @example

@@ -2,23 +2,31 @@ import { type Script, script } from "./scripts.js";
 
 /**
  * The index `RedisStore` keeps per prefix, so that `list`, `aggregate` and `purgeExpired` read what oncely stored and
- * never walk the server's keyspace. One index is four sorted sets whose members are record ids:
+ * never walk the server's keyspace: one sorted set of record ids, `<prefix>{<shard>}:created`, scored by `created_at`
+ * (the order `list` walks, newest first, and where `since` cuts). A claim that creates a record adds its id and
+ * `delete` removes it, in the same script; a record's state and expiry are read from the record itself, so a change of
+ * state (complete, release, a takeover) costs the index nothing. The walks read each record they pass.
  *
- * - `<prefix>{<shard>}:created`, scored by `created_at`: the order `list` walks, newest first, and where `since` cuts;
- * - `<prefix>{<shard>}:in-flight`, `:released`, `:completed`, scored by `expires_at`: counts per state, what is
- *   expired or about to be, and what `purgeExpired` deletes.
+ * oncely 0.1.0 also kept three sets per shard scored by `expires_at`, one per state (`:in-flight`, `:released`,
+ * `:completed`), which cost every new key about 55,000 of Redis's instructions in index writes. Nothing reads them now;
+ * `purgeExpired` deletes them where it finds them (a process of that version, during a rolling upgrade, writes them
+ * again, and the next purge drops them again).
  *
- * The scripts that create a record, change its state or delete it update the index in the same script, so the index
- * never disagrees with the records. A Redis script may only touch keys of one Cluster slot, and a record's slot is
- * that of its id (`<prefix>{<id>}`), so on a Cluster each slot has its own index: `<shard>` is a tag that hashes to the
- * record's slot. A standalone Redis has one index, shard `index`.
+ * A Redis script may only touch keys of one Cluster slot, and a record's slot is that of its id (`<prefix>{<id>}`), so
+ * on a Cluster each slot has its own index: `<shard>` is a tag that hashes to the record's slot. A standalone Redis
+ * has one index, shard `index`.
  */
 
 /** The shard of a standalone Redis: its one index. */
 const STANDALONE_SHARD = "index";
 const SLOTS = 16_384;
 
-/** The keys of one shard's index, in the order the scripts take them: created, in-flight, released, completed. */
+/** The key of one shard's index. */
+export function indexKey(prefix: string, shard: string): string {
+  return `${prefix}{${shard}}:created`;
+}
+
+/** The keys of one shard's index, then of the state sets oncely 0.1.0 kept beside it (which `purge` deletes). */
 export function indexKeys(prefix: string, shard: string): [string, string, string, string] {
   const base = `${prefix}{${shard}}:`;
   return [`${base}created`, `${base}in-flight`, `${base}released`, `${base}completed`];
@@ -99,171 +107,167 @@ function crc16(text: string): number {
   return crc;
 }
 
-/** The index scripts' own prelude: KEYS are one shard's index (created, in-flight, released, completed). */
-const INDEX = `
--- The expires_at the index holds for id, or nil when no state set has it.
-local function expiry_of(id)
-  for i = 2, 4 do
-    local score = redis.call("ZSCORE", KEYS[i], id)
-    if score then return tonumber(score) end
-  end
-  return nil
-end
-`;
-
 /**
- * KEYS: index (4). ARGV: state ("" for any), max created_at ("+inf" or a score), the id the last page ended with at
- * that score ("" for none), min created_at ("-inf" or since), limit, budget. Walks the created set newest first
- * (equal scores in descending id order, as ZREVRANGEBYSCORE gives them) and replies {done, score, id, id1, score1,
- * ...}: live records in the state wanted, at most `limit`. `done` is 1 when the walk reached the end; otherwise
- * (score, id) is where the next page starts after. Examines at most `budget` entries, so one call stays short.
+ * The index scripts' own prelude. KEYS[1] is one shard's index; ARGV[1] the records' key prefix (the client's keyPrefix
+ * and the store's prefix), so `ARGV[1] .. "{" .. id .. "}"` is a record's key, in the index's slot.
  */
-const LIST_PAGE = `
-local now = clock()
-local wanted, max, after, min = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local limit, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
-local state_key = ({["in-flight"] = KEYS[2], released = KEYS[3], completed = KEYS[4]})[wanted]
-local reply, count, offset = {0, max, after}, 0, 0
-while true do
-  local batch = redis.call("ZREVRANGEBYSCORE", KEYS[1], max, min, "WITHSCORES", "LIMIT", offset, 100)
-  if #batch == 0 then
-    reply[1] = 1
-    return reply
-  end
-  offset = offset + #batch / 2
-  for i = 1, #batch, 2 do
-    local id, score = batch[i], batch[i + 1]
-    -- Entries at the cursor's score that the last page already passed (ids at or above its last one) are skipped.
-    if after == "" or score ~= max or id < after then
-      local expires_at
-      if state_key then expires_at = tonumber(redis.call("ZSCORE", state_key, id)) else expires_at = expiry_of(id) end
-      if expires_at and expires_at > now then
-        table.insert(reply, id)
-        table.insert(reply, score)
-        count = count + 1
+const INDEX = `
+-- Calls visit(id, score) on the index's entries after the cursor (score from, id after; "" for none) up to bound, newest
+-- first or oldest first, until visit returns true; returns true when the walk reached the end. Entries of one score
+-- come in id order (descending when newest first), so those at the cursor's score up to its id are skipped.
+local function walk(newest_first, from, after, bound, visit)
+  local range = newest_first and "ZREVRANGEBYSCORE" or "ZRANGEBYSCORE"
+  local offset = 0
+  while true do
+    local batch = redis.call(range, KEYS[1], from, bound, "WITHSCORES", "LIMIT", offset, 100)
+    if #batch == 0 then return true end
+    offset = offset + #batch / 2
+    for i = 1, #batch, 2 do
+      local id, score = batch[i], batch[i + 1]
+      if after == "" or score ~= from or (newest_first and id < after) or (not newest_first and id > after) then
+        if visit(id, score) then return false end
       end
-      reply[2], reply[3] = score, id
-      budget = budget - 1
-      if count >= limit or budget <= 0 then return reply end
     end
   end
 end
+-- The state and expires_at of the record id, nil when it is gone; false when it cannot be read here (on a Cluster
+-- slot being migrated, a record that already moved): the script then answers TRYAGAIN, before any write of its own.
+local function read(id)
+  local fields = redis.pcall("HMGET", ARGV[1] .. "{" .. id .. "}", "state", "expires_at")
+  if fields.err then return false end
+  return true, fields[1], tonumber(fields[2])
+end
+local MOVED = "TRYAGAIN a record of this slot is being migrated"
 `;
 
 /**
- * KEYS: index (4). ARGV: window (ms). Replies {in-flight, released, completed, expiring, expired}: live records per
- * state, live records expiring within the window, and expired entries not purged yet (by the server's clock).
+ * KEYS: index. ARGV: records' prefix, state ("" for any), max created_at ("+inf" or a score), the id the last page
+ * ended with at that score ("" for none), min created_at ("-inf" or since), limit, budget. Walks the index newest first
+ * and replies {done, score, id, id1, score1, ...}: live records in the state wanted, at most `limit`. `done` is 1 when
+ * the walk reached the end; otherwise (score, id) is where the next page starts after. Examines at most `budget`
+ * entries, so one call stays short.
  */
-const AGGREGATE = `
+const LIST_PAGE = `
 local now = clock()
-local reply, expiring, expired = {}, 0, 0
-for i = 2, 4 do
-  table.insert(reply, redis.call("ZCOUNT", KEYS[i], "(" .. now, "+inf"))
-  expiring = expiring + redis.call("ZCOUNT", KEYS[i], "(" .. now, now + tonumber(ARGV[1]))
-  expired = expired + redis.call("ZCOUNT", KEYS[i], "-inf", now)
-end
-table.insert(reply, expiring)
-table.insert(reply, expired)
+local wanted, limit, budget = ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7])
+local reply, count, moved = {0, ARGV[3], ARGV[4]}, 0, false
+local done = walk(true, ARGV[3], ARGV[4], ARGV[5], function(id, score)
+  local ok, state, expires_at = read(id)
+  if not ok then
+    moved = true
+    return true
+  end
+  if expires_at and expires_at > now and (wanted == "" or state == wanted) then
+    table.insert(reply, id)
+    table.insert(reply, score)
+    count = count + 1
+  end
+  reply[2], reply[3] = score, id
+  budget = budget - 1
+  return count >= limit or budget <= 0
+end)
+if moved then return redis.error_reply(MOVED) end
+if done then reply[1] = 1 end
 return reply
 `;
 
 /**
- * KEYS: index (4). ARGV: "oldest" or "newest", offset, budget. Replies {1, created_at} of the oldest (newest) live
- * record at or after `offset` in that order, or {0, next offset} when `budget` entries held none, or {0, -1} at the
- * end. Expired entries stay in the created set until swept or purged, hence the walk.
+ * KEYS: index. ARGV: records' prefix, window (ms), the cursor (min created_at or "-inf", and the id at that score or
+ * ""), budget. Walks up to `budget` entries oldest first and replies {done, score, id, in-flight, released,
+ * completed, expiring, expired, oldest, newest}: live records per state, live records expiring within the window,
+ * entries of records expired or gone (not purged yet), and the created_at of the first and last live record seen (-1
+ * for none), by the server's clock; (score, id) is where the next page starts after.
  */
-const FIRST_LIVE = `
+const AGGREGATE = `
 local now = clock()
-local offset, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
-local range = ARGV[1] == "oldest" and "ZRANGE" or "ZREVRANGE"
-local entries = redis.call(range, KEYS[1], offset, offset + budget - 1, "WITHSCORES")
-for i = 1, #entries, 2 do
-  local expires_at = expiry_of(entries[i])
-  if expires_at and expires_at > now then return {1, entries[i + 1]} end
-end
-if #entries < budget * 2 then return {0, -1} end
-return {0, offset + budget}
+local window, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
+local states = {["in-flight"] = 0, released = 0, completed = 0}
+local expiring, expired, oldest, newest = 0, 0, -1, -1
+local last_score, last_id, moved = ARGV[3], ARGV[4], false
+local done = walk(false, ARGV[3], ARGV[4], "+inf", function(id, score)
+  local ok, state, expires_at = read(id)
+  if not ok then
+    moved = true
+    return true
+  end
+  if not expires_at or expires_at <= now then
+    expired = expired + 1
+  elseif states[state] then
+    states[state] = states[state] + 1
+    if expires_at <= now + window then expiring = expiring + 1 end
+    if oldest == -1 then oldest = score end
+    newest = score
+  end
+  last_score, last_id = score, id
+  budget = budget - 1
+  return budget <= 0
+end)
+if moved then return redis.error_reply(MOVED) end
+return {done and 1 or 0, last_score, last_id, states["in-flight"], states.released, states.completed, expiring, expired,
+  oldest, newest}
 `;
 
 /**
- * KEYS: index (4). ARGV: the records' key prefix (the client's keyPrefix and the store's prefix), most to delete.
- * Deletes records the index holds as expired, re-checking each record's own expires_at (an id claimed again meanwhile
- * stays, and its entry is corrected), and drops their entries; a record Redis's own expiry already reclaimed counts
- * as purged too. The records share the index's slot. Replies {purged, entries examined}.
+ * KEYS: index, then the state sets of oncely 0.1.0 (in-flight, released, completed). ARGV: records' prefix, most to
+ * delete, the cursor (as for AGGREGATE), budget. Walks up to `budget` entries oldest first, deletes the records among
+ * them that are expired by their own expires_at (an id claimed again meanwhile is live, and stays), and drops their
+ * entries; a record Redis's own expiry already reclaimed counts as purged too. On its first page it also deletes the
+ * state sets oncely 0.1.0 kept. Replies {purged, done, score, id}.
  *
- * It reads everything before its first write, and then writes each key once, additions before removals: on a Cluster
- * slot being migrated, the source node refuses a command on a key it does not hold (a record already moved, or a set
- * this script emptied), and the script must fail before it writes, never halfway. A record that moved makes it answer
- * TRYAGAIN, as Redis itself does for a command whose keys are split between two nodes; the store retries it.
+ * It reads everything before its first write, and then writes each key once: on a Cluster slot being migrated, the
+ * source node refuses a command on a key it does not hold (a record already moved), and the script must fail before
+ * it writes, never halfway. A record that moved makes it answer TRYAGAIN, as Redis itself does for a command whose
+ * keys are split between two nodes; the store retries it.
  */
 const PURGE = `
 local now = clock()
-local budget = tonumber(ARGV[2])
-local SET_OF = {["in-flight"] = 2, released = 3, completed = 4}
-local found, records = {}, {}
-for i = 2, 4 do
-  if budget <= 0 then break end
-  local ids = redis.call("ZRANGEBYSCORE", KEYS[i], "-inf", now, "LIMIT", 0, budget)
-  for _, id in ipairs(ids) do
-    if not records[id] then
-      local fields = redis.pcall("HMGET", ARGV[1] .. "{" .. id .. "}", "state", "expires_at")
-      if fields.err then return redis.error_reply("TRYAGAIN a record of this slot is being migrated") end
-      records[id] = fields
-    end
-    table.insert(found, {i, id})
+local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
+local drop, unlink = {}, {}
+local last_score, last_id, moved = ARGV[3], ARGV[4], false
+local done = walk(false, ARGV[3], ARGV[4], "+inf", function(id, score)
+  local ok, _, expires_at = read(id)
+  if not ok then
+    moved = true
+    return true
   end
-  budget = budget - #ids
-end
-local add, drop, purged = {{}, {}, {}, {}}, {{}, {}, {}, {}}, {}
-for _, entry in ipairs(found) do
-  local i, id = entry[1], entry[2]
-  local state, expires_at = records[id][1], records[id][2]
-  local live = SET_OF[state]
-  if not expires_at or tonumber(expires_at) <= now then
-    live = nil
-    if not purged[id] then
-      purged[id] = expires_at and "unlink" or "gone"
-      table.insert(drop[1], id)
-    end
-  elseif live then
-    table.insert(add[live], expires_at)
-    table.insert(add[live], id)
+  if not expires_at or expires_at <= now then
+    table.insert(drop, id)
+    if expires_at then table.insert(unlink, ARGV[1] .. "{" .. id .. "}") end
   end
-  if live ~= i then table.insert(drop[i], id) end
+  last_score, last_id = score, id
+  budget = budget - 1
+  return #drop >= most or budget <= 0
+end)
+if moved then return redis.error_reply(MOVED) end
+local legacy = {}
+if ARGV[3] == "-inf" and ARGV[4] == "" then
+  for i = 2, 4 do
+    if redis.call("EXISTS", KEYS[i]) == 1 then table.insert(legacy, KEYS[i]) end
+  end
 end
-for i = 2, 4 do
-  if #add[i] > 0 then redis.call("ZADD", KEYS[i], unpack(add[i])) end
-end
-for i = 1, 4 do
-  if #drop[i] > 0 then redis.call("ZREM", KEYS[i], unpack(drop[i])) end
-end
-for id, fate in pairs(purged) do
-  if fate == "unlink" then redis.call("UNLINK", ARGV[1] .. "{" .. id .. "}") end
-end
-return {#drop[1], #found}
+if #drop > 0 then redis.call("ZREM", KEYS[1], unpack(drop)) end
+for _, key in ipairs(unlink) do redis.call("UNLINK", key) end
+if #legacy > 0 then redis.call("UNLINK", unpack(legacy)) end
+return {#drop, done and 1 or 0, last_score, last_id}
 `;
 
 /**
- * KEYS: record, index (4). ARGV: id. Puts a record into the index as it stands (an earlier oncely wrote it without
- * one); replies 1, or 0 when the key holds no record.
+ * KEYS: record, index. ARGV: id. Puts a record into the index as it stands (an earlier oncely wrote it without one);
+ * replies 1, or 0 when the key holds no record.
  */
 const REINDEX = `
 local state, created_at, expires_at = unpack(redis.call("HMGET", KEYS[1], "state", "created_at", "expires_at"))
-if not STATE_SET[state] or not created_at or not expires_at then return 0 end
-for other, i in pairs(STATE_SET) do
-  if other ~= state then redis.call("ZREM", KEYS[i], ARGV[1]) end
-end
-redis.call("ZADD", KEYS[STATE_SET[state]], expires_at, ARGV[1])
+local known = state == "in-flight" or state == "released" or state == "completed"
+if not known or not created_at or not expires_at then return 0 end
 redis.call("ZADD", KEYS[2], created_at, ARGV[1])
 return 1
 `;
 
-export const indexScripts: Record<"listPage" | "aggregate" | "firstLive" | "purge" | "reindex", Script> = {
-  listPage: script("list", INDEX + LIST_PAGE, 4),
-  aggregate: script("aggregate", INDEX + AGGREGATE, 4),
-  firstLive: script("first", INDEX + FIRST_LIVE, 4),
+export const indexScripts: Record<"listPage" | "aggregate" | "purge" | "reindex", Script> = {
+  listPage: script("list", INDEX + LIST_PAGE, 1),
+  aggregate: script("aggregate", INDEX + AGGREGATE, 1),
   purge: script("purge", INDEX + PURGE, 4),
-  reindex: script("reindex", REINDEX, 5),
+  reindex: script("reindex", REINDEX, 2),
 };
 
 /** Entries a script examines per call: each call stays well under a millisecond of the server's time. */

@@ -1,22 +1,21 @@
 import { InvalidCursorError, StoreError } from "../../core/errors.js";
-import {
-  type AggregateOptions,
-  type ClaimOptions,
-  type ClaimResult,
-  type IdempotencyRecord,
-  type ListOptions,
-  type ListPage,
-  RECORD_FORMAT_VERSION,
-  type RecordState,
-  type StepRecord,
-  type Store,
-  type StoreAggregate,
-  type StoredResponse,
+import type {
+  AggregateOptions,
+  ClaimOptions,
+  ClaimResult,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  RecordState,
+  StepRecord,
+  Store,
+  StoreAggregate,
+  StoredResponse,
 } from "../../core/store.js";
 import { fromBase64Url, toBase64, toBase64Url } from "../shared/base64.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
 import { type ReplyValue, stepField, stepsOf, toHash, toRecord } from "./codec.js";
-import { allShards, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./record-index.js";
+import { allShards, indexKey, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./record-index.js";
 import { untilNotRefused } from "./refusals.js";
 import { type Script, scripts } from "./scripts.js";
 
@@ -154,8 +153,8 @@ export abstract class ScriptStore implements Store {
     return this.#run("claim", async (connection, abandoned) => {
       const meta = JSON.stringify(options.meta);
       const runId = options.runId ?? crypto.randomUUID();
-      const work = options.work ? JSON.stringify(options.work) : "";
-      const args = [fingerprint, options.lease, options.ttl, meta, RECORD_FORMAT_VERSION, runId, work, id];
+      const args = [fingerprint, options.lease, options.ttl, meta, runId, id];
+      if (options.work) args.push(JSON.stringify(options.work));
       const reply = (await connection.run(scripts.claim, this.#keys(connection, id), args)) as ReplyValue[];
       const status = String(reply[0]);
       if (status === "claimed") {
@@ -183,15 +182,17 @@ export abstract class ScriptStore implements Store {
   complete(id: string, token: number, response: StoredResponse, ttl: number): Promise<boolean> {
     return this.#run("complete", async (connection) => {
       const { status, headers, body, kept } = response;
-      const [stored, encoding] = connection.binary ? [body, ""] : [toBase64(body), "base64"];
-      const args = [token, ttl, status, JSON.stringify(headers), stored, kept ? 1 : 0, id, encoding];
-      return isOne(await connection.run(scripts.complete, this.#keys(connection, id), args));
+      const stored = connection.binary ? body : toBase64(body);
+      const args: ScriptArg[] = [token, ttl, status, JSON.stringify(headers), stored, kept ? 1 : 0];
+      // Upstash's REST API carries text: its bodies are base64, and say so.
+      if (!connection.binary) args.push("base64");
+      return isOne(await connection.run(scripts.complete, [this.#key(id)], args));
     });
   }
 
   release(id: string, token: number): Promise<boolean> {
     return this.#run("release", async (connection) =>
-      isOne(await connection.run(scripts.release, this.#keys(connection, id), [token, id])),
+      isOne(await connection.run(scripts.release, [this.#key(id)], [token])),
     );
   }
 
@@ -241,6 +242,7 @@ export abstract class ScriptStore implements Store {
         const limit = options.limit ?? 100;
         // A Cluster's page walks many slots: it stops at half the operation's bound, leaving the rest to read records.
         const deadline = Date.now() + this.#scanTimeout / 2;
+        const base = `${connection.keyPrefix}${this.#prefix}`;
         // The shards left to walk, by their position among all shards (what a cursor names).
         const left = (await this.#shards(connection)).filter(([position]) => position >= shard);
         const ids: string[] = [];
@@ -250,8 +252,8 @@ export abstract class ScriptStore implements Store {
           const pages = await Promise.all(
             batch.map(([position, tag]) => {
               const [from, skip] = position === shard ? [max, after] : ["+inf", ""];
-              const args = [options.state ?? "", from, skip, options.since ?? "-inf", limit - ids.length];
-              return connection.run(indexScripts.listPage, indexKeys(this.#prefix, tag), [...args, SCRIPT_BUDGET]);
+              const args = [base, options.state ?? "", from, skip, options.since ?? "-inf", limit - ids.length];
+              return connection.run(indexScripts.listPage, [indexKey(this.#prefix, tag)], [...args, SCRIPT_BUDGET]);
             }),
           );
           for (const [i, page] of (pages as ReplyValue[][]).entries()) {
@@ -288,8 +290,9 @@ export abstract class ScriptStore implements Store {
   }
 
   /**
-   * Counts from the index: ZCOUNT per state set by the server's clock, and the oldest and newest live entry of the
-   * created set. A few commands per shard whatever the number of records (on a Cluster, per slot).
+   * Counts by walking the index, oldest first, and reading each record's state and expiry (scripts of up to 1,000
+   * entries per shard; on a Cluster, per slot): a rare operator's command, whose cost grows with the records the
+   * prefix holds, so that no claim, complete or release has to keep counts.
    */
   aggregate(options: AggregateOptions = {}): Promise<StoreAggregate> {
     const window = options.expiringWithin ?? 3_600_000;
@@ -298,24 +301,24 @@ export abstract class ScriptStore implements Store {
       async (connection) => {
         const states: Record<RecordState, number> = { "in-flight": 0, released: 0, completed: 0 };
         const result: StoreAggregate = { states, expiringSoon: 0, expired: 0 };
-        const live: string[] = [];
+        const base = `${connection.keyPrefix}${this.#prefix}`;
         await this.#eachShard(connection, async (tag) => {
-          const reply = await connection.run(indexScripts.aggregate, indexKeys(this.#prefix, tag), [window]);
-          const counts = (reply as unknown[]).map(Number);
-          const [inFlight, released, completed, expiring, expired] = counts as [number, number, number, number, number];
-          states["in-flight"] += inFlight;
-          states.released += released;
-          states.completed += completed;
-          result.expiringSoon += expiring;
-          result.expired += expired;
-          if (inFlight + released + completed > 0) live.push(tag);
+          for (let cursor = ["-inf", ""]; ; ) {
+            const args = [base, window, ...cursor, SCRIPT_BUDGET];
+            const reply = await connection.run(indexScripts.aggregate, [indexKey(this.#prefix, tag)], args);
+            const [done, score, id, ...counts] = (reply as ReplyValue[]).map(String);
+            const [inFlight, released, completed, expiring, expired, oldest, newest] = counts.map(Number) as Counts;
+            states["in-flight"] += inFlight;
+            states.released += released;
+            states.completed += completed;
+            result.expiringSoon += expiring;
+            result.expired += expired;
+            if (oldest >= 0 && (result.oldest === undefined || oldest < result.oldest)) result.oldest = oldest;
+            if (newest >= 0 && (result.newest === undefined || newest > result.newest)) result.newest = newest;
+            if (done === "1") break;
+            cursor = [score!, id!];
+          }
         });
-        for (const tag of live) {
-          const oldest = await this.#firstLive(connection, tag, "oldest");
-          const newest = await this.#firstLive(connection, tag, "newest");
-          if (oldest !== undefined && (result.oldest === undefined || oldest < result.oldest)) result.oldest = oldest;
-          if (newest !== undefined && (result.newest === undefined || newest > result.newest)) result.newest = newest;
-        }
         return result;
       },
       this.#scanTimeout,
@@ -323,31 +326,28 @@ export abstract class ScriptStore implements Store {
   }
 
   /**
-   * Deletes up to `limit` expired records the index holds, in scripts of at most 1,000; each re-checks the record's
-   * own expiry, so an id claimed again meanwhile stays. Records Redis's own expiry (a minute past `expiresAt`) already
-   * reclaimed count as purged too: their index entries are what is left of them. Bounded by `timeout` or 30 s,
-   * whichever is longer.
+   * Deletes up to `limit` expired records the index holds, walking it oldest first in scripts of at most 1,000
+   * entries; each re-checks the record's own expiry, so an id claimed again meanwhile stays. Records Redis's own expiry
+   * (a minute past `expiresAt`) already reclaimed count as purged too: their index entries are what is left of them.
+   * Bounded by `timeout` or 30 s, whichever is longer.
    */
   purgeExpired(options: { limit?: number } = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     return this.#run(
       "purgeExpired",
       async (connection) => {
-        const withExpired: string[] = [];
-        await this.#eachShard(connection, async (tag) => {
-          const counts = await connection.run(indexScripts.aggregate, indexKeys(this.#prefix, tag), [0]);
-          if (Number((counts as unknown[])[4]) > 0) withExpired.push(tag);
-        });
         const recordPrefix = `${connection.keyPrefix}${this.#prefix}`;
         let purged = 0;
-        for (const tag of withExpired) {
-          while (purged < limit) {
-            const most = Math.min(limit - purged, SCRIPT_BUDGET);
-            const reply = await connection.run(indexScripts.purge, indexKeys(this.#prefix, tag), [recordPrefix, most]);
-            const [deleted, examined] = (reply as unknown[]).map(Number) as [number, number];
-            purged += deleted;
-            if (examined === 0) break;
+        for (const [, tag] of await this.#shards(connection)) {
+          for (let cursor = ["-inf", ""]; purged < limit; ) {
+            const args = [recordPrefix, Math.min(limit - purged, SCRIPT_BUDGET), ...cursor, SCRIPT_BUDGET];
+            const reply = await connection.run(indexScripts.purge, indexKeys(this.#prefix, tag), args);
+            const [deleted, done, score, id] = (reply as ReplyValue[]).map(String);
+            purged += Number(deleted);
+            if (done === "1") break;
+            cursor = [score!, id!];
           }
+          if (purged >= limit) break;
         }
         return purged;
       },
@@ -431,10 +431,10 @@ export abstract class ScriptStore implements Store {
     return `${this.#prefix}{${id}}`;
   }
 
-  /** The record's key, then its shard's index keys: what the scripts that change a record's state take. */
+  /** The record's key, then its shard's index: what the scripts that create or delete a record take. */
   #keys(connection: ScriptConnection, id: string): string[] {
     const key = this.#key(id);
-    return [key, ...indexKeys(this.#prefix, shardOf(id, connection.cluster, `${connection.keyPrefix}${key}`))];
+    return [key, indexKey(this.#prefix, shardOf(id, connection.cluster, `${connection.keyPrefix}${key}`))];
   }
 
   /**
@@ -456,18 +456,6 @@ export abstract class ScriptStore implements Store {
     }
   }
 
-  /** The creation time of a shard's oldest or newest live record, walking past expired entries. */
-  async #firstLive(connection: ScriptConnection, tag: string, which: "oldest" | "newest"): Promise<number | undefined> {
-    for (let offset = 0; offset >= 0; ) {
-      const args = [which, offset, SCRIPT_BUDGET];
-      const reply = await connection.run(indexScripts.firstLive, indexKeys(this.#prefix, tag), args);
-      const [found, value] = (reply as unknown[]).map(Number) as [number, number];
-      if (found === 1) return value;
-      offset = value;
-    }
-    return undefined;
-  }
-
   async #read(connection: ScriptConnection, id: string): Promise<IdempotencyRecord | undefined> {
     const reply = (await connection.run(scripts.get, [this.#key(id)], [])) as ReplyValue[] | null;
     return reply ? toRecord(id, reply) : undefined;
@@ -478,6 +466,9 @@ export abstract class ScriptStore implements Store {
 function isOne(reply: unknown): boolean {
   return Number(reply) === 1;
 }
+
+/** An aggregate page's counts: in-flight, released, completed, expiring, expired, oldest and newest (-1 for none). */
+type Counts = [number, number, number, number, number, number, number];
 
 /** Where the next page starts: a shard, and the created_at score and id it continues after there. */
 type Cursor = [shard: number, score: string, after: string];

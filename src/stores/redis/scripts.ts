@@ -1,3 +1,4 @@
+import { RECORD_FORMAT_VERSION } from "../../core/store.js";
 import { sha1 } from "./sha1.js";
 
 /**
@@ -13,10 +14,10 @@ import { sha1 } from "./sha1.js";
  * node-redis) stores raw bytes; Upstash's REST API carries text only, so its store writes base64.
  * Steps live in the record's own hash, so they expire, are deleted and start afresh with it.
  *
- * The scripts that create a record, change its state or delete it also keep the prefix's index (see
- * `record-index.ts`): their KEYS are the record, then the index's four sorted sets of the record's shard (created,
- * in-flight, released, completed), all in the record's Cluster slot; ARGV ends with the record's id, the members'
- * name.
+ * The scripts that create or delete a record also keep the prefix's index (see `record-index.ts`), one sorted set of
+ * record ids per shard, in the record's Cluster slot: a claim of a new record adds its id, `delete` removes it. A
+ * change of state (complete, release, a takeover) leaves the index alone, so those scripts are given the record's key
+ * only.
  */
 
 /**
@@ -49,16 +50,17 @@ export const RECORD_FIELDS = [
   "step_count",
 ] as const;
 
-/** The fields a claim reads first, to decide (the Lua locals it reads them into, in `CLAIM_LOCALS`). */
-const CLAIM_READS = ["state", "fingerprint", "token", "lease_until", "expires_at", "run_id", "created_at"] as const;
+/** The fields a claim reads first: all a new key needs (a predecessor's token, when it has one, included). */
+const CLAIM_READS = ["state", "token", "expires_at"] as const;
 type ClaimRead = (typeof CLAIM_READS)[number];
-const CLAIM_LOCALS = ["state", "holder", "token", "lease_until", "expires_at", "run_id", "created_at"];
 /**
- * The fields a claim reads only when it answers with the record (a replay, a conflict): a replay then costs the
- * server 134k instructions instead of 145k (bench/redis-cost.mjs), reading no field twice, while a new key still
- * looks up only seven.
+ * The fields a claim reads only when the key holds a record (to take it over, or to answer with it), in a second
+ * HMGET, so that a replay reads no field twice. Each field an HMGET looks up costs Redis as much when it is absent:
+ * a new key looked up seven before, and read three then.
  */
 const OTHER_FIELDS = RECORD_FIELDS.filter((field) => !CLAIM_READS.includes(field as ClaimRead));
+/** Where a field of `OTHER_FIELDS` is in the Lua table `others`. */
+const other = (field: (typeof RECORD_FIELDS)[number]) => `others[${OTHER_FIELDS.indexOf(field) + 1}]`;
 
 /**
  * How long after `expires_at` Redis deletes a record on its own. Reads already treat an expired record as absent;
@@ -100,62 +102,80 @@ local function held(key, token, now)
   end
   return nil
 end
--- The index's state sets (scored by expires_at) are KEYS[3], KEYS[4] and KEYS[5]; KEYS[2] is scored by created_at.
-local STATE_SET = {["in-flight"] = 3, released = 4, completed = 5}
-local function index_state(id, from, to, expires_at)
-  if from ~= to and STATE_SET[from] then redis.call("ZREM", KEYS[STATE_SET[from]], id) end
-  redis.call("ZADD", KEYS[STATE_SET[to]], int(expires_at), id)
+-- On one new record in eight (by the clock, in ms), drops up to 16 index entries (KEYS[2]) of records Redis's own
+-- expiry reclaimed, the oldest first, so the index stays about the size of what is stored without a purge (two entries
+-- per claim at most, more than the one each claim adds). Records expire about in the order they were created, so the
+-- oldest entry created over the grace period ago tells: while its record is there, the sweep stops after that one
+-- look (the common case, so a claim pays little for it); once it is gone, the next 15 are looked at too. A record is
+-- read at its key, the records' prefix (base) before the id in braces; on a Cluster slot being migrated a record that
+-- moved cannot be read, and the sweep waits for a later claim. Everything is read before the one write, which never
+-- empties the set (it holds the new id).
+local function sweep(now, base)
+  if now % 8 ~= 0 then return end
+  local bound = int(now - ${EXPIRY_GRACE_MS})
+  local oldest = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", bound, "LIMIT", "0", "1")[1]
+  if not oldest or redis.pcall("EXISTS", base .. "{" .. oldest .. "}") ~= 0 then return end
+  local gone, keys = {oldest}, {}
+  local next = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", bound, "LIMIT", "1", "15")
+  for i, id in ipairs(next) do keys[i] = base .. "{" .. id .. "}" end
+  -- One EXISTS of all of them answers the common case here (all gone) in one command.
+  local live = #keys > 0 and redis.pcall("EXISTS", unpack(keys)) or 0
+  for i, id in ipairs(next) do
+    if live == 0 or redis.pcall("EXISTS", keys[i]) == 0 then table.insert(gone, id) end
+  end
+  redis.call("ZREM", KEYS[2], unpack(gone))
 end
--- For a new record id, already added to the created and in-flight sets: drops it from the released and completed
--- sets, where a predecessor Redis expired on its own may have left it, and, on one claim in four (by the clock, in
--- ms), sweeps up to 16 index entries of records Redis's own expiry has reclaimed (their expires_at is over the grace
--- period ago), so the index stays the size of what is stored without a purge: four entries per claim, more than the
--- one per record each set gains. The sweep takes the three state sets in turn. Sweeping on every claim cost each new
--- key a command that found nothing most of the time (with the two changes beside it, a new record without step_count
--- and no HLEN without a predecessor: 172k -> 161k instructions per claim, bench/redis-cost.mjs). Every set is
--- read before it is written and written by one ZREM at most (the sweep's and the id's removals go together),
--- because a ZREM may empty a set, which deletes it, and on a Cluster slot being migrated the source node refuses any
--- command on a key it does not hold: a second command on that set would fail the script halfway, after its first
--- writes.
-local function index_new(now, id)
-  local swept = now % 4 == 0 and 3 + math.floor(now / 4) % 3 or nil
+-- The record's expires_at while token holds a live in-flight claim on it, else nil.
+local function held(key, token, now)
+  local state, current, expires_at = unpack(redis.call("HMGET", key, "state", "token", "expires_at"))
+  if state == "in-flight" and tonumber(current) == tonumber(token) and tonumber(expires_at) > now then
+    return tonumber(expires_at)
+  end
+  return nil
+end
+-- On one new record in four (by the clock, in ms), drops up to 8 index entries (KEYS[2]) of records Redis's own expiry
+-- reclaimed: the oldest entries created over the grace period ago, whose records are gone. So the index stays about
+-- the size of what is stored without a purge (up to two entries per claim, more than the one each claim adds) while
+-- records expire in about the order they were created. A record is read at its key, the records' prefix (base)
+-- before the id in braces; on a Cluster slot being migrated a record that moved cannot be read, and the sweep waits
+-- for a later claim. The entries are read before the one write, which never empties the set (it holds the new id).
+local function sweep(now, base)
+  if now % 4 ~= 0 then return end
+  local old = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", int(now - ${EXPIRY_GRACE_MS}), "LIMIT", "0", "8")
+  if #old == 0 then return end
+  local keys = {}
+  for i, id in ipairs(old) do keys[i] = base .. "{" .. id .. "}" end
+  -- One EXISTS of all of them answers the common case (none gone) in one command.
+  local live = redis.pcall("EXISTS", unpack(keys))
+  if type(live) ~= "number" or live == #old then return end
   local gone = {}
-  if swept then
-    for _, member in ipairs(redis.call("ZRANGEBYSCORE", KEYS[swept], "-inf", int(now - ${EXPIRY_GRACE_MS}), "LIMIT", "0", "16")) do
-      if member ~= id then table.insert(gone, member) end
-    end
+  for i, id in ipairs(old) do
+    if live == 0 or redis.pcall("EXISTS", keys[i]) == 0 then table.insert(gone, id) end
   end
-  for i = 3, 5 do
-    local drop = {}
-    if i > 3 then drop[1] = id end
-    if i == swept then
-      for _, member in ipairs(gone) do table.insert(drop, member) end
-    end
-    if #drop > 0 then redis.call("ZREM", KEYS[i], unpack(drop)) end
-  end
-  -- The created set holds the new id, so this never empties it.
   if #gone > 0 then redis.call("ZREM", KEYS[2], unpack(gone)) end
 end
 `;
 
 /**
- * KEYS: record, index (4). ARGV: fingerprint, lease, ttl, meta, version, run id, work (JSON, or "" for none), id. Replies
+ * KEYS: record, index. ARGV: fingerprint, lease, ttl, meta, run id, id, and work (JSON) when the run has one. Replies
  * {"claimed", token, recovered, run id, step field, step value, ...}, or the record (whose first field is its state).
+ * The record format version is part of the script, not an argument: each argument costs the server about 1,500
+ * instructions per call.
  */
 const CLAIM = `
-local key, fingerprint, id = KEYS[1], ARGV[1], ARGV[8]
+local key, fingerprint, id = KEYS[1], ARGV[1], ARGV[6]
 local lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock()
-local state, holder, token, lease_until, expires_at, run_id, created_at = unpack(redis.call("HMGET", key,
-  ${CLAIM_READS.map((field) => `"${field}"`).join(", ")}))
+local state, token, expires_at = unpack(redis.call("HMGET", key, ${CLAIM_READS.map((field) => `"${field}"`).join(", ")}))
 if not state or tonumber(expires_at) <= now then
   -- A fresh token starts at the clock, so it never equals a token of a predecessor that expired and was deleted.
   local fresh = now
   if token and tonumber(token) >= fresh then fresh = tonumber(token) + 1 end
   local created, expires = int(now), int(now + ttl)
   local fields = {"state", "in-flight", "fingerprint", fingerprint, "token", int(fresh), "created_at", created,
-    "lease_until", int(now + lease), "expires_at", expires, "meta", ARGV[4], "version", ARGV[5], "run_id", ARGV[6]}
-  if ARGV[7] ~= "" then
+    "lease_until", int(now + lease), "expires_at", expires, "meta", ARGV[4], "version", "${RECORD_FORMAT_VERSION}",
+    "run_id", ARGV[5]}
+  if ARGV[7] then
     table.insert(fields, "work")
     table.insert(fields, ARGV[7])
   end
@@ -174,38 +194,35 @@ if not state or tonumber(expires_at) <= now then
   end
   redis.call("PEXPIREAT", key, int(now + ttl + ${EXPIRY_GRACE_MS}))
   redis.call("ZADD", KEYS[2], created, id)
-  redis.call("ZADD", KEYS[3], expires, id)
-  index_new(now, id)
-  return {"claimed", fresh, 0, ARGV[6]}
+  sweep(now, string.sub(key, 1, #key - #id - 2))
+  return {"claimed", fresh, 0, ARGV[5]}
 end
-if state ~= "completed" and holder == fingerprint then
-  local lapsed = state == "in-flight" and tonumber(lease_until) <= now
+local others = redis.call("HMGET", key, ${OTHER_FIELDS.map((field) => `"${field}"`).join(", ")})
+local steps = (tonumber(${other("step_count")}) or 0) > 0
+if state ~= "completed" and ${other("fingerprint")} == fingerprint then
+  local lapsed = state == "in-flight" and tonumber(${other("lease_until")}) <= now
   if state == "released" or lapsed then
     local next_token = tonumber(token) + 1
     local expires = math.max(tonumber(expires_at), now + ttl)
     redis.call("HSET", key, "state", "in-flight", "token", int(next_token), "lease_until", int(now + lease), "expires_at",
       int(expires))
     -- A record an earlier oncely wrote has no run id: it gets one now, and keeps it from here on.
+    local run_id = ${other("run_id")}
     if not run_id then
-      run_id = ARGV[6]
+      run_id = ARGV[5]
       redis.call("HSET", key, "run_id", run_id)
     end
     redis.call("PEXPIREAT", key, int(expires + ${EXPIRY_GRACE_MS}))
-    index_state(id, state, "in-flight", expires)
     -- NX: a record an earlier oncely wrote, unindexed until now, joins the index here; others keep their score.
-    redis.call("ZADD", KEYS[2], "NX", created_at, id)
-    return append_steps(key, {"claimed", next_token, lapsed and 1 or 0, run_id})
+    redis.call("ZADD", KEYS[2], "NX", ${other("created_at")}, id)
+    local reply = {"claimed", next_token, lapsed and 1 or 0, run_id}
+    if steps then append_steps(key, reply) end
+    return reply
   end
 end
--- The record as it stands: the fields read above, then the others (one HMGET of all of them would cost every new
--- key the lookups of fields it does not have).
-local others = redis.call("HMGET", key, ${OTHER_FIELDS.map((field) => `"${field}"`).join(", ")})
-local reply = {${RECORD_FIELDS.map((field) =>
-  CLAIM_READS.includes(field as ClaimRead)
-    ? CLAIM_LOCALS[CLAIM_READS.indexOf(field as ClaimRead)]
-    : `others[${OTHER_FIELDS.indexOf(field) + 1}]`,
-).join(", ")}}
-if (tonumber(reply[${RECORD_FIELDS.length}]) or 0) > 0 then append_steps(key, reply) end
+-- The record as it stands: the fields read first, and the others.
+local reply = {${RECORD_FIELDS.map((field) => (CLAIM_READS.includes(field as ClaimRead) ? field : other(field))).join(", ")}}
+if steps then append_steps(key, reply) end
 return reply
 `;
 
@@ -218,8 +235,8 @@ return 1
 `;
 
 /**
- * KEYS: record, index (4). ARGV: token, ttl, status, headers, body, kept, id, body encoding ("" for raw bytes). Replies
- * 1 when the token still held the claim.
+ * KEYS: record. ARGV: token, ttl, status, headers, body, kept, and the body's encoding ("base64") when it is not the raw
+ * bytes. Replies 1 when the token still held the claim.
  */
 const COMPLETE = `
 local now = clock()
@@ -227,18 +244,15 @@ if not held(KEYS[1], ARGV[1], now) then return 0 end
 local expires = now + tonumber(ARGV[2])
 redis.call("HSET", KEYS[1], "state", "completed", "lease_until", "0", "completed_at", int(now), "expires_at",
   int(expires), "status", ARGV[3], "headers", ARGV[4], "body", ARGV[5], "kept", ARGV[6])
-if ARGV[8] ~= "" then redis.call("HSET", KEYS[1], "body_encoding", ARGV[8]) end
+if ARGV[7] then redis.call("HSET", KEYS[1], "body_encoding", ARGV[7]) end
 redis.call("PEXPIREAT", KEYS[1], int(expires + ${EXPIRY_GRACE_MS}))
-index_state(ARGV[7], "in-flight", "completed", expires)
 return 1
 `;
 
-/** KEYS: record, index (4). ARGV: token, id. Replies 1 when the token still held the claim. */
+/** KEYS: record. ARGV: token. Replies 1 when the token still held the claim. */
 const RELEASE = `
-local expires_at = held(KEYS[1], ARGV[1], clock())
-if not expires_at then return 0 end
+if not held(KEYS[1], ARGV[1], clock()) then return 0 end
 redis.call("HSET", KEYS[1], "state", "released", "lease_until", "0")
-index_state(ARGV[2], "in-flight", "released", expires_at)
 return 1
 `;
 
@@ -279,10 +293,10 @@ if not expires_at or tonumber(expires_at) <= clock() then return nil end
 return record(KEYS[1])
 `;
 
-/** KEYS: record, index (4). ARGV: id. Deletes the record and its index entries; replies 1 if there was a record. */
+/** KEYS: record, index. ARGV: id. Deletes the record and its index entry; replies 1 if there was a record. */
 const DELETE = `
 local existed = redis.call("UNLINK", KEYS[1])
-for i = 2, 5 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+redis.call("ZREM", KEYS[2], ARGV[1])
 return existed
 `;
 
@@ -304,12 +318,12 @@ export function script(label: string, body: string, keys: number): Script {
 }
 
 export const scripts = {
-  claim: script("claim", CLAIM, 5),
+  claim: script("claim", CLAIM, 2),
   renew: script("renew", RENEW, 1),
-  complete: script("complete", COMPLETE, 5),
-  release: script("release", RELEASE, 5),
+  complete: script("complete", COMPLETE, 1),
+  release: script("release", RELEASE, 1),
   saveStep: script("step", SAVE_STEP, 1),
   countReplays: script("replays", COUNT_REPLAYS, 1),
   get: script("get", GET, 1),
-  delete: script("delete", DELETE, 5),
+  delete: script("delete", DELETE, 2),
 };
