@@ -5,12 +5,13 @@
 // the main thread's total over REQUESTS is one request's cost, the server's reads and writes on its socket included.
 // Main thread only: the JIT still compiles for thousands of requests after the warm-up, on helper threads (with
 // `--single-threaded` that compiling more than doubled a bare app's count); the garbage collector's work on the main
-// thread is counted, its helper threads' is not.
+// thread is counted, its helper threads' is not. When the JIT's helpers finish decides how long code runs
+// unoptimized, so two runs of one app differ by up to about 4,000 instructions: compare a change side by side, twice.
 //
 // `node bench/http-instructions.mjs <framework> <guard> <mode>`, where framework and guard are bench/server.mjs's
 // (guard: bare, oncely) and mode is `new` (a new key per request) or `replay` (one key throughout); the store is the
 // memory store. Several `framework:guard:mode` triples may follow each other, and run side by side. Run after
-// `npm run build`. Slow: several minutes per triple.
+// `npm run build`. Slow: several minutes per triple. `SERVER_LOG=<file>` keeps the app's standard error there.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -19,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const WARM_UP = Number(process.env.WARM_UP ?? 3_000);
+const WARM_UP = Number(process.env.WARM_UP ?? 8_000);
 const REQUESTS = Number(process.env.REQUESTS ?? 3_000);
 const body = JSON.stringify({ amount: 1000 });
 
