@@ -6,7 +6,7 @@
 // Main thread only: the JIT still compiles for thousands of requests after the warm-up, on helper threads (with
 // `--single-threaded` that compiling more than doubled a bare app's count); the garbage collector's work on the main
 // thread is counted, its helper threads' is not. When the JIT's helpers finish decides how long code runs
-// unoptimized, so two runs of one app differ by up to about 4,000 instructions: compare a change side by side, twice.
+// unoptimized, so two runs of one app differ by up to about 9,000 instructions: compare a change side by side, twice.
 //
 // `node bench/http-instructions.mjs <framework> <guard> <mode>`, where framework and guard are bench/server.mjs's
 // (guard: bare, oncely) and mode is `new` (a new key per request) or `replay` (one key throughout); the store is the
