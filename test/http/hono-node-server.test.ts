@@ -1,4 +1,5 @@
 import { request as httpRequest, type Server } from "node:http";
+import { connect } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { stream, streamText } from "hono/streaming";
@@ -124,6 +125,21 @@ describe("hono on @hono/node-server: first answers and replays on the wire", () 
         await out.write("twö");
       }),
     );
+    route("/body-state", async (c) => {
+      let clone: string;
+      try {
+        c.req.raw.clone();
+        clone = "cloned";
+      } catch (error) {
+        clone = (error as Error).message;
+      }
+      const raw = await c.req.raw.text().then(
+        () => "read again",
+        (error: Error) => error.message,
+      );
+      const bytes = [...new Uint8Array(await c.req.arrayBuffer())];
+      return c.json({ bodyUsed: c.req.raw.bodyUsed, clone, raw, bytes, text: await c.req.text() }, 201);
+    });
     route("/no-content", (c) => c.body(null, 204));
     route("/empty", (c) => c.body("", 200));
     app.get("/report", idempotency(idem, { methods: ["HEAD"] }), (c) => {
@@ -228,6 +244,38 @@ describe("hono on @hono/node-server: first answers and replays on the wire", () 
     expect(bytes.first.body.equals(Buffer.from(binary))).toBe(true);
     const text = await firstAndReplay("/stream-text");
     expect(text.first.body.toString()).toBe("one twö");
+  });
+
+  it("the body oncely read, as the handler finds it, whether it came with the headers or after them", async () => {
+    const sent = Uint8Array.from([0x7b, 0xff, 0x00, 0x7d]);
+    const expected = {
+      bodyUsed: true,
+      clone: "Body is unusable",
+      raw: "Body is unusable",
+      bytes: [...sent],
+      text: new TextDecoder().decode(sent),
+    };
+    // Several with the headers: the first read teaches the adapter how the server marks a body read.
+    for (let i = 0; i < 3; i++) {
+      const answer = await send(server.url, "/body-state", { key: newKey(), body: sent });
+      expect(answer.status).toBe(201);
+      expect(JSON.parse(answer.body.toString())).toEqual(expected);
+    }
+    // The body a moment after the headers, in a packet of its own: read as it arrives.
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    const received: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise((resolve) => socket.on("close", resolve));
+    socket.write(
+      `POST /body-state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nIdempotency-Key: ${newKey()}\r\nContent-Length: ${sent.length}\r\n\r\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.write(sent);
+    await closed;
+    const text = Buffer.concat(received).toString("latin1");
+    expect(text.startsWith("HTTP/1.1 201")).toBe(true);
+    expect(JSON.parse(Buffer.from(text.slice(text.indexOf("\r\n\r\n") + 4), "latin1").toString())).toEqual(expected);
   });
 
   it("a 204 and an empty 200: no body on either", async () => {

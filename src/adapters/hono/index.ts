@@ -13,7 +13,7 @@ import type { IdempotencyRequest } from "../../core/request.js";
 import { ClientAbortedError } from "../shared/client-aborted.js";
 import { headerEntries, readWebBody, webResponse } from "../shared/web-body.js";
 import { teeWebResponse, webStream } from "../shared/web-stream.js";
-import { nodeBindings, writtenResponse } from "./node-server.js";
+import { learnConsumedKey, nodeBindings, receivedBody, writtenResponse } from "./node-server.js";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -57,6 +57,10 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
         // Without a Content-Length only reading tells the size: read a clone up to the limit, so an endless chunked
         // upload is refused near the limit instead of buffered whole; the handler still reads the original.
         if (length === undefined) return readWebBody(c.req.raw, limit);
+        if (node) {
+          read = await receivedBody(node.incoming, c.req, declared);
+          if (read) return read;
+        }
         // On @hono/node-server this reads Node's request stream directly and marks the fetch Request's body used,
         // as `c.req.raw.bodyUsed`, `clone()` and Hono's `cloneRawRequest` expect after a read.
         try {
@@ -66,6 +70,7 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
           if (node && !node.incoming.complete) throw new ClientAbortedError(error);
           throw error;
         }
+        if (node) learnConsumedKey(c.req.raw);
         return read;
       },
     };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { HonoRequest } from "hono";
 import type { CapturedResponse } from "../../core/guard.js";
 
 // What oncely's Hono middleware knows about @hono/node-server, the Node.js server most Hono apps run on. It serves
@@ -21,6 +22,66 @@ export function nodeBindings(env: unknown): NodeBindings | undefined {
     return undefined;
   }
   return bindings as NodeBindings;
+}
+
+/**
+ * Where a lightweight Request records that its body was read (`bodyUsed`, `clone()` refusing): a symbol of
+ * @hono/node-server's own, which a Request shows only once read. Learned from the first body read through
+ * `c.req.arrayBuffer()`; until then, and on a version that keeps it elsewhere, every body is read that way.
+ */
+let consumedKey: symbol | undefined;
+
+/** Learns `consumedKey` from a lightweight Request whose body `c.req.arrayBuffer()` read. */
+export function learnConsumedKey(raw: Request): void {
+  consumedKey ??= Object.getOwnPropertySymbols(raw).find(
+    (symbol) => symbol.description === "bodyConsumedDirectly" && (raw as never)[symbol] === true,
+  );
+}
+
+/**
+ * The body of a request that arrived whole with its headers, read from Node's own stream, and left for the handler
+ * as `c.req.arrayBuffer()` would have (Hono's body cache filled, the fetch Request marked read). Reading it through
+ * `c.req.arrayBuffer()` instead costs @hono/node-server four listeners, a promise and a copy of the bytes; the
+ * replay of a small request paid more for that than for the rest of its body handling. `undefined` when the body is
+ * still arriving, someone else started reading it, or the method is one whose body fetch ignores (GET, HEAD): the
+ * caller reads through `c.req.arrayBuffer()`.
+ */
+export async function receivedBody(
+  incoming: IncomingMessage,
+  request: HonoRequest,
+  declared: number,
+): Promise<Uint8Array | undefined> {
+  // Node's parser emits the request before it pushes the body it already received: one microtask later, a body that
+  // came in the packets that carried the headers is buffered, though the message is not marked complete yet. Node's
+  // parser lets no more body through than the Content-Length declared, so a buffer that long is the whole body.
+  await undefined;
+  const raw = request.raw as unknown as Record<symbol, unknown>;
+  if (
+    consumedKey === undefined ||
+    raw[consumedKey] !== undefined ||
+    request.method === "GET" ||
+    request.method === "HEAD" ||
+    incoming.readableFlowing !== null ||
+    incoming.readableDidRead ||
+    incoming.readableEncoding !== null ||
+    incoming.readableLength !== declared ||
+    Object.keys(request.bodyCache).length !== 0
+  ) {
+    return undefined;
+  }
+  const chunk = incoming.read() as Buffer;
+  // Flowing, the stream ends (`readableEnded`) once the parser marks the message complete, as it does for a reader
+  // on its `data` events; @hono/node-server otherwise drains it after the response, with a timer per request.
+  incoming.resume();
+  raw[consumedKey] = true;
+  // The parser copies each body chunk into a buffer of its own, which the handler may then have as it is.
+  const buffer =
+    chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
+      ? (chunk.buffer as ArrayBuffer)
+      : (chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer);
+  // Hono types the cache by the values; it holds promises of them.
+  (request.bodyCache as Record<string, unknown>).arrayBuffer = Promise.resolve(buffer);
+  return new Uint8Array(buffer);
 }
 
 /**
