@@ -2,7 +2,7 @@ import { canonicalJson } from "./canonical-json.js";
 import { RequestTooLargeError } from "./errors.js";
 import { hashParts } from "./hash.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
-import { canonicalJsonFromBytes } from "./strict-json.js";
+import { canonicalJsonFromBytes, isCanonicalAsciiJson } from "./strict-json.js";
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -48,7 +48,10 @@ function canonicalBody(request: IdempotencyRequest): string | Uint8Array {
   const body = request.body;
   if (!body || body.byteLength === 0) return "";
   const contentType = headerValue(request, "content-type");
-  if (contentType && JSON_MEDIA_TYPE.test(contentType)) return canonicalJsonFromBytes(body) ?? body;
+  if (contentType && JSON_MEDIA_TYPE.test(contentType)) {
+    // Bytes already canonical hash alike as bytes or as their text (both are length-prefixed the same way).
+    return isCanonicalAsciiJson(body) ? body : (canonicalJsonFromBytes(body) ?? body);
+  }
   return body;
 }
 
