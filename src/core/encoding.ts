@@ -1,3 +1,4 @@
+import { headerValue, type IdempotencyRequest } from "./request.js";
 import type { ResponseData } from "./response.js";
 
 /**
@@ -7,12 +8,13 @@ import type { ResponseData } from "./response.js";
  */
 export function fitEncoding(
   response: ResponseData,
-  acceptEncoding: string | undefined,
+  request: Pick<IdempotencyRequest, "headers">,
 ): ResponseData | Promise<ResponseData> {
   const index = response.headers.findIndex(([name]) => name === "content-encoding");
   if (index === -1) return response;
   const coding = response.headers[index]![1].trim().toLowerCase();
-  if (coding === "identity" || accepts(acceptEncoding, coding)) return response;
+  // Accept-Encoding is read only here: most stored responses are not encoded, and a replay skips the lookup.
+  if (coding === "identity" || accepts(headerValue(request, "accept-encoding"), coding)) return response;
   return decoded(response, coding);
 }
 

@@ -2,7 +2,7 @@ import { canonicalJson } from "./canonical-json.js";
 import { RequestTooLargeError } from "./errors.js";
 import { hashParts } from "./hash.js";
 import { headerValue, type IdempotencyRequest } from "./request.js";
-import { canonicalJsonFromBytes } from "./strict-json.js";
+import { canonicalJsonFromBytes, isCanonicalAsciiJson } from "./strict-json.js";
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -48,8 +48,23 @@ function canonicalBody(request: IdempotencyRequest): string | Uint8Array {
   const body = request.body;
   if (!body || body.byteLength === 0) return "";
   const contentType = headerValue(request, "content-type");
-  if (contentType && JSON_MEDIA_TYPE.test(contentType)) return canonicalJsonFromBytes(body) ?? body;
+  if (contentType && isJsonMediaType(contentType)) {
+    // Bytes already canonical hash alike as bytes or as their text (both are length-prefixed the same way).
+    return isCanonicalAsciiJson(body) ? body : (canonicalJsonFromBytes(body) ?? body);
+  }
   return body;
+}
+
+/** The Content-Type last tested, and whether it is JSON: a route's clients send one type, tested once. */
+let lastContentType = "";
+let lastIsJson = false;
+
+function isJsonMediaType(contentType: string): boolean {
+  if (contentType !== lastContentType) {
+    lastIsJson = JSON_MEDIA_TYPE.test(contentType);
+    lastContentType = contentType;
+  }
+  return lastIsJson;
 }
 
 /** Canonical JSON, or `undefined` when the value nests too deep to walk. */

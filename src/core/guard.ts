@@ -245,7 +245,7 @@ export async function begin(
                 expiryHeader ? [expiryPair(expiryHeader, opened.expiresAt)] : [],
               )
             : replayResponse(opened.response);
-        const fitted = fitEncoding(response, headerValue(request, "accept-encoding"));
+        const fitted = fitEncoding(response, request);
         return { action: "respond", response: fitted instanceof Promise ? await fitted : fitted };
       }
       case "refuse":

@@ -1,4 +1,3 @@
-import { concat } from "./bytes.js";
 import { nodeBuiltin } from "./node-builtins.js";
 import { sha256 } from "./sha256.js";
 
@@ -10,19 +9,45 @@ const byteLength: (text: string) => number = nodeBuiltin("node:buffer")?.Buffer.
 export function hashParts(parts: readonly (string | Uint8Array)[]): string {
   // One input hashed at once: a streaming hash object per call costs several times more on this hot path.
   let text = "";
-  let bytes: Uint8Array[] | undefined;
   for (const part of parts) {
-    if (typeof part === "string") {
-      text += `${byteLength(part)}:${part}`;
-    } else {
-      bytes ??= [];
-      bytes.push(encoder.encode(`${text}${part.byteLength}:`), part);
-      text = "";
+    if (typeof part !== "string") return sha256(framed(parts));
+    text += `${byteLength(part)}:${part}`;
+  }
+  return sha256(text);
+}
+
+/** Inputs with bytes up to this size are framed in one array kept for it (hashing is synchronous), not a new one. */
+const SCRATCH_BYTES = 4096;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+type Utf8Write = (this: Uint8Array, text: string, offset: number, length: number) => number;
+const nodeUtf8Write = (nodeBuiltin("node:buffer")?.Buffer.prototype as { utf8Write?: Utf8Write } | undefined)
+  ?.utf8Write;
+
+/** The parts framed as `hashParts` hashes them, as bytes. */
+function framed(parts: readonly (string | Uint8Array)[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) {
+    const size = typeof part === "string" ? byteLength(part) : part.byteLength;
+    length += `${size}`.length + 1 + size;
+  }
+  const out = length <= SCRATCH_BYTES ? scratch.subarray(0, length) : new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === "string") at += writeUtf8(out, `${byteLength(part)}:${part}`, at);
+    else {
+      at += writeUtf8(out, `${part.byteLength}:`, at);
+      out.set(part, at);
+      at += part.byteLength;
     }
   }
-  if (!bytes) return sha256(text);
-  bytes.push(encoder.encode(text));
-  return sha256(concat(bytes));
+  return out;
+}
+
+/** Writes `text` as UTF-8 into `bytes` at `offset` (room assumed); returns the bytes written. */
+function writeUtf8(bytes: Uint8Array, text: string, offset: number): number {
+  return nodeUtf8Write
+    ? nodeUtf8Write.call(bytes, text, offset, bytes.length - offset)
+    : encoder.encodeInto(text, bytes.subarray(offset)).written;
 }
 
 /** The UTF-8 length of a string, without encoding it (as `TextEncoder` would: a lone surrogate becomes U+FFFD). */

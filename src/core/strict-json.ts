@@ -31,6 +31,116 @@ export function canonicalJsonFromBytes(bytes: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * True when `bytes` are ASCII JSON already in the canonical form `canonicalJsonFromBytes` writes: no whitespace, object
+ * keys in strictly increasing order (so none repeated), strings without escapes or control characters, numbers and
+ * literals as JSON spells them. Such bytes are their own canonical text, so the fingerprint hashes them as they are,
+ * without decoding them or building the text again (what `JSON.stringify` sends with sorted keys, and bodies that
+ * happen to be written so). False says only that the long way must decide.
+ */
+export function isCanonicalAsciiJson(bytes: Uint8Array): boolean {
+  const end = canonicalValue(bytes, 0, 0);
+  return end === bytes.length;
+}
+
+/** Past the canonical ASCII value at `at`, or -1 where it is not one (see `isCanonicalAsciiJson`). */
+function canonicalValue(bytes: Uint8Array, at: number, depth: number): number {
+  const code = bytes[at];
+  if (code === QUOTE) return canonicalString(bytes, at);
+  if (code === 0x7b /* { */) {
+    if (depth >= MAX_DEPTH) return -1;
+    if (bytes[at + 1] === 0x7d /* } */) return at + 2;
+    let keyStart = -1;
+    let keyEnd = -1;
+    let position = at + 1;
+    for (;;) {
+      if (bytes[position] !== QUOTE) return -1;
+      const end = canonicalString(bytes, position);
+      if (end === -1) return -1;
+      // Keys compared as bytes, which for ASCII is the order of UTF-16 code units the canonical form sorts by.
+      if (keyStart !== -1 && compareBytes(bytes, keyStart, keyEnd, position + 1, end - 1) >= 0) return -1;
+      keyStart = position + 1;
+      keyEnd = end - 1;
+      if (bytes[end] !== 0x3a /* : */) return -1;
+      position = canonicalValue(bytes, end + 1, depth + 1);
+      if (position === -1) return -1;
+      const next = bytes[position];
+      if (next === 0x7d) return position + 1;
+      if (next !== 0x2c /* , */) return -1;
+      position++;
+    }
+  }
+  if (code === 0x5b /* [ */) {
+    if (depth >= MAX_DEPTH) return -1;
+    if (bytes[at + 1] === 0x5d /* ] */) return at + 2;
+    let position = at + 1;
+    for (;;) {
+      position = canonicalValue(bytes, position, depth + 1);
+      if (position === -1) return -1;
+      const next = bytes[position];
+      if (next === 0x5d) return position + 1;
+      if (next !== 0x2c) return -1;
+      position++;
+    }
+  }
+  if (code === 0x2d /* - */ || (code !== undefined && code >= 0x30 && code <= 0x39)) return canonicalNumber(bytes, at);
+  for (const literal of LITERALS) {
+    if (literal.every((byte, i) => bytes[at + i] === byte)) return at + literal.length;
+  }
+  return -1;
+}
+
+const LITERALS = [
+  [0x74, 0x72, 0x75, 0x65],
+  [0x66, 0x61, 0x6c, 0x73, 0x65],
+  [0x6e, 0x75, 0x6c, 0x6c],
+] as const;
+
+/** Past a string of printable ASCII without a backslash (its canonical spelling is itself), or -1. */
+function canonicalString(bytes: Uint8Array, at: number): number {
+  for (let position = at + 1; position < bytes.length; position++) {
+    const code = bytes[position]!;
+    if (code === QUOTE) return position + 1;
+    if (code === BACKSLASH || code < 0x20 || code >= 0x7f) return -1;
+  }
+  return -1;
+}
+
+/** Past a number that JSON's grammar accepts (kept as written, so its canonical spelling is itself), or -1. */
+function canonicalNumber(bytes: Uint8Array, at: number): number {
+  let position = at;
+  if (bytes[position] === 0x2d) position++;
+  if (bytes[position] === 0x30) position++;
+  else position = pastDigits(bytes, position);
+  if (position !== -1 && bytes[position] === 0x2e /* . */) position = pastDigits(bytes, position + 1);
+  if (position === -1) return -1;
+  const code = bytes[position];
+  if (code === 0x65 || code === 0x45 /* e E */) {
+    position++;
+    const sign = bytes[position];
+    if (sign === 0x2b || sign === 0x2d) position++;
+    position = pastDigits(bytes, position);
+  }
+  return position;
+}
+
+/** Past one or more digits from `at`, or -1 where there is none. */
+function pastDigits(bytes: Uint8Array, at: number): number {
+  let position = at;
+  while (position < bytes.length && bytes[position]! >= 0x30 && bytes[position]! <= 0x39) position++;
+  return position === at ? -1 : position;
+}
+
+/** The order of the byte ranges `[a, aEnd)` and `[b, bEnd)`: negative, zero or positive. */
+function compareBytes(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): number {
+  const length = Math.min(aEnd - a, bEnd - b);
+  for (let i = 0; i < length; i++) {
+    const difference = bytes[a + i]! - bytes[b + i]!;
+    if (difference !== 0) return difference;
+  }
+  return aEnd - a - (bEnd - b);
+}
+
 /** Deeper than this is compared as bytes: canonicalising it would only risk the stack. */
 const MAX_DEPTH = 1000;
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { defaultFingerprint } from "../../src/core/fingerprint.js";
+import { hashParts } from "../../src/core/hash.js";
 import type { IdempotencyRequest } from "../../src/core/request.js";
-import { canonicalJsonFromBytes } from "../../src/core/strict-json.js";
+import { canonicalJsonFromBytes, isCanonicalAsciiJson } from "../../src/core/strict-json.js";
 
 const enc = (text: string) => new TextEncoder().encode(text);
 const bytes = (...parts: (string | number[])[]) =>
@@ -80,6 +81,68 @@ describe("defaultFingerprint", () => {
     const value = JSON.parse(plain);
     const sorted = { a: value.a, b: [true, { x: value.b[1].x, y: "x" }] };
     expect(canonicalJsonFromBytes(enc(plain))).toBe(JSON.stringify(sorted));
+  });
+
+  it("hashes a body already in canonical form as its bytes, to the fingerprint of its canonical text", () => {
+    const canonical = [
+      '{"a":1,"b":[true,false,null,-1.5e+3,{}],"c":{"x":"y z"}}',
+      "[]",
+      "0",
+      '"s"',
+      '{"A":1,"B":2,"a":3}',
+    ];
+    const not = [
+      '{"b":1,"a":2}',
+      '{"a":1,"a":1}',
+      '{"a": 1}',
+      ' {"a":1}',
+      '{"s":"\\n"}',
+      '{"s":"é"}',
+      '{"n":01}',
+      '{"n":1.}',
+      '{"a":1}x',
+      "tru",
+      '{"ab":1,"a":2}',
+      "[".repeat(1001) + "]".repeat(1001),
+    ];
+    const fingerprintOfText = (body: string) =>
+      hashParts(["POST", "/charges", "", canonicalJsonFromBytes(enc(body)) ?? enc(body)]);
+    for (const body of canonical) {
+      expect(isCanonicalAsciiJson(enc(body)), body).toBe(true);
+      expect(canonicalJsonFromBytes(enc(body))).toBe(body);
+      expect(ofBody(body)).toBe(fingerprintOfText(body));
+    }
+    for (const body of not) expect(isCanonicalAsciiJson(enc(body)), body).toBe(false);
+    // Random values, written with their keys sorted or not: the fast path never changes a fingerprint.
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const value = (depth: number): unknown => {
+      const kind = random(depth > 3 ? 4 : 6);
+      if (kind === 0) return random(3) === 0 ? -random(1000) / 8 : random(1e6);
+      if (kind === 1) return ["", "a", "b", "ab", "A", "x y", 'q"q', "é", "\n"][random(9)];
+      if (kind === 2) return [true, false, null][random(3)];
+      if (kind === 3) return random(2) === 0 ? 1e21 : 0.5;
+      if (kind === 4) return Array.from({ length: random(4) }, () => value(depth + 1));
+      const entries = Array.from({ length: random(5) }, () => [
+        ["a", "b", "ab", "B", "é", 'a"b'][random(6)]!,
+        value(depth + 1),
+      ]);
+      if (random(2) === 0) entries.sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0));
+      return Object.fromEntries(entries);
+    };
+    let fast = 0;
+    for (let i = 0; i < 2000; i++) {
+      const body = JSON.stringify(value(0));
+      if (isCanonicalAsciiJson(enc(body))) {
+        fast++;
+        expect(canonicalJsonFromBytes(enc(body))).toBe(body);
+      }
+      expect(ofBody(body)).toBe(fingerprintOfText(body));
+    }
+    expect(fast).toBeGreaterThan(200);
   });
 
   it("keeps apart queries that are not percent-encoded UTF-8, and sorts the ones that are", () => {
