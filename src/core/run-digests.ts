@@ -17,12 +17,12 @@ import { recordId, scopeHash } from "./record-id.js";
 const GENERATION = 512;
 const MAX_TEXT = 1024;
 
-class DigestMemo {
-  #current = new Map<string, string>();
-  #previous = new Map<string, string>();
+class DigestMemo<V> {
+  #current = new Map<string, V>();
+  #previous = new Map<string, V>();
 
-  /** The digest remembered for `text`, or `undefined`. */
-  get(text: string): string | undefined {
+  /** The entry remembered for `text`, or `undefined`. */
+  get(text: string): V | undefined {
     const found = this.#current.get(text);
     if (found !== undefined || this.#previous.size === 0) return found;
     const previous = this.#previous.get(text);
@@ -30,29 +30,54 @@ class DigestMemo {
     return previous;
   }
 
-  set(text: string, digest: string): void {
+  set(text: string, entry: V): void {
     if (text.length > MAX_TEXT) return;
     if (this.#current.size >= GENERATION) {
       this.#previous = this.#current;
       this.#current = new Map();
     }
-    this.#current.set(text, digest);
+    this.#current.set(text, entry);
   }
 }
 
-const ids = new DigestMemo();
-const scopes = new DigestMemo();
-const fingerprints = new DigestMemo();
+/** A run's digests. */
+export interface RunDigests {
+  readonly id: string;
+  readonly fingerprint: string;
+}
 
-/** `recordId(scope, key)`, remembered. (Texts are length-prefixed, as the digests' own inputs are: never ambiguous.) */
-export function runRecordId(scope: string | undefined, key: string): string {
+/** A run seen: its digests, its name, and a copy of its input to compare a retry's with (`UNCOMPARED`: none kept). */
+interface SeenRun extends RunDigests {
+  readonly name: string;
+  readonly input: unknown;
+}
+
+const UNCOMPARED = Symbol("uncompared");
+/** The runs seen last, by their scope and key (length-prefixed, as the digests' own inputs are: never ambiguous). */
+const runs = new DigestMemo<SeenRun>();
+const scopes = new DigestMemo<string>();
+
+/**
+ * The record id and fingerprint of a run of `key` in `scope`, named `name`, with `input`. A retry of a run seen last,
+ * with the same name and an input equal in canonical JSON, gets the digests remembered for it: its input is compared
+ * with the kept copy in place, without being written out. Anything else is hashed (and remembered).
+ */
+export function runDigests(scope: string | undefined, key: string, name: string, input: unknown): RunDigests {
   const text = `${scope?.length ?? 0}:${scope ?? ""}${key}`;
-  let id = ids.get(text);
-  if (id === undefined) {
-    id = recordId(scope, key);
-    ids.set(text, id);
+  const seen = runs.get(text);
+  if (seen !== undefined && seen.name === name && seen.input !== UNCOMPARED && sameInput(seen.input, input)) {
+    return seen;
   }
-  return id;
+  const json = input === undefined ? "" : inputJson(input);
+  const run: SeenRun = {
+    id: seen?.id ?? recordId(scope, key),
+    fingerprint: hashParts(["oncely:run", name, json]),
+    name,
+    // A copy, made from the canonical JSON: the caller may change its input once the run is under way.
+    input: json.length > MAX_TEXT || !plain(input) ? UNCOMPARED : json === "" ? undefined : JSON.parse(json),
+  };
+  runs.set(text, run);
+  return run;
 }
 
 /** `scopeHash(scope)`, remembered. */
@@ -65,16 +90,61 @@ export function runScopeHash(scope: string): string {
   return hash;
 }
 
-/** The fingerprint of a run named `name` with `input`: of its canonical JSON (`""` without one), remembered. */
-export function runFingerprint(name: string, input: unknown): string {
-  const json = input === undefined ? "" : inputJson(input);
-  const text = `${name.length}:${name}${json}`;
-  let fingerprint = fingerprints.get(text);
-  if (fingerprint === undefined) {
-    fingerprint = hashParts(["oncely:run", name, json]);
-    fingerprints.set(text, fingerprint);
+/**
+ * True when `value` has the canonical JSON of `kept`, a plain JSON value (a copy parsed from canonical JSON): the same
+ * keys in any order, leaving out those `canonicalJson` leaves out (undefined and function values), and equal values.
+ * Anything it cannot vouch for is unequal, and then written out and hashed.
+ */
+function sameInput(kept: unknown, value: unknown): boolean {
+  if (kept === null || typeof kept !== "object") return Object.is(kept, value);
+  if (value === null || typeof value !== "object" || Array.isArray(kept) !== Array.isArray(value)) return false;
+  if (Array.isArray(kept)) {
+    const items = value as unknown[];
+    if (items.length !== kept.length) return false;
+    for (let i = 0; i < kept.length; i++) if (!sameInput(kept[i], items[i])) return false;
+    return true;
   }
-  return fingerprint;
+  let count = 0;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined || typeof item === "function") continue;
+    // An inherited key is one `canonicalJson` does not write (it reads `Object.keys`).
+    if (!Object.hasOwn(value, key)) return false;
+    const keptItem = (kept as Record<string, unknown>)[key];
+    if (keptItem === undefined || !Object.hasOwn(kept, key) || !sameInput(keptItem, item)) return false;
+    count += 1;
+  }
+  for (const _ in kept) count -= 1;
+  return count === 0;
+}
+
+/** True for a plain JSON value: `JSON.parse` of its canonical JSON has the same canonical JSON. */
+function plain(value: unknown): boolean {
+  switch (typeof value) {
+    case "undefined":
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case "object": {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (value[i] === undefined || !plain(value[i])) return false;
+        return true;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      for (const key in value) {
+        const item = (value as Record<string, unknown>)[key];
+        if (typeof item === "function") return false;
+        if (!plain(item)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /**

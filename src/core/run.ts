@@ -4,7 +4,7 @@ import { deriveKey } from "./derive-key.js";
 import type { Attempt, EngineState } from "./engine-state.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
-import { runFingerprint, runRecordId, runScopeHash } from "./run-digests.js";
+import { runDigests, runScopeHash } from "./run-digests.js";
 import { stepKey } from "./steps.js";
 import type { StoredWork } from "./store.js";
 
@@ -46,10 +46,11 @@ export async function runOnce<T>(
   if (parsedKey === undefined) throw new TypeError("Expected a key");
   // The digests remembered for a retry (run-digests.ts).
   const hashedScope = scope === undefined ? undefined : runScopeHash(scope);
+  const digests = runDigests(scope, parsedKey, name, input);
   const attempt: Attempt = {
-    id: runRecordId(scope, parsedKey),
+    id: digests.id,
     key: parsedKey,
-    fingerprint: runFingerprint(name, input),
+    fingerprint: digests.fingerprint,
     route: name,
     scope: hashedScope,
     meta: hashedScope ? { key: parsedKey, path: name, scope: hashedScope } : { key: parsedKey, path: name },

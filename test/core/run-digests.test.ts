@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../src/core/canonical-json.js";
 import { hashParts } from "../../src/core/hash.js";
 import { recordId, scopeHash } from "../../src/core/record-id.js";
-import { inputJson, runFingerprint, runRecordId, runScopeHash } from "../../src/core/run-digests.js";
+import { inputJson, runDigests, runScopeHash } from "../../src/core/run-digests.js";
 
 /** The canonical form spelled out the slow way: keys sorted at every depth, written one by one. */
 function reference(value: unknown): string {
@@ -77,39 +77,98 @@ describe("inputJson, the canonical JSON of a run's input", () => {
   });
 });
 
-// The memo only saves hashing: every digest it answers must be the one computed afresh, remembered or not.
+// The memo only saves work: every digest it answers must be the one computed afresh, remembered or not.
+const fresh = (scope: string | undefined, key: string, name: string, input: unknown) => ({
+  id: recordId(scope, key),
+  fingerprint: hashParts(["oncely:run", name, input === undefined ? "" : canonicalJson(input)]),
+});
+const digestsOf = (scope: string | undefined, key: string, name: string, input: unknown) => {
+  const { id, fingerprint } = runDigests(scope, key, name, input);
+  return { id, fingerprint };
+};
+
+class Charge {
+  constructor(readonly amount: number) {}
+}
+
+// A first input, then a retry's: the retry is compared with a copy of the first, and must get its own digests.
+const RETRIES: [string, unknown, unknown][] = [
+  ["the same object", { amount: 1, note: "x" }, { amount: 1, note: "x" }],
+  ["keys in another order", { amount: 1, note: "x" }, { note: "x", amount: 1 }],
+  ["an undefined value more", { amount: 1 }, { amount: 1, note: undefined }],
+  ["a function value more", { amount: 1 }, { amount: 1, f: () => 1 }],
+  ["a key more", { amount: 1 }, { amount: 1, note: "x" }],
+  ["a key less", { amount: 1, note: "x" }, { amount: 1 }],
+  ["another value", { amount: 1 }, { amount: 2 }],
+  ["0 and -0", { amount: 0 }, { amount: -0 }],
+  ["a number and its string", { amount: 1 }, { amount: "1" }],
+  ["an array and an object", { a: [] }, { a: {} }],
+  ["an object and an array", { a: {} }, { a: [] }],
+  ["arrays of other lengths", { a: [1, 2] }, { a: [1, 2, 3] }],
+  ["a hole and null", { a: [1, null, 3] }, { a: holey }],
+  ["nested, reordered", { a: { y: [1, { q: 1, p: 2 }], x: null } }, { a: { x: null, y: [1, { p: 2, q: 1 }] } }],
+  ["nested, other", { a: { y: [1, { q: 1 }] } }, { a: { y: [1, { q: 2 }] } }],
+  ["a class instance with the same keys", { amount: 1 }, new Charge(1)],
+  ["a Date and an empty object", {}, new Date(0)],
+  ["an inherited key", { k: 1 }, Object.create({ k: 1 })],
+  ["an own __proto__ key", JSON.parse('{"__proto__":1}'), JSON.parse('{"__proto__":1}')],
+  ["an own __proto__ key and none", JSON.parse('{"__proto__":1}'), {}],
+  ["a key named like Object.prototype's", { toString: 1 }, {}],
+  ["a bigint", { a: 1 }, { a: 1n }],
+  ["a symbol and null", { a: null }, { a: Symbol("s") }],
+  ["Infinity", { a: Number.POSITIVE_INFINITY }, { a: Number.POSITIVE_INFINITY }],
+  ["no input, then one", undefined, { a: 1 }],
+  ["one, then no input", { a: 1 }, undefined],
+  ["a string", "x", "x"],
+  ["a string and another", "x", "y"],
+];
+
 describe("the digests idem.run remembers", () => {
   it("are the digests records are stored under, on first use and on repeats", () => {
     for (let round = 0; round < 2; round++) {
-      expect(runRecordId(undefined, "order-1")).toBe("YmgtDGEbWCRT7i71nWz-mzchwhx55gQu1psTSp9JqAM");
-      expect(runRecordId("acct_42", "order-1")).toBe("v9rQ-sgKnKQw4qrb8AKni1QMnj0XPHfBovEuvgzVEXQ");
+      expect(runDigests(undefined, "order-1", "charge", { amount: 1 })).toMatchObject({
+        id: "YmgtDGEbWCRT7i71nWz-mzchwhx55gQu1psTSp9JqAM",
+        fingerprint: hashParts(["oncely:run", "charge", '{"amount":1}']),
+      });
+      expect(runDigests("acct_42", "order-1", "charge", undefined).id).toBe(
+        "v9rQ-sgKnKQw4qrb8AKni1QMnj0XPHfBovEuvgzVEXQ",
+      );
       expect(runScopeHash("acct_42")).toBe("ZKmyuGi8s-ZXLT3K");
-      expect(runFingerprint("charge", { amount: 1 })).toBe(hashParts(["oncely:run", "charge", '{"amount":1}']));
-      expect(runFingerprint("charge", { b: 1, a: 2 })).toBe(hashParts(["oncely:run", "charge", '{"a":2,"b":1}']));
-      expect(runFingerprint("charge", undefined)).toBe(hashParts(["oncely:run", "charge", ""]));
     }
   });
 
-  it("keep apart what their texts could run together", () => {
-    expect(runRecordId("a", "b")).toBe(recordId("a", "b"));
-    expect(runRecordId("", "a")).toBe(recordId("", "a"));
-    expect(runRecordId(undefined, "a")).toBe(recordId(undefined, "a"));
-    expect(runRecordId(undefined, "1:ab")).toBe(recordId(undefined, "1:ab"));
-    expect(runRecordId("a", "b")).not.toBe(runRecordId(undefined, "1:ab"));
-    expect(runFingerprint("ab", 1)).toBe(hashParts(["oncely:run", "ab", "1"]));
-    expect(runFingerprint("a", "b1")).toBe(hashParts(["oncely:run", "a", '"b1"']));
-    expect(runFingerprint('a"', "1")).toBe(hashParts(["oncely:run", 'a"', '"1"']));
-    expect(runFingerprint("1:a", 2)).toBe(hashParts(["oncely:run", "1:a", "2"]));
+  it.each(RETRIES)("give a retry its own digests: %s", (name, first, retry) => {
+    const key = `retry-${name}`;
+    expect(digestsOf("s", key, "tool", first)).toEqual(fresh("s", key, "tool", first));
+    expect(digestsOf("s", key, "tool", retry)).toEqual(fresh("s", key, "tool", retry));
+    expect(digestsOf("s", key, "tool", first)).toEqual(fresh("s", key, "tool", first));
+  });
+
+  it("compare a retry with the input as it was, though the caller changed it since", () => {
+    const input = { amount: 1, items: [{ sku: "a" }] };
+    expect(digestsOf(undefined, "changed", "tool", input)).toEqual(fresh(undefined, "changed", "tool", input));
+    input.items[0]!.sku = "b";
+    expect(digestsOf(undefined, "changed", "tool", input)).toEqual(fresh(undefined, "changed", "tool", input));
+    expect(digestsOf(undefined, "changed", "other", input)).toEqual(fresh(undefined, "changed", "other", input));
+  });
+
+  it("keep apart scopes and keys their texts could run together", () => {
+    expect(digestsOf("a", "b", "t", 1)).toEqual(fresh("a", "b", "t", 1));
+    expect(digestsOf(undefined, "1:ab", "t", 1)).toEqual(fresh(undefined, "1:ab", "t", 1));
+    expect(digestsOf("", "a", "t", 1)).toEqual(fresh("", "a", "t", 1));
+    expect(digestsOf(undefined, "a", "t", 1)).toEqual(fresh(undefined, "a", "t", 1));
   });
 
   it("stay right past the memo's bound, and for texts too long to remember", () => {
     for (let i = 0; i < 2000; i++) {
       const key = `key-${i % 1500}`;
-      expect(runRecordId("tenant", key)).toBe(recordId("tenant", key));
+      expect(digestsOf("tenant", key, "t", { i: i % 3 })).toEqual(fresh("tenant", key, "t", { i: i % 3 }));
       expect(runScopeHash(`tenant-${i % 700}`)).toBe(scopeHash(`tenant-${i % 700}`));
     }
-    const long = "x".repeat(5000);
-    expect(runFingerprint("big", long)).toBe(hashParts(["oncely:run", "big", JSON.stringify(long)]));
-    expect(runFingerprint("big", long)).toBe(hashParts(["oncely:run", "big", JSON.stringify(long)]));
+    const long = { text: "x".repeat(5000) };
+    expect(digestsOf(undefined, "big", "t", long)).toEqual(fresh(undefined, "big", "t", long));
+    expect(digestsOf(undefined, "big", "t", { ...long, more: 1 })).toEqual(
+      fresh(undefined, "big", "t", { ...long, more: 1 }),
+    );
   });
 });
