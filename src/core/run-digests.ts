@@ -5,14 +5,16 @@ import { recordId, scopeHash } from "./record-id.js";
 /**
  * The digests of an `idem.run`: its record id, scope hash and fingerprint.
  *
- * Those of the runs seen last are remembered, by what was hashed. A retry repeats the scope, key and input of a run
- * seen moments before, most often in the same process: its digests are then looked up here instead of hashed again
- * (three SHA-256 digests were over a fifth of a replayed MCP tool call's work in oncely). The digests themselves are
- * the same as ever: records written with or without the memo are found alike.
+ * Those of the runs seen last are remembered. A retry repeats the scope, key and input of a run seen moments before,
+ * most often in the same process: its digests are then looked up here, its input compared with a copy of the first
+ * one's, instead of writing the input out as canonical JSON and hashing it again (three SHA-256 digests and the
+ * arguments' JSON were over a fifth of a replayed MCP tool call's work in oncely). The digests themselves are the same
+ * as ever: records written with or without the memo are found alike.
  *
- * Bounded: two generations of `GENERATION` entries (a full one is kept as the previous and a new one started, so a
- * digest used in either stays), and texts longer than `MAX_TEXT` characters are hashed every time. The raw scopes,
- * keys and inputs it holds stay in this process's memory (never in the store), as the requests that carried them did.
+ * Bounded: two generations of `GENERATION` entries (a full one is kept as the previous and a new one started, so an
+ * entry used in either stays); a scope and key, or an input's canonical JSON, longer than `MAX_TEXT` characters is
+ * hashed every time. The raw scopes, keys and inputs it holds stay in this process's memory (never in the store), as
+ * the requests that carried them did.
  */
 const GENERATION = 512;
 const MAX_TEXT = 1024;
