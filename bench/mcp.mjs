@@ -21,10 +21,18 @@
 // made a way's figure move by a tenth to a third from run to run; two runs of one way now differ by 0.02 %. The JIT
 // still compiles after the warm-up, which the long window averages in. The two runs of a way go side by side. Slow
 // (minutes per way); `CALLS`, `WARM_UP` and `WAYS` (comma-separated) set a run's length and ways.
+// `node bench/mcp.mjs --profile` counts them another way, as issue 22 measures them: one callgrind run per way, the
+// counters zeroed (`callgrind_control -z`) after WARM_UP calls and dumped (`-d`) after CALLS more, the dump divided by
+// CALLS (`CALLS=10000 WARM_UP=10000`: V8 optimizes zod's parse again and again until about 8,000 calls, and a window
+// holding one such compilation counts 21,000 more instructions per call; `PROFILE_DIR` keeps the dumps, default
+// /tmp). The dump is for `callgrind_annotate --inclusive=yes`: natives by name (crypto, JSON, the collector, the
+// compiler); JavaScript shows as JIT addresses, which `PERF_MAP=1` names: the driven node runs with
+// `--perf-basic-prof`, and its map of JIT code is kept beside the dump.
 // Run after `npm run build` (the built package: under tsx, every dynamic import the engine makes goes through its
 // loader hooks, which costs more than the call being measured).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -57,6 +65,8 @@ const WAYS = {
     meta: (fresh) => ({ idempotencyKey: `new-${fresh}` }),
   },
   floor: { label: "the SDK's share of a replay (no lookup)", server: "floor", meta: () => ({ idempotencyKey: "k" }) },
+  // oncely's lookup alone: `idem.run` with the options the guard passes, replaying one key, without the SDK.
+  lookup: { label: "idem.run replaying a key (no SDK)", server: "none", meta: () => undefined },
 };
 
 function makeServer(kind, idempotency) {
@@ -118,6 +128,7 @@ async function connected(kind, transport) {
 /** One way's call, on its own connected client. */
 async function caller(way, transport) {
   const { server, meta } = WAYS[way];
+  if (server === "none") return lookupCaller();
   const connection = await connected(server, transport);
   let fresh = 0;
   const call = () => {
@@ -128,6 +139,28 @@ async function caller(way, transport) {
   };
   await call(); // a replay's record exists before the first measured call
   return { call, close: connection.close };
+}
+
+/** The lookup way's caller: the guard's `idem.run` of a replay, its answer marked as the guard marks it. */
+async function lookupCaller() {
+  const idempotency = createIdempotency({ store: new MemoryStore(), logger: false });
+  const work = async () => ({ content: [{ type: "text", text: "done" }] });
+  const call = async () => {
+    const result = await idempotency.run("k", work, {
+      onInFlight: "wait",
+      waitTimeout: undefined,
+      lease: undefined,
+      ttl: undefined,
+      scope: undefined,
+      input: args,
+      name: "tools/call noop",
+    });
+    result._meta ??= {};
+    result._meta[REPLAYED_META] = true;
+    return result;
+  };
+  await call();
+  return { call, close: async () => {} };
 }
 
 /** CPU µs per call of each way, interleaved over the rounds. */
@@ -182,6 +215,60 @@ async function measureInstructions(calls, ways) {
   report(perCall, (value) => `${Math.round(value).toLocaleString("en").padStart(11)} instructions/call`);
 }
 
+/**
+ * Instructions per call of each way, counted by callgrind between a zero after the warm-up and a dump after CALLS calls,
+ * with the dump kept for `callgrind_annotate --inclusive=yes` (native functions by name: the SDK's and oncely's
+ * JavaScript shows as JIT code, but the builtins, the runtime, crypto and the collector it calls are named).
+ */
+async function profile(calls, ways) {
+  const run = promisify(execFile);
+  const self = fileURLToPath(import.meta.url);
+  const dir = process.env.PROFILE_DIR ?? "/tmp";
+  const count = async (way) => {
+    const out = `${dir}/callgrind.mcp.${way}`;
+    await run(
+      "valgrind",
+      [
+        "--tool=callgrind",
+        `--callgrind-out-file=${out}`,
+        process.execPath,
+        "--single-threaded",
+        ...(process.env.PERF_MAP ? ["--perf-basic-prof"] : []),
+        self,
+        "--drive-profiled",
+        way,
+        String(calls),
+        out,
+      ],
+      { maxBuffer: 1 << 24 },
+    );
+    const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${out}.1`, "utf8"));
+    return { perCall: Number(totals[1]) / calls, file: `${out}.1` };
+  };
+  const perCall = {};
+  // Two ways at a time: callgrind runs one thread, and each count is the same whatever runs beside it.
+  for (let i = 0; i < ways.length; i += 2) {
+    const pair = ways.slice(i, i + 2);
+    for (const [index, { perCall: value, file }] of (await Promise.all(pair.map(count))).entries()) {
+      perCall[pair[index]] = value;
+      console.log(`  ${pair[index]}: ${file}`);
+    }
+  }
+  console.log(
+    `MCP tools/call, in-process transport, MemoryStore, instructions per call (callgrind, ${calls} calls after ${WARM_UP})`,
+  );
+  report(perCall, (value) => `${Math.round(value).toLocaleString("en").padStart(11)} instructions/call`);
+}
+
+/**
+ * Sends a command to the callgrind this process runs under, and returns once it is done: callgrind reads its commands
+ * only while the process runs code, so this one spins until the command's marker file appears.
+ */
+function callgrindControl(command, marker) {
+  spawn("sh", ["-c", `callgrind_control ${command} ${process.pid} >/dev/null && : > ${marker}`], { stdio: "ignore" });
+  while (!existsSync(marker)) {}
+}
+
 function report(perCall, format) {
   const baseline = perCall.noop;
   for (const [way, value] of Object.entries(perCall)) {
@@ -209,6 +296,19 @@ if (mode === "--drive") {
   const { call, close } = await caller(way, "in-process");
   for (let i = 0; i < WARM_UP + Number(n); i++) await call();
   await close();
+} else if (mode === "--drive-profiled") {
+  // WARM_UP calls, the counters zeroed, the counted calls, the counters dumped: what --profile runs under callgrind.
+  const [way, n, marker] = rest;
+  const { call, close } = await caller(way, "in-process");
+  for (let i = 0; i < WARM_UP; i++) await call();
+  callgrindControl("-z", `${marker}.zeroed`);
+  for (let i = 0; i < Number(n); i++) await call();
+  callgrindControl("-d", `${marker}.dumped`);
+  // With --perf-basic-prof, the map of the JIT's code (which Node deletes at exit), to name JavaScript in the dump.
+  if (process.execArgv.includes("--perf-basic-prof")) copyFileSync(`/tmp/perf-${process.pid}.map`, `${marker}.map`);
+  await close();
+} else if (mode === "--profile") {
+  await profile(CALLS, (process.env.WAYS ?? "noop,floor,replay").split(","));
 } else if (mode === "--instructions") {
   await measureInstructions(CALLS, (process.env.WAYS ?? "noop,noop-key,floor,replay").split(","));
 } else {

@@ -1,12 +1,10 @@
 import { openAttempt } from "./attempt.js";
-import { canonicalJson } from "./canonical-json.js";
 import type { IdempotencyContext, Step, StepInfo } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import type { Attempt, EngineState } from "./engine-state.js";
-import { hashParts } from "./hash.js";
 import { parseIdempotencyKey } from "./key.js";
 import { checkStoreSupports, type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from "./options.js";
-import { recordId, scopeHash } from "./record-id.js";
+import { runDigests, runScopeHash } from "./run-digests.js";
 import { stepKey } from "./steps.js";
 import type { StoredWork } from "./store.js";
 
@@ -46,11 +44,13 @@ export async function runOnce<T>(
   const options = optionsFor(state, base, runOptions);
   const parsedKey = parseIdempotencyKey(String(key));
   if (parsedKey === undefined) throw new TypeError("Expected a key");
-  const hashedScope = scope === undefined ? undefined : scopeHash(scope);
+  // The digests remembered for a retry (run-digests.ts).
+  const hashedScope = scope === undefined ? undefined : runScopeHash(scope);
+  const digests = runDigests(scope, parsedKey, name, input);
   const attempt: Attempt = {
-    id: recordId(scope, parsedKey),
+    id: digests.id,
     key: parsedKey,
-    fingerprint: hashParts(["oncely:run", name, input === undefined ? "" : canonicalJson(input)]),
+    fingerprint: digests.fingerprint,
     route: name,
     scope: hashedScope,
     meta: hashedScope ? { key: parsedKey, path: name, scope: hashedScope } : { key: parsedKey, path: name },
