@@ -10,8 +10,10 @@
 //
 // `node bench/http-instructions.mjs <framework> <guard> <mode>`, where framework and guard are bench/server.mjs's
 // (guard: bare, oncely) and mode is `new` (a new key per request) or `replay` (one key throughout); the store is the
-// memory store. Several `framework:guard:mode` triples may follow each other, and run side by side. Run after
-// `npm run build`. Slow: several minutes per triple. `SERVER_LOG=<file>` keeps the app's standard error there.
+// memory store, or the one `STORE` names (a name bench/stores.mjs knows, e.g. redis; store calls then get 10 min to
+// answer, as valgrind slows the app down some 50 times). Several `framework:guard:mode` triples may follow each other,
+// and run side by side. Run after `npm run build`. Slow: several minutes per triple. `SERVER_LOG=<file>` keeps the
+// app's standard error there.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -56,9 +58,12 @@ async function count(framework, guard, mode) {
       fileURLToPath(new URL("./server.mjs", import.meta.url)),
       framework,
       guard,
-      "memory",
+      process.env.STORE ?? "memory",
     ],
-    { stdio: ["ignore", "ignore", process.env.SERVER_LOG ? openSync(process.env.SERVER_LOG, "a") : "ignore", "ipc"] },
+    {
+      env: { ...process.env, BENCH_STORE_TIMEOUT: "600000" },
+      stdio: ["ignore", "ignore", process.env.SERVER_LOG ? openSync(process.env.SERVER_LOG, "a") : "ignore", "ipc"],
+    },
   );
   try {
     const [{ port }] = await once(server, "message");

@@ -24,7 +24,11 @@ const mounted = await peer?.setup(storeName);
 const opened = guard === "oncely" ? await createStore(storeName) : undefined;
 // Replays hammer one key on purpose here, so the per-key rate limit is off. A short ttl lets what the networked
 // stores keep expire on its own.
-const idem = opened ? createIdempotency({ store: opened.store, rateLimit: false, ttl: "5m" }) : undefined;
+// BENCH_STORE_TIMEOUT (ms): longer store timeouts for an app slowed down under valgrind (bench/http-instructions.mjs).
+const storeTimeout = process.env.BENCH_STORE_TIMEOUT ? Number(process.env.BENCH_STORE_TIMEOUT) : undefined;
+const idem = opened
+  ? createIdempotency({ store: opened.store, rateLimit: false, ttl: "5m", ...(storeTimeout ? { storeTimeout } : {}) })
+  : undefined;
 let n = 0;
 const charge = (body) => ({ id: `ch_${++n}`, amount: body?.amount ?? 0, currency: "eur" });
 

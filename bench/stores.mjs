@@ -26,7 +26,8 @@ export async function createStore(name) {
     }
     case "redis": {
       const { RedisStore } = await import("../dist/stores/redis/index.js");
-      const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:` });
+      const timeout = process.env.BENCH_STORE_TIMEOUT ? Number(process.env.BENCH_STORE_TIMEOUT) : undefined;
+      const store = new RedisStore({ url: "redis://127.0.0.1:6379", prefix: `oncely-bench-${suffix}:`, timeout });
       return { store, cleanup: () => store.close() };
     }
     case "redis-node-redis": {
