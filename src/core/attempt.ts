@@ -40,15 +40,28 @@ export interface OpenClaim {
 /**
  * Claims the attempt's record and, when the claim is won, holds it and builds the handler's context. Emits the
  * decision of an attempt answered from its record (`replayed`, a refusal, `store-error`) and `recovered`.
- * `deriveKey` is the context's: the caller knows the scope (records keep only its hash).
+ * `deriveKey` is the context's: the caller knows the scope (records keep only its hash). Answers in the caller's turn
+ * when the store claimed in it (`claim-now.ts`) and the claim needs no transaction.
  */
-export async function openAttempt(
+export function openAttempt(
   state: EngineState,
   options: ResolvedRouteOptions,
   attempt: Attempt,
   deriveKey: (label: string) => string,
-): Promise<Opened> {
-  const outcome = await acquire(state, attempt, options);
+): Opened | Promise<Opened> {
+  const outcome = acquire(state, attempt, options);
+  return outcome instanceof Promise
+    ? outcome.then((settled) => opened(state, options, attempt, deriveKey, settled))
+    : opened(state, options, attempt, deriveKey, outcome);
+}
+
+function opened(
+  state: EngineState,
+  options: ResolvedRouteOptions,
+  attempt: Attempt,
+  deriveKey: (label: string) => string,
+  outcome: ClaimOutcome,
+): Opened | Promise<Opened> {
   switch (outcome.kind) {
     case "replay":
       state.replays?.add(attempt.id);
@@ -67,9 +80,12 @@ export async function openAttempt(
       return outcome;
   }
   if (outcome.recovered) emitFor(state, attempt, "recovered", { token: outcome.token });
-  const holder = outcome.transaction
-    ? await holdTransaction(state, attempt, outcome, options)
-    : new HeldClaim(state, attempt, outcome.token, options);
+  if (outcome.transaction) {
+    return holdTransaction(state, attempt, outcome, options).then(
+      (holder): Opened => ({ kind: "execute", claim: new Claimed(state, attempt, outcome, holder, deriveKey) }),
+    );
+  }
+  const holder = new HeldClaim(state, attempt, outcome.token, options);
   return { kind: "execute", claim: new Claimed(state, attempt, outcome, holder, deriveKey) };
 }
 

@@ -1,3 +1,4 @@
+import { type ClaimAnswer, claimNow, claimsNow, type FoundRecord } from "./claim-now.js";
 import { type Attempt, type EngineState, timed } from "./engine-state.js";
 import {
   DecryptionError,
@@ -12,12 +13,12 @@ import type { ResolvedRouteOptions } from "./options.js";
 import type {
   ClaimOptions,
   ClaimResult,
-  IdempotencyRecord,
   StepRecord,
   StoredResponse,
   StoreTransaction,
   TransactionalClaimResult,
 } from "./store.js";
+import { asStoreError } from "./store-call.js";
 
 /** What claiming an attempt's record came to. */
 export type ClaimOutcome =
@@ -38,19 +39,49 @@ export type ClaimOutcome =
 /**
  * Claims the attempt's record, or says why not: a stored outcome to replay, a refusal (409, 410, 422), or a store
  * failure. With `onInFlight: "wait"`, polls until the holder finishes, releases, lapses, or `waitTimeout` passes;
- * with `"join"`, answers the run in flight to follow.
+ * with `"join"`, answers the run in flight to follow. A store that claims synchronously (`claim-now.ts`) is answered
+ * in the caller's turn, unless the attempt has to wait.
  */
-export async function acquire(
+export function acquire(
   state: EngineState,
   attempt: Attempt,
   options: ResolvedRouteOptions,
+): ClaimOutcome | Promise<ClaimOutcome> {
+  const claimOptions: ClaimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta };
+  if (attempt.work) claimOptions.work = attempt.work;
+  const { store } = state;
+  if (options.transactional || !claimsNow(store)) return poll(state, attempt, options, claimOptions, false);
+  const start = performance.now();
+  let result: ClaimAnswer;
+  try {
+    result = store[claimNow](attempt.id, attempt.fingerprint, claimOptions);
+  } catch (error) {
+    return storeFailure(asStoreError(store.name, "claim", error));
+  } finally {
+    attempt.storeDuration += performance.now() - start;
+  }
+  return decide(state, attempt, options, result) ?? poll(state, attempt, options, claimOptions, true);
+}
+
+/** Claims until the claim is decided; `claimed` says the attempt has claimed once already, and found it in flight. */
+async function poll(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+  claimOptions: ClaimOptions,
+  claimed: boolean,
 ): Promise<ClaimOutcome> {
   // From the start of oncely's work on the request, which the attempt has timed already: one clock read fewer.
   const deadline = attempt.started + options.waitTimeout;
-  const claimOptions: ClaimOptions = { lease: options.lease, ttl: options.ttl, meta: attempt.meta };
-  if (attempt.work) claimOptions.work = attempt.work;
   let pause = 10;
-  for (;;) {
+  for (let waited = claimed; ; waited = true) {
+    if (waited) {
+      if (performance.now() + pause > deadline) return refuse(inFlight(attempt));
+      // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's
+      // clock.
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 1.5, 200);
+    }
     let result: ClaimResult | TransactionalClaimResult;
     try {
       result = options.transactional
@@ -66,26 +97,35 @@ export async function acquire(
     } catch (error) {
       return storeFailure(error);
     }
-    if (result.status === "claimed") {
-      const { transaction } = result as { transaction?: StoreTransaction };
-      if (transaction) return { kind: "execute", token: result.token, recovered: result.recovered, transaction };
-      return {
-        kind: "execute",
-        token: result.token,
-        recovered: result.recovered,
-        runId: result.runId,
-        steps: result.steps,
-      };
-    }
-    const record = result.record;
-    if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
-    if (result.status === "completed") return completed(state, attempt, result.record);
-    if (options.onInFlight === "join" && record) return { kind: "join", token: record.token };
-    if (options.onInFlight === "reject" || performance.now() + pause > deadline) return refuse(inFlight(attempt));
-    // Polling with claim (not get) lets a waiter take over a holder that released or lapsed, judged by the store's clock.
-    await new Promise((resolve) => setTimeout(resolve, pause));
-    pause = Math.min(pause * 1.5, 200);
+    const outcome = decide(state, attempt, options, result);
+    if (outcome !== undefined) return outcome;
   }
+}
+
+/** What a claim's result comes to; undefined when another holder runs and the attempt waits for it. */
+function decide(
+  state: EngineState,
+  attempt: Attempt,
+  options: ResolvedRouteOptions,
+  result: ClaimAnswer | ClaimResult | TransactionalClaimResult,
+): ClaimOutcome | Promise<ClaimOutcome> | undefined {
+  if (result.status === "claimed") {
+    const { transaction } = result as { transaction?: StoreTransaction };
+    if (transaction) return { kind: "execute", token: result.token, recovered: result.recovered, transaction };
+    return {
+      kind: "execute",
+      token: result.token,
+      recovered: result.recovered,
+      runId: result.runId,
+      steps: result.steps,
+    };
+  }
+  const record = result.record;
+  if (record && record.fingerprint !== attempt.fingerprint) return refuse(mismatch(attempt));
+  if (result.status === "completed") return completed(state, attempt, result.record);
+  if (options.onInFlight === "join" && record) return { kind: "join", token: record.token };
+  if (options.onInFlight === "reject") return refuse(inFlight(attempt));
+  return undefined;
 }
 
 /**
@@ -96,11 +136,7 @@ function releaseLate(state: EngineState, attempt: Attempt, late: ClaimResult): v
   if (late.status === "claimed") state.store.release(attempt.id, late.token).catch(() => undefined);
 }
 
-function completed(
-  state: EngineState,
-  attempt: Attempt,
-  record: IdempotencyRecord,
-): ClaimOutcome | Promise<ClaimOutcome> {
+function completed(state: EngineState, attempt: Attempt, record: FoundRecord): ClaimOutcome | Promise<ClaimOutcome> {
   const response = record.response;
   if (!response?.kept) {
     return refuse(

@@ -1,4 +1,4 @@
-import { openAttempt } from "./attempt.js";
+import { type OpenClaim, type Opened, openAttempt } from "./attempt.js";
 import type { IdempotencyContext, Step, StepInfo } from "./context.js";
 import { deriveKey } from "./derive-key.js";
 import type { Attempt, EngineState } from "./engine-state.js";
@@ -96,16 +96,30 @@ export type RunContext = Step & IdempotencyContext;
 
 /**
  * Claims the attempt's record and runs the work under the claim, or answers from the record. `deriveKey` is the
- * context's (see `openAttempt`).
+ * context's (see `openAttempt`). Answers a replay, and throws a refusal, in the caller's turn when the store claimed
+ * in it (the caller is async, and turns either into its promise).
  */
-export async function runAttempt<T>(
+export function runAttempt<T>(
   state: EngineState,
   options: ResolvedRouteOptions,
   attempt: Attempt,
   deriveKey: (label: string) => string,
   work: (context: RunContext) => T | Promise<T>,
-): Promise<T> {
-  const opened = await openAttempt(state, options, attempt, deriveKey);
+): T | Promise<T> {
+  const opened = openAttempt(state, options, attempt, deriveKey);
+  return opened instanceof Promise
+    ? opened.then((settled) => answer(options, attempt, deriveKey, work, settled))
+    : answer(options, attempt, deriveKey, work, opened);
+}
+
+/** What the opened attempt comes to: the stored result, a refusal thrown, or the work run under the claim. */
+function answer<T>(
+  options: ResolvedRouteOptions,
+  attempt: Attempt,
+  deriveKey: (label: string) => string,
+  work: (context: RunContext) => T | Promise<T>,
+  opened: Opened,
+): T | Promise<T> {
   switch (opened.kind) {
     case "replay": {
       const text = decoder.decode(opened.response.body);
@@ -119,8 +133,13 @@ export async function runAttempt<T>(
     case "store-error":
       if (options.failOpen) return work(callable(unguardedContext(attempt, deriveKey)));
       throw opened.error;
+    case "execute":
+      return runClaimed(opened.claim, work);
   }
-  const { claim } = opened;
+}
+
+/** Runs the work under its claim, and stores its JSON result, or releases the claim when it throws. */
+async function runClaimed<T>(claim: OpenClaim, work: (context: RunContext) => T | Promise<T>): Promise<T> {
   let result: T;
   try {
     result = await work(callable(claim.context));

@@ -50,7 +50,7 @@ export function storeCall<T>(
     }
     pending.then(
       (value) => (end() ? resolve(value) : onLate?.(value)),
-      (error: unknown) => end() && reject(failure(store, operation, error)),
+      (error: unknown) => end() && reject(asStoreError(store, operation, error)),
     );
     // Runs after the reaction above when the call has already settled, which then needs no timer.
     SETTLED.then(() => {
@@ -64,7 +64,8 @@ export function storeCall<T>(
   });
 }
 
-function failure(store: string, operation: string, error: unknown): Error {
+/** A store operation's failure as the engine reports it: a `StoreError`, unless it is one of oncely's errors already. */
+export function asStoreError(store: string, operation: string, error: unknown): Error {
   return isOncelyError(error)
     ? error
     : new StoreError(store, operation, `failed: ${unprefixed(store, error)}`, { cause: error });

@@ -1,4 +1,5 @@
 import { expect, it } from "vitest";
+import { claimNow } from "../../src/core/claim-now.js";
 import { MemoryStore, StoreFullError } from "../../src/index.js";
 import { clock, testMemoryStore } from "./memory-suite.js";
 
@@ -139,6 +140,34 @@ testMemoryStore("memory", MemoryStore, () => {
     clock.now += 4_900;
     expect(await store.purgeExpired()).toBe(1);
     expect(store.size).toBe(0);
+    await store.close();
+  });
+
+  it("answers the engine's claim of a found record with the same fingerprint, token, expiry and response", async () => {
+    const store = new MemoryStore({ now: () => clock.now });
+    const full = {
+      ...opts,
+      meta: { key: "k", scope: "s", method: "POST", path: "/é" },
+      work: { name: "charge", input: '{"amount":1}' },
+    };
+    const token = await claimed(store, "found", full);
+    await store.saveStep("found", token, { name: "first", seq: 0, state: "done", value: '"ü"' });
+    await store.saveStep("found", token, { name: "second", seq: 1, state: "started" });
+    const stored = {
+      status: 201,
+      headers: [["x-name", "naïve"]] as [string, string][],
+      body: new Uint8Array([0, 255]),
+      kept: true,
+    };
+    await store.complete("found", token, stored, 10_000);
+    const whole = await store.claim("found", "fp", full);
+    if (whole.status !== "completed") throw new Error("should be completed");
+    for (const fingerprint of ["fp", "another"]) {
+      const answer = store[claimNow]("found", fingerprint, full);
+      if (answer.status !== "completed") throw new Error("should be completed");
+      const { fingerprint: stored, token, expiresAt, response } = whole.record;
+      expect(answer.record).toEqual({ fingerprint: stored, token, expiresAt, response });
+    }
     await store.close();
   });
 });

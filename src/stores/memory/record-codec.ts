@@ -1,3 +1,4 @@
+import type { FoundRecord } from "../../core/claim-now.js";
 import {
   type IdempotencyRecord,
   RECORD_FORMAT_VERSION,
@@ -187,6 +188,31 @@ export function decodeRecord(id: string, record: string, fingerprint?: string): 
   return decoded;
 }
 
+/**
+ * What a claim that found `record` answers the engine with (`FoundRecord`): its token, expiry and response, read past
+ * the sections the engine does not decide by; its fingerprint is `fingerprint` when they match, as a replay's does.
+ */
+export function foundOf(record: string, fingerprint: string): FoundRecord {
+  const reader = new Reader(record, HEADER_BYTES);
+  const found: FoundRecord = {
+    fingerprint: fingerprintMatches(record, fingerprint) ? fingerprint : reader.text()!,
+    token: numberAt(record, TOKEN),
+    expiresAt: numberAt(record, EXPIRES_AT),
+  };
+  const flags = record.charCodeAt(FLAGS);
+  if (flags & HAS_RESPONSE) {
+    reader.at = HEADER_BYTES;
+    reader.skip();
+    if (flags & HAS_RUN_ID) reader.skip();
+    for (let field = 0; field < 4; field++) reader.skip(); // meta: key, scope, method, path
+    if (flags & HAS_WORK) for (let field = 0; field < 2; field++) reader.skip(); // work: name, input
+    reader.skipSteps();
+    const status = record.charCodeAt(STATUS) | (record.charCodeAt(STATUS + 1) << 8);
+    found.response = reader.response(status, (flags & KEPT) !== 0);
+  }
+  return found;
+}
+
 /** The record's fields, for a change that rewrites it whole (a step saved). */
 export function decodeFields(record: string): RecordFields {
   const { id: _, version: __, ...fields } = decodeRecord("", record);
@@ -268,6 +294,14 @@ class Reader {
   work(): StoredWork {
     const name = this.text()!;
     return { name, input: this.text()! };
+  }
+
+  skipSteps(): void {
+    for (let count = this.u32(); count > 0; count--) {
+      this.skip();
+      this.at += 9;
+      this.skip();
+    }
   }
 
   steps(): StepRecord[] {
