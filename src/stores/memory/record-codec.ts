@@ -16,7 +16,8 @@ import { latin1Bytes, latin1Slice, latin1Write, utf8Write } from "./latin1.js";
  * string per record is one object for the garbage collector, with no pointers inside and nothing outside V8's heap,
  * so a full store costs little to collect and its memory follows the heap.
  *
- * Header, little-endian: state (u8), flags (u8), status (u16), 4 spare bytes, then float64s: token, createdAt,
+ * Header, little-endian: state (u8), flags (u8), status (u16), where the response starts (u32, once completed: a
+ * replay reads it without reading past the sections before it), then float64s: token, createdAt,
  * leaseUntil, expiresAt, completedAt (NaN: none), queued (see ExpiryQueue), replays (NaN: never counted).
  * A text is a u32 (length * 2, plus 1 when ASCII) and its characters: one byte each when ASCII, else UTF-16 code
  * units (exact for any string); an absent optional text is the u32 0xffffffff.
@@ -53,6 +54,7 @@ const HEADER_BYTES = 64;
 const STATE = 0;
 const FLAGS = 1;
 const STATUS = 2;
+const RESPONSE_AT = 4;
 const STATES: readonly RecordState[] = ["in-flight", "released", "completed"];
 const STATE_CODE: Record<RecordState, number> = { "in-flight": 0, released: 1, completed: 2 };
 const STEP_STATES: readonly StepRecord["state"][] = ["started", "done", "failed"];
@@ -116,7 +118,7 @@ export function encodeRecord(fields: RecordFields): string {
   view.setUint8(STATE, STATE_CODE[fields.state]);
   view.setUint8(FLAGS, flags);
   view.setUint16(STATUS, 0, true);
-  view.setUint32(4, 0, true);
+  view.setUint32(RESPONSE_AT, 0, true);
   view.setFloat64(TOKEN, fields.token, true);
   view.setFloat64(CREATED_AT, fields.createdAt, true);
   view.setFloat64(LEASE_UNTIL, fields.leaseUntil, true);
@@ -189,8 +191,8 @@ export function decodeRecord(id: string, record: string, fingerprint?: string): 
 }
 
 /**
- * What a claim that found `record` answers the engine with (`FoundRecord`): its token, expiry and response, read past
- * the sections the engine does not decide by; its fingerprint is `fingerprint` when they match, as a replay's does.
+ * What a claim that found `record` answers the engine with (`FoundRecord`): its token, expiry and response, read
+ * where the header says the response starts; its fingerprint is `fingerprint` when they match, as a replay's does.
  */
 export function foundOf(record: string, fingerprint: string): FoundRecord {
   const reader = new Reader(record, HEADER_BYTES);
@@ -201,12 +203,8 @@ export function foundOf(record: string, fingerprint: string): FoundRecord {
   };
   const flags = record.charCodeAt(FLAGS);
   if (flags & HAS_RESPONSE) {
-    reader.at = HEADER_BYTES;
-    reader.skip();
-    if (flags & HAS_RUN_ID) reader.skip();
-    for (let field = 0; field < 4; field++) reader.skip(); // meta: key, scope, method, path
-    if (flags & HAS_WORK) for (let field = 0; field < 2; field++) reader.skip(); // work: name, input
-    reader.skipSteps();
+    reader.at = RESPONSE_AT;
+    reader.at = reader.u32();
     const status = record.charCodeAt(STATUS) | (record.charCodeAt(STATUS + 1) << 8);
     found.response = reader.response(status, (flags & KEPT) !== 0);
   }
@@ -296,14 +294,6 @@ class Reader {
     return { name, input: this.text()! };
   }
 
-  skipSteps(): void {
-    for (let count = this.u32(); count > 0; count--) {
-      this.skip();
-      this.at += 9;
-      this.skip();
-    }
-  }
-
   steps(): StepRecord[] {
     const steps: StepRecord[] = [];
     for (let count = this.u32(); count > 0; count--) {
@@ -361,6 +351,7 @@ function writeResponse(response: StoredResponse): void {
   if (response.kept) flags |= KEPT;
   view.setUint8(FLAGS, flags);
   view.setUint16(STATUS, response.status, true);
+  view.setUint32(RESPONSE_AT, at, true);
   writeU32(response.headers.length);
   for (const [name, value] of response.headers) {
     writeText(name);
