@@ -1,12 +1,13 @@
-// The loop bench/engine.mjs times, shared with the Worker it runs on workerd (bench/engine-worker.mjs): one request
-// after another through `idem.route().begin()` and the decision's `finish()`, as an adapter drives the engine.
+// The loop bench/engine.mjs times, shared with the Worker it runs on workerd (bench/engine-worker.mjs) and with
+// bench/engine-instructions.mjs: one request after another through `idem.route().begin()` and the decision's
+// `finish()`, as an adapter drives the engine.
 import { createIdempotency } from "../dist/index.js";
 
 const body = new TextEncoder().encode('{"amount":1000,"currency":"eur"}');
 const response = { status: 201, headers: [["content-type", "application/json"]], body };
 
 /** One request as an adapter hands it over, through the decision it gets; fails loudly on any other outcome. */
-async function request(guard, key, expected) {
+export async function request(guard, key, expected) {
   const decision = await guard.begin({
     method: "POST",
     path: "/charges",
@@ -39,12 +40,17 @@ async function best(samples, count, run, cpuUsage) {
 
 /** A new key's and a replay's best cost on `store`, after a warm-up of `count` new keys (the first thousands compile). */
 export async function measureStore(store, { samples, count, cpuUsage }) {
-  // Replays hammer one key on purpose, so the per-key rate limit is off, as in the HTTP benchmark.
-  const idem = createIdempotency({ store, rateLimit: false, ttl: "5m" });
-  const guard = idem.route({ route: "POST /charges" });
+  const guard = benchGuard(store);
   for (let i = 0; i < count; i++) await request(guard, crypto.randomUUID(), "execute");
   await request(guard, "replayed-key", "execute");
   const newKeys = await best(samples, count, () => request(guard, crypto.randomUUID(), "execute"), cpuUsage);
   const replays = await best(samples, count, () => request(guard, "replayed-key", "respond"), cpuUsage);
   return { newKeys, replays };
+}
+
+/** The route every engine benchmark drives. */
+export function benchGuard(store) {
+  // Replays hammer one key on purpose, so the per-key rate limit is off, as in the HTTP benchmark.
+  const idem = createIdempotency({ store, rateLimit: false, ttl: "5m" });
+  return idem.route({ route: "POST /charges" });
 }
