@@ -78,6 +78,8 @@ describe("claims answered in the caller's turn", () => {
     expect(events.at(-1)).toMatchObject({ type: "store-error" });
     const idem = createIdempotency({ store: new Failing(), logger: false });
     await expect(idem.run("f", () => 1)).rejects.toMatchObject({ code: "store_unavailable" });
+    expect((await idem.route({ failOpen: true }).begin(input("f"))).action).toBe("pass");
+    expect(await idem.run("f", () => 1, { failOpen: true })).toBe(1);
   });
 });
 
