@@ -142,8 +142,12 @@ export function dynamodbBackend(): Backend {
     store: "dynamodb",
     // dynalite serves about 130 claims a second here (one core, most of it in its expression parser), and each key
     // costs it 4 requests (claim, refused claim, the read dynalite's missing ALL_OLD needs, complete): 10,000 keys
-    // would take 4 to 5 minutes. 32 sockets in all keep its queue well inside the store timeout.
-    connectionsPerWorker: 8,
+    // would take 4 to 5 minutes. It serves one request at a time, so a request waits for every one sent before it:
+    // its wait is the requests in flight divided by dynalite's rate (Little's law), and more sockets lengthen the
+    // wait, not the rate. At load average 24 to 26 on 2 cores it answered about 5 requests a second: with 32 sockets
+    // in all, 680 of 1,000 requests on one key answered 503 at the 10 s store timeout. 8 sockets (two per worker, so
+    // the first claims still race across all four processes) keep the wait near 2 s there.
+    connectionsPerWorker: 2,
     reduced: {
       oneKeyRequests: 1_000,
       distinctKeys: 1_000,

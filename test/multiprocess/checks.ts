@@ -20,13 +20,16 @@ function problemCode(body: string): string | undefined {
   }
 }
 
-/** How many answers of each kind. */
+/** How many answers of each kind, and how many 503s the requests retried before them (when any did). */
 export function tally(answers: readonly Answer[]): Record<string, number> {
   const counts: Record<string, number> = {};
+  let retried503 = 0;
   for (const answer of answers) {
     const kind = kindOf(answer);
     counts[kind] = (counts[kind] ?? 0) + 1;
+    retried503 += answer.retried503;
   }
+  if (retried503 > 0) counts["503 retried"] = retried503;
   return counts;
 }
 
