@@ -1,6 +1,6 @@
 // The memory store answers the engine's claims in the caller's turn (src/core/claim-now.ts). These tests hold that
 // way to the same decisions as `claim`, and check that nothing that replaces `claim` is ever bypassed by it.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { GuardInput } from "../../src/adapter/index.js";
 import { claimNow } from "../../src/core/claim-now.js";
 import type { ClaimOptions, ClaimResult } from "../../src/core/store.js";
@@ -125,5 +125,26 @@ describe("nothing that replaces claim is bypassed", () => {
     };
     expect(await send(store, "i")).toBe(201);
     expect(calls).toBe(1);
+  });
+
+  it("calls a spy on claim, which copies the method's own properties, the mark among them", async () => {
+    const store = new MemoryStore();
+    const spy = vi.spyOn(store, "claim");
+    const idem = createIdempotency({ store, logger: false });
+    expect(await idem.run("v", () => 1)).toBe(1);
+    expect(await idem.run("v", () => 2)).toBe(1);
+    expect(spy).toHaveBeenCalledTimes(2);
+    spy.mockRejectedValueOnce(new Error("injected"));
+    await expect(idem.run("v", () => 3)).rejects.toMatchObject({ code: "store_unavailable" });
+  });
+
+  it("calls a spy on MemoryStore.prototype.claim", async () => {
+    const spy = vi.spyOn(MemoryStore.prototype, "claim");
+    try {
+      expect(await send(new MemoryStore(), "v")).toBe(201);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
