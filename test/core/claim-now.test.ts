@@ -81,6 +81,44 @@ describe("claims answered in the caller's turn", () => {
     expect((await idem.route({ failOpen: true }).begin(input("f"))).action).toBe("pass");
     expect(await idem.run("f", () => 1, { failOpen: true })).toBe(1);
   });
+
+  it("keeps a replay whole when onEvent, now run in the caller's turn, claims the same key again and throws", async () => {
+    const store = new MemoryStore();
+    const body = Uint8Array.from({ length: 5_000 }, (_, i) => i & 255);
+    const nested: Promise<unknown>[] = [];
+    let depth = 0;
+    const idem = createIdempotency({
+      store,
+      logger: false,
+      onEvent: (event) => {
+        if (event.type !== "replayed" || event.route === "run" || depth > 0) return;
+        depth += 1;
+        try {
+          nested.push(
+            guard.begin(input(event.key!)),
+            idem.run("r", () => "again"),
+          );
+        } finally {
+          depth -= 1;
+        }
+        throw new Error("a listener that fails");
+      },
+    });
+    const guard = idem.route();
+    const first = await guard.begin(input("e"));
+    if (first.action !== "execute") throw new Error("should execute");
+    await first.finish({ status: 201, headers: [], body });
+    expect(await idem.run("r", () => "once")).toBe("once");
+
+    const replayed = await guard.begin(input("e"));
+    expect(replayed.action === "respond" && Buffer.compare(replayed.response.body, body)).toBe(0);
+    expect(await idem.run("r", () => "again")).toBe("once");
+    const [nestedReplay, nestedRun, ...more] = await Promise.all(nested);
+    const decision = nestedReplay as Awaited<ReturnType<typeof guard.begin>>;
+    expect(decision.action === "respond" && Buffer.compare(decision.response.body, body)).toBe(0);
+    expect(nestedRun).toBe("once");
+    expect(more).toEqual([]);
+  });
 });
 
 describe("nothing that replaces claim is bypassed", () => {
