@@ -9,8 +9,8 @@ import type { ClaimedResult, ClaimOptions, IdempotencyRecord, Store } from "./st
  *
  * A symbol, so that it is no part of the public store contract: a store outside this package implements `claim`. The
  * engine takes this way only when the store's `claim` is the very method marked as answered by it (`answeredNow`):
- * a subclass that overrides `claim`, a Proxy that wraps it, a fault injector or the OpenTelemetry wrapper replace the
- * method, lose the mark, and see every claim the engine makes, as they would without this.
+ * a subclass that overrides `claim`, a Proxy that wraps it, a fault injector, a test's spy or the OpenTelemetry
+ * wrapper replace the method and see every claim the engine makes, as they would without this.
  */
 export const claimNow: unique symbol = Symbol("oncely.claimNow");
 
@@ -28,12 +28,17 @@ export interface ClaimsNow {
   [claimNow](id: string, fingerprint: string, options: ClaimOptions): ClaimAnswer;
 }
 
-/** Marks a store class's `claim` as one that only returns what its `[claimNow]` answers. */
+/**
+ * Marks a store class's `claim` as one that only returns what its `[claimNow]` answers. The mark is the method itself:
+ * a wrapper that copies the method's own properties onto itself (`vi.spyOn` does, to look like what it wraps) copies
+ * the mark too, and a mark of `true` would then have the engine go around the wrapper.
+ */
 export function answeredNow(claim: Store["claim"]): void {
-  Object.defineProperty(claim, claimNow, { value: true });
+  Object.defineProperty(claim, claimNow, { value: claim });
 }
 
-/** Whether the engine may claim on `store` with `[claimNow]`: its `claim` is still the marked one. */
+/** Whether the engine may claim on `store` with `[claimNow]`: its `claim` is still the very method marked. */
 export function claimsNow(store: Store): store is Store & ClaimsNow {
-  return (store.claim as { [claimNow]?: true })[claimNow] === true;
+  const claim = store.claim as Store["claim"] & { [claimNow]?: unknown };
+  return claim[claimNow] === claim;
 }

@@ -1,6 +1,6 @@
 // The memory store answers the engine's claims in the caller's turn (src/core/claim-now.ts). These tests hold that
 // way to the same decisions as `claim`, and check that nothing that replaces `claim` is ever bypassed by it.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { GuardInput } from "../../src/adapter/index.js";
 import { claimNow } from "../../src/core/claim-now.js";
 import type { ClaimOptions, ClaimResult } from "../../src/core/store.js";
@@ -81,6 +81,44 @@ describe("claims answered in the caller's turn", () => {
     expect((await idem.route({ failOpen: true }).begin(input("f"))).action).toBe("pass");
     expect(await idem.run("f", () => 1, { failOpen: true })).toBe(1);
   });
+
+  it("keeps a replay whole when onEvent, now run in the caller's turn, claims the same key again and throws", async () => {
+    const store = new MemoryStore();
+    const body = Uint8Array.from({ length: 5_000 }, (_, i) => i & 255);
+    const nested: Promise<unknown>[] = [];
+    let depth = 0;
+    const idem = createIdempotency({
+      store,
+      logger: false,
+      onEvent: (event) => {
+        if (event.type !== "replayed" || event.route === "run" || depth > 0) return;
+        depth += 1;
+        try {
+          nested.push(
+            guard.begin(input(event.key!)),
+            idem.run("r", () => "again"),
+          );
+        } finally {
+          depth -= 1;
+        }
+        throw new Error("a listener that fails");
+      },
+    });
+    const guard = idem.route();
+    const first = await guard.begin(input("e"));
+    if (first.action !== "execute") throw new Error("should execute");
+    await first.finish({ status: 201, headers: [], body });
+    expect(await idem.run("r", () => "once")).toBe("once");
+
+    const replayed = await guard.begin(input("e"));
+    expect(replayed.action === "respond" && Buffer.compare(replayed.response.body, body)).toBe(0);
+    expect(await idem.run("r", () => "again")).toBe("once");
+    const [nestedReplay, nestedRun, ...more] = await Promise.all(nested);
+    const decision = nestedReplay as Awaited<ReturnType<typeof guard.begin>>;
+    expect(decision.action === "respond" && Buffer.compare(decision.response.body, body)).toBe(0);
+    expect(nestedRun).toBe("once");
+    expect(more).toEqual([]);
+  });
 });
 
 describe("nothing that replaces claim is bypassed", () => {
@@ -125,5 +163,26 @@ describe("nothing that replaces claim is bypassed", () => {
     };
     expect(await send(store, "i")).toBe(201);
     expect(calls).toBe(1);
+  });
+
+  it("calls a spy on claim, which copies the method's own properties, the mark among them", async () => {
+    const store = new MemoryStore();
+    const spy = vi.spyOn(store, "claim");
+    const idem = createIdempotency({ store, logger: false });
+    expect(await idem.run("v", () => 1)).toBe(1);
+    expect(await idem.run("v", () => 2)).toBe(1);
+    expect(spy).toHaveBeenCalledTimes(2);
+    spy.mockRejectedValueOnce(new Error("injected"));
+    await expect(idem.run("v", () => 3)).rejects.toMatchObject({ code: "store_unavailable" });
+  });
+
+  it("calls a spy on MemoryStore.prototype.claim", async () => {
+    const spy = vi.spyOn(MemoryStore.prototype, "claim");
+    try {
+      expect(await send(new MemoryStore(), "v")).toBe(201);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

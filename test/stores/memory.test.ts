@@ -170,4 +170,35 @@ testMemoryStore("memory", MemoryStore, () => {
     }
     await store.close();
   });
+
+  it("answers the engine's claim as claim does, at every body size around the slab's cut and after a rewrite", async () => {
+    const store = new MemoryStore({ now: () => clock.now });
+    const pattern = (size: number) => Uint8Array.from({ length: size }, (_, i) => (i * 131 + 7) & 255);
+    const run = { ...opts, work: { name: "charge", input: "{}" } };
+    for (const size of [0, 1, 4096, 4097, 70_000]) {
+      for (const kept of [true, false]) {
+        const id = `sized-${size}-${kept}`;
+        const first = await claimed(store, id, run);
+        // A step saved (the record encoded again, whole), the lease lapsed and taken over: the response goes after it.
+        await store.saveStep(id, first, { name: "a", seq: 0, state: "done", value: '"é"' });
+        clock.now += opts.lease;
+        const token = await claimed(store, id, run);
+        const headers: [string, string][] = [["x-naïve", "värde"]];
+        await store.complete(id, token, { status: 599, headers, body: pattern(size), kept }, 10_000);
+        await store.countReplays(new Map([[id, 2]]));
+        for (const fingerprint of ["fp", "another"]) {
+          const whole = await store.claim(id, fingerprint, run);
+          const answer = store[claimNow](id, fingerprint, run);
+          if (whole.status !== "completed" || answer.status !== "completed") throw new Error("should be completed");
+          const { response, ...found } = answer.record;
+          expect(found).toEqual({ fingerprint: "fp", token, expiresAt: whole.record.expiresAt });
+          // Compared in one call: an element-wise comparison of 70,000 bytes takes seconds.
+          expect(Buffer.compare(response!.body, pattern(size))).toBe(0);
+          expect(Buffer.compare(whole.record.response!.body, pattern(size))).toBe(0);
+          expect({ ...response, body: undefined }).toEqual({ status: 599, headers, body: undefined, kept });
+        }
+      }
+    }
+    await store.close();
+  });
 });

@@ -3,6 +3,7 @@ import { type Duration, toMilliseconds } from "../../core/duration.js";
 import { InvalidCursorError, RecordTooLargeError, StoreError, StoreFullError } from "../../core/errors.js";
 import type {
   AggregateOptions,
+  ClaimedResult,
   ClaimOptions,
   ClaimResult,
   IdempotencyRecord,
@@ -137,10 +138,10 @@ export class MemoryStore implements StreamStore {
   }
 
   async claim(id: string, fingerprint: string, options: ClaimOptions): Promise<ClaimResult> {
-    const answer = this[claimNow](id, fingerprint, options);
-    if (answer.status === "claimed") return answer;
-    // The record, whole: `[claimNow]` answers the engine with only what it decides by.
-    return { status: answer.status, record: this.#decode(id, this.#records.get(id)!, fingerprint) };
+    const answer = this.#claim(id, fingerprint, options);
+    if (typeof answer !== "string") return answer;
+    // The record, whole, decoded once: `[claimNow]` answers the engine with only what it decides by.
+    return { status: foundState(answer), record: this.#decode(id, answer, fingerprint) };
   }
 
   /**
@@ -149,6 +150,13 @@ export class MemoryStore implements StreamStore {
    * @internal
    */
   [claimNow](id: string, fingerprint: string, options: ClaimOptions): ClaimAnswer {
+    const answer = this.#claim(id, fingerprint, options);
+    if (typeof answer !== "string") return answer;
+    return { status: foundState(answer), record: foundOf(answer, fingerprint) };
+  }
+
+  /** The claim made, or the record found (another request's), encoded, for `claim` or `[claimNow]` to decode. */
+  #claim(id: string, fingerprint: string, options: ClaimOptions): ClaimedResult | string {
     const now = this.#now();
     let existing = this.#records.get(id);
     if (existing === undefined || numberAt(existing, EXPIRES_AT) <= now) {
@@ -187,7 +195,7 @@ export class MemoryStore implements StreamStore {
       return { status: "claimed", token, recovered: false, runId, steps: [] };
     }
     const state = stateOf(existing);
-    if (state === "completed") return { status: "completed", record: foundOf(existing, fingerprint) };
+    if (state === "completed") return existing;
     const lapsed = state === "in-flight" && numberAt(existing, LEASE_UNTIL) <= now;
     if ((state === "released" || lapsed) && fingerprintMatches(existing, fingerprint)) {
       const token = numberAt(existing, TOKEN) + 1;
@@ -205,7 +213,7 @@ export class MemoryStore implements StreamStore {
       this.#records.set(id, record);
       return { status: "claimed", token, recovered: lapsed, runId: runIdOf(record), steps: stepsOf(record) };
     }
-    return { status: "in-flight", record: foundOf(existing, fingerprint) };
+    return existing;
   }
 
   async renew(id: string, token: number, lease: number): Promise<boolean> {
@@ -435,6 +443,11 @@ export class MemoryStore implements StreamStore {
   #retryAfter(now: number): number {
     return Math.max(1, Math.ceil((this.#expiries.nextAt - now) / 1000));
   }
+}
+
+/** What a claim that found `record` answers: a released record another request's claim found counts as in flight. */
+function foundState(record: string): "completed" | "in-flight" {
+  return stateOf(record) === "completed" ? "completed" : "in-flight";
 }
 
 function positiveInteger(value: number, name: string): number {
