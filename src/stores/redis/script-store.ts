@@ -14,7 +14,7 @@ import type {
 } from "../../core/store.js";
 import { fromBase64Url, toBase64, toBase64Url } from "../shared/base64.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
-import { type ReplyValue, stepField, stepsOf, toHash, toRecord } from "./codec.js";
+import { numberOf, type ReplyValue, stepField, stepsOf, textOf, toHash, toRecord } from "./codec.js";
 import { allShards, indexKey, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./record-index.js";
 import { untilNotRefused } from "./refusals.js";
 import { type Script, scripts } from "./scripts.js";
@@ -156,16 +156,16 @@ export abstract class ScriptStore implements Store {
       const args = [fingerprint, options.lease, options.ttl, meta, runId, id];
       if (options.work) args.push(JSON.stringify(options.work));
       const reply = (await connection.run(scripts.claim, this.#keys(connection, id), args)) as ReplyValue[];
-      const status = String(reply[0]);
+      const status = textOf(reply[0]);
       if (status === "claimed") {
         const [, token, recovered, run, ...steps] = reply;
-        if (abandoned()) this.release(id, Number(token)).catch(() => undefined);
+        if (abandoned()) this.release(id, numberOf(token)).catch(() => undefined);
         return {
           status,
-          token: Number(token),
-          recovered: Number(recovered) === 1,
-          runId: String(run),
-          steps: stepsOf(toHash(steps)),
+          token: numberOf(token),
+          recovered: numberOf(recovered) === 1,
+          runId: textOf(run),
+          steps: steps.length === 0 ? [] : stepsOf(toHash(steps)),
         };
       }
       const record = toRecord(id, reply);
