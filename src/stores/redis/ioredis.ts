@@ -109,9 +109,29 @@ function coalesceWrites(client: IoredisClient): void {
   const { stream } = client as Redis;
   if (corked.has(stream)) return;
   corked.add(stream);
+  readRepliesAtOnce(stream);
   stream.cork();
   setImmediate(() => {
     corked.delete(stream);
     stream.uncork();
   });
 }
+
+/** Connections whose replies reach ioredis as they are read (see `readRepliesAtOnce`). */
+const direct = new WeakSet<object>();
+
+/**
+ * ioredis and iovalkey listen to their socket's data with `prependListener("data", ...)`, which Node's
+ * Readable does not count as a data listener (only `on`/`addListener` do): so every chunk of replies is buffered,
+ * and handed over a step of the event loop later through `read()`, instead of emitted as it is read. A listener added
+ * and removed here makes the socket count ioredis's, and replies go straight to its parser, in the same order;
+ * nothing stays attached. A socket paused on purpose stays paused. Done once per socket (a reconnect makes a new one).
+ */
+function readRepliesAtOnce(stream: NodeJS.ReadableStream): void {
+  if (direct.has(stream)) return;
+  direct.add(stream);
+  stream.on("data", noop);
+  stream.removeListener("data", noop);
+}
+
+function noop(): void {}
