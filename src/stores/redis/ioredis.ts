@@ -109,6 +109,7 @@ function coalesceWrites(client: IoredisClient): void {
   const { stream } = client as Redis;
   if (corked.has(stream)) return;
   corked.add(stream);
+  // Here once per batch rather than once per command, as the corking is.
   readRepliesAtOnce(stream);
   stream.cork();
   setImmediate(() => {
