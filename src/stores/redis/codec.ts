@@ -47,21 +47,22 @@ export function toRecord(id: string, reply: readonly ReplyValue[]): IdempotencyR
 }
 
 /**
- * A reply value's text. A Buffer's `String()` (`toString`) is a call into Node's native code, about 2,500 instructions
- * for a field of a few dozen bytes (callgrind, ioredis 6); the ASCII fields (states, numbers, fingerprints, run ids,
- * most JSON) are read as char codes for a third of that, and anything else is decoded as UTF-8 as before.
+ * A reply value's text. `String()` of a Buffer goes through `ToPrimitive` (a `Symbol.toPrimitive` lookup, `valueOf`)
+ * before its `toString`, a native UTF-8 decode; `toString()` is called directly here. A short ASCII field (a state,
+ * a flag) is cheaper still as char codes: `fromCharCode.apply` reads a typed array element by element, about 50
+ * instructions a byte (callgrind), where the native decode costs about a thousand whatever the length.
  */
 export function textOf(value: ReplyValue): string {
   if (value instanceof Uint8Array) {
-    if (value.length > MAX_CHAR_CODES) return String(value);
-    for (let i = 0; i < value.length; i++) if (value[i]! > 0x7f) return String(value);
+    if (value.length > MAX_CHAR_CODES) return value.toString();
+    for (let i = 0; i < value.length; i++) if (value[i]! > 0x7f) return value.toString();
     return String.fromCharCode.apply(null, value as unknown as number[]);
   }
   return value === null || value === undefined ? "" : String(value);
 }
 
-/** The longest text read as char codes: each is an argument of one call, on the stack. */
-const MAX_CHAR_CODES = 4096;
+/** The longest field read as char codes (see `textOf`). */
+const MAX_CHAR_CODES = 16;
 
 /**
  * A numeric field's value, 0 when absent (a record an earlier oncely wrote may lack one). Stored numbers are
