@@ -152,10 +152,18 @@ export class RedisStore extends ScriptStore implements StreamStore {
    */
   protected call<T>(operation: string, body: () => Promise<T>, timeout: number): Promise<T> {
     const own = this.#own;
-    const run = storeCall(this.name, operation, timeout, async () => {
-      if (own) await this.#ready(own);
-      return body();
-    });
+    // Ready, the body goes at once: no step of the event loop more than the operation's own.
+    const run = storeCall(
+      this.name,
+      operation,
+      timeout,
+      own && own.status !== "ready"
+        ? async () => {
+            await this.#ready(own);
+            return body();
+          }
+        : body,
+    );
     if (!own) return run;
     return run.catch((error: unknown) => {
       if (error instanceof StoreTimeoutError) this.#suspect(own);

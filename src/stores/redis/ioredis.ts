@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { scriptSender, toBuffer } from "./ioredis-commands.js";
 import { indexScripts, NON_EMPTY_SHARDS } from "./record-index.js";
 import type { ScriptArg, ScriptCall, ScriptConnection } from "./script-store.js";
 import { type Script, scripts } from "./scripts.js";
@@ -13,18 +14,23 @@ export function isIoredis(client: unknown): client is IoredisClient {
 }
 
 /**
- * The scripts as commands of an ioredis (or iovalkey) `Redis` or `Cluster`: registered with `defineCommand`, which
- * sends EVALSHA and falls back to EVAL when the server answers NOSCRIPT; replies as Buffers (`<name>Buffer`).
+ * The scripts on an ioredis (or iovalkey) `Redis` or `Cluster`: registered with `defineCommand` (its pipelines and
+ * auto-pipelining send them), and sent one by one as commands of `ioredis-commands.ts`, with replies as Buffers.
  */
 export function ioredisConnection(client: IoredisClient): ScriptConnection {
   defineScripts(client, scripts);
   defineScripts(client, indexScripts);
   defineScripts(client, streamScripts);
   const commands = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  const run = (script: Script, keys: readonly string[], args: readonly ScriptArg[]) => {
-    coalesceWrites(client);
-    return commands[`${script.name}Buffer`]!(...keys, ...args.map(toBuffer));
-  };
+  const send = scriptSender(client);
+  // The user's auto-pipelining goes through ioredis's own script commands, which it batches.
+  const run = client.options.enableAutoPipelining
+    ? (script: Script, keys: readonly string[], args: readonly ScriptArg[]) =>
+        commands[`${script.name}Buffer`]!(...keys, ...args.map(toBuffer))
+    : (script: Script, keys: readonly string[], args: readonly ScriptArg[]) => {
+        coalesceWrites(client);
+        return send(script, keys, args);
+      };
   return {
     cluster: client.isCluster,
     keyPrefix: client.options.keyPrefix ?? "",
@@ -72,13 +78,6 @@ export function ioredisConnection(client: IoredisClient): ScriptConnection {
   };
 }
 
-/** ioredis sends a Buffer's bytes, but would send a plain Uint8Array as its `String()`. */
-function toBuffer(arg: ScriptArg): unknown {
-  return arg instanceof Uint8Array && !Buffer.isBuffer(arg)
-    ? Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength)
-    : arg;
-}
-
 /** The servers to scan: every master of a Cluster, or the one server. */
 function mastersOf(client: IoredisClient): Redis[] {
   return client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
@@ -110,9 +109,30 @@ function coalesceWrites(client: IoredisClient): void {
   const { stream } = client as Redis;
   if (corked.has(stream)) return;
   corked.add(stream);
+  // Here once per batch rather than once per command, as the corking is.
+  readRepliesAtOnce(stream);
   stream.cork();
   setImmediate(() => {
     corked.delete(stream);
     stream.uncork();
   });
 }
+
+/** Connections whose replies reach ioredis as they are read (see `readRepliesAtOnce`). */
+const direct = new WeakSet<object>();
+
+/**
+ * ioredis and iovalkey listen to their socket's data with `prependListener("data", ...)`, which Node's
+ * Readable does not count as a data listener (only `on`/`addListener` do): so every chunk of replies is buffered,
+ * and handed over a step of the event loop later through `read()`, instead of emitted as it is read. A listener added
+ * and removed here makes the socket count ioredis's, and replies go straight to its parser, in the same order;
+ * nothing stays attached. A socket paused on purpose stays paused. Done once per socket (a reconnect makes a new one).
+ */
+function readRepliesAtOnce(stream: NodeJS.ReadableStream): void {
+  if (direct.has(stream)) return;
+  direct.add(stream);
+  stream.on("data", noop);
+  stream.removeListener("data", noop);
+}
+
+function noop(): void {}

@@ -14,7 +14,7 @@ import type {
 } from "../../core/store.js";
 import { fromBase64Url, toBase64, toBase64Url } from "../shared/base64.js";
 import { checkStep, MAX_STORED_STEPS, tooManySteps } from "../shared/step-record.js";
-import { type ReplyValue, stepField, stepsOf, toHash, toRecord } from "./codec.js";
+import { numberOf, type ReplyValue, stepField, stepsOf, textOf, toHash, toRecord } from "./codec.js";
 import { allShards, indexKey, indexKeys, indexScripts, SCRIPT_BUDGET, shardOf } from "./record-index.js";
 import { untilNotRefused } from "./refusals.js";
 import { type Script, scripts } from "./scripts.js";
@@ -101,6 +101,8 @@ export abstract class ScriptStore implements Store {
   /** list, aggregate, purgeExpired and reindex walk the index: they get `timeout` or 30 s, whichever is longer. */
   readonly #scanTimeout: number;
   #connection: Promise<ScriptConnection> | undefined;
+  /** The connection once `#connection` has settled with it. */
+  #open: ScriptConnection | undefined;
   #closed = false;
 
   /**
@@ -156,16 +158,16 @@ export abstract class ScriptStore implements Store {
       const args = [fingerprint, options.lease, options.ttl, meta, runId, id];
       if (options.work) args.push(JSON.stringify(options.work));
       const reply = (await connection.run(scripts.claim, this.#keys(connection, id), args)) as ReplyValue[];
-      const status = String(reply[0]);
+      const status = textOf(reply[0]);
       if (status === "claimed") {
         const [, token, recovered, run, ...steps] = reply;
-        if (abandoned()) this.release(id, Number(token)).catch(() => undefined);
+        if (abandoned()) this.release(id, numberOf(token)).catch(() => undefined);
         return {
           status,
-          token: Number(token),
-          recovered: Number(recovered) === 1,
-          runId: String(run),
-          steps: stepsOf(toHash(steps)),
+          token: numberOf(token),
+          recovered: numberOf(recovered) === 1,
+          runId: textOf(run),
+          steps: steps.length === 0 ? [] : stepsOf(toHash(steps)),
         };
       }
       const record = toRecord(id, reply);
@@ -406,17 +408,43 @@ export abstract class ScriptStore implements Store {
   }
 
   /** `body` may ask `abandoned()`: whether the operation has already failed (timed out) while it went on. */
-  async #run<T>(
+  #run<T>(
     operation: string,
     body: (connection: ScriptConnection, abandoned: () => boolean) => Promise<T>,
     timeout = this.#timeout,
   ): Promise<T> {
+    // Once open, the operation starts in this call: awaiting the settled connection cost a step of the event loop
+    // and two promises more per operation.
+    const open = this.#open;
+    if (open === undefined || this.#closed) return this.#runOpening(operation, body, timeout);
+    return this.#runOn(open, operation, body, timeout);
+  }
+
+  async #runOpening<T>(
+    operation: string,
+    body: (connection: ScriptConnection, abandoned: () => boolean) => Promise<T>,
+    timeout: number,
+  ): Promise<T> {
     if (this.#closed) throw new StoreError(this.name, operation, "failed: the store is closed");
-    this.#connection ??= this.connect().catch((error: unknown) => {
-      this.#connection = undefined;
-      throw error;
-    });
-    const connection = await this.#connection;
+    this.#connection ??= this.connect().then(
+      (connection) => {
+        this.#open = connection;
+        return connection;
+      },
+      (error: unknown) => {
+        this.#connection = undefined;
+        throw error;
+      },
+    );
+    return this.#runOn(await this.#connection, operation, body, timeout);
+  }
+
+  #runOn<T>(
+    connection: ScriptConnection,
+    operation: string,
+    body: (connection: ScriptConnection, abandoned: () => boolean) => Promise<T>,
+    timeout: number,
+  ): Promise<T> {
     // A script a Cluster refused (its slot moving between nodes) did not run: it is sent again until it runs or the
     // operation's time is up (see refusals.ts).
     const used = connection.cluster ? retryingRefusals(connection, performance.now() + timeout) : connection;
