@@ -78,26 +78,37 @@ const ANSWERED_BEFORE =
   "was answered before oncely ran (its handler called next() after responding), so oncely could not guard it. " +
   "Mount oncely above the route, or on the route itself (app.post(path, idempotency(idem), handler)).";
 
-/** The claim oncely holds for a request while Express runs its handler. */
+/**
+ * The claim oncely holds for a request while Express runs its handler. It keeps the decision's functions, never the
+ * decision itself, whose `request` holds the framework's request: this object is the value of `guarded`, keyed by that
+ * request, and V8's young-generation collector treats a WeakMap's values as strong. A value that reached its key kept
+ * every request (its response, headers, parsed body) alive through each scavenge until the next full collection,
+ * which promoted them all to the old generation.
+ */
 class HeldClaim implements HandlerErrorWatch {
   /** Set once the handler failed: the claim is being released. */
   released: Promise<void> | undefined;
+  readonly context: IdempotencyContext;
+  readonly #finish: ExecuteDecision["finish"];
+  readonly #abandon: ExecuteDecision["abandon"];
+  readonly #stream: StreamCapture | undefined;
 
-  constructor(private readonly decision: Extract<Decision, { action: "execute" }>) {}
-
-  get context(): IdempotencyContext {
-    return this.decision.context;
+  constructor(decision: ExecuteDecision) {
+    this.context = decision.context;
+    this.#finish = decision.finish;
+    this.#abandon = decision.abandon;
+    this.#stream = decision.stream;
   }
 
   // A handler that threw is released, whatever the error path answers (an error middleware's 400, say): that answer
   // goes out held behind the release, so an immediate retry runs the handler again.
   handlerFailed(error: unknown): void {
-    const { stream } = this.decision;
-    this.released ??= stream ? stream.fail(error) : this.decision.abandon(error);
+    const stream = this.#stream;
+    this.released ??= stream ? stream.fail(error) : this.#abandon(error);
   }
 
   readonly settle = (response: CapturedResponse): Promise<ResponseData | undefined> =>
-    this.released ? this.released.then(() => undefined) : this.decision.finish(response);
+    this.released ? this.released.then(() => undefined) : this.#finish(response);
 
   /** The recorder of a streaming route, whose end after a failed handler only waits for the release. */
   streamCapture(stream: StreamCapture): StreamCapture {
@@ -109,6 +120,8 @@ class HeldClaim implements HandlerErrorWatch {
     };
   }
 }
+
+type ExecuteDecision = Extract<Decision, { action: "execute" }>;
 
 /** The requests whose claim oncely holds, from the claim until the request is gone. */
 const guarded = new WeakMap<Request, HeldClaim>();
