@@ -55,6 +55,7 @@ async function count(framework, guard, mode) {
       "--instr-atstart=no",
       `--callgrind-out-file=${dir}/cg.%p`,
       process.execPath,
+      ...(process.env.PERF_MAP ? ["--perf-basic-prof"] : []),
       fileURLToPath(new URL("./server.mjs", import.meta.url)),
       framework,
       guard,
@@ -102,6 +103,10 @@ async function count(framework, guard, mode) {
     // KEEP_DUMPS=<folder> keeps each dump there, for callgrind_annotate.
     const keep = process.env.KEEP_DUMPS;
     if (keep) execFileSync("cp", [join(dir, latest), join(keep, `${framework}-${guard}-${mode}.callgrind`)]);
+    // With PERF_MAP=1 the app runs with --perf-basic-prof: its map of the JIT's code names JavaScript in the dump.
+    if (keep && process.env.PERF_MAP) {
+      execFileSync("cp", [`/tmp/perf-${server.pid}.map`, join(keep, `${framework}-${guard}-${mode}.map`)]);
+    }
     const text = readFileSync(join(dir, latest), "utf8");
     return Number((/^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text))[1]) / REQUESTS;
   } finally {

@@ -100,6 +100,16 @@ describe("hono on @hono/node-server: first answers and replays on the wire", () 
       c.header("link", "</b>; rel=b", { append: true });
       return c.body("repeated", 201);
     });
+    route("/object-key-names", (c) => {
+      // A name an ordinary object already has.
+      c.header("constructor", "c1");
+      c.header("x-after", "a1");
+      return c.body("named", 201);
+    });
+    route("/proto-header", (c) => {
+      c.header("__proto__", "p1");
+      return c.body("named", 201);
+    });
     route("/web-stream", (c) =>
       c.body(
         new ReadableStream<Uint8Array>({
@@ -232,6 +242,22 @@ describe("hono on @hono/node-server: first answers and replays on the wire", () 
     ]);
     expect(replay.headers.filter(([name]) => name === "set-cookie")).toEqual([]);
     expect(replay.headers).toContainEqual(["link", "</a>; rel=a, </b>; rel=b"]);
+  });
+
+  it("header names that an ordinary object already has: the replay writes what the first answer wrote", async () => {
+    const { first, replay } = await firstAndReplay("/object-key-names");
+    expect(first.headers).toContainEqual(["constructor", "c1"]);
+    expect(replay.headers).toContainEqual(["constructor", "c1"]);
+    expect(replay.headers).toContainEqual(["x-after", "a1"]);
+  });
+
+  it("a header named __proto__: stored as a header, and the replay writes it (@hono/node-server drops it from the first answer)", async () => {
+    const key = newKey();
+    await send(server.url, "/proto-header", { key });
+    const replay = await send(server.url, "/proto-header", { key });
+    expect(replay.headers).toContainEqual(["idempotent-replayed", "true"]);
+    expect(replay.headers).toContainEqual(["__proto__", "p1"]);
+    expect(replay.body.toString()).toBe("named");
   });
 
   it("a ReadableStream body: read whole, sent whole, replayed whole", async () => {

@@ -58,7 +58,8 @@ export function idempotency(idem: Idempotency, options?: RouteOptions<Context>):
         // upload is refused near the limit instead of buffered whole; the handler still reads the original.
         if (length === undefined) return readWebBody(c.req.raw, limit);
         if (node) {
-          read = await receivedBody(node.incoming, c.req, declared);
+          await undefined;
+          read = receivedBody(node.incoming, c.req, declared);
           if (read) return read;
         }
         // On @hono/node-server this reads Node's request stream directly and marks the fetch Request's body used,
