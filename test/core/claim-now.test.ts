@@ -1,19 +1,12 @@
 // The memory store answers the engine's claims in the caller's turn (src/core/claim-now.ts). These tests hold that
 // way to the same decisions as `claim`, and check that nothing that replaces `claim` is ever bypassed by it.
 import { describe, expect, it, vi } from "vitest";
-import type { GuardInput } from "../../src/adapter/index.js";
 import { claimNow } from "../../src/core/claim-now.js";
 import type { ClaimOptions, ClaimResult } from "../../src/core/store.js";
 import { createIdempotency, type IdempotencyEvent, MemoryStore, type Store } from "../../src/index.js";
+import { guardInput } from "../support/guard-input.js";
 
-const input = (key: string, body = '{"a":1}'): GuardInput => ({
-  method: "POST",
-  path: "/orders",
-  query: "",
-  headers: { "idempotency-key": key, "content-type": "application/json" },
-  body: new TextEncoder().encode(body),
-  raw: undefined,
-});
+const input = guardInput;
 const ok = () => ({ status: 201, headers: [] as [string, string][], body: new TextEncoder().encode("done") });
 
 /** Runs one request through a route: executes (storing `ok()`) or answers; the status either way. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type GuardInput, parseIdempotencyKey } from "../../src/adapter/index.js";
+import { parseIdempotencyKey } from "../../src/adapter/index.js";
 import {
   createIdempotency,
   defaultFingerprint,
@@ -12,16 +12,10 @@ import {
   type Store,
   type StoreError,
 } from "../../src/index.js";
+import { guardInput } from "../support/guard-input.js";
 import { until } from "../support/until.js";
 
-const input = (key: string, body = '{"a":1}'): GuardInput => ({
-  method: "POST",
-  path: "/orders",
-  query: "",
-  headers: { "idempotency-key": key, "content-type": "application/json" },
-  body: new TextEncoder().encode(body),
-  raw: undefined,
-});
+const input = guardInput;
 const ok = (status = 201) => ({
   status,
   headers: [["content-type", "text/plain"]] as [string, string][],

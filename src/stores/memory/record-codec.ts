@@ -81,6 +81,11 @@ export function stateOf(record: string): RecordState {
   return STATES[record.charCodeAt(STATE)]!;
 }
 
+/** The stored response's status, read from the header. */
+function statusOf(record: string): number {
+  return record.charCodeAt(STATUS) | (record.charCodeAt(STATUS + 1) << 8);
+}
+
 /** A float64 of the header (`TOKEN`, `EXPIRES_AT`, ...). */
 export function numberAt(record: string, offset: number): number {
   for (let i = 0; i < 8; i++) number.setUint8(i, record.charCodeAt(offset + i));
@@ -182,8 +187,7 @@ export function decodeRecord(id: string, record: string, fingerprint?: string): 
   const completedAt = header.getFloat64(COMPLETED_AT, true);
   if (!Number.isNaN(completedAt)) decoded.completedAt = completedAt;
   if (flags & HAS_RESPONSE) {
-    const status = record.charCodeAt(STATUS) | (record.charCodeAt(STATUS + 1) << 8);
-    decoded.response = reader.response(status, (flags & KEPT) !== 0);
+    decoded.response = reader.response(statusOf(record), (flags & KEPT) !== 0);
   }
   const replays = header.getFloat64(REPLAYS, true);
   if (!Number.isNaN(replays)) decoded.replays = replays;
@@ -205,8 +209,7 @@ export function foundOf(record: string, fingerprint: string): FoundRecord {
   if (flags & HAS_RESPONSE) {
     reader.at = RESPONSE_AT;
     reader.at = reader.u32();
-    const status = record.charCodeAt(STATUS) | (record.charCodeAt(STATUS + 1) << 8);
-    found.response = reader.response(status, (flags & KEPT) !== 0);
+    found.response = reader.response(statusOf(record), (flags & KEPT) !== 0);
   }
   return found;
 }
