@@ -26,6 +26,18 @@ const kinds: { name: string; open(): Promise<RedisStoreOptions["client"] & objec
     open: async () => new Redis(server.url),
     close: (client) => (client as Redis).disconnect(),
   },
+  // Options people turn on: their scripts go another way (auto-pipelining keeps ioredis's own script commands) or
+  // carry more (a key prefix, a stack captured per command).
+  {
+    name: "ioredis, enableAutoPipelining",
+    open: async () => new Redis(server.url, { enableAutoPipelining: true }),
+    close: (client) => (client as Redis).disconnect(),
+  },
+  {
+    name: "ioredis, showFriendlyErrorStack and keyPrefix",
+    open: async () => new Redis(server.url, { showFriendlyErrorStack: true, keyPrefix: "app:" }),
+    close: (client) => (client as Redis).disconnect(),
+  },
   {
     name: "iovalkey",
     open: async () => new Valkey(server.url) as unknown as Redis,
